@@ -1,0 +1,45 @@
+//! Extractors whose rejections are problem bodies, not axum's plain-text defaults.
+
+use super::ApiError;
+use axum::{
+    extract::{rejection::JsonRejection, FromRequest, Request},
+    http::StatusCode,
+};
+use serde::de::DeserializeOwned;
+
+/// `axum::Json` with every rejection mapped to a stable code.
+pub struct ApiJson<T>(pub T);
+
+impl<T, S> FromRequest<S> for ApiJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        match axum::Json::<T>::from_request(request, state).await {
+            Ok(axum::Json(value)) => Ok(ApiJson(value)),
+            Err(rejection) => Err(json_rejection(rejection)),
+        }
+    }
+}
+
+fn json_rejection(rejection: JsonRejection) -> ApiError {
+    let detail = rejection.body_text();
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        return ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "PAYLOAD_TOO_LARGE",
+            "request body is larger than allowed",
+        );
+    }
+    match rejection {
+        JsonRejection::JsonDataError(_) => ApiError::unprocessable("INVALID_BODY", detail),
+        JsonRejection::JsonSyntaxError(_) => ApiError::bad_request("MALFORMED_JSON", detail),
+        JsonRejection::MissingJsonContentType(_) => {
+            ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_MEDIA_TYPE", detail)
+        }
+        _ => ApiError::bad_request("UNREADABLE_BODY", detail),
+    }
+}

@@ -1,0 +1,67 @@
+//! settle-api as a library: `build_state` connects to the services, `router` assembles the routes and
+//! middleware, and `serve` runs until its shutdown token is cancelled. `main.rs` and the tests use the
+//! same three calls.
+
+pub mod auth;
+pub mod config;
+pub mod http;
+mod routes;
+mod state;
+
+pub use state::AppState;
+
+use axum::{
+    extract::DefaultBodyLimit,
+    middleware::{from_fn, from_fn_with_state},
+    Router,
+};
+use config::{ApiConfig, HttpLimits};
+use http::{middleware, ApiError};
+use infra::{cache::Redis, health::Readiness, kafka::Kafka};
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// Connects to PostgreSQL, Redis and Kafka with the settings in `config`.
+pub async fn build_state(config: &ApiConfig) -> anyhow::Result<AppState> {
+    let pool = infra::db::connect(&config.postgres).await?;
+    let redis = Redis::connect(&config.redis).await?;
+    let kafka = Kafka::new(config.kafka.clone());
+    let jwt = Arc::new(auth::JwtKeys::from_secret(&config.jwt_secret)?);
+    Ok(AppState { pool, redis, kafka, jwt })
+}
+
+/// Every route plus the middleware stack, outermost first: trace id, deadline, body limit.
+pub fn router(state: AppState, limits: HttpLimits) -> anyhow::Result<Router> {
+    let readiness = Readiness::new()
+        .with_postgres(state.pool.clone())
+        .with_redis(state.redis.clone())
+        .with_kafka(state.kafka.probe()?);
+    let ops = infra::health::ops_router(readiness, infra::metrics::install()?);
+    Ok(routes::router()
+        .with_state(state)
+        .merge(ops)
+        .fallback(unknown_route)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(limits.body_limit_bytes))
+        .layer(from_fn_with_state(limits.request_timeout, middleware::enforce_deadline))
+        .layer(from_fn(middleware::trace_requests)))
+}
+
+/// Serves `router` on `listener` until `shutdown` is cancelled, then lets in-flight requests finish.
+pub async fn serve(listener: TcpListener, router: Router, shutdown: CancellationToken) -> anyhow::Result<()> {
+    axum::serve(listener, router).with_graceful_shutdown(shutdown.cancelled_owned()).await?;
+    Ok(())
+}
+
+async fn unknown_route() -> ApiError {
+    ApiError::not_found("ROUTE_NOT_FOUND", "no such route")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        "METHOD_NOT_ALLOWED",
+        "this route does not take that method",
+    )
+}

@@ -1,0 +1,35 @@
+use anyhow::Context;
+use clap::Parser;
+use settle_api::config::ApiConfig;
+use std::process::ExitCode;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let config = ApiConfig::parse();
+    if let Err(error) = infra::telemetry::init(&config.telemetry) {
+        eprintln!("settle-api: {error:#}");
+        return ExitCode::FAILURE;
+    }
+    let root = tracing::info_span!("settle-api", trace_id = %infra::telemetry::new_trace_id());
+    match tracing::Instrument::instrument(run(config), root).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(error = ?error, "settle-api stopped with an error");
+            eprintln!("settle-api: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(config: ApiConfig) -> anyhow::Result<()> {
+    let shutdown = infra::shutdown::on_signal();
+    let state = settle_api::build_state(&config).await?;
+    let router = settle_api::router(state, config.http_limits())?;
+    let listener = tokio::net::TcpListener::bind(config.listen_addr)
+        .await
+        .with_context(|| format!("binding {}", config.listen_addr))?;
+    tracing::info!(addr = %config.listen_addr, "settle-api ready");
+    settle_api::serve(listener, router, shutdown).await?;
+    tracing::info!("settle-api stopped");
+    Ok(())
+}

@@ -1,0 +1,9 @@
+use crate::AppState;
+use axum::Router;
+
+mod users;
+
+/// The API's routes, by area.
+pub fn router() -> Router<AppState> {
+    Router::new().merge(users::router())
+}

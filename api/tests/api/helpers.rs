@@ -1,0 +1,95 @@
+use domain::{Role, UserId};
+use infra::config::{KafkaArgs, TelemetryArgs};
+use settle_api::{
+    auth::JwtKeys,
+    config::{ApiConfig, HttpLimits},
+};
+use std::time::Duration;
+use testkit::TestEnv;
+use tokio_util::sync::CancellationToken;
+
+pub const SECRET: &str = "test-secret-that-is-at-least-32-bytes";
+
+/// settle-api on a free port over a private database, Redis prefix and Kafka prefix.
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub env: TestEnv,
+    pub keys: JwtKeys,
+    shutdown: CancellationToken,
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub fn token(&self, user: i64, role: Role) -> String {
+        let user = UserId::parse(user).expect("positive user id");
+        self.keys.issue(user, role, Duration::from_secs(300)).expect("issuing a test token")
+    }
+
+    /// Inserts a user row and returns its id.
+    pub async fn create_user(&self, email: &str, role: Role) -> i64 {
+        sqlx::query_scalar(
+            "INSERT INTO users (email, password_hash, name, role) VALUES ($1, 'x', 'Test', $2) RETURNING id",
+        )
+        .bind(email)
+        .bind(role.as_str())
+        .fetch_one(&self.env.pool)
+        .await
+        .expect("inserting a test user")
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(HttpLimits::default(), |_| {}).await
+}
+
+/// Like [`spawn_app`], with other limits and a chance to change the Kafka settings (e.g. a stopped broker).
+pub async fn spawn_app_with(limits: HttpLimits, adjust_kafka: impl FnOnce(&mut KafkaArgs)) -> TestApp {
+    let env = TestEnv::new().await;
+    let mut kafka = env.kafka.clone();
+    adjust_kafka(&mut kafka);
+    let config = ApiConfig {
+        listen_addr: "127.0.0.1:0".parse().expect("address"),
+        jwt_secret: SECRET.to_owned(),
+        body_limit_bytes: limits.body_limit_bytes,
+        request_timeout_ms: limits.request_timeout.as_millis() as u64,
+        postgres: env.postgres.clone(),
+        redis: env.redis.clone(),
+        kafka,
+        telemetry: TelemetryArgs { json: false, filter: "warn".to_owned() },
+    };
+    let state = settle_api::build_state(&config).await.expect("connecting the app");
+    let router = settle_api::router(state, limits).expect("building the router");
+    let listener = tokio::net::TcpListener::bind(config.listen_addr).await.expect("binding a port");
+    let address = format!("http://{}", listener.local_addr().expect("local address"));
+    let shutdown = CancellationToken::new();
+    tokio::spawn(settle_api::serve(listener, router, shutdown.clone()));
+    TestApp {
+        address,
+        client: reqwest::Client::new(),
+        env,
+        keys: JwtKeys::from_secret(SECRET).expect("test secret"),
+        shutdown,
+    }
+}
+
+/// Asserts that `response` is a problem body with `status` and `code`, and returns the body.
+pub async fn assert_problem(response: reqwest::Response, status: u16, code: &str) -> serde_json::Value {
+    assert_eq!(response.status().as_u16(), status, "status");
+    let content_type = response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    assert_eq!(content_type, "application/problem+json");
+    assert!(response.headers().contains_key("x-trace-id"), "every response carries a trace id");
+    let body: serde_json::Value = response.json().await.expect("a JSON problem body");
+    assert_eq!(body["code"], code, "problem code in {body}");
+    assert_eq!(body["status"], status, "problem status in {body}");
+    body
+}

@@ -1,0 +1,6 @@
+//! settle-api against real PostgreSQL, Redis and Kafka: one test binary, one module per area.
+
+mod auth;
+mod errors;
+mod health;
+mod helpers;

@@ -1,0 +1,53 @@
+use clap::{Parser, Subcommand};
+use infra::config::{PostgresArgs, TelemetryArgs};
+
+/// settle-batch: the shop's batch jobs.
+#[derive(Parser, Debug)]
+#[command(name = "settle-batch", version)]
+pub struct BatchCli {
+    #[command(subcommand)]
+    pub command: Command,
+    #[command(flatten)]
+    pub postgres: PostgresArgs,
+    #[command(flatten)]
+    pub telemetry: TelemetryArgs,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Apply pending database migrations (idempotent).
+    Migrate,
+    /// Check that the database answers; prints a JSON readiness report.
+    Check,
+    /// Print a bearer token signed with JWT_SECRET (for operators, service accounts and the demo).
+    IssueToken(IssueTokenArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct IssueTokenArgs {
+    /// The user the token speaks for.
+    #[arg(long, value_parser = parse_user)]
+    pub user: domain::UserId,
+    /// USER or ADMIN.
+    #[arg(long, default_value = "USER")]
+    pub role: domain::Role,
+    /// Lifetime in seconds.
+    #[arg(long, default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..=86_400 * 30))]
+    pub ttl_secs: u64,
+    /// HS256 signing secret shared with settle-api.
+    #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: String,
+}
+
+fn parse_user(raw: &str) -> Result<domain::UserId, String> {
+    let id: i64 = raw.parse().map_err(|_| format!("{raw:?} is not a whole number"))?;
+    domain::UserId::parse(id).map_err(|error| error.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        <super::BatchCli as clap::CommandFactory>::command().debug_assert();
+    }
+}

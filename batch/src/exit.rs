@@ -1,0 +1,26 @@
+use std::process::ExitCode;
+
+/// Process exit codes. Bad arguments exit 2 (clap's own convention, kept for every argument error).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitStatus {
+    Success,
+    Failure,
+    /// The same job for the same parameters has already completed; rerun with `--force`.
+    AlreadyCompleted,
+}
+
+impl ExitStatus {
+    pub fn code(self) -> u8 {
+        match self {
+            ExitStatus::Success => 0,
+            ExitStatus::Failure => 1,
+            ExitStatus::AlreadyCompleted => 3,
+        }
+    }
+}
+
+impl From<ExitStatus> for ExitCode {
+    fn from(status: ExitStatus) -> ExitCode {
+        ExitCode::from(status.code())
+    }
+}

@@ -1,0 +1,51 @@
+use std::process::Command;
+use testkit::{process, TestEnv};
+
+fn batch() -> &'static str {
+    env!("CARGO_BIN_EXE_settle-batch")
+}
+
+#[tokio::test]
+async fn migrate_brings_an_empty_database_up_to_date_and_is_idempotent() {
+    let env = TestEnv::new().await;
+    sqlx::query("DROP SCHEMA public CASCADE").execute(&env.pool).await.expect("emptying the test database");
+    sqlx::query("CREATE SCHEMA public").execute(&env.pool).await.expect("recreating public");
+    for _ in 0..2 {
+        let output = process::command_for(batch().as_ref(), &env).arg("migrate").output().expect("running migrate");
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    }
+    let tables: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM information_schema.tables WHERE table_name = 'coupon_policies'")
+            .fetch_one(&env.pool)
+            .await
+            .expect("catalog");
+    assert_eq!(tables, 1);
+}
+
+#[test]
+fn an_unknown_subcommand_or_option_exits_2_with_a_message() {
+    for args in [vec!["reconcile-everything"], vec!["migrate", "--no-such-flag"]] {
+        let output = Command::new(batch()).args(&args).output().expect("running settle-batch");
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        assert!(!output.stderr.is_empty(), "{args:?} printed no message");
+    }
+}
+
+#[test]
+fn issue_token_signs_a_token_the_api_accepts_and_refuses_a_bad_user_id() {
+    let secret = "batch-test-secret-of-at-least-32-bytes";
+    let output = Command::new(batch())
+        .args(["issue-token", "--user", "12", "--role", "admin"])
+        .env("JWT_SECRET", secret)
+        .output()
+        .expect("running settle-batch");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let token = String::from_utf8(output.stdout).expect("utf-8");
+    let keys = infra::jwt::JwtKeys::from_secret(secret).expect("secret");
+    let (user, claims) = keys.verify(token.trim()).expect("a valid token");
+    assert_eq!((user.get(), claims.role), (12, domain::Role::Admin));
+
+    let refused =
+        Command::new(batch()).args(["issue-token", "--user", "0"]).env("JWT_SECRET", secret).output().expect("running");
+    assert_eq!(refused.status.code(), Some(2));
+}

@@ -1,0 +1,110 @@
+//! Configuration pieces that each binary flattens into its own clap struct. Every field has a flag and
+//! an environment variable; URLs that may carry secrets are only ever logged through [`redact_url`].
+
+use clap::Args;
+use std::time::Duration;
+
+#[derive(Args, Debug, Clone)]
+pub struct PostgresArgs {
+    /// PostgreSQL connection URL (may contain a password: never logged as is).
+    #[arg(
+        id = "database_url",
+        long = "database-url",
+        env = "DATABASE_URL",
+        default_value = "postgres://settle:settle@127.0.0.1:5432/settle",
+        hide_env_values = true
+    )]
+    pub url: String,
+    /// Largest number of pooled connections this process opens.
+    #[arg(long = "db-max-connections", env = "DB_MAX_CONNECTIONS", default_value_t = 10)]
+    pub max_connections: u32,
+    /// How long a caller waits for a pooled connection before failing, in milliseconds.
+    #[arg(long = "db-acquire-timeout-ms", env = "DB_ACQUIRE_TIMEOUT_MS", default_value_t = 3_000)]
+    pub acquire_timeout_ms: u64,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct RedisArgs {
+    /// Redis connection URL (may contain a password: never logged as is).
+    #[arg(
+        id = "redis_url",
+        long = "redis-url",
+        env = "REDIS_URL",
+        default_value = "redis://127.0.0.1:6379",
+        hide_env_values = true
+    )]
+    pub url: String,
+    /// Prefix of every key this process reads or writes, so environments can share one Redis.
+    #[arg(long = "redis-key-prefix", env = "REDIS_KEY_PREFIX", default_value = "settle:")]
+    pub key_prefix: String,
+    /// Per-command response timeout in milliseconds.
+    #[arg(long = "redis-timeout-ms", env = "REDIS_TIMEOUT_MS", default_value_t = 1_000)]
+    pub timeout_ms: u64,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct KafkaArgs {
+    /// Comma-separated Kafka bootstrap servers.
+    #[arg(long = "kafka-brokers", env = "KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
+    pub brokers: String,
+    /// Prefix for topic and consumer-group names, so environments (and tests) never share them.
+    #[arg(long = "kafka-topic-prefix", env = "KAFKA_TOPIC_PREFIX", default_value = "")]
+    pub topic_prefix: String,
+    /// Partitions given to topics this process creates (at least the largest worker pool).
+    #[arg(long = "kafka-partitions", env = "KAFKA_PARTITIONS", default_value_t = 8)]
+    pub partitions: i32,
+    /// How long a produce may wait for the broker's acknowledgement, in milliseconds.
+    #[arg(long = "kafka-message-timeout-ms", env = "KAFKA_MESSAGE_TIMEOUT_MS", default_value_t = 10_000)]
+    pub message_timeout_ms: u64,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct TelemetryArgs {
+    /// Log lines as JSON (for log shippers) instead of human-readable text.
+    #[arg(long = "log-json", env = "LOG_JSON", default_value_t = false)]
+    pub json: bool,
+    /// Log filter in tracing's EnvFilter syntax.
+    #[arg(long = "log-filter", env = "RUST_LOG", default_value = "info")]
+    pub filter: String,
+}
+
+impl PostgresArgs {
+    pub fn acquire_timeout(&self) -> Duration {
+        Duration::from_millis(self.acquire_timeout_ms)
+    }
+}
+
+impl RedisArgs {
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms)
+    }
+}
+
+/// A URL fit for logs: the password, if any, replaced by `***`.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((credentials, host)) = rest.rsplit_once('@') else {
+        return url.to_owned();
+    };
+    match credentials.split_once(':') {
+        Some((user, _password)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn redact_url_hides_only_the_password() {
+        assert_eq!(
+            redact_url("postgres://settle:s3cret@127.0.0.1:5432/settle"),
+            "postgres://settle:***@127.0.0.1:5432/settle"
+        );
+        assert_eq!(redact_url("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
+        assert_eq!(redact_url("redis://:pw@host:1"), "redis://:***@host:1");
+    }
+}

@@ -1,0 +1,108 @@
+//! Kafka through librdkafka: builders that fix the delivery settings in one place, idempotent topic
+//! creation, topic names, and the headers that carry a trace id across the broker.
+
+mod admin;
+mod headers;
+mod topics;
+
+pub use headers::{trace_id_from, with_trace_id, TRACE_ID_HEADER};
+pub use topics::Topic;
+
+use crate::config::KafkaArgs;
+use anyhow::Context;
+use rdkafka::{
+    consumer::{BaseConsumer, Consumer, StreamConsumer},
+    producer::FutureProducer,
+    ClientConfig,
+};
+use std::time::Duration;
+
+/// Connection settings plus the name prefix; makes producers, consumers and probes that agree.
+#[derive(Clone, Debug)]
+pub struct Kafka {
+    args: KafkaArgs,
+}
+
+impl Kafka {
+    pub fn new(args: KafkaArgs) -> Self {
+        Self { args }
+    }
+
+    /// The full name of `topic` in this environment.
+    pub fn topic_name(&self, topic: Topic) -> String {
+        format!("{}{}", self.args.topic_prefix, topic.name())
+    }
+
+    /// The full name of a consumer group in this environment.
+    pub fn group_name(&self, group: &str) -> String {
+        format!("{}{}", self.args.topic_prefix, group)
+    }
+
+    fn base_config(&self) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config
+            .set("bootstrap.servers", &self.args.brokers)
+            // Reconnect quickly after a broker restart: the default backoff grows to 10 s.
+            .set("reconnect.backoff.max.ms", "1000");
+        config
+    }
+
+    /// An idempotent producer that waits for every in-sync replica: a send that resolves `Ok` is durable
+    /// and never duplicated by librdkafka's own retries.
+    pub fn producer(&self) -> anyhow::Result<FutureProducer> {
+        self.base_config()
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("linger.ms", "5")
+            .set("message.timeout.ms", self.args.message_timeout_ms.to_string())
+            .create()
+            .context("creating the Kafka producer")
+    }
+
+    /// A group member that commits only what the application stored: offsets are stored by hand after
+    /// the work they stand for is committed to the database, then committed in the background.
+    pub fn consumer(&self, group: &str) -> anyhow::Result<StreamConsumer> {
+        self.base_config()
+            .set("group.id", self.group_name(group))
+            .set("enable.auto.commit", "true")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("session.timeout.ms", "10000")
+            .create()
+            .context("creating the Kafka consumer")
+    }
+
+    /// Creates the topics that do not exist yet; existing ones are left as they are.
+    pub async fn ensure_topics(&self, topics: &[Topic]) -> anyhow::Result<()> {
+        let names: Vec<String> = topics.iter().map(|topic| self.topic_name(*topic)).collect();
+        admin::create_missing(self.base_config(), &names, self.args.partitions).await
+    }
+
+    /// Creates topics by full name (tests and tools that pick their own names).
+    pub async fn ensure_topic_names(&self, names: &[String]) -> anyhow::Result<()> {
+        admin::create_missing(self.base_config(), names, self.args.partitions).await
+    }
+
+    /// A cheap metadata client for readiness checks.
+    pub fn probe(&self) -> anyhow::Result<KafkaProbe> {
+        let client: BaseConsumer = self.base_config().create().context("creating the Kafka probe")?;
+        Ok(KafkaProbe { client: std::sync::Arc::new(client) })
+    }
+}
+
+/// Asks the broker for cluster metadata: answers only when a broker is really reachable.
+#[derive(Clone)]
+pub struct KafkaProbe {
+    client: std::sync::Arc<BaseConsumer>,
+}
+
+impl KafkaProbe {
+    pub async fn check(&self, timeout: Duration) -> anyhow::Result<()> {
+        let client = self.client.clone();
+        // fetch_metadata blocks the calling thread until the broker answers or the timeout passes.
+        tokio::task::spawn_blocking(move || client.fetch_metadata(None, timeout).map(|_| ()))
+            .await
+            .context("joining the Kafka metadata request")?
+            .context("fetching Kafka cluster metadata")
+    }
+}

@@ -1,0 +1,11 @@
+//! The adapters every settle binary shares. Binaries depend on this crate; it depends only on `domain`.
+
+pub mod cache;
+pub mod config;
+pub mod db;
+pub mod health;
+pub mod jwt;
+pub mod kafka;
+pub mod metrics;
+pub mod shutdown;
+pub mod telemetry;

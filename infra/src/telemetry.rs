@@ -1,0 +1,49 @@
+//! Logging: human-readable text by default, JSON lines behind one switch. Trace ids travel as span
+//! fields, so every line logged inside a request, record or job carries the id of what caused it.
+
+use crate::config::TelemetryArgs;
+use anyhow::Context;
+use tracing_subscriber::{fmt, layer::SubscriberExt, util::SubscriberInitExt, EnvFilter};
+
+pub fn init(args: &TelemetryArgs) -> anyhow::Result<()> {
+    let filter = EnvFilter::try_new(&args.filter).with_context(|| format!("parsing log filter {:?}", args.filter))?;
+    let registry = tracing_subscriber::registry().with(filter);
+    let result = if args.json {
+        registry.with(fmt::layer().json().with_current_span(true).with_span_list(false).flatten_event(true)).try_init()
+    } else {
+        registry.with(fmt::layer().with_target(false)).try_init()
+    };
+    result.context("installing the log subscriber")
+}
+
+/// A fresh trace id: 32 lowercase hex digits, the same shape as a W3C trace-context trace id.
+pub fn new_trace_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+/// Accepts an incoming trace id only if it is short and plain, so a header cannot inject into logs.
+pub fn sanitize_trace_id(raw: &str) -> Option<String> {
+    let plain = !raw.is_empty() && raw.len() <= 64 && raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    plain.then(|| raw.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trace_ids_are_fresh_hex() {
+        let (a, b) = (new_trace_id(), new_trace_id());
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 32);
+        assert!(a.bytes().all(|c| c.is_ascii_hexdigit()));
+    }
+
+    #[test]
+    fn only_plain_incoming_trace_ids_are_kept() {
+        assert_eq!(sanitize_trace_id("abc-123").as_deref(), Some("abc-123"));
+        assert_eq!(sanitize_trace_id("evil\nline"), None);
+        assert_eq!(sanitize_trace_id(""), None);
+        assert_eq!(sanitize_trace_id(&"a".repeat(65)), None);
+    }
+}

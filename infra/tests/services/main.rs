@@ -1,0 +1,5 @@
+//! The adapters against the real services: every test proves a service is real, not mocked.
+
+mod kafka;
+mod postgres;
+mod redis;

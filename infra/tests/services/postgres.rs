@@ -1,0 +1,138 @@
+use sqlx::PgPool;
+use testkit::TestEnv;
+
+/// The name of the constraint that rejected `result`, failing the test if nothing did.
+fn violated<T: std::fmt::Debug>(result: Result<T, sqlx::Error>) -> String {
+    let error = result.expect_err("the database must reject this write");
+    let database_error = error.as_database_error().unwrap_or_else(|| panic!("not a database error: {error}"));
+    database_error.constraint().unwrap_or_else(|| panic!("no constraint named in {database_error}")).to_owned()
+}
+
+async fn user(pool: &PgPool, email: &str) -> i64 {
+    sqlx::query_scalar("INSERT INTO users (email, password_hash, name) VALUES ($1, 'x', 'T') RETURNING id")
+        .bind(email)
+        .fetch_one(pool)
+        .await
+        .expect("user")
+}
+
+async fn policy(pool: &PgPool, quantity: i32) -> i64 {
+    sqlx::query_scalar(
+        "INSERT INTO coupon_policies (name, discount_type, discount_value, total_quantity, issue_starts_at, \
+         issue_ends_at, coupon_valid_days) VALUES ('p', 'FIXED_AMOUNT', 1000, $1, now(), now() + interval '1 day', 7) \
+         RETURNING id",
+    )
+    .bind(quantity)
+    .fetch_one(pool)
+    .await
+    .expect("policy")
+}
+
+async fn issue(pool: &PgPool, policy: i64, users: &[i64]) -> Result<u64, sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO coupons (policy_id, user_id, valid_until) SELECT $1, u, now() + interval '7 days' FROM unnest($2::bigint[]) u",
+    )
+    .bind(policy)
+    .bind(users)
+    .execute(pool)
+    .await
+    .map(|done| done.rows_affected())
+}
+
+async fn issued(pool: &PgPool, policy: i64) -> i32 {
+    sqlx::query_scalar("SELECT issued_quantity FROM coupon_policies WHERE id = $1")
+        .bind(policy)
+        .fetch_one(pool)
+        .await
+        .expect("policy")
+}
+
+#[tokio::test]
+async fn every_migration_is_applied() {
+    let env = TestEnv::new().await;
+    let applied: i64 = sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations WHERE success")
+        .fetch_one(&env.pool)
+        .await
+        .expect("count");
+    assert_eq!(applied as usize, infra::db::MIGRATOR.iter().count());
+    infra::db::migrate(&env.pool).await.expect("re-running migrations is a no-op");
+}
+
+#[tokio::test]
+async fn a_user_never_gets_the_same_policy_twice() {
+    let env = TestEnv::new().await;
+    let (alice, policy) = (user(&env.pool, "a@x.io").await, policy(&env.pool, 10).await);
+    issue(&env.pool, policy, &[alice]).await.expect("first coupon");
+    assert_eq!(violated(issue(&env.pool, policy, &[alice]).await), "coupons_policy_user_key");
+    assert_eq!(issued(&env.pool, policy).await, 1);
+}
+
+#[tokio::test]
+async fn a_policy_never_issues_more_than_its_quantity_one_by_one_or_in_bulk() {
+    let env = TestEnv::new().await;
+    let mut users = Vec::new();
+    for i in 0..4 {
+        users.push(user(&env.pool, &format!("u{i}@x.io")).await);
+    }
+    let policy = policy(&env.pool, 2).await;
+    assert_eq!(violated(issue(&env.pool, policy, &users[..3]).await), "coupon_policies_issued_within_quantity");
+    assert_eq!(issued(&env.pool, policy).await, 0, "a rejected bulk insert issues nothing");
+
+    issue(&env.pool, policy, &users[..1]).await.expect("first");
+    issue(&env.pool, policy, &users[1..2]).await.expect("second");
+    assert_eq!(violated(issue(&env.pool, policy, &users[2..3]).await), "coupon_policies_issued_within_quantity");
+    let coupons: i64 = sqlx::query_scalar("SELECT count(*) FROM coupons WHERE policy_id = $1")
+        .bind(policy)
+        .fetch_one(&env.pool)
+        .await
+        .expect("count");
+    assert_eq!((coupons, issued(&env.pool, policy).await), (2, 2));
+}
+
+#[tokio::test]
+async fn a_point_balance_never_goes_below_zero() {
+    let env = TestEnv::new().await;
+    let alice = user(&env.pool, "a@x.io").await;
+    sqlx::query("INSERT INTO point_balances (user_id, balance) VALUES ($1, 100)")
+        .bind(alice)
+        .execute(&env.pool)
+        .await
+        .expect("balance");
+    let overspend = sqlx::query("UPDATE point_balances SET balance = balance - 101 WHERE user_id = $1")
+        .bind(alice)
+        .execute(&env.pool)
+        .await;
+    assert_eq!(violated(overspend), "point_balances_not_negative");
+}
+
+#[tokio::test]
+async fn a_ledger_entry_is_cancelled_at_most_once_and_amounts_carry_their_sign() {
+    let env = TestEnv::new().await;
+    let earn: i64 =
+        sqlx::query_scalar("INSERT INTO points (user_id, kind, amount) VALUES (1, 'EARN', 500) RETURNING id")
+            .fetch_one(&env.pool)
+            .await
+            .expect("earn");
+    let cancel = "INSERT INTO points (user_id, kind, amount, cancels_point_id) VALUES (1, 'CANCEL', -500, $1)";
+    sqlx::query(cancel).bind(earn).execute(&env.pool).await.expect("first cancel");
+    let twice = sqlx::query(cancel).bind(earn).execute(&env.pool).await.expect_err("a second cancel must fail");
+    let twice = twice.as_database_error().expect("a database error");
+    // A partitioned table reports the partition's own index, e.g. points_p8_user_id_cancels_point_id_key.
+    assert_eq!(twice.code().as_deref(), Some("23505"));
+    assert!(twice.constraint().is_some_and(|name| name.ends_with("user_id_cancels_point_id_key")), "{twice}");
+    let negative_earn =
+        sqlx::query("INSERT INTO points (user_id, kind, amount) VALUES (1, 'EARN', -5)").execute(&env.pool).await;
+    assert_eq!(violated(negative_earn), "points_amount_sign");
+}
+
+#[tokio::test]
+async fn idempotency_keys_and_scheduler_slots_are_unique() {
+    let env = TestEnv::new().await;
+    let key = "INSERT INTO idempotency_keys (user_id, idempotency_key, request_hash) VALUES (1, 'k-1', 'h')";
+    sqlx::query(key).execute(&env.pool).await.expect("first key");
+    assert_eq!(violated(sqlx::query(key).execute(&env.pool).await), "idempotency_keys_pkey");
+
+    let firing = "INSERT INTO scheduler_firings (entry_name, slot_time, leader, status) VALUES ('daily', '2026-01-01T00:00:00Z', $1, 'RUNNING')";
+    sqlx::query(firing).bind("a").execute(&env.pool).await.expect("first firing");
+    assert_eq!(violated(sqlx::query(firing).bind("b").execute(&env.pool).await), "scheduler_firings_slot_key");
+}

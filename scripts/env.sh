@@ -1,0 +1,42 @@
+# Shared settings for the scripts: sourced, never run. Every value can be overridden from the
+# environment; the README lists them.
+SETTLE_ROOT=${SETTLE_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
+SETTLE_STATE=${SETTLE_STATE:-$SETTLE_ROOT/.stack}
+SETTLE_LOGS=$SETTLE_STATE/logs
+
+PG_PORT=${PG_PORT:-5432}
+PG_USER=${PG_USER:-settle}
+PG_PASSWORD=${PG_PASSWORD:-settle}
+PG_DATABASE=${PG_DATABASE:-settle}
+REDIS_PORT=${REDIS_PORT:-6379}
+KAFKA_PORT=${KAFKA_PORT:-9092}
+
+TANSU_VERSION=${TANSU_VERSION:-0.6.0}
+# libsql gives the sqlite:// engine (persistent); the other two are the set verified with librdkafka.
+TANSU_FEATURES=${TANSU_FEATURES:-dynostore,postgres,libsql}
+TANSU_HOME=${TANSU_HOME:-${XDG_CACHE_HOME:-$HOME/.cache}/settle/tansu-$TANSU_VERSION}
+
+export DATABASE_URL=${DATABASE_URL:-postgres://$PG_USER:$PG_PASSWORD@127.0.0.1:$PG_PORT/$PG_DATABASE}
+export REDIS_URL=${REDIS_URL:-redis://127.0.0.1:$REDIS_PORT}
+export KAFKA_BROKERS=${KAFKA_BROKERS:-127.0.0.1:$KAFKA_PORT}
+# Development-only secret: set your own JWT_SECRET anywhere that matters.
+export JWT_SECRET=${JWT_SECRET:-settle-local-development-secret-change-me}
+export API_LISTEN_ADDR=${API_LISTEN_ADDR:-127.0.0.1:8080}
+export WORKERS_OPS_ADDR=${WORKERS_OPS_ADDR:-127.0.0.1:9101}
+export SCHEDULER_OPS_ADDR=${SCHEDULER_OPS_ADDR:-127.0.0.1:9102}
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$SETTLE_ROOT/target}
+
+say() { printf '\033[1m[%s]\033[0m %s\n' "${SCRIPT_NAME:-settle}" "$*"; }
+fail() { printf '\033[1;31m[%s] error:\033[0m %s\n' "${SCRIPT_NAME:-settle}" "$*" >&2; exit 1; }
+
+# True when something accepts TCP connections on 127.0.0.1:$1.
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# Waits up to $2 seconds for port $1; false if it never opens.
+wait_for_port() {
+  local deadline=$((SECONDS + $2))
+  until port_open "$1"; do
+    ((SECONDS < deadline)) || return 1
+    sleep 0.2
+  done
+}

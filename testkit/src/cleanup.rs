@@ -1,0 +1,76 @@
+//! Removal of a test's database and Redis keys. Runs from `Drop`, which cannot await and may run inside
+//! a runtime, so it uses its own thread and runtime and waits for them to finish.
+//!
+//! Kafka topics are NOT deleted: in tansu 0.6.0 a DeleteTopics request removes every topic of the
+//! cluster (its `topic_delete_by.sql` filters on the cluster id only), which would wreck every test
+//! running in parallel. Test topics carry a unique prefix instead; `scripts/stack reset-broker` clears them.
+
+use rdkafka::{
+    consumer::{BaseConsumer, Consumer},
+    ClientConfig,
+};
+use sqlx::{Connection, PgConnection};
+use std::time::Duration;
+
+pub(crate) struct Leftovers {
+    pub database: String,
+    pub redis_url: String,
+    pub redis_prefix: String,
+}
+
+pub(crate) fn remove(leftovers: Leftovers) {
+    let worker = std::thread::spawn(move || {
+        let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            Ok(runtime) => runtime,
+            Err(error) => return eprintln!("test cleanup: no runtime: {error}"),
+        };
+        runtime.block_on(async {
+            if let Err(error) = drop_database(&leftovers.database).await {
+                eprintln!("test cleanup: database {}: {error:#}", leftovers.database);
+            }
+            if let Err(error) = delete_keys(&leftovers.redis_url, &leftovers.redis_prefix).await {
+                eprintln!("test cleanup: Redis prefix {}: {error:#}", leftovers.redis_prefix);
+            }
+        });
+    });
+    let _ = worker.join();
+}
+
+async fn drop_database(database: &str) -> anyhow::Result<()> {
+    let mut admin = PgConnection::connect(&crate::admin_database_url()).await?;
+    // FORCE ends the test's own pooled connections, which may still be open while Drop runs.
+    sqlx::query(&format!("DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)")).execute(&mut admin).await?;
+    admin.close().await?;
+    Ok(())
+}
+
+async fn delete_keys(url: &str, prefix: &str) -> anyhow::Result<()> {
+    let client = redis::Client::open(url)?;
+    let mut connection = client.get_multiplexed_async_connection().await?;
+    let pattern = format!("{prefix}*");
+    let mut cursor: u64 = 0;
+    loop {
+        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(&pattern)
+            .arg("COUNT")
+            .arg(1000)
+            .query_async(&mut connection)
+            .await?;
+        if !keys.is_empty() {
+            let _: i64 = redis::cmd("DEL").arg(&keys).query_async(&mut connection).await?;
+        }
+        if next == 0 {
+            return Ok(());
+        }
+        cursor = next;
+    }
+}
+
+/// Names of the broker's topics that start with `prefix` (blocks for one metadata request).
+pub fn topics_with_prefix(brokers: &str, prefix: &str) -> anyhow::Result<Vec<String>> {
+    let probe: BaseConsumer = ClientConfig::new().set("bootstrap.servers", brokers).create()?;
+    let metadata = probe.fetch_metadata(None, Duration::from_secs(5))?;
+    Ok(metadata.topics().iter().map(|t| t.name().to_owned()).filter(|name| name.starts_with(prefix)).collect())
+}

@@ -1,0 +1,114 @@
+//! Runs a settle binary as a child process against a test's services, as an operator would.
+
+use crate::TestEnv;
+use anyhow::{bail, Context};
+use std::{
+    io::{Read, Write},
+    net::TcpStream,
+    path::Path,
+    process::{Child, Command, ExitStatus, Stdio},
+    time::{Duration, Instant},
+};
+
+/// A command preloaded with the environment variables that point a binary at `env`'s services.
+pub fn command_for(binary: &Path, env: &TestEnv) -> Command {
+    let mut command = Command::new(binary);
+    command
+        .env("DATABASE_URL", &env.postgres.url)
+        .env("REDIS_URL", &env.redis.url)
+        .env("REDIS_KEY_PREFIX", &env.redis.key_prefix)
+        .env("KAFKA_BROKERS", &env.kafka.brokers)
+        .env("KAFKA_TOPIC_PREFIX", &env.kafka.topic_prefix)
+        .env("KAFKA_PARTITIONS", env.kafka.partitions.to_string())
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null());
+    command
+}
+
+/// A child process that is killed when dropped, so a failing test never leaves a binary running.
+pub struct Running(pub Child);
+
+impl Running {
+    pub fn spawn(command: &mut Command) -> anyhow::Result<Self> {
+        Ok(Self(command.spawn().with_context(|| format!("starting {:?}", command.get_program()))?))
+    }
+
+    /// Kills the process at once, as a crash (or SIGKILL) would, and reaps it.
+    pub fn kill(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+
+    /// Sends SIGTERM (what an orchestrator sends) and waits for the process to exit.
+    pub fn terminate(&mut self, within: Duration) -> anyhow::Result<ExitStatus> {
+        terminate(&mut self.0, within)
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            self.kill();
+        }
+    }
+}
+
+/// The HTTP status of `GET path` on 127.0.0.1:`port`, or None if nothing answered.
+pub fn http_status(port: u16, path: &str) -> Option<u16> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").ok()?;
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).ok()?;
+    std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
+}
+
+/// Polls `condition` every 100 ms until it holds or `within` passes.
+pub fn wait_until(within: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + within;
+    loop {
+        if condition() {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn terminate(child: &mut Child, within: Duration) -> anyhow::Result<ExitStatus> {
+    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().context("running kill")?;
+    if !status.success() {
+        bail!("kill -TERM {} failed", child.id());
+    }
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(status);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            bail!("the process did not exit within {within:?} of SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Polls the async `condition` every 100 ms until it holds or `within` passes.
+pub async fn eventually<F, Fut>(within: Duration, mut condition: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + within;
+    loop {
+        if condition().await {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -1,0 +1,51 @@
+use anyhow::bail;
+use infra::{cache::Redis, kafka::Kafka};
+use sqlx::PgPool;
+use std::{future::Future, pin::Pin};
+use tokio_util::sync::CancellationToken;
+
+/// What every worker gets: shared connections and how many concurrent tasks it may run.
+#[derive(Clone)]
+pub struct WorkerContext {
+    pub pool: PgPool,
+    pub redis: Redis,
+    pub kafka: Kafka,
+    pub concurrency: u16,
+}
+
+pub type WorkerFuture = Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send>>;
+
+/// A long-running worker. `run` returns after `shutdown` is cancelled and its in-flight work is committed.
+pub trait Worker: Send + Sync {
+    fn name(&self) -> &'static str;
+    fn run(&self, context: WorkerContext, shutdown: CancellationToken) -> WorkerFuture;
+}
+
+/// Every worker this binary can run, in one place. Coupon issuance and the outbox relay register here.
+pub fn registry() -> Vec<Box<dyn Worker>> {
+    Vec::new()
+}
+
+/// The workers named by `--only`, or all of them; an unknown name is an error, not a silent no-op.
+pub fn select(only: &[String]) -> anyhow::Result<Vec<Box<dyn Worker>>> {
+    let all = registry();
+    if only.is_empty() {
+        return Ok(all);
+    }
+    let known: Vec<_> = all.iter().map(|worker| worker.name()).collect();
+    if let Some(unknown) = only.iter().find(|name| !known.contains(&name.as_str())) {
+        bail!("unknown worker {unknown:?}; known workers: {known:?}");
+    }
+    Ok(all.into_iter().filter(|worker| only.iter().any(|name| name == worker.name())).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unknown_worker_name_is_rejected() {
+        let error = select(&["no-such-worker".to_owned()]).err().expect("unknown name must fail");
+        assert!(error.to_string().contains("no-such-worker"));
+    }
+}
