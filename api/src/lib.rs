@@ -17,7 +17,12 @@ use axum::{
 };
 use config::{ApiConfig, HttpLimits};
 use http::{middleware, ApiError};
-use infra::{cache::Redis, health::Readiness, kafka::Kafka};
+use infra::{
+    cache::Redis,
+    coupons::CouponStock,
+    health::Readiness,
+    kafka::{Kafka, Topic},
+};
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -27,8 +32,14 @@ pub async fn build_state(config: &ApiConfig) -> anyhow::Result<AppState> {
     let pool = infra::db::connect(&config.postgres).await?;
     let redis = Redis::connect(&config.redis).await?;
     let kafka = Kafka::new(config.kafka.clone());
+    // Best effort: with the broker down the API still starts, and readiness says why it cannot queue.
+    if let Err(error) = kafka.ensure_topics(&[Topic::CouponIssueRequested]).await {
+        tracing::warn!(error = ?error, "could not make sure the issue-request topic exists");
+    }
+    let producer = kafka.producer()?;
+    let coupons = CouponStock::new(redis.clone());
     let jwt = Arc::new(auth::JwtKeys::from_secret(&config.jwt_secret)?);
-    Ok(AppState { pool, redis, kafka, jwt })
+    Ok(AppState { pool, redis, kafka, producer, coupons, jwt })
 }
 
 /// Every route plus the middleware stack, outermost first: trace id, deadline, body limit.

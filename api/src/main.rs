@@ -6,19 +6,8 @@ use std::process::ExitCode;
 #[tokio::main]
 async fn main() -> ExitCode {
     let config = ApiConfig::parse();
-    if let Err(error) = infra::telemetry::init(&config.telemetry) {
-        eprintln!("settle-api: {error:#}");
-        return ExitCode::FAILURE;
-    }
-    let root = tracing::info_span!("settle-api", trace_id = %infra::telemetry::new_trace_id());
-    match tracing::Instrument::instrument(run(config), root).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            tracing::error!(error = ?error, "settle-api stopped with an error");
-            eprintln!("settle-api: {error:#}");
-            ExitCode::FAILURE
-        }
-    }
+    let telemetry = config.telemetry.clone();
+    infra::binary::run("settle-api", &telemetry, run(config)).await
 }
 
 async fn run(config: ApiConfig) -> anyhow::Result<()> {

@@ -1,6 +1,7 @@
 use crate::auth::JwtKeys;
 use axum::extract::FromRef;
-use infra::{cache::Redis, kafka::Kafka};
+use infra::{cache::Redis, coupons::CouponStock, kafka::Kafka};
+use rdkafka::producer::FutureProducer;
 use sqlx::PgPool;
 use std::sync::Arc;
 
@@ -10,5 +11,8 @@ pub struct AppState {
     pub pool: PgPool,
     pub redis: Redis,
     pub kafka: Kafka,
+    /// One idempotent producer for the whole process: librdkafka batches across requests.
+    pub producer: FutureProducer,
+    pub coupons: CouponStock,
     pub jwt: Arc<JwtKeys>,
 }

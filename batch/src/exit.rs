@@ -19,8 +19,8 @@ impl ExitStatus {
     }
 }
 
-impl From<ExitStatus> for ExitCode {
-    fn from(status: ExitStatus) -> ExitCode {
-        ExitCode::from(status.code())
+impl std::process::Termination for ExitStatus {
+    fn report(self) -> ExitCode {
+        ExitCode::from(self.code())
     }
 }

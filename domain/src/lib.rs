@@ -1,7 +1,10 @@
 //! The shop's rules without I/O. Everything here is parsed, never trusted raw.
 
+pub mod coupon;
 mod ids;
 mod role;
+mod validation;
 
 pub use ids::{IdError, PolicyId, UserId};
 pub use role::{Role, RoleError};
+pub use validation::{FieldError, FieldErrors};

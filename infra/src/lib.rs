@@ -1,7 +1,9 @@
 //! The adapters every settle binary shares. Binaries depend on this crate; it depends only on `domain`.
 
+pub mod binary;
 pub mod cache;
 pub mod config;
+pub mod coupons;
 pub mod db;
 pub mod health;
 pub mod jwt;

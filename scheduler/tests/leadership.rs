@@ -1,6 +1,8 @@
 use settle_scheduler::LeaderLock;
 use std::time::Duration;
-use testkit::{broker::free_port, process, TestEnv};
+use testkit::{process, TestEnv};
+
+const SCHEDULER: &str = env!("CARGO_BIN_EXE_settle-scheduler");
 
 #[tokio::test]
 async fn only_one_replica_holds_the_leader_lock_until_it_lets_go() {
@@ -17,13 +19,7 @@ async fn only_one_replica_holds_the_leader_lock_until_it_lets_go() {
 #[tokio::test]
 async fn a_dead_leaders_lock_passes_to_another_replica() {
     let env = TestEnv::new().await;
-    let port = free_port();
-    let mut child = process::Running::spawn(
-        process::command_for(env!("CARGO_BIN_EXE_settle-scheduler").as_ref(), &env)
-            .env("SCHEDULER_OPS_ADDR", format!("127.0.0.1:{port}")),
-    )
-    .expect("starting settle-scheduler");
-    assert!(process::wait_until(Duration::from_secs(30), || process::http_status(port, "/health/ready") == Some(200)));
+    let (mut child, _port) = process::start_ready(SCHEDULER, &env, "SCHEDULER_OPS_ADDR").expect("scheduler ready");
 
     let mut standby = LeaderLock::new(env.pool.clone(), "standby".into());
     let advisory_locks = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted \
@@ -51,13 +47,7 @@ async fn a_dead_leaders_lock_passes_to_another_replica() {
 #[tokio::test]
 async fn settle_scheduler_stops_cleanly_on_sigterm() {
     let env = TestEnv::new().await;
-    let port = free_port();
-    let mut child = process::Running::spawn(
-        process::command_for(env!("CARGO_BIN_EXE_settle-scheduler").as_ref(), &env)
-            .env("SCHEDULER_OPS_ADDR", format!("127.0.0.1:{port}")),
-    )
-    .expect("starting settle-scheduler");
-    assert!(process::wait_until(Duration::from_secs(30), || process::http_status(port, "/health/ready") == Some(200)));
+    let (mut child, _port) = process::start_ready(SCHEDULER, &env, "SCHEDULER_OPS_ADDR").expect("scheduler ready");
     let status = child.terminate(Duration::from_secs(20)).expect("stopping");
     assert!(status.success(), "exit status {status:?}");
 }

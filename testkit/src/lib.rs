@@ -57,7 +57,7 @@ impl TestEnv {
 
         let postgres = PostgresArgs {
             url: names::with_database(&admin_url, &database),
-            max_connections: 20,
+            max_connections: 10,
             acquire_timeout_ms: 10_000,
         };
         let pool = infra::db::connect(&postgres).await?;

@@ -53,6 +53,18 @@ impl Drop for Running {
     }
 }
 
+/// Starts `binary` against `env` with its ops endpoints on a free port (set through `ops_addr_var`) and
+/// waits until `/health/ready` answers 200. Returns the process and the port.
+pub fn start_ready(binary: &str, env: &TestEnv, ops_addr_var: &str) -> anyhow::Result<(Running, u16)> {
+    let port = crate::broker::free_port();
+    let mut child = Running::spawn(command_for(binary.as_ref(), env).env(ops_addr_var, format!("127.0.0.1:{port}")))?;
+    if !wait_until(Duration::from_secs(30), || http_status(port, "/health/ready") == Some(200)) {
+        child.kill();
+        bail!("{binary} did not report ready within 30 s");
+    }
+    Ok((child, port))
+}
+
 /// The HTTP status of `GET path` on 127.0.0.1:`port`, or None if nothing answered.
 pub fn http_status(port: u16, path: &str) -> Option<u16> {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;

@@ -1,6 +1,7 @@
+use crate::WorkerSettings;
 use clap::Parser;
 use infra::config::{KafkaArgs, PostgresArgs, RedisArgs, TelemetryArgs};
-use std::net::SocketAddr;
+use std::{net::SocketAddr, time::Duration};
 
 /// settle-workers: Kafka consumers and the outbox relay.
 #[derive(Parser, Debug, Clone)]
@@ -12,6 +13,15 @@ pub struct WorkersConfig {
     /// Concurrent tasks each worker runs in this process.
     #[arg(long, env = "WORKERS_CONCURRENCY", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub concurrency: u16,
+    /// Most records a worker handles in one database transaction.
+    #[arg(long, env = "WORKERS_BATCH_SIZE", default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub batch_size: u32,
+    /// Longest a worker waits to fill a batch after its first record, in milliseconds.
+    #[arg(long, env = "WORKERS_BATCH_WAIT_MS", default_value_t = 20)]
+    pub batch_wait_ms: u64,
+    /// Attempts at a failing (non-transient) record before it goes to the dead-letter topic.
+    #[arg(long, env = "WORKERS_MAX_ATTEMPTS", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub max_attempts: u32,
     /// Address of the ops endpoints (/health/live, /health/ready, /metrics).
     #[arg(long, env = "WORKERS_OPS_ADDR", default_value = "127.0.0.1:9101")]
     pub ops_addr: SocketAddr,
@@ -23,6 +33,16 @@ pub struct WorkersConfig {
     pub kafka: KafkaArgs,
     #[command(flatten)]
     pub telemetry: TelemetryArgs,
+}
+
+impl WorkersConfig {
+    pub fn settings(&self) -> WorkerSettings {
+        WorkerSettings {
+            batch_size: self.batch_size as usize,
+            batch_wait: Duration::from_millis(self.batch_wait_ms),
+            max_attempts: self.max_attempts,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -2,10 +2,13 @@
 //! [`registry`]; `--only` picks which run in this process so each pool scales by process count.
 
 mod config;
+pub mod coupon_issuance;
+mod dead_letter;
 mod registry;
+mod retry;
 
 pub use config::WorkersConfig;
-pub use registry::{registry, Worker, WorkerContext};
+pub use registry::{registry, Worker, WorkerContext, WorkerFuture, WorkerSettings};
 
 use anyhow::Context;
 use infra::{
@@ -30,6 +33,7 @@ pub async fn run(config: WorkersConfig, shutdown: CancellationToken) -> anyhow::
         redis: redis.clone(),
         kafka: kafka.clone(),
         concurrency: config.concurrency,
+        settings: config.settings(),
     };
     let tracker = TaskTracker::new();
     for worker in selected {

@@ -1,16 +1,24 @@
 use anyhow::bail;
 use infra::{cache::Redis, kafka::Kafka};
 use sqlx::PgPool;
-use std::{future::Future, pin::Pin};
+use std::{future::Future, pin::Pin, time::Duration};
 use tokio_util::sync::CancellationToken;
 
-/// What every worker gets: shared connections and how many concurrent tasks it may run.
+/// What every worker gets: shared connections, how many concurrent members it runs, and its limits.
 #[derive(Clone)]
 pub struct WorkerContext {
     pub pool: PgPool,
     pub redis: Redis,
     pub kafka: Kafka,
     pub concurrency: u16,
+    pub settings: WorkerSettings,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct WorkerSettings {
+    pub batch_size: usize,
+    pub batch_wait: Duration,
+    pub max_attempts: u32,
 }
 
 pub type WorkerFuture = Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send>>;
@@ -21,9 +29,9 @@ pub trait Worker: Send + Sync {
     fn run(&self, context: WorkerContext, shutdown: CancellationToken) -> WorkerFuture;
 }
 
-/// Every worker this binary can run, in one place. Coupon issuance and the outbox relay register here.
+/// Every worker this binary can run, in one place.
 pub fn registry() -> Vec<Box<dyn Worker>> {
-    Vec::new()
+    vec![Box::new(crate::coupon_issuance::CouponIssuance)]
 }
 
 /// The workers named by `--only`, or all of them; an unknown name is an error, not a silent no-op.

@@ -1,23 +1,14 @@
 use std::time::Duration;
 use testkit::{broker::free_port, process, TestEnv};
 
+const WORKERS: &str = env!("CARGO_BIN_EXE_settle-workers");
+
 #[tokio::test]
 async fn settle_workers_becomes_ready_creates_its_topics_and_stops_cleanly_on_sigterm() {
     let env = TestEnv::new().await;
-    let port = free_port();
-    let mut child = process::Running::spawn(
-        process::command_for(env!("CARGO_BIN_EXE_settle-workers").as_ref(), &env)
-            .env("WORKERS_OPS_ADDR", format!("127.0.0.1:{port}")),
-    )
-    .expect("starting settle-workers");
-
-    let ready =
-        process::wait_until(Duration::from_secs(30), || process::http_status(port, "/health/ready") == Some(200));
-    assert!(ready, "settle-workers never reported ready");
+    let (mut child, _port) = process::start_ready(WORKERS, &env, "WORKERS_OPS_ADDR").expect("settle-workers ready");
 
     let kafka = infra::kafka::Kafka::new(env.kafka.clone());
-    let probe = kafka.probe().expect("probe");
-    probe.check(Duration::from_secs(5)).await.expect("broker metadata");
     let expected = kafka.topic_name(infra::kafka::Topic::CouponIssueRequested);
     let topics = testkit::topics_with_prefix(&env.kafka.brokers, &env.kafka.topic_prefix).expect("listing topics");
     assert!(topics.contains(&expected), "{expected} missing from {topics:?}");
@@ -29,7 +20,7 @@ async fn settle_workers_becomes_ready_creates_its_topics_and_stops_cleanly_on_si
 #[tokio::test]
 async fn an_unknown_worker_name_stops_start_up_with_an_error() {
     let env = TestEnv::new().await;
-    let output = process::command_for(env!("CARGO_BIN_EXE_settle-workers").as_ref(), &env)
+    let output = process::command_for(WORKERS.as_ref(), &env)
         .env("WORKERS_OPS_ADDR", format!("127.0.0.1:{}", free_port()))
         .args(["--only", "no-such-worker"])
         .output()

@@ -6,6 +6,7 @@ use axum::{
     response::{IntoResponse, Response},
     Json,
 };
+use domain::{coupon::IssueRejection, FieldError};
 use serde::Serialize;
 
 pub type ApiResult<T> = Result<T, ApiError>;
@@ -14,6 +15,9 @@ pub type ApiResult<T> = Result<T, ApiError>;
 pub enum ApiError {
     #[error("{code}: {detail}")]
     Problem { status: StatusCode, code: &'static str, detail: String },
+    /// 422 `VALIDATION_FAILED`, naming every invalid field.
+    #[error("invalid fields: {0:?}")]
+    Invalid(Vec<FieldError>),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -54,7 +58,20 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::Problem { status, .. } => *status,
+            ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl From<IssueRejection> for ApiError {
+    fn from(rejection: IssueRejection) -> Self {
+        let code = rejection.code();
+        match rejection {
+            IssueRejection::UnknownPolicy => ApiError::not_found(code, "no such coupon policy"),
+            IssueRejection::OutsideIssueWindow => ApiError::unprocessable(code, "the policy is not issuing now"),
+            IssueRejection::AlreadyIssued => ApiError::conflict(code, "you already hold a coupon of this policy"),
+            IssueRejection::SoldOut => ApiError::conflict(code, "every coupon of this policy has been issued"),
         }
     }
 }
@@ -74,16 +91,22 @@ pub struct ProblemBody {
     pub status: u16,
     pub code: &'static str,
     pub detail: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
-        let (code, detail) = match self {
-            ApiError::Problem { code, detail, .. } => (code, detail),
+        let (code, detail, errors) = match self {
+            ApiError::Problem { code, detail, .. } => (code, detail, Vec::new()),
+            ApiError::Invalid(errors) => {
+                ("VALIDATION_FAILED", "some fields are invalid: see errors".to_owned(), errors)
+            }
             ApiError::Internal(error) => {
                 tracing::error!(error = ?error, "request failed with an internal error");
-                ("INTERNAL", "internal error; quote the x-trace-id response header when reporting it".to_owned())
+                let detail = "internal error; quote the x-trace-id response header when reporting it";
+                ("INTERNAL", detail.to_owned(), Vec::new())
             }
         };
         let body = ProblemBody {
@@ -92,6 +115,7 @@ impl IntoResponse for ApiError {
             status: status.as_u16(),
             code,
             detail,
+            errors,
         };
         let mut response = (status, Json(body)).into_response();
         let headers = response.headers_mut();

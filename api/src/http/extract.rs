@@ -2,8 +2,8 @@
 
 use super::ApiError;
 use axum::{
-    extract::{rejection::JsonRejection, FromRequest, Request},
-    http::StatusCode,
+    extract::{rejection::JsonRejection, FromRequest, FromRequestParts, Request},
+    http::{request::Parts, StatusCode},
 };
 use serde::de::DeserializeOwned;
 
@@ -41,5 +41,41 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
             ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_MEDIA_TYPE", detail)
         }
         _ => ApiError::bad_request("UNREADABLE_BODY", detail),
+    }
+}
+
+/// `axum::extract::Path` whose rejection is 400 `INVALID_PATH`.
+pub struct ApiPath<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for ApiPath<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(value)| ApiPath(value))
+            .map_err(|rejection| ApiError::bad_request("INVALID_PATH", rejection.body_text()))
+    }
+}
+
+/// `axum::extract::Query` whose rejection is 400 `INVALID_QUERY`.
+pub struct ApiQuery<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for ApiQuery<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Query(value)| ApiQuery(value))
+            .map_err(|rejection| ApiError::bad_request("INVALID_QUERY", rejection.body_text()))
     }
 }

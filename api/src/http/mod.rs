@@ -5,4 +5,4 @@ pub mod extract;
 pub mod middleware;
 
 pub use error::{ApiError, ApiResult};
-pub use extract::ApiJson;
+pub use extract::{ApiJson, ApiPath, ApiQuery};

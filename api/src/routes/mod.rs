@@ -1,9 +1,10 @@
 use crate::AppState;
 use axum::Router;
 
+mod coupons;
 mod users;
 
 /// The API's routes, by area.
 pub fn router() -> Router<AppState> {
-    Router::new().merge(users::router())
+    Router::new().merge(users::router()).merge(coupons::router())
 }

@@ -55,34 +55,24 @@ async fn a_valid_token_reads_only_its_own_profile() {
     }
 }
 
-#[tokio::test]
-async fn validate_token_reports_the_claims_of_a_good_token_and_rejects_a_bad_one() {
-    let app = spawn_app().await;
-    let token = app.token(7, Role::Admin);
-    let good: serde_json::Value = app
+async fn validate(app: &crate::helpers::TestApp, token: &str) -> serde_json::Value {
+    let response = app
         .client
         .post(app.url("/api/v1/users/validate-token"))
         .json(&serde_json::json!({ "token": token }))
         .send()
         .await
-        .expect("request")
-        .json()
-        .await
-        .expect("json");
-    assert_eq!(good["valid"], true);
-    assert_eq!(good["userId"], 7);
-    assert_eq!(good["role"], "ADMIN");
+        .expect("request");
+    assert_eq!(response.status(), 200);
+    response.json().await.expect("json")
+}
 
-    let bad: serde_json::Value = app
-        .client
-        .post(app.url("/api/v1/users/validate-token"))
-        .json(&serde_json::json!({ "token": format!("{token}x") }))
-        .send()
-        .await
-        .expect("request")
-        .json()
-        .await
-        .expect("json");
-    assert_eq!(bad["valid"], false);
-    assert_eq!(bad["reason"], "INVALID");
+#[tokio::test]
+async fn validate_token_reports_the_claims_of_a_good_token_and_rejects_a_bad_one() {
+    let app = spawn_app().await;
+    let token = app.token(7, Role::Admin);
+    let good = validate(&app, &token).await;
+    assert_eq!((&good["valid"], &good["userId"], &good["role"]), (&true.into(), &7.into(), &"ADMIN".into()));
+    let bad = validate(&app, &format!("{token}x")).await;
+    assert_eq!((&bad["valid"], &bad["reason"]), (&false.into(), &"INVALID".into()));
 }

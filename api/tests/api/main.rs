@@ -1,6 +1,7 @@
 //! settle-api against real PostgreSQL, Redis and Kafka: one test binary, one module per area.
 
 mod auth;
+mod coupons;
 mod errors;
 mod health;
 mod helpers;

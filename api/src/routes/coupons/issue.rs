@@ -1,0 +1,109 @@
+//! The three issuing stages, kept side by side so they can be measured against each other:
+//! V1 locks the policy row, V2 reserves in Redis then inserts, V3 reserves in Redis then hands the
+//! insert to the issuance worker through Kafka.
+
+use super::views::CouponView;
+use crate::{
+    auth::AuthUser,
+    http::{middleware::TraceId, ApiError, ApiJson, ApiResult},
+    AppState,
+};
+use axum::{extract::State, http::StatusCode, Extension, Json};
+use chrono::Utc;
+use domain::{
+    coupon::{IssueRejection, IssueRequested},
+    PolicyId,
+};
+use infra::{
+    coupons::{repo, Reservation},
+    kafka::{with_trace_id, Topic},
+};
+use rdkafka::{message::OwnedHeaders, producer::FutureRecord};
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+use uuid::Uuid;
+
+/// How long a V3 request reads as PENDING from Redis before the worker's verdict must be in the database.
+const PENDING_MARKER_TTL: Duration = Duration::from_secs(24 * 3600);
+/// Longest a V3 request waits for the broker's acknowledgement before it is refused with 503.
+const PRODUCE_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct IssueBody {
+    coupon_policy_id: PolicyId,
+}
+
+#[tracing::instrument(skip_all, fields(user = %caller.user_id, policy = %body.coupon_policy_id))]
+pub async fn v1_row_lock(
+    caller: AuthUser,
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<IssueBody>,
+) -> ApiResult<(StatusCode, Json<CouponView>)> {
+    let coupon = repo::issue_with_row_lock(&state.pool, body.coupon_policy_id, caller.user_id).await??;
+    Ok((StatusCode::CREATED, Json(coupon.into())))
+}
+
+#[tracing::instrument(skip_all, fields(user = %caller.user_id, policy = %body.coupon_policy_id))]
+pub async fn v2_redis_then_insert(
+    caller: AuthUser,
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<IssueBody>,
+) -> ApiResult<(StatusCode, Json<CouponView>)> {
+    let (policy, user) = (body.coupon_policy_id, caller.user_id);
+    reserve(&state, policy, caller, None).await?;
+    let inserted = repo::insert_coupon(&state.pool, policy, user).await;
+    // The user keeps the reservation only if they now hold the coupon (or already did).
+    if !matches!(inserted, Ok(Ok(_)) | Ok(Err(IssueRejection::AlreadyIssued))) {
+        release_quietly(&state, policy, caller, None).await;
+    }
+    Ok((StatusCode::CREATED, Json(inserted??.into())))
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Accepted {
+    request_id: Uuid,
+    status: &'static str,
+}
+
+#[tracing::instrument(skip_all, fields(user = %caller.user_id, policy = %body.coupon_policy_id))]
+pub async fn v3_redis_then_kafka(
+    caller: AuthUser,
+    State(state): State<AppState>,
+    Extension(TraceId(trace_id)): Extension<TraceId>,
+    ApiJson(body): ApiJson<IssueBody>,
+) -> ApiResult<(StatusCode, Json<Accepted>)> {
+    let request_id = Uuid::new_v4();
+    let policy = body.coupon_policy_id;
+    reserve(&state, policy, caller, Some(request_id)).await?;
+
+    let event = IssueRequested { request_id, policy_id: policy, user_id: caller.user_id, requested_at: Utc::now() };
+    let payload = serde_json::to_vec(&event).map_err(anyhow::Error::from)?;
+    let (topic, key) = (state.kafka.topic_name(Topic::CouponIssueRequested), caller.user_id.to_string());
+    let record =
+        FutureRecord::to(&topic).key(&key).payload(&payload).headers(with_trace_id(OwnedHeaders::new(), &trace_id));
+    // Answer only once the broker has the record: a 202 must never be lost.
+    if let Err((error, _)) = state.producer.send(record, PRODUCE_TIMEOUT).await {
+        tracing::warn!(%error, %request_id, "the broker did not take the issue request; releasing the reservation");
+        release_quietly(&state, policy, caller, Some(request_id)).await;
+        return Err(ApiError::unavailable("BROKER_UNAVAILABLE", "the request could not be queued; try again"));
+    }
+    Ok((StatusCode::ACCEPTED, Json(Accepted { request_id, status: "PENDING" })))
+}
+
+async fn reserve(state: &AppState, policy: PolicyId, caller: AuthUser, request: Option<Uuid>) -> ApiResult<()> {
+    let pending = request.map(|request| (request, PENDING_MARKER_TTL));
+    match state.coupons.reserve(&state.pool, policy, caller.user_id, pending).await? {
+        Reservation::Reserved { .. } => Ok(()),
+        Reservation::Rejected(rejection) => Err(rejection.into()),
+    }
+}
+
+/// A failed release leaves the user reserved without a coupon: they are refused ALREADY_ISSUED until
+/// Redis is rebuilt. Worth a warning, not worth failing the response over.
+async fn release_quietly(state: &AppState, policy: PolicyId, caller: AuthUser, request: Option<Uuid>) {
+    if let Err(error) = state.coupons.release(policy, caller.user_id, request).await {
+        tracing::warn!(error = ?error, "releasing a coupon reservation failed");
+    }
+}

@@ -1,0 +1,71 @@
+use super::views::{CouponView, Page, PageQuery};
+use crate::{
+    auth::AuthUser,
+    http::{ApiError, ApiPath, ApiQuery, ApiResult},
+    AppState,
+};
+use axum::{extract::State, Json};
+use chrono::{DateTime, Utc};
+use domain::UserId;
+use infra::coupons::repo;
+use serde::Serialize;
+use uuid::Uuid;
+
+pub async fn list(
+    caller: AuthUser,
+    State(state): State<AppState>,
+    ApiQuery(page): ApiQuery<PageQuery>,
+) -> ApiResult<Json<Page<CouponView>>> {
+    let limit = page.checked_limit()?;
+    let rows = repo::coupons_of(&state.pool, caller.user_id, page.after, limit).await?;
+    Ok(Json(Page::from_rows(rows, limit, |row| row.id, CouponView::from)))
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RequestStatus {
+    request_id: Uuid,
+    status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    policy_id: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    coupon_id: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    resolved_at: Option<DateTime<Utc>>,
+}
+
+/// The worker's verdict from the database, or PENDING while only Redis knows the request.
+pub async fn request_status(
+    caller: AuthUser,
+    State(state): State<AppState>,
+    ApiPath(request_id): ApiPath<Uuid>,
+) -> ApiResult<Json<RequestStatus>> {
+    if let Some(row) = repo::find_request(&state.pool, request_id).await? {
+        caller.ensure_can_access(UserId::parse(row.user_id).map_err(anyhow::Error::from)?)?;
+        return Ok(Json(RequestStatus {
+            request_id,
+            status: row.status,
+            policy_id: Some(row.policy_id),
+            reason: row.reason,
+            coupon_id: row.coupon_id,
+            resolved_at: row.resolved_at,
+        }));
+    }
+    match state.coupons.pending_owner(request_id).await? {
+        Some(owner) => {
+            caller.ensure_can_access(owner)?;
+            let status = "PENDING".to_owned();
+            Ok(Json(RequestStatus {
+                request_id,
+                status,
+                policy_id: None,
+                reason: None,
+                coupon_id: None,
+                resolved_at: None,
+            }))
+        }
+        None => Err(ApiError::not_found("REQUEST_NOT_FOUND", format!("no issue request {request_id}"))),
+    }
+}

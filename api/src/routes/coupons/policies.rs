@@ -1,0 +1,39 @@
+use super::views::{Page, PageQuery, PolicyView};
+use crate::{
+    auth::AdminUser,
+    http::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult},
+};
+use axum::{extract::State, http::StatusCode, Json};
+use domain::{coupon::PolicyInput, PolicyId};
+use infra::coupons::repo;
+use sqlx::PgPool;
+
+#[tracing::instrument(skip_all, fields(admin = %admin.user_id))]
+pub async fn create(
+    AdminUser(admin): AdminUser,
+    State(pool): State<PgPool>,
+    ApiJson(input): ApiJson<PolicyInput>,
+) -> ApiResult<(StatusCode, Json<PolicyView>)> {
+    let policy = input.validate().map_err(ApiError::Invalid)?;
+    let row = repo::insert_policy(&pool, &policy).await?;
+    tracing::info!(policy = row.id, quantity = row.total_quantity, "coupon policy created");
+    Ok((StatusCode::CREATED, Json(row.into())))
+}
+
+pub async fn show(_: AdminUser, State(pool): State<PgPool>, ApiPath(id): ApiPath<i64>) -> ApiResult<Json<PolicyView>> {
+    let id = PolicyId::parse(id).map_err(|e| ApiError::bad_request("INVALID_PATH", e.to_string()))?;
+    repo::find_policy(&pool, id)
+        .await?
+        .map(|row| Json(row.into()))
+        .ok_or_else(|| ApiError::not_found("POLICY_NOT_FOUND", format!("no coupon policy {id}")))
+}
+
+pub async fn list(
+    _: AdminUser,
+    State(pool): State<PgPool>,
+    ApiQuery(page): ApiQuery<PageQuery>,
+) -> ApiResult<Json<Page<PolicyView>>> {
+    let limit = page.checked_limit()?;
+    let rows = repo::list_policies(&pool, page.after, limit).await?;
+    Ok(Json(Page::from_rows(rows, limit, |row| row.id, PolicyView::from)))
+}

@@ -1,0 +1,9 @@
+//! Coupon rules: what a valid policy is, and whether a user may be issued one.
+
+mod event;
+mod issue;
+mod policy;
+
+pub use event::IssueRequested;
+pub use issue::{decide_issue, IssueContext, IssueRejection};
+pub use policy::{DiscountType, NewPolicy, PolicyInput};

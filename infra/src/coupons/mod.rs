@@ -1,0 +1,8 @@
+//! Coupon issuance adapters: policy and coupon rows in PostgreSQL (the final guard), and the derived
+//! Redis state that lets the API decide in one round trip.
+
+pub mod issuance;
+pub mod repo;
+mod stock;
+
+pub use stock::{CouponStock, Reservation};

@@ -1,0 +1,205 @@
+//! Policy and coupon rows. Quantity and one-per-user are enforced by the schema (see the migration);
+//! these functions translate its verdicts into [`IssueRejection`]s.
+
+use chrono::{DateTime, Utc};
+use domain::{
+    coupon::{decide_issue, IssueContext, IssueRejection, NewPolicy},
+    PolicyId, UserId,
+};
+use sqlx::{PgExecutor, PgPool};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct PolicyRow {
+    pub id: i64,
+    pub name: String,
+    pub discount_type: String,
+    pub discount_value: i64,
+    pub minimum_order_amount: i64,
+    pub maximum_discount_amount: Option<i64>,
+    pub total_quantity: i32,
+    pub issued_quantity: i32,
+    pub start_time: DateTime<Utc>,
+    pub end_time: DateTime<Utc>,
+    pub coupon_valid_days: i32,
+    pub created_at: DateTime<Utc>,
+}
+
+impl PolicyRow {
+    pub fn policy_id(&self) -> anyhow::Result<PolicyId> {
+        Ok(PolicyId::parse(self.id)?)
+    }
+
+    pub fn issue_context(&self, issued: i64, already_issued_to_user: bool) -> IssueContext {
+        IssueContext {
+            starts_at: self.start_time,
+            ends_at: self.end_time,
+            total_quantity: i64::from(self.total_quantity),
+            issued,
+            already_issued_to_user,
+        }
+    }
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct CouponRow {
+    pub id: i64,
+    pub policy_id: i64,
+    pub user_id: i64,
+    pub request_id: Option<uuid::Uuid>,
+    pub status: String,
+    pub order_id: Option<i64>,
+    pub issued_at: DateTime<Utc>,
+    pub valid_until: DateTime<Utc>,
+    pub used_at: Option<DateTime<Utc>>,
+}
+
+const POLICY_COLUMNS: &str = "id, name, discount_type, discount_value, minimum_order_amount, \
+    maximum_discount_amount, total_quantity, issued_quantity, issue_starts_at AS start_time, \
+    issue_ends_at AS end_time, coupon_valid_days, created_at";
+
+pub(crate) const COUPON_COLUMNS: &str =
+    "id, policy_id, user_id, request_id, status, order_id, issued_at, valid_until, used_at";
+
+pub async fn insert_policy(pool: &PgPool, policy: &NewPolicy) -> sqlx::Result<PolicyRow> {
+    sqlx::query_as(&format!(
+        "INSERT INTO coupon_policies (name, discount_type, discount_value, minimum_order_amount, \
+         maximum_discount_amount, total_quantity, issue_starts_at, issue_ends_at, coupon_valid_days) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {POLICY_COLUMNS}"
+    ))
+    .bind(&policy.name)
+    .bind(policy.discount_type.as_str())
+    .bind(policy.discount_value)
+    .bind(policy.minimum_order_amount)
+    .bind(policy.maximum_discount_amount)
+    .bind(policy.total_quantity)
+    .bind(policy.start_time)
+    .bind(policy.end_time)
+    .bind(policy.coupon_valid_days)
+    .fetch_one(pool)
+    .await
+}
+
+pub async fn find_policy<'e>(executor: impl PgExecutor<'e>, id: PolicyId) -> sqlx::Result<Option<PolicyRow>> {
+    sqlx::query_as(&format!("SELECT {POLICY_COLUMNS} FROM coupon_policies WHERE id = $1"))
+        .bind(id.get())
+        .fetch_optional(executor)
+        .await
+}
+
+/// One page of policies in id order, after the id `after` (keyset pagination).
+pub async fn list_policies(pool: &PgPool, after: i64, limit: i64) -> sqlx::Result<Vec<PolicyRow>> {
+    sqlx::query_as(&format!("SELECT {POLICY_COLUMNS} FROM coupon_policies WHERE id > $1 ORDER BY id LIMIT $2"))
+        .bind(after)
+        .bind(limit)
+        .fetch_all(pool)
+        .await
+}
+
+/// Every user who holds a coupon of `policy`: the seed of the Redis user set.
+pub async fn policy_holders(pool: &PgPool, policy: PolicyId) -> sqlx::Result<Vec<i64>> {
+    sqlx::query_scalar("SELECT user_id FROM coupons WHERE policy_id = $1").bind(policy.get()).fetch_all(pool).await
+}
+
+/// V1, the origin's method kept as the baseline: lock the policy row, count its coupons, check, insert.
+pub async fn issue_with_row_lock(
+    pool: &PgPool,
+    policy: PolicyId,
+    user: UserId,
+) -> anyhow::Result<Result<CouponRow, IssueRejection>> {
+    let mut tx = pool.begin().await?;
+    let Some(row) = sqlx::query_as::<_, PolicyRow>(&format!(
+        "SELECT {POLICY_COLUMNS} FROM coupon_policies WHERE id = $1 FOR UPDATE"
+    ))
+    .bind(policy.get())
+    .fetch_optional(&mut *tx)
+    .await?
+    else {
+        return Ok(Err(IssueRejection::UnknownPolicy));
+    };
+    let (issued, already): (i64, bool) =
+        sqlx::query_as("SELECT count(*), coalesce(bool_or(user_id = $2), false) FROM coupons WHERE policy_id = $1")
+            .bind(policy.get())
+            .bind(user.get())
+            .fetch_one(&mut *tx)
+            .await?;
+    if let Err(rejection) = decide_issue(&row.issue_context(issued, already), Utc::now()) {
+        return Ok(Err(rejection));
+    }
+    let coupon = insert_coupon_row(&mut *tx, policy, user).await?;
+    tx.commit().await?;
+    Ok(coupon)
+}
+
+/// V2's synchronous insert after a Redis reservation. The schema has the last word.
+pub async fn insert_coupon(
+    pool: &PgPool,
+    policy: PolicyId,
+    user: UserId,
+) -> anyhow::Result<Result<CouponRow, IssueRejection>> {
+    insert_coupon_row(pool, policy, user).await
+}
+
+async fn insert_coupon_row<'e>(
+    executor: impl PgExecutor<'e>,
+    policy: PolicyId,
+    user: UserId,
+) -> anyhow::Result<Result<CouponRow, IssueRejection>> {
+    let inserted = sqlx::query_as::<_, CouponRow>(&format!(
+        "INSERT INTO coupons (policy_id, user_id, valid_until) \
+         SELECT id, $2, now() + make_interval(days => coupon_valid_days) FROM coupon_policies WHERE id = $1 \
+         RETURNING {COUPON_COLUMNS}"
+    ))
+    .bind(policy.get())
+    .bind(user.get())
+    .fetch_optional(executor)
+    .await;
+    match inserted {
+        Ok(Some(coupon)) => Ok(Ok(coupon)),
+        Ok(None) => Ok(Err(IssueRejection::UnknownPolicy)),
+        Err(error) => match rejection_for(&error) {
+            Some(rejection) => Ok(Err(rejection)),
+            None => Err(error.into()),
+        },
+    }
+}
+
+/// The rejection a constraint violation stands for, if it is one of the issuance guards.
+pub fn rejection_for(error: &sqlx::Error) -> Option<IssueRejection> {
+    match error.as_database_error()?.constraint()? {
+        "coupons_policy_user_key" => Some(IssueRejection::AlreadyIssued),
+        "coupon_policies_issued_within_quantity" => Some(IssueRejection::SoldOut),
+        "coupons_policy_id_fkey" => Some(IssueRejection::UnknownPolicy),
+        _ => None,
+    }
+}
+
+/// One page of a user's coupons, newest id last seen first excluded (keyset on id).
+pub async fn coupons_of(pool: &PgPool, user: UserId, after: i64, limit: i64) -> sqlx::Result<Vec<CouponRow>> {
+    sqlx::query_as(&format!("SELECT {COUPON_COLUMNS} FROM coupons WHERE user_id = $1 AND id > $2 ORDER BY id LIMIT $3"))
+        .bind(user.get())
+        .bind(after)
+        .bind(limit)
+        .fetch_all(pool)
+        .await
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct RequestRow {
+    pub id: uuid::Uuid,
+    pub policy_id: i64,
+    pub user_id: i64,
+    pub status: String,
+    pub reason: Option<String>,
+    pub coupon_id: Option<i64>,
+    pub resolved_at: Option<DateTime<Utc>>,
+}
+
+pub async fn find_request(pool: &PgPool, id: uuid::Uuid) -> sqlx::Result<Option<RequestRow>> {
+    sqlx::query_as(
+        "SELECT r.id, r.policy_id, r.user_id, r.status, r.reason, c.id AS coupon_id, r.resolved_at \
+         FROM coupon_issue_requests r LEFT JOIN coupons c ON c.request_id = r.id WHERE r.id = $1",
+    )
+    .bind(id)
+    .fetch_optional(pool)
+    .await
+}

@@ -1,0 +1,32 @@
+//! The coupon issuance worker: consumes V3 issue requests in batches and persists each batch in one
+//! database transaction. Offsets are stored only after that commit, so a crash redelivers (and the
+//! request id makes redelivery a no-op) but never loses an accepted request.
+
+mod batch;
+mod consume;
+
+use crate::{Worker, WorkerContext, WorkerFuture};
+use tokio_util::sync::CancellationToken;
+
+pub const GROUP: &str = "coupon-issuance";
+
+pub struct CouponIssuance;
+
+impl Worker for CouponIssuance {
+    fn name(&self) -> &'static str {
+        "coupon-issuance"
+    }
+
+    /// One group member per `--concurrency`: Kafka spreads the partitions over all members of all processes.
+    fn run(&self, context: WorkerContext, shutdown: CancellationToken) -> WorkerFuture {
+        Box::pin(async move {
+            let members: Vec<_> = (0..context.concurrency)
+                .map(|member| tokio::spawn(consume::run_member(context.clone(), member, shutdown.clone())))
+                .collect();
+            for member in members {
+                member.await??;
+            }
+            Ok(())
+        })
+    }
+}
