@@ -9,5 +9,6 @@ pub mod health;
 pub mod jwt;
 pub mod kafka;
 pub mod metrics;
+pub mod outbox;
 pub mod shutdown;
 pub mod telemetry;

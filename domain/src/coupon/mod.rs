@@ -3,7 +3,9 @@
 mod event;
 mod issue;
 mod policy;
+mod usage;
 
 pub use event::IssueRequested;
 pub use issue::{decide_issue, IssueContext, IssueRejection};
 pub use policy::{DiscountType, NewPolicy, PolicyInput};
+pub use usage::{decide_cancel, decide_use, Change, CouponState, UsageError};

@@ -4,5 +4,6 @@
 pub mod issuance;
 pub mod repo;
 mod stock;
+pub mod usage;
 
 pub use stock::{CouponStock, Reservation};

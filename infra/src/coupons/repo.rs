@@ -51,6 +51,7 @@ pub struct CouponRow {
     pub issued_at: DateTime<Utc>,
     pub valid_until: DateTime<Utc>,
     pub used_at: Option<DateTime<Utc>>,
+    pub cancelled_order_id: Option<i64>,
 }
 
 const POLICY_COLUMNS: &str = "id, name, discount_type, discount_value, minimum_order_amount, \
@@ -58,7 +59,7 @@ const POLICY_COLUMNS: &str = "id, name, discount_type, discount_value, minimum_o
     issue_ends_at AS end_time, coupon_valid_days, created_at";
 
 pub(crate) const COUPON_COLUMNS: &str =
-    "id, policy_id, user_id, request_id, status, order_id, issued_at, valid_until, used_at";
+    "id, policy_id, user_id, request_id, status, order_id, issued_at, valid_until, used_at, cancelled_order_id";
 
 pub async fn insert_policy(pool: &PgPool, policy: &NewPolicy) -> sqlx::Result<PolicyRow> {
     sqlx::query_as(&format!(

@@ -3,6 +3,7 @@
 mod issue;
 mod mine;
 mod policies;
+mod usage;
 mod views;
 
 use crate::AppState;
@@ -19,4 +20,6 @@ pub fn router() -> Router<AppState> {
         .route("/api/v2/coupons", post(issue::v2_redis_then_insert))
         .route("/api/v3/coupons", post(issue::v3_redis_then_kafka).get(mine::list))
         .route("/api/v3/coupons/requests/{id}", get(mine::request_status))
+        .route("/api/v3/coupons/{id}/use", post(usage::use_for_order))
+        .route("/api/v3/coupons/{id}/cancel", post(usage::cancel_use))
 }

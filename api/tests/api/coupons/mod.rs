@@ -4,3 +4,4 @@ mod policies;
 mod requests;
 mod rush;
 pub mod support;
+mod usage;

@@ -1,0 +1,51 @@
+//! Using a coupon for an order, and cancelling that use. Owner only; retries answer as the first time.
+
+use super::views::CouponView;
+use crate::{
+    auth::AuthUser,
+    http::{middleware::TraceId, ApiError, ApiJson, ApiPath, ApiResult},
+};
+use axum::{extract::State, Extension, Json};
+use infra::coupons::usage::{self, UsageFailure};
+use serde::Deserialize;
+use sqlx::PgPool;
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UseBody {
+    order_id: i64,
+}
+
+#[tracing::instrument(skip_all, fields(user = %caller.user_id, coupon))]
+pub async fn use_for_order(
+    caller: AuthUser,
+    State(pool): State<PgPool>,
+    Extension(TraceId(trace_id)): Extension<TraceId>,
+    ApiPath(coupon): ApiPath<i64>,
+    ApiJson(body): ApiJson<UseBody>,
+) -> ApiResult<Json<CouponView>> {
+    if body.order_id <= 0 {
+        return Err(ApiError::unprocessable("INVALID_BODY", "orderId must be a positive integer"));
+    }
+    let used = usage::use_coupon(&pool, coupon, caller.user_id, body.order_id, Some(&trace_id)).await?;
+    Ok(Json(used.map_err(usage_error)?.into()))
+}
+
+#[tracing::instrument(skip_all, fields(user = %caller.user_id, coupon))]
+pub async fn cancel_use(
+    caller: AuthUser,
+    State(pool): State<PgPool>,
+    Extension(TraceId(trace_id)): Extension<TraceId>,
+    ApiPath(coupon): ApiPath<i64>,
+) -> ApiResult<Json<CouponView>> {
+    let available = usage::cancel_use(&pool, coupon, caller.user_id, Some(&trace_id)).await?;
+    Ok(Json(available.map_err(usage_error)?.into()))
+}
+
+fn usage_error(failure: UsageFailure) -> ApiError {
+    match failure {
+        UsageFailure::NotFound => ApiError::not_found("COUPON_NOT_FOUND", "no such coupon"),
+        UsageFailure::NotOwner => ApiError::forbidden("this coupon belongs to another user"),
+        UsageFailure::Rule(rule) => ApiError::conflict(rule.code(), rule.to_string()),
+    }
+}

@@ -1,0 +1,114 @@
+//! Using a coupon for an order and cancelling that use: owner only, one row lock, one outbox event.
+
+use super::repo::{CouponRow, COUPON_COLUMNS};
+use crate::outbox::{self, NewEvent};
+use chrono::Utc;
+use domain::{
+    coupon::{decide_cancel, decide_use, Change, CouponState, UsageError},
+    UserId,
+};
+use serde_json::json;
+use sqlx::{PgPool, Postgres, Transaction};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UsageFailure {
+    NotFound,
+    NotOwner,
+    Rule(UsageError),
+}
+
+pub async fn use_coupon(
+    pool: &PgPool,
+    coupon: i64,
+    user: UserId,
+    order: i64,
+    trace_id: Option<&str>,
+) -> anyhow::Result<Result<CouponRow, UsageFailure>> {
+    let mut tx = pool.begin().await?;
+    let current = match lock_owned(&mut tx, coupon, user).await? {
+        Ok(current) => current,
+        Err(failure) => return Ok(Err(failure)),
+    };
+    match decide_use(&state_of(&current), order, Utc::now()) {
+        Err(rule) => Ok(Err(UsageFailure::Rule(rule))),
+        Ok(Change::AlreadyDone) => Ok(Ok(current)),
+        Ok(Change::Apply) => {
+            let used: CouponRow = sqlx::query_as(&format!(
+                "UPDATE coupons SET status = 'USED', order_id = $2, used_at = now() WHERE id = $1 RETURNING {COUPON_COLUMNS}"
+            ))
+            .bind(coupon)
+            .bind(order)
+            .fetch_one(&mut *tx)
+            .await?;
+            outbox::append(&mut *tx, event("CouponUsed", &used, order, trace_id)).await?;
+            tx.commit().await?;
+            Ok(Ok(used))
+        }
+    }
+}
+
+pub async fn cancel_use(
+    pool: &PgPool,
+    coupon: i64,
+    user: UserId,
+    trace_id: Option<&str>,
+) -> anyhow::Result<Result<CouponRow, UsageFailure>> {
+    let mut tx = pool.begin().await?;
+    let current = match lock_owned(&mut tx, coupon, user).await? {
+        Ok(current) => current,
+        Err(failure) => return Ok(Err(failure)),
+    };
+    match decide_cancel(&state_of(&current)) {
+        Err(rule) => Ok(Err(UsageFailure::Rule(rule))),
+        Ok(Change::AlreadyDone) => Ok(Ok(current)),
+        Ok(Change::Apply) => {
+            let order = current.order_id.unwrap_or_default();
+            let available: CouponRow = sqlx::query_as(&format!(
+                "UPDATE coupons SET status = 'AVAILABLE', cancelled_order_id = order_id, order_id = NULL, used_at = NULL \
+                 WHERE id = $1 RETURNING {COUPON_COLUMNS}"
+            ))
+            .bind(coupon)
+            .fetch_one(&mut *tx)
+            .await?;
+            outbox::append(&mut *tx, event("CouponUseCancelled", &available, order, trace_id)).await?;
+            tx.commit().await?;
+            Ok(Ok(available))
+        }
+    }
+}
+
+async fn lock_owned(
+    tx: &mut Transaction<'_, Postgres>,
+    coupon: i64,
+    user: UserId,
+) -> sqlx::Result<Result<CouponRow, UsageFailure>> {
+    let row: Option<CouponRow> =
+        sqlx::query_as(&format!("SELECT {COUPON_COLUMNS} FROM coupons WHERE id = $1 FOR UPDATE"))
+            .bind(coupon)
+            .fetch_optional(&mut **tx)
+            .await?;
+    Ok(match row {
+        None => Err(UsageFailure::NotFound),
+        Some(row) if row.user_id != user.get() => Err(UsageFailure::NotOwner),
+        Some(row) => Ok(row),
+    })
+}
+
+fn state_of(row: &CouponRow) -> CouponState {
+    CouponState { used_for: row.order_id, cancelled_for: row.cancelled_order_id, valid_until: row.valid_until }
+}
+
+fn event<'a>(event_type: &'a str, coupon: &CouponRow, order: i64, trace_id: Option<&'a str>) -> NewEvent<'a> {
+    NewEvent {
+        aggregate_type: "coupon",
+        aggregate_id: coupon.id.to_string(),
+        event_type,
+        payload: json!({
+            "couponId": coupon.id,
+            "policyId": coupon.policy_id,
+            "userId": coupon.user_id,
+            "orderId": order,
+        }),
+        trace_id,
+    }
+}
