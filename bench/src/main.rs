@@ -1,0 +1,62 @@
+//! settle-bench: the pieces the coupon benchmark and the demo need around the real binaries.
+
+mod check;
+mod produce;
+mod rush;
+mod seed;
+
+use clap::{Parser, Subcommand};
+use infra::config::{KafkaArgs, PostgresArgs, TelemetryArgs};
+use std::process::ExitCode;
+
+/// Helpers for scripts/bench-coupons and scripts/demo.
+#[derive(Parser, Debug)]
+#[command(name = "settle-bench", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    #[command(flatten)]
+    postgres: PostgresArgs,
+    #[command(flatten)]
+    kafka: KafkaArgs,
+    #[command(flatten)]
+    telemetry: TelemetryArgs,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Create users and coupon policies, and write one "token policy" line per user for the load tool.
+    SeedRush(seed::SeedArgs),
+    /// Send each line of a requests file as an issue request (repeated) and tally the answers.
+    Rush(rush::RushArgs),
+    /// The bare-producer ceiling: send issue-request records with the API's producer settings.
+    Produce(produce::ProduceArgs),
+    /// Wait until the issuance worker has decided N requests; print how long it took.
+    WaitDecided(check::WaitArgs),
+    /// Check the invariants of the given policies; exit 1 on any breach.
+    Check(check::CheckArgs),
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let telemetry = cli.telemetry.clone();
+    infra::binary::run("settle-bench", &telemetry, async move {
+        match cli.command {
+            Command::SeedRush(args) => seed::run(&cli.postgres, args).await,
+            Command::Rush(args) => rush::run(args).await,
+            Command::Produce(args) => produce::run(&cli.kafka, args).await,
+            Command::WaitDecided(args) => check::wait(&cli.postgres, args).await,
+            Command::Check(args) => check::check(&cli.postgres, args).await,
+        }
+    })
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        <super::Cli as clap::CommandFactory>::command().debug_assert();
+    }
+}
