@@ -2,16 +2,18 @@
 //! creation, topic names, and the headers that carry a trace id across the broker.
 
 mod admin;
+mod context;
 mod headers;
 mod topics;
 
+pub use context::{CommitOnRevoke, SettleConsumer};
 pub use headers::{trace_id_from, with_trace_id, TRACE_ID_HEADER};
 pub use topics::Topic;
 
 use crate::config::KafkaArgs;
 use anyhow::Context;
 use rdkafka::{
-    consumer::{BaseConsumer, Consumer, StreamConsumer},
+    consumer::{BaseConsumer, Consumer},
     producer::FutureProducer,
     ClientConfig,
 };
@@ -61,14 +63,14 @@ impl Kafka {
 
     /// A group member that commits only what the application stored: offsets are stored by hand after
     /// the work they stand for is committed to the database, then committed in the background.
-    pub fn consumer(&self, group: &str) -> anyhow::Result<StreamConsumer> {
+    pub fn consumer(&self, group: &str) -> anyhow::Result<SettleConsumer> {
         self.base_config()
             .set("group.id", self.group_name(group))
             .set("enable.auto.commit", "true")
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
             .set("session.timeout.ms", "10000")
-            .create()
+            .create_with_context(CommitOnRevoke)
             .context("creating the Kafka consumer")
     }
 

@@ -1,6 +1,6 @@
-use infra::kafka::{trace_id_from, with_trace_id, Kafka};
+use infra::kafka::{trace_id_from, with_trace_id, Kafka, SettleConsumer};
 use rdkafka::{
-    consumer::{CommitMode, Consumer, StreamConsumer},
+    consumer::{CommitMode, Consumer},
     message::{Message, OwnedHeaders},
     producer::{FutureProducer, FutureRecord},
 };
@@ -20,7 +20,7 @@ async fn produce(producer: &FutureProducer, topic: &str, payloads: &[String]) {
     }
 }
 
-async fn next_payload(consumer: &StreamConsumer) -> (String, rdkafka::message::OwnedMessage) {
+async fn next_payload(consumer: &SettleConsumer) -> (String, rdkafka::message::OwnedMessage) {
     let message = tokio::time::timeout(WAIT, consumer.recv())
         .await
         .expect("a record arrives within 30 s")

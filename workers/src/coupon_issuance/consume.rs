@@ -1,9 +1,12 @@
 use super::{batch, GROUP};
 use crate::{dead_letter::DeadLetters, WorkerContext};
 use anyhow::Context;
-use infra::{coupons::CouponStock, kafka::Topic};
+use infra::{
+    coupons::CouponStock,
+    kafka::{SettleConsumer, Topic},
+};
 use rdkafka::{
-    consumer::{CommitMode, Consumer, StreamConsumer},
+    consumer::{CommitMode, Consumer},
     message::{Message, OwnedMessage},
 };
 use tokio_util::sync::CancellationToken;
@@ -42,7 +45,7 @@ pub async fn run_member(context: WorkerContext, member: u16, shutdown: Cancellat
 
 /// Up to `batch_size` records, waiting at most `batch_wait` after the first; None on shutdown.
 async fn next_batch(
-    consumer: &StreamConsumer,
+    consumer: &SettleConsumer,
     context: &WorkerContext,
     shutdown: &CancellationToken,
 ) -> Option<Vec<OwnedMessage>> {
