@@ -1,8 +1,10 @@
 //! HTTP plumbing shared by every route: errors, extractors, middleware.
 
+mod complete;
 pub mod error;
 pub mod extract;
 pub mod middleware;
 
+pub use complete::to_completion;
 pub use error::{ApiError, ApiResult};
 pub use extract::{ApiJson, ApiPath, ApiQuery};

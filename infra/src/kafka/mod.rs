@@ -70,6 +70,10 @@ impl Kafka {
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
             .set("session.timeout.ms", "10000")
+            // Small fetches: a backlog of 100k records must not turn into one response so large that the
+            // group heartbeats queued behind it miss the session timeout (seen with tansu's storage).
+            .set("max.partition.fetch.bytes", "262144")
+            .set("fetch.max.bytes", "1048576")
             .create_with_context(CommitOnRevoke)
             .context("creating the Kafka consumer")
     }

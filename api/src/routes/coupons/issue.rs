@@ -5,7 +5,7 @@
 use super::views::CouponView;
 use crate::{
     auth::AuthUser,
-    http::{middleware::TraceId, ApiError, ApiJson, ApiResult},
+    http::{middleware::TraceId, to_completion, ApiError, ApiJson, ApiResult},
     AppState,
 };
 use axum::{extract::State, http::StatusCode, Extension, Json};
@@ -40,8 +40,11 @@ pub async fn v1_row_lock(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<IssueBody>,
 ) -> ApiResult<(StatusCode, Json<CouponView>)> {
-    let coupon = repo::issue_with_row_lock(&state.pool, body.coupon_policy_id, caller.user_id).await??;
-    Ok((StatusCode::CREATED, Json(coupon.into())))
+    to_completion(async move {
+        let coupon = repo::issue_with_row_lock(&state.pool, body.coupon_policy_id, caller.user_id).await??;
+        Ok((StatusCode::CREATED, Json(coupon.into())))
+    })
+    .await
 }
 
 #[tracing::instrument(skip_all, fields(user = %caller.user_id, policy = %body.coupon_policy_id))]
@@ -50,14 +53,17 @@ pub async fn v2_redis_then_insert(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<IssueBody>,
 ) -> ApiResult<(StatusCode, Json<CouponView>)> {
-    let (policy, user) = (body.coupon_policy_id, caller.user_id);
-    reserve(&state, policy, caller, None).await?;
-    let inserted = repo::insert_coupon(&state.pool, policy, user).await;
-    // The user keeps the reservation only if they now hold the coupon (or already did).
-    if !matches!(inserted, Ok(Ok(_)) | Ok(Err(IssueRejection::AlreadyIssued))) {
-        release_quietly(&state, policy, caller, None).await;
-    }
-    Ok((StatusCode::CREATED, Json(inserted??.into())))
+    to_completion(async move {
+        let (policy, user) = (body.coupon_policy_id, caller.user_id);
+        reserve(&state, policy, caller, None).await?;
+        let inserted = repo::insert_coupon(&state.pool, policy, user).await;
+        // The user keeps the reservation only if they now hold the coupon (or already did).
+        if !matches!(inserted, Ok(Ok(_)) | Ok(Err(IssueRejection::AlreadyIssued))) {
+            release_quietly(&state, policy, caller, None).await;
+        }
+        Ok((StatusCode::CREATED, Json(inserted??.into())))
+    })
+    .await
 }
 
 #[derive(Debug, Serialize)]
@@ -74,22 +80,29 @@ pub async fn v3_redis_then_kafka(
     Extension(TraceId(trace_id)): Extension<TraceId>,
     ApiJson(body): ApiJson<IssueBody>,
 ) -> ApiResult<(StatusCode, Json<Accepted>)> {
-    let request_id = Uuid::new_v4();
-    let policy = body.coupon_policy_id;
-    reserve(&state, policy, caller, Some(request_id)).await?;
+    to_completion(async move {
+        let request_id = Uuid::new_v4();
+        let policy = body.coupon_policy_id;
+        reserve(&state, policy, caller, Some(request_id)).await?;
+        let event = IssueRequested { request_id, policy_id: policy, user_id: caller.user_id, requested_at: Utc::now() };
+        if let Err(error) = enqueue(&state, &event, &trace_id).await {
+            tracing::warn!(%error, %request_id, "the broker did not take the issue request; releasing the reservation");
+            release_quietly(&state, policy, caller, Some(request_id)).await;
+            return Err(ApiError::unavailable("BROKER_UNAVAILABLE", "the request could not be queued; try again"));
+        }
+        Ok((StatusCode::ACCEPTED, Json(Accepted { request_id, status: "PENDING" })))
+    })
+    .await
+}
 
-    let event = IssueRequested { request_id, policy_id: policy, user_id: caller.user_id, requested_at: Utc::now() };
-    let payload = serde_json::to_vec(&event).map_err(anyhow::Error::from)?;
-    let (topic, key) = (state.kafka.topic_name(Topic::CouponIssueRequested), caller.user_id.to_string());
+/// Produces the request keyed by user and resolves only once the broker has it: a 202 is never lost.
+async fn enqueue(state: &AppState, event: &IssueRequested, trace_id: &str) -> anyhow::Result<()> {
+    let payload = serde_json::to_vec(event)?;
+    let (topic, key) = (state.kafka.topic_name(Topic::CouponIssueRequested), event.user_id.to_string());
     let record =
-        FutureRecord::to(&topic).key(&key).payload(&payload).headers(with_trace_id(OwnedHeaders::new(), &trace_id));
-    // Answer only once the broker has the record: a 202 must never be lost.
-    if let Err((error, _)) = state.producer.send(record, PRODUCE_TIMEOUT).await {
-        tracing::warn!(%error, %request_id, "the broker did not take the issue request; releasing the reservation");
-        release_quietly(&state, policy, caller, Some(request_id)).await;
-        return Err(ApiError::unavailable("BROKER_UNAVAILABLE", "the request could not be queued; try again"));
-    }
-    Ok((StatusCode::ACCEPTED, Json(Accepted { request_id, status: "PENDING" })))
+        FutureRecord::to(&topic).key(&key).payload(&payload).headers(with_trace_id(OwnedHeaders::new(), trace_id));
+    state.producer.send(record, PRODUCE_TIMEOUT).await.map_err(|(error, _)| error)?;
+    Ok(())
 }
 
 async fn reserve(state: &AppState, policy: PolicyId, caller: AuthUser, request: Option<Uuid>) -> ApiResult<()> {

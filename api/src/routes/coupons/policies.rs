@@ -1,7 +1,7 @@
 use super::views::{Page, PageQuery, PolicyView};
 use crate::{
     auth::AdminUser,
-    http::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult},
+    http::{to_completion, ApiError, ApiJson, ApiPath, ApiQuery, ApiResult},
 };
 use axum::{extract::State, http::StatusCode, Json};
 use domain::{coupon::PolicyInput, PolicyId};
@@ -15,9 +15,12 @@ pub async fn create(
     ApiJson(input): ApiJson<PolicyInput>,
 ) -> ApiResult<(StatusCode, Json<PolicyView>)> {
     let policy = input.validate().map_err(ApiError::Invalid)?;
-    let row = repo::insert_policy(&pool, &policy).await?;
-    tracing::info!(policy = row.id, quantity = row.total_quantity, "coupon policy created");
-    Ok((StatusCode::CREATED, Json(row.into())))
+    to_completion(async move {
+        let row = repo::insert_policy(&pool, &policy).await?;
+        tracing::info!(policy = row.id, quantity = row.total_quantity, "coupon policy created");
+        Ok((StatusCode::CREATED, Json(row.into())))
+    })
+    .await
 }
 
 pub async fn show(_: AdminUser, State(pool): State<PgPool>, ApiPath(id): ApiPath<i64>) -> ApiResult<Json<PolicyView>> {

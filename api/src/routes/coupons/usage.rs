@@ -3,7 +3,7 @@
 use super::views::CouponView;
 use crate::{
     auth::AuthUser,
-    http::{middleware::TraceId, ApiError, ApiJson, ApiPath, ApiResult},
+    http::{middleware::TraceId, to_completion, ApiError, ApiJson, ApiPath, ApiResult},
 };
 use axum::{extract::State, Extension, Json};
 use infra::coupons::usage::{self, UsageFailure};
@@ -27,8 +27,11 @@ pub async fn use_for_order(
     if body.order_id <= 0 {
         return Err(ApiError::unprocessable("INVALID_BODY", "orderId must be a positive integer"));
     }
-    let used = usage::use_coupon(&pool, coupon, caller.user_id, body.order_id, Some(&trace_id)).await?;
-    Ok(Json(used.map_err(usage_error)?.into()))
+    to_completion(async move {
+        let used = usage::use_coupon(&pool, coupon, caller.user_id, body.order_id, Some(&trace_id)).await?;
+        Ok(Json(used.map_err(usage_error)?.into()))
+    })
+    .await
 }
 
 #[tracing::instrument(skip_all, fields(user = %caller.user_id, coupon))]
@@ -38,8 +41,11 @@ pub async fn cancel_use(
     Extension(TraceId(trace_id)): Extension<TraceId>,
     ApiPath(coupon): ApiPath<i64>,
 ) -> ApiResult<Json<CouponView>> {
-    let available = usage::cancel_use(&pool, coupon, caller.user_id, Some(&trace_id)).await?;
-    Ok(Json(available.map_err(usage_error)?.into()))
+    to_completion(async move {
+        let available = usage::cancel_use(&pool, coupon, caller.user_id, Some(&trace_id)).await?;
+        Ok(Json(available.map_err(usage_error)?.into()))
+    })
+    .await
 }
 
 fn usage_error(failure: UsageFailure) -> ApiError {

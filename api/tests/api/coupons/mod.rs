@@ -1,5 +1,6 @@
 //! Coupon issuance end to end: the API on real Redis and Kafka, the issuance worker in-process.
 
+mod abandoned;
 mod policies;
 mod requests;
 mod rush;
