@@ -11,7 +11,7 @@ pub struct WaitArgs {
     #[arg(long, default_value_t = 600)]
     timeout_secs: u64,
     /// Count only requests for the policies in these files (ids one per line).
-    #[arg(long = "policies")]
+    #[arg(long = "policies", num_args = 1..)]
     policies: Vec<PathBuf>,
 }
 
@@ -53,7 +53,7 @@ pub async fn wait(postgres: &PostgresArgs, args: WaitArgs) -> anyhow::Result<()>
 #[derive(clap::Args, Debug)]
 pub struct CheckArgs {
     /// Files of policy ids (one per line), as written by seed-rush.
-    #[arg(long = "policies", required = true)]
+    #[arg(long = "policies", required = true, num_args = 1..)]
     policies: Vec<PathBuf>,
 }
 

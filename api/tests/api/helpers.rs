@@ -29,6 +29,18 @@ impl TestApp {
         self.keys.issue(user, role, Duration::from_secs(300)).expect("issuing a test token")
     }
 
+    /// GET `path` with `token` and the JSON body of a 200 answer.
+    pub async fn get_json(&self, path: &str, token: &str) -> serde_json::Value {
+        let response = self.client.get(self.url(path)).bearer_auth(token).send().await.expect("request");
+        assert_eq!(response.status(), 200, "GET {path}");
+        response.json().await.expect("a JSON body")
+    }
+
+    /// POST `body` as JSON to `path` with `token`.
+    pub async fn post_json(&self, path: &str, token: &str, body: &serde_json::Value) -> reqwest::Response {
+        self.client.post(self.url(path)).bearer_auth(token).json(body).send().await.expect("request")
+    }
+
     /// Inserts a user row and returns its id.
     pub async fn create_user(&self, email: &str, role: Role) -> i64 {
         sqlx::query_scalar(

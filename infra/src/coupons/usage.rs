@@ -24,9 +24,8 @@ pub async fn use_coupon(
     order: i64,
     trace_id: Option<&str>,
 ) -> anyhow::Result<Result<CouponRow, UsageFailure>> {
-    let mut tx = pool.begin().await?;
-    let current = match lock_owned(&mut tx, coupon, user).await? {
-        Ok(current) => current,
+    let (mut tx, current) = match lock_owned(pool, coupon, user).await? {
+        Ok(locked) => locked,
         Err(failure) => return Ok(Err(failure)),
     };
     match decide_use(&state_of(&current), order, Utc::now()) {
@@ -53,9 +52,8 @@ pub async fn cancel_use(
     user: UserId,
     trace_id: Option<&str>,
 ) -> anyhow::Result<Result<CouponRow, UsageFailure>> {
-    let mut tx = pool.begin().await?;
-    let current = match lock_owned(&mut tx, coupon, user).await? {
-        Ok(current) => current,
+    let (mut tx, current) = match lock_owned(pool, coupon, user).await? {
+        Ok(locked) => locked,
         Err(failure) => return Ok(Err(failure)),
     };
     match decide_cancel(&state_of(&current)) {
@@ -77,20 +75,22 @@ pub async fn cancel_use(
     }
 }
 
+/// A transaction holding the row lock of `user`'s coupon.
 async fn lock_owned(
-    tx: &mut Transaction<'_, Postgres>,
+    pool: &PgPool,
     coupon: i64,
     user: UserId,
-) -> sqlx::Result<Result<CouponRow, UsageFailure>> {
+) -> sqlx::Result<Result<(Transaction<'static, Postgres>, CouponRow), UsageFailure>> {
+    let mut tx = pool.begin().await?;
     let row: Option<CouponRow> =
         sqlx::query_as(&format!("SELECT {COUPON_COLUMNS} FROM coupons WHERE id = $1 FOR UPDATE"))
             .bind(coupon)
-            .fetch_optional(&mut **tx)
+            .fetch_optional(&mut *tx)
             .await?;
     Ok(match row {
         None => Err(UsageFailure::NotFound),
         Some(row) if row.user_id != user.get() => Err(UsageFailure::NotOwner),
-        Some(row) => Ok(row),
+        Some(row) => Ok((tx, row)),
     })
 }
 

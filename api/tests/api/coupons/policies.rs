@@ -1,7 +1,7 @@
 use super::support::{admin_token, create_policy, policy_body};
 use crate::helpers::{assert_problem, spawn_app};
 use domain::Role;
-use serde_json::{json, Value};
+use serde_json::json;
 
 #[tokio::test]
 async fn an_admin_creates_reads_and_lists_policies() {
@@ -9,53 +9,20 @@ async fn an_admin_creates_reads_and_lists_policies() {
     let first = create_policy(&app, policy_body(10)).await;
     let second = create_policy(&app, policy_body(20)).await;
 
-    let shown: Value = app
-        .client
-        .get(app.url(&format!("/api/v3/coupon-policies/{first}")))
-        .bearer_auth(admin_token(&app))
-        .send()
-        .await
-        .expect("request")
-        .json()
-        .await
-        .expect("json");
+    let admin = admin_token(&app);
+    let shown = app.get_json(&format!("/api/v3/coupon-policies/{first}"), &admin).await;
     assert_eq!((shown["totalQuantity"].as_i64(), shown["remainingQuantity"].as_i64()), (Some(10), Some(10)));
 
-    let page: Value = app
-        .client
-        .get(app.url("/api/v3/coupon-policies?limit=1"))
-        .bearer_auth(admin_token(&app))
-        .send()
-        .await
-        .expect("request")
-        .json()
-        .await
-        .expect("json");
+    let page = app.get_json("/api/v3/coupon-policies?limit=1", &admin).await;
     assert_eq!(page["items"][0]["id"], first);
-    let next: Value = app
-        .client
-        .get(app.url(&format!("/api/v3/coupon-policies?limit=1&after={}", page["nextAfter"])))
-        .bearer_auth(admin_token(&app))
-        .send()
-        .await
-        .expect("request")
-        .json()
-        .await
-        .expect("json");
+    let next = app.get_json(&format!("/api/v3/coupon-policies?limit=1&after={}", page["nextAfter"]), &admin).await;
     assert_eq!(next["items"][0]["id"], second);
 }
 
 #[tokio::test]
 async fn policies_need_the_admin_role() {
     let app = spawn_app().await;
-    let response = app
-        .client
-        .post(app.url("/api/v3/coupon-policies"))
-        .bearer_auth(app.token(5, Role::User))
-        .json(&policy_body(10))
-        .send()
-        .await
-        .expect("request");
+    let response = app.post_json("/api/v3/coupon-policies", &app.token(5, Role::User), &policy_body(10)).await;
     assert_problem(response, 403, "FORBIDDEN").await;
     let listing = app.client.get(app.url("/api/v3/coupon-policies")).send().await.expect("request");
     assert_problem(listing, 401, "MISSING_TOKEN").await;
@@ -68,14 +35,7 @@ async fn an_invalid_policy_is_a_422_naming_every_bad_field() {
     body["discountType"] = json!("PERCENTAGE");
     body["discountValue"] = json!(150);
     body["endTime"] = body["startTime"].clone();
-    let response = app
-        .client
-        .post(app.url("/api/v3/coupon-policies"))
-        .bearer_auth(admin_token(&app))
-        .json(&body)
-        .send()
-        .await
-        .expect("request");
+    let response = app.post_json("/api/v3/coupon-policies", &admin_token(&app), &body).await;
     let problem = assert_problem(response, 422, "VALIDATION_FAILED").await;
     let fields: Vec<&str> =
         problem["errors"].as_array().expect("errors").iter().filter_map(|e| e["field"].as_str()).collect();

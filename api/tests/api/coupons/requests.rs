@@ -11,13 +11,8 @@ async fn a_v3_request_reads_pending_then_issued_to_its_owner_only() {
     let policy = create_policy(&app, policy_body(5)).await;
 
     let accepted: Value = app
-        .client
-        .post(app.url("/api/v3/coupons"))
-        .bearer_auth(app.token(owner, Role::User))
-        .json(&json!({ "couponPolicyId": policy }))
-        .send()
+        .post_json("/api/v3/coupons", &app.token(owner, Role::User), &json!({ "couponPolicyId": policy }))
         .await
-        .expect("request")
         .json()
         .await
         .expect("json");
@@ -35,27 +30,9 @@ async fn a_v3_request_reads_pending_then_issued_to_its_owner_only() {
     assert_eq!(issued["status"], "ISSUED", "{issued}");
     assert_problem(read(stranger).await.expect("request"), 403, "FORBIDDEN").await;
 
-    let mine: Value = app
-        .client
-        .get(app.url("/api/v3/coupons"))
-        .bearer_auth(app.token(owner, Role::User))
-        .send()
-        .await
-        .expect("request")
-        .json()
-        .await
-        .expect("json");
+    let mine = app.get_json("/api/v3/coupons", &app.token(owner, Role::User)).await;
     assert_eq!(mine["items"][0]["id"], issued["couponId"]);
-    let theirs: Value = app
-        .client
-        .get(app.url("/api/v3/coupons"))
-        .bearer_auth(app.token(stranger, Role::User))
-        .send()
-        .await
-        .expect("request")
-        .json()
-        .await
-        .expect("json");
+    let theirs = app.get_json("/api/v3/coupons", &app.token(stranger, Role::User)).await;
     assert_eq!(theirs["items"], json!([]));
     worker.stop().await;
 }
@@ -65,14 +42,8 @@ async fn the_user_comes_from_the_token_never_from_the_body() {
     let app = spawn_app().await;
     let users = create_users(&app, 1).await;
     let policy = create_policy(&app, policy_body(5)).await;
-    let response = app
-        .client
-        .post(app.url("/api/v2/coupons"))
-        .bearer_auth(app.token(users[0], Role::User))
-        .json(&json!({ "couponPolicyId": policy, "userId": 999 }))
-        .send()
-        .await
-        .expect("request");
+    let body = json!({ "couponPolicyId": policy, "userId": 999 });
+    let response = app.post_json("/api/v2/coupons", &app.token(users[0], Role::User), &body).await;
     assert_problem(response, 422, "INVALID_BODY").await;
     let unknown = app
         .client
