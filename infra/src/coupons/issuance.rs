@@ -1,5 +1,5 @@
-//! The issuance worker's database step: a batch of V3 requests persisted in one transaction. The
-//! database is the final guard: each policy row is locked while its coupons are inserted, at most the
+//! The issuance worker's database step: a batch of V3 requests persisted, one transaction per policy.
+//! The database is the final guard: each policy row is locked while its coupons are inserted, at most the
 //! remaining quantity is inserted, `UNIQUE (policy_id, user_id)` and the quantity CHECK back that up,
 //! and a request id seen before is skipped, so redelivered records change nothing.
 
@@ -24,21 +24,33 @@ pub struct BatchOutcome {
     pub unknown: Vec<IssueRequested>,
 }
 
+/// Persists a batch as one transaction per policy, run concurrently: policies share no rows, so their
+/// transactions never wait on each other and the database spreads them over its cores. Each one is
+/// idempotent by request id, so a crash between two of them only means the rest is redone on redelivery.
 pub async fn persist_batch(pool: &PgPool, requests: &[IssueRequested]) -> sqlx::Result<BatchOutcome> {
     let mut seen_in_batch = HashSet::new();
-    let requests: Vec<&IssueRequested> = requests.iter().filter(|r| seen_in_batch.insert(r.request_id)).collect();
+    let mut by_policy: BTreeMap<i64, Vec<&IssueRequested>> = BTreeMap::new();
+    for request in requests.iter().filter(|r| seen_in_batch.insert(r.request_id)) {
+        by_policy.entry(request.policy_id.get()).or_default().push(request);
+    }
+    let per_policy = by_policy.into_iter().map(|(policy, batch)| persist_policy(pool, policy, batch));
+    let mut outcome = BatchOutcome::default();
+    for part in futures::future::try_join_all(per_policy).await? {
+        outcome.verdicts.extend(part.verdicts);
+        outcome.duplicates.extend(part.duplicates);
+        outcome.unknown.extend(part.unknown);
+    }
+    Ok(outcome)
+}
+
+async fn persist_policy(pool: &PgPool, policy: i64, requests: Vec<&IssueRequested>) -> sqlx::Result<BatchOutcome> {
     let mut tx = pool.begin().await?;
     let mut outcome = BatchOutcome::default();
     let fresh = record_new_requests(&mut tx, &requests, &mut outcome).await?;
-    let mut by_policy: BTreeMap<i64, Vec<&IssueRequested>> = BTreeMap::new();
-    for request in fresh {
-        by_policy.entry(request.policy_id.get()).or_default().push(request);
+    if !fresh.is_empty() {
+        outcome.verdicts = issue_for_policy(&mut tx, policy, &fresh).await?;
+        record_verdicts(&mut tx, &outcome.verdicts).await?;
     }
-    // Policies in id order, so concurrent workers lock rows in the same order and never deadlock.
-    for (policy, batch) in by_policy {
-        outcome.verdicts.extend(issue_for_policy(&mut tx, policy, &batch).await?);
-    }
-    record_verdicts(&mut tx, &outcome.verdicts).await?;
     tx.commit().await?;
     Ok(outcome)
 }
