@@ -148,3 +148,31 @@ async fn the_same_records_delivered_twice_change_nothing_and_a_malformed_record_
     let status = worker.terminate(Duration::from_secs(20)).expect("stopping");
     assert!(status.success());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_worker_processes_share_the_work_without_deadlocks_or_over_issue() {
+    let env = TestEnv::new().await;
+    let kafka = Kafka::new(env.kafka.clone());
+    let users = users(&env, 2_000).await;
+    let mut policies = Vec::new();
+    for _ in 0..4 {
+        policies.push(policy(&env, 300).await);
+    }
+    let requests: Vec<_> = users.iter().enumerate().map(|(i, user)| request(policies[i % 4], *user)).collect();
+    produce(&kafka, &kafka.producer().expect("producer"), &encoded(&requests)).await;
+
+    let mut first = process::Running::spawn(&mut small_batch_worker(&env)).expect("first worker");
+    let mut second = process::Running::spawn(&mut small_batch_worker(&env)).expect("second worker");
+    assert!(wait_for_decided(&env, 2_000, Duration::from_secs(120)).await, "not every request was decided");
+    for worker in [&mut first, &mut second] {
+        assert!(worker.terminate(Duration::from_secs(20)).expect("stopping").success());
+    }
+    assert_eq!(counts(&env).await, (1_200, 1_200, 2_000, 2_000), "coupons, holders, requests, distinct requests");
+    // Backends flush their statistics when they exit, which the workers' connections just did.
+    let deadlocks: i64 =
+        sqlx::query_scalar("SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()")
+            .fetch_one(&env.pool)
+            .await
+            .expect("pg_stat_database");
+    assert_eq!(deadlocks, 0, "the two workers deadlocked on policy rows");
+}

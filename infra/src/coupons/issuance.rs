@@ -24,6 +24,12 @@ pub struct BatchOutcome {
     pub unknown: Vec<IssueRequested>,
 }
 
+/// Locks a policy row against other issuers. NO KEY UPDATE, not UPDATE: the issuing transaction already
+/// holds KEY SHARE on the row (the foreign key of its request rows), and so may another worker's; with
+/// FOR UPDATE each would wait for the other's KEY SHARE: a deadlock whenever two workers meet on a policy.
+pub const LOCK_POLICY_FOR_ISSUE: &str = "SELECT total_quantity, issued_quantity, issue_starts_at, issue_ends_at \
+    FROM coupon_policies WHERE id = $1 FOR NO KEY UPDATE";
+
 /// Persists a batch as one transaction per policy, run concurrently: policies share no rows, so their
 /// transactions never wait on each other and the database spreads them over its cores. Each one is
 /// idempotent by request id, so a crash between two of them only means the rest is redone on redelivery.
@@ -108,13 +114,7 @@ async fn issue_for_policy(
     requests: &[&IssueRequested],
 ) -> sqlx::Result<Vec<Verdict>> {
     let (total, issued, starts_at, ends_at): (i32, i32, chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>) =
-        sqlx::query_as(
-            "SELECT total_quantity, issued_quantity, issue_starts_at, issue_ends_at \
-             FROM coupon_policies WHERE id = $1 FOR UPDATE",
-        )
-        .bind(policy)
-        .fetch_one(&mut **tx)
-        .await?;
+        sqlx::query_as(LOCK_POLICY_FOR_ISSUE).bind(policy).fetch_one(&mut **tx).await?;
     let in_window: Vec<&&IssueRequested> =
         requests.iter().filter(|r| r.requested_at >= starts_at && r.requested_at < ends_at).collect();
     let ids: Vec<Uuid> = in_window.iter().map(|r| r.request_id).collect();

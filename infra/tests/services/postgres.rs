@@ -136,3 +136,25 @@ async fn idempotency_keys_and_scheduler_slots_are_unique() {
     sqlx::query(firing).bind("a").execute(&env.pool).await.expect("first firing");
     assert_eq!(violated(sqlx::query(firing).bind("b").execute(&env.pool).await), "scheduler_firings_slot_key");
 }
+
+#[tokio::test]
+async fn the_issuers_policy_lock_does_not_wait_for_another_issuers_key_share() {
+    let env = TestEnv::new().await;
+    let (alice, policy) = (user(&env.pool, "a@x.io").await, policy(&env.pool, 10).await);
+    // Another worker's transaction: its request row's foreign key holds KEY SHARE on the policy row.
+    let mut other = env.pool.begin().await.expect("begin");
+    sqlx::query("INSERT INTO coupon_issue_requests (id, policy_id, user_id, status) VALUES ($1, $2, $3, 'PENDING')")
+        .bind(uuid::Uuid::new_v4())
+        .bind(policy)
+        .bind(alice)
+        .execute(&mut *other)
+        .await
+        .expect("request row");
+
+    let mut issuer = env.pool.begin().await.expect("begin");
+    sqlx::query("SET LOCAL lock_timeout = '2s'").execute(&mut *issuer).await.expect("lock timeout");
+    let locked = sqlx::query(infra::coupons::issuance::LOCK_POLICY_FOR_ISSUE).bind(policy).execute(&mut *issuer).await;
+    assert!(locked.is_ok(), "the policy lock waited on KEY SHARE (two workers would deadlock): {locked:?}");
+    issuer.rollback().await.expect("rollback");
+    other.rollback().await.expect("rollback");
+}

@@ -1,6 +1,6 @@
 //! The coupon issuance worker: consumes V3 issue requests in batches and persists each batch with one
-//! transaction per policy (see `infra::coupons::issuance`). Offsets are stored only after those commits, so a crash redelivers (and the
-//! request id makes redelivery a no-op) but never loses an accepted request.
+//! transaction per policy (see `infra::coupons::issuance`). Offsets are stored only after those commits,
+//! so a crash redelivers (and the request id makes redelivery a no-op) but never loses an accepted request.
 
 mod batch;
 mod consume;
