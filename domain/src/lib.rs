@@ -2,6 +2,7 @@
 
 pub mod coupon;
 mod ids;
+pub mod points;
 mod role;
 mod validation;
 

@@ -10,5 +10,6 @@ pub mod jwt;
 pub mod kafka;
 pub mod metrics;
 pub mod outbox;
+pub mod points;
 pub mod shutdown;
 pub mod telemetry;

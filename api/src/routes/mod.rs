@@ -2,9 +2,10 @@ use crate::AppState;
 use axum::Router;
 
 mod coupons;
+mod points;
 mod users;
 
 /// The API's routes, by area.
 pub fn router() -> Router<AppState> {
-    Router::new().merge(users::router()).merge(coupons::router())
+    Router::new().merge(users::router()).merge(coupons::router()).merge(points::router())
 }

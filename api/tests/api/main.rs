@@ -5,3 +5,4 @@ mod coupons;
 mod errors;
 mod health;
 mod helpers;
+mod points;

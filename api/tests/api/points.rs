@@ -1,0 +1,130 @@
+//! Points against real PostgreSQL: the balance never goes below zero and always equals its ledger.
+
+use crate::helpers::{assert_problem, spawn_app, TestApp};
+use domain::Role;
+use serde_json::{json, Value};
+use std::sync::Arc;
+use tokio::sync::Semaphore;
+
+async fn user(app: &TestApp, email: &str) -> i64 {
+    app.create_user(email, Role::User).await
+}
+
+async fn earn(app: &TestApp, user: i64, amount: i64) -> reqwest::Response {
+    app.post_json(
+        "/api/v2/points/earn",
+        &app.token(1, Role::Admin),
+        &json!({ "userId": user, "amount": amount, "reason": "test" }),
+    )
+    .await
+}
+
+/// (stored balance, sum of the ledger)
+async fn balance_and_ledger(app: &TestApp, user: i64) -> (i64, i64) {
+    sqlx::query_as(
+        "SELECT (SELECT balance FROM point_balances WHERE user_id = $1), \
+                (SELECT coalesce(sum(amount), 0)::bigint FROM points WHERE user_id = $1)",
+    )
+    .bind(user)
+    .fetch_one(&app.env.pool)
+    .await
+    .expect("balance and ledger")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_thousand_concurrent_spends_of_10_against_5000_let_exactly_500_through() {
+    let app = spawn_app().await;
+    let alice = user(&app, "alice@points.test").await;
+    assert_eq!(earn(&app, alice, 5_000).await.status(), 200);
+
+    let gate = Arc::new(Semaphore::new(100));
+    let token = app.token(alice, Role::User);
+    let mut spends = Vec::new();
+    for _ in 0..1_000 {
+        let (client, url, token, gate) =
+            (app.client.clone(), app.url("/api/v2/points/use"), token.clone(), gate.clone());
+        spends.push(tokio::spawn(async move {
+            let _permit = gate.acquire_owned().await.expect("semaphore");
+            client
+                .post(url)
+                .bearer_auth(token)
+                .json(&json!({ "amount": 10 }))
+                .send()
+                .await
+                .expect("request")
+                .status()
+                .as_u16()
+        }));
+    }
+    let mut accepted = 0;
+    let mut refused = 0;
+    for spend in spends {
+        match spend.await.expect("task") {
+            200 => accepted += 1,
+            409 => refused += 1,
+            other => panic!("unexpected status {other}"),
+        }
+    }
+    assert_eq!((accepted, refused), (500, 500));
+    assert_eq!(balance_and_ledger(&app, alice).await, (0, 0), "balance 0 and equal to its ledger");
+    let events: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox_events WHERE aggregate_type = 'points'")
+        .fetch_one(&app.env.pool)
+        .await
+        .expect("outbox");
+    assert_eq!(events, 501, "one outbox event per change, in the same transaction");
+}
+
+#[tokio::test]
+async fn spending_more_than_the_balance_is_409_and_changes_nothing() {
+    let app = spawn_app().await;
+    let bob = user(&app, "bob@points.test").await;
+    earn(&app, bob, 100).await;
+    let over = app.post_json("/api/v2/points/use", &app.token(bob, Role::User), &json!({ "amount": 101 })).await;
+    assert_problem(over, 409, "INSUFFICIENT_BALANCE").await;
+    let read = app.get_json(&format!("/api/v2/points/users/{bob}/balance"), &app.token(bob, Role::User)).await;
+    assert_eq!(read["balance"], 100);
+    assert_eq!(balance_and_ledger(&app, bob).await, (100, 100));
+}
+
+#[tokio::test]
+async fn bad_amounts_are_422_and_unknown_users_404() {
+    let app = spawn_app().await;
+    let carol = user(&app, "carol@points.test").await;
+    for amount in [json!(0), json!(-5), json!(10.5), json!("10"), json!(10_000_000_000_i64)] {
+        let body = json!({ "userId": carol, "amount": amount });
+        let response = app.post_json("/api/v2/points/earn", &app.token(1, Role::Admin), &body).await;
+        assert_problem(response, 422, "INVALID_BODY").await;
+    }
+    assert_problem(earn(&app, 999_999, 10).await, 404, "USER_NOT_FOUND").await;
+    assert_eq!(
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM points").fetch_one(&app.env.pool).await.expect("count"),
+        0,
+        "nothing written"
+    );
+}
+
+#[tokio::test]
+async fn users_read_and_spend_only_their_own_points_and_only_admins_earn() {
+    let app = spawn_app().await;
+    let (dave, erin) = (user(&app, "dave@points.test").await, user(&app, "erin@points.test").await);
+    earn(&app, erin, 50).await;
+    let dave_token = app.token(dave, Role::User);
+    let read =
+        app.client.get(app.url(&format!("/api/v2/points/users/{erin}/balance"))).bearer_auth(&dave_token).send().await;
+    assert_problem(read.expect("request"), 403, "FORBIDDEN").await;
+    let spend_theirs = app.post_json("/api/v2/points/use", &dave_token, &json!({ "amount": 5, "userId": erin })).await;
+    assert_problem(spend_theirs, 403, "FORBIDDEN").await;
+    let self_earn = app.post_json("/api/v2/points/earn", &dave_token, &json!({ "userId": dave, "amount": 5 })).await;
+    assert_problem(self_earn, 403, "FORBIDDEN").await;
+    let admin_spend: Value = app
+        .post_json(
+            "/api/v2/points/use",
+            &app.token(1, Role::Admin),
+            &json!({ "amount": 5, "userId": erin, "orderId": 3 }),
+        )
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!((admin_spend["balance"].as_i64(), admin_spend["amount"].as_i64()), (Some(45), Some(-5)));
+}

@@ -1,0 +1,5 @@
+//! Points: amounts that are always positive integers within a limit, and the ledger's signed entries.
+
+mod amount;
+
+pub use amount::{PointAmount, PointAmountError, MAX_POINTS_PER_ENTRY};

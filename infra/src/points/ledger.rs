@@ -1,0 +1,144 @@
+use crate::outbox::{self, NewEvent};
+use chrono::{DateTime, Utc};
+use domain::{points::PointAmount, UserId};
+use serde_json::json;
+use sqlx::{PgPool, Postgres, Transaction};
+
+/// A ledger entry as written, with the balance and version it left behind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub point_id: i64,
+    pub user_id: i64,
+    pub kind: &'static str,
+    pub amount: i64,
+    pub balance: i64,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    UnknownUser,
+    InsufficientBalance { balance: i64 },
+}
+
+/// Adds `amount` to the user's balance (creating the balance row on the first earn).
+pub async fn earn(
+    pool: &PgPool,
+    user: UserId,
+    amount: PointAmount,
+    reason: Option<&str>,
+    trace_id: Option<&str>,
+) -> anyhow::Result<Result<Entry, Refusal>> {
+    let mut tx = pool.begin().await?;
+    let updated = sqlx::query_as::<_, (i64, i64)>(
+        "INSERT INTO point_balances (user_id, balance, version) VALUES ($1, $2, 1) \
+         ON CONFLICT (user_id) DO UPDATE SET balance = point_balances.balance + EXCLUDED.balance, \
+             version = point_balances.version + 1, updated_at = now() \
+         RETURNING balance, version",
+    )
+    .bind(user.get())
+    .bind(amount.get())
+    .fetch_one(&mut *tx)
+    .await;
+    let (balance, version) = match updated {
+        Ok(row) => row,
+        Err(error) if is_unknown_user(&error) => return Ok(Err(Refusal::UnknownUser)),
+        Err(error) => return Err(error.into()),
+    };
+    let entry = append(&mut tx, user, "EARN", amount.get(), reason, None, (balance, version)).await?;
+    record_event(&mut tx, "PointsEarned", &entry, trace_id).await?;
+    tx.commit().await?;
+    Ok(Ok(entry))
+}
+
+/// Takes `amount` from the user's balance, only if the balance covers it.
+pub async fn spend(
+    pool: &PgPool,
+    user: UserId,
+    amount: PointAmount,
+    order_id: Option<i64>,
+    trace_id: Option<&str>,
+) -> anyhow::Result<Result<Entry, Refusal>> {
+    let mut tx = pool.begin().await?;
+    let updated: Option<(i64, i64)> = sqlx::query_as(
+        "UPDATE point_balances SET balance = balance - $2, version = version + 1, updated_at = now() \
+         WHERE user_id = $1 AND balance >= $2 RETURNING balance, version",
+    )
+    .bind(user.get())
+    .bind(amount.get())
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(after) = updated else {
+        let balance = current_balance(&mut tx, user).await?;
+        return Ok(Err(Refusal::InsufficientBalance { balance: balance.unwrap_or(0) }));
+    };
+    let entry = append(&mut tx, user, "USE", -amount.get(), None, order_id, after).await?;
+    record_event(&mut tx, "PointsUsed", &entry, trace_id).await?;
+    tx.commit().await?;
+    Ok(Ok(entry))
+}
+
+/// The stored balance and its version, or None for a user who never earned.
+pub async fn balance(pool: &PgPool, user: UserId) -> sqlx::Result<Option<(i64, i64)>> {
+    sqlx::query_as("SELECT balance, version FROM point_balances WHERE user_id = $1")
+        .bind(user.get())
+        .fetch_optional(pool)
+        .await
+}
+
+async fn current_balance(tx: &mut Transaction<'_, Postgres>, user: UserId) -> sqlx::Result<Option<i64>> {
+    sqlx::query_scalar("SELECT balance FROM point_balances WHERE user_id = $1")
+        .bind(user.get())
+        .fetch_optional(&mut **tx)
+        .await
+}
+
+async fn append(
+    tx: &mut Transaction<'_, Postgres>,
+    user: UserId,
+    kind: &'static str,
+    amount: i64,
+    reason: Option<&str>,
+    order_id: Option<i64>,
+    (balance, version): (i64, i64),
+) -> sqlx::Result<Entry> {
+    let (point_id, created_at): (i64, DateTime<Utc>) = sqlx::query_as(
+        "INSERT INTO points (user_id, kind, amount, reason, order_id) VALUES ($1, $2, $3, $4, $5) \
+         RETURNING id, created_at",
+    )
+    .bind(user.get())
+    .bind(kind)
+    .bind(amount)
+    .bind(reason)
+    .bind(order_id)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(Entry { point_id, user_id: user.get(), kind, amount, balance, version, created_at })
+}
+
+async fn record_event(
+    tx: &mut Transaction<'_, Postgres>,
+    event_type: &str,
+    entry: &Entry,
+    trace_id: Option<&str>,
+) -> sqlx::Result<()> {
+    let event = NewEvent {
+        aggregate_type: "points",
+        aggregate_id: entry.user_id.to_string(),
+        event_type,
+        payload: json!({
+            "pointId": entry.point_id,
+            "userId": entry.user_id,
+            "amount": entry.amount,
+            "balance": entry.balance,
+            "version": entry.version,
+        }),
+        trace_id,
+    };
+    outbox::append(&mut **tx, event).await.map(|_| ())
+}
+
+fn is_unknown_user(error: &sqlx::Error) -> bool {
+    error.as_database_error().and_then(|e| e.constraint()) == Some("point_balances_user_id_fkey")
+}
