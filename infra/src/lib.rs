@@ -6,6 +6,7 @@ pub mod config;
 pub mod coupons;
 pub mod db;
 pub mod health;
+pub mod idempotency;
 pub mod jwt;
 pub mod kafka;
 pub mod metrics;

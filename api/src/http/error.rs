@@ -95,34 +95,50 @@ pub struct ProblemBody {
     pub errors: Vec<FieldError>,
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
+impl ApiError {
+    /// The body this error answers with. Internal errors show no internals.
+    pub fn problem(&self) -> ProblemBody {
         let status = self.status();
         let (code, detail, errors) = match self {
-            ApiError::Problem { code, detail, .. } => (code, detail, Vec::new()),
+            ApiError::Problem { code, detail, .. } => (*code, detail.clone(), Vec::new()),
             ApiError::Invalid(errors) => {
-                ("VALIDATION_FAILED", "some fields are invalid: see errors".to_owned(), errors)
+                ("VALIDATION_FAILED", "some fields are invalid: see errors".to_owned(), errors.clone())
             }
-            ApiError::Internal(error) => {
-                tracing::error!(error = ?error, "request failed with an internal error");
-                let detail = "internal error; quote the x-trace-id response header when reporting it";
-                ("INTERNAL", detail.to_owned(), Vec::new())
-            }
+            ApiError::Internal(_) => (
+                "INTERNAL",
+                "internal error; quote the x-trace-id response header when reporting it".to_owned(),
+                Vec::new(),
+            ),
         };
-        let body = ProblemBody {
+        ProblemBody {
             kind: "about:blank",
             title: status.canonical_reason().unwrap_or("Error"),
             status: status.as_u16(),
             code,
             detail,
             errors,
-        };
-        let mut response = (status, Json(body)).into_response();
-        let headers = response.headers_mut();
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
-        if status == StatusCode::UNAUTHORIZED {
-            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
-        response
+    }
+}
+
+/// A JSON answer with `status`; error statuses get the problem content type.
+pub fn json_response(status: StatusCode, body: &impl Serialize) -> Response {
+    let mut response = (status, Json(body)).into_response();
+    let headers = response.headers_mut();
+    if status.is_client_error() || status.is_server_error() {
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+    }
+    if status == StatusCode::UNAUTHORIZED {
+        headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    }
+    response
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let ApiError::Internal(error) = &self {
+            tracing::error!(error = ?error, "request failed with an internal error");
+        }
+        json_response(self.status(), &self.problem())
     }
 }

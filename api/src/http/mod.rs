@@ -6,5 +6,5 @@ pub mod extract;
 pub mod middleware;
 
 pub use complete::to_completion;
-pub use error::{ApiError, ApiResult};
+pub use error::{json_response, ApiError, ApiResult};
 pub use extract::{ApiJson, ApiPath, ApiQuery};

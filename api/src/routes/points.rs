@@ -1,20 +1,25 @@
 //! Points: operators (admin) grant, users spend their own, and balances are read by their owner.
-//! Idempotency keys, cancel, history and the cached balance read build on this write path.
+//! Earn and use honour an Idempotency-Key. Cancel, history and the cached balance read are still to come.
 
 use crate::{
     auth::{AdminUser, AuthUser},
-    http::{middleware::TraceId, to_completion, ApiError, ApiJson, ApiPath, ApiResult},
+    http::{json_response, middleware::TraceId, to_completion, ApiError, ApiJson, ApiPath, ApiResult},
 };
 use axum::{
     extract::State,
+    http::{HeaderMap, StatusCode},
+    response::Response,
     routing::{get, post},
     Extension, Json, Router,
 };
 use chrono::{DateTime, Utc};
 use domain::{points::PointAmount, UserId};
+use futures::future::BoxFuture;
+use infra::idempotency::{self, Claim, IdempotencyKey};
 use infra::points::ledger::{self, Entry, Refusal};
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
+use sqlx::{Postgres, Transaction};
 
 pub fn router() -> Router<crate::AppState> {
     Router::new()
@@ -23,7 +28,7 @@ pub fn router() -> Router<crate::AppState> {
         .route("/api/v2/points/users/{user_id}/balance", get(balance))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct EarnBody {
     user_id: UserId,
@@ -31,7 +36,7 @@ struct EarnBody {
     reason: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct UseBody {
     amount: PointAmount,
@@ -69,16 +74,18 @@ async fn earn(
     AdminUser(admin): AdminUser,
     State(pool): State<PgPool>,
     Extension(TraceId(trace_id)): Extension<TraceId>,
+    headers: HeaderMap,
     ApiJson(body): ApiJson<EarnBody>,
-) -> ApiResult<Json<EntryView>> {
-    let reason = body.reason.filter(|r| !r.trim().is_empty());
+) -> ApiResult<Response> {
+    let reason = body.reason.clone().filter(|r| !r.trim().is_empty());
     if reason.as_ref().is_some_and(|r| r.chars().count() > 200) {
         return Err(ApiError::unprocessable("INVALID_BODY", "reason must be at most 200 characters"));
     }
-    to_completion(async move {
-        let earned = ledger::earn(&pool, body.user_id, body.amount, reason.as_deref(), Some(&trace_id)).await?;
-        Ok(Json(earned.map_err(refusal)?.into()))
-    })
+    let key = idempotency_key(&headers, admin, "earn", &body)?;
+    let (user, amount) = (body.user_id, body.amount);
+    to_completion(ledger_change(pool, key, move |tx| {
+        Box::pin(async move { ledger::earn(tx, user, amount, reason.as_deref(), Some(&trace_id)).await })
+    }))
     .await
 }
 
@@ -87,18 +94,79 @@ async fn spend(
     caller: AuthUser,
     State(pool): State<PgPool>,
     Extension(TraceId(trace_id)): Extension<TraceId>,
+    headers: HeaderMap,
     ApiJson(body): ApiJson<UseBody>,
-) -> ApiResult<Json<EntryView>> {
+) -> ApiResult<Response> {
     let user = body.user_id.unwrap_or(caller.user_id);
     caller.ensure_can_access(user)?;
     if body.order_id.is_some_and(|order| order <= 0) {
         return Err(ApiError::unprocessable("INVALID_BODY", "orderId must be a positive integer"));
     }
-    to_completion(async move {
-        let spent = ledger::spend(&pool, user, body.amount, body.order_id, Some(&trace_id)).await?;
-        Ok(Json(spent.map_err(refusal)?.into()))
-    })
+    let key = idempotency_key(&headers, caller, "use", &body)?;
+    let (amount, order_id) = (body.amount, body.order_id);
+    to_completion(ledger_change(pool, key, move |tx| {
+        Box::pin(async move { ledger::spend(tx, user, amount, order_id, Some(&trace_id)).await })
+    }))
     .await
+}
+
+type LedgerFuture<'t> = BoxFuture<'t, anyhow::Result<Result<Entry, Refusal>>>;
+
+/// One ledger change in one transaction, behind the caller's Idempotency-Key when one was sent: the
+/// key, the change and the answer (a refusal included) commit together, and a retry gets that answer.
+async fn ledger_change<F>(pool: PgPool, key: Option<IdempotencyKey>, change: F) -> ApiResult<Response>
+where
+    F: for<'t> FnOnce(&'t mut Transaction<'static, Postgres>) -> LedgerFuture<'t> + Send + 'static,
+{
+    let mut tx = pool.begin().await?;
+    if let Some(key) = &key {
+        match idempotency::claim(&mut tx, key).await? {
+            Claim::Fresh => {}
+            Claim::Replay { status, body } => {
+                let status = StatusCode::from_u16(status).map_err(anyhow::Error::from)?;
+                return Ok(json_response(status, &body));
+            }
+            Claim::KeyReused => {
+                return Err(ApiError::unprocessable(
+                    "IDEMPOTENCY_KEY_REUSED",
+                    "this Idempotency-Key was used for a different request",
+                ))
+            }
+        }
+    }
+    let (status, body) = match change(&mut tx).await? {
+        Ok(entry) => (StatusCode::OK, serde_json::to_value(EntryView::from(entry)).map_err(anyhow::Error::from)?),
+        Err(refused) => {
+            let error = refusal(refused);
+            (error.status(), serde_json::to_value(error.problem()).map_err(anyhow::Error::from)?)
+        }
+    };
+    if let Some(key) = &key {
+        idempotency::complete(&mut tx, key, status.as_u16(), &body).await?;
+    }
+    tx.commit().await?;
+    Ok(json_response(status, &body))
+}
+
+/// The request's Idempotency-Key, scoped to the acting user and fingerprinting route and body.
+fn idempotency_key(
+    headers: &HeaderMap,
+    actor: AuthUser,
+    route: &str,
+    body: &impl Serialize,
+) -> ApiResult<Option<IdempotencyKey>> {
+    let Some(raw) = headers.get("idempotency-key") else { return Ok(None) };
+    let fingerprint = serde_json::to_value(body).map_err(anyhow::Error::from)?;
+    raw.to_str()
+        .ok()
+        .and_then(|raw| IdempotencyKey::new(actor.user_id.get(), raw, route, &fingerprint))
+        .map(Some)
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "INVALID_IDEMPOTENCY_KEY",
+                "Idempotency-Key must be 1 to 200 visible ASCII characters",
+            )
+        })
 }
 
 #[derive(Debug, Serialize)]

@@ -128,3 +128,61 @@ async fn users_read_and_spend_only_their_own_points_and_only_admins_earn() {
         .expect("json");
     assert_eq!((admin_spend["balance"].as_i64(), admin_spend["amount"].as_i64()), (Some(45), Some(-5)));
 }
+
+async fn spend_with_key(app: &TestApp, user: i64, key: &str, body: Value) -> reqwest::Response {
+    app.client
+        .post(app.url("/api/v2/points/use"))
+        .bearer_auth(app.token(user, Role::User))
+        .header("idempotency-key", key)
+        .json(&body)
+        .send()
+        .await
+        .expect("request")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_retried_spend_with_the_same_key_applies_once_even_when_the_retries_race() {
+    let app = spawn_app().await;
+    let frank = user(&app, "frank@points.test").await;
+    earn(&app, frank, 1_000).await;
+    let mut retries = Vec::new();
+    for _ in 0..20 {
+        let (client, url, token) = (app.client.clone(), app.url("/api/v2/points/use"), app.token(frank, Role::User));
+        retries.push(tokio::spawn(async move {
+            let response = client
+                .post(url)
+                .bearer_auth(token)
+                .header("idempotency-key", "order-17-payment")
+                .json(&json!({ "amount": 300, "orderId": 17 }))
+                .send()
+                .await
+                .expect("request");
+            (response.status().as_u16(), response.json::<Value>().await.expect("json"))
+        }));
+    }
+    let mut answers = Vec::new();
+    for retry in retries {
+        answers.push(retry.await.expect("task"));
+    }
+    assert!(answers.iter().all(|answer| answer == &answers[0]), "every retry gets the first answer");
+    assert_eq!((answers[0].0, answers[0].1["balance"].as_i64()), (200, Some(700)));
+    assert_eq!(balance_and_ledger(&app, frank).await, (700, 700), "spent once");
+}
+
+#[tokio::test]
+async fn the_same_key_with_another_body_is_422_and_a_refusal_is_replayed_as_it_was() {
+    let app = spawn_app().await;
+    let gina = user(&app, "gina@points.test").await;
+    earn(&app, gina, 100).await;
+    let refused = spend_with_key(&app, gina, "k-1", json!({ "amount": 500 })).await;
+    assert_problem(refused, 409, "INSUFFICIENT_BALANCE").await;
+    earn(&app, gina, 1_000).await;
+    let replayed = spend_with_key(&app, gina, "k-1", json!({ "amount": 500 })).await;
+    assert_problem(replayed, 409, "INSUFFICIENT_BALANCE").await;
+    assert_eq!(balance_and_ledger(&app, gina).await, (1_100, 1_100), "the retry did not spend");
+
+    let reused = spend_with_key(&app, gina, "k-1", json!({ "amount": 5 })).await;
+    assert_problem(reused, 422, "IDEMPOTENCY_KEY_REUSED").await;
+    let bad_key = spend_with_key(&app, gina, "has spaces", json!({ "amount": 5 })).await;
+    assert_problem(bad_key, 400, "INVALID_IDEMPOTENCY_KEY").await;
+}

@@ -22,15 +22,16 @@ pub enum Refusal {
     InsufficientBalance { balance: i64 },
 }
 
-/// Adds `amount` to the user's balance (creating the balance row on the first earn).
+/// Adds `amount` to the user's balance (creating the balance row on the first earn), in `tx`.
 pub async fn earn(
-    pool: &PgPool,
+    tx: &mut Transaction<'_, Postgres>,
     user: UserId,
     amount: PointAmount,
     reason: Option<&str>,
     trace_id: Option<&str>,
 ) -> anyhow::Result<Result<Entry, Refusal>> {
-    let mut tx = pool.begin().await?;
+    // A savepoint, so that an unknown user's foreign-key error leaves the caller's transaction usable.
+    let mut tx = sqlx::Connection::begin(&mut **tx).await?;
     let updated = sqlx::query_as::<_, (i64, i64)>(
         "INSERT INTO point_balances (user_id, balance, version) VALUES ($1, $2, 1) \
          ON CONFLICT (user_id) DO UPDATE SET balance = point_balances.balance + EXCLUDED.balance, \
@@ -52,30 +53,28 @@ pub async fn earn(
     Ok(Ok(entry))
 }
 
-/// Takes `amount` from the user's balance, only if the balance covers it.
+/// Takes `amount` from the user's balance, only if the balance covers it, in `tx`.
 pub async fn spend(
-    pool: &PgPool,
+    tx: &mut Transaction<'_, Postgres>,
     user: UserId,
     amount: PointAmount,
     order_id: Option<i64>,
     trace_id: Option<&str>,
 ) -> anyhow::Result<Result<Entry, Refusal>> {
-    let mut tx = pool.begin().await?;
     let updated: Option<(i64, i64)> = sqlx::query_as(
         "UPDATE point_balances SET balance = balance - $2, version = version + 1, updated_at = now() \
          WHERE user_id = $1 AND balance >= $2 RETURNING balance, version",
     )
     .bind(user.get())
     .bind(amount.get())
-    .fetch_optional(&mut *tx)
+    .fetch_optional(&mut **tx)
     .await?;
     let Some(after) = updated else {
-        let balance = current_balance(&mut tx, user).await?;
+        let balance = current_balance(tx, user).await?;
         return Ok(Err(Refusal::InsufficientBalance { balance: balance.unwrap_or(0) }));
     };
-    let entry = append(&mut tx, user, "USE", -amount.get(), None, order_id, after).await?;
-    record_event(&mut tx, "PointsUsed", &entry, trace_id).await?;
-    tx.commit().await?;
+    let entry = append(tx, user, "USE", -amount.get(), None, order_id, after).await?;
+    record_event(tx, "PointsUsed", &entry, trace_id).await?;
     Ok(Ok(entry))
 }
 
