@@ -1,5 +1,5 @@
 //! Points: operators (admin) grant, users spend their own, and balances are read by their owner.
-//! Earn and use honour an Idempotency-Key. Cancel, history and the cached balance read are still to come.
+//! Earn, use and cancel honour an Idempotency-Key. History and the cached balance read are still to come.
 
 use crate::{
     auth::{AdminUser, AuthUser},
@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 use domain::{points::PointAmount, UserId};
 use futures::future::BoxFuture;
 use infra::idempotency::{self, Claim, IdempotencyKey};
-use infra::points::ledger::{self, Entry, Refusal};
+use infra::points::ledger::{self, Actor, Entry, Refusal};
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 use sqlx::{Postgres, Transaction};
@@ -25,6 +25,7 @@ pub fn router() -> Router<crate::AppState> {
     Router::new()
         .route("/api/v2/points/earn", post(earn))
         .route("/api/v2/points/use", post(spend))
+        .route("/api/v2/points/{point_id}/cancel", post(cancel))
         .route("/api/v2/points/users/{user_id}/balance", get(balance))
 }
 
@@ -106,6 +107,22 @@ async fn spend(
     let (amount, order_id) = (body.amount, body.order_id);
     to_completion(ledger_change(pool, key, move |tx| {
         Box::pin(async move { ledger::spend(tx, user, amount, order_id, Some(&trace_id)).await })
+    }))
+    .await
+}
+
+#[tracing::instrument(skip_all, fields(caller = %caller.user_id, point_id))]
+async fn cancel(
+    caller: AuthUser,
+    State(pool): State<PgPool>,
+    Extension(TraceId(trace_id)): Extension<TraceId>,
+    headers: HeaderMap,
+    ApiPath(point_id): ApiPath<i64>,
+) -> ApiResult<Response> {
+    let key = idempotency_key(&headers, caller, "cancel", &point_id)?;
+    let actor = Actor { user: caller.user_id, is_admin: caller.is_admin() };
+    to_completion(ledger_change(pool, key, move |tx| {
+        Box::pin(async move { ledger::cancel(tx, point_id, actor, Some(&trace_id)).await })
     }))
     .await
 }
@@ -194,5 +211,9 @@ fn refusal(refusal: Refusal) -> ApiError {
         Refusal::InsufficientBalance { balance } => {
             ApiError::conflict("INSUFFICIENT_BALANCE", format!("the balance is {balance} points"))
         }
+        Refusal::UnknownEntry => ApiError::not_found("POINT_NOT_FOUND", "no such ledger entry"),
+        Refusal::NotAllowed => ApiError::forbidden("users cancel only their own uses; admins cancel earns"),
+        Refusal::AlreadyCancelled => ApiError::conflict("ALREADY_CANCELLED", "this entry was cancelled before"),
+        Refusal::NotCancellable => ApiError::conflict("NOT_CANCELLABLE", "a cancel entry cannot be cancelled"),
     }
 }

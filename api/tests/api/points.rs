@@ -186,3 +186,83 @@ async fn the_same_key_with_another_body_is_422_and_a_refusal_is_replayed_as_it_w
     let bad_key = spend_with_key(&app, gina, "has spaces", json!({ "amount": 5 })).await;
     assert_problem(bad_key, 400, "INVALID_IDEMPOTENCY_KEY").await;
 }
+
+async fn point_id(response: reqwest::Response) -> i64 {
+    assert_eq!(response.status(), 200);
+    response.json::<Value>().await.expect("json")["pointId"].as_i64().expect("point id")
+}
+
+async fn cancel(app: &TestApp, actor_token: &str, point: i64) -> reqwest::Response {
+    app.post_json(&format!("/api/v2/points/{point}/cancel"), actor_token, &json!(null)).await
+}
+
+#[tokio::test]
+async fn a_cancel_reverses_one_entry_once_for_the_right_people_and_never_below_zero() {
+    let app = spawn_app().await;
+    let (hana, ivan) = (user(&app, "hana@points.test").await, user(&app, "ivan@points.test").await);
+    let (hana_token, ivan_token, admin) =
+        (app.token(hana, Role::User), app.token(ivan, Role::User), app.token(1, Role::Admin));
+    let earned = point_id(earn(&app, hana, 500).await).await;
+    let used = point_id(app.post_json("/api/v2/points/use", &hana_token, &json!({ "amount": 200 })).await).await;
+
+    assert_problem(cancel(&app, &ivan_token, used).await, 403, "FORBIDDEN").await;
+    assert_problem(cancel(&app, &hana_token, earned).await, 403, "FORBIDDEN").await;
+    let undone: Value = cancel(&app, &hana_token, used).await.json().await.expect("json");
+    assert_eq!((undone["kind"].as_str(), undone["balance"].as_i64()), (Some("CANCEL"), Some(500)));
+    assert_problem(cancel(&app, &hana_token, used).await, 409, "ALREADY_CANCELLED").await;
+    assert_problem(cancel(&app, &admin, undone["pointId"].as_i64().expect("id")).await, 409, "NOT_CANCELLABLE").await;
+
+    app.post_json("/api/v2/points/use", &hana_token, &json!({ "amount": 400 })).await;
+    assert_problem(cancel(&app, &admin, earned).await, 409, "INSUFFICIENT_BALANCE").await;
+    assert_problem(cancel(&app, &admin, 999_999_999).await, 404, "POINT_NOT_FOUND").await;
+    assert_eq!(balance_and_ledger(&app, hana).await, (100, 100), "every refusal left balance and ledger agreeing");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn interleaved_earns_spends_and_cancels_keep_the_balance_equal_to_its_ledger_and_never_negative() {
+    let app = spawn_app().await;
+    let june = user(&app, "june@points.test").await;
+    earn(&app, june, 1_000).await;
+    let (june_token, admin) = (app.token(june, Role::User), app.token(1, Role::Admin));
+    // Spends to cancel later, so cancels race with new spends and earns.
+    let mut cancellable = Vec::new();
+    for _ in 0..40 {
+        cancellable
+            .push(point_id(app.post_json("/api/v2/points/use", &june_token, &json!({ "amount": 5 })).await).await);
+    }
+    let mut tasks = Vec::new();
+    for round in 0..120 {
+        let (client, base, june_token, admin) =
+            (app.client.clone(), app.address.clone(), june_token.clone(), admin.clone());
+        let cancel_target = cancellable.get(round / 3).copied();
+        tasks.push(tokio::spawn(async move {
+            let (path, token, body) = match round % 3 {
+                0 => ("/api/v2/points/use".to_owned(), june_token, json!({ "amount": 37 })),
+                1 => ("/api/v2/points/earn".to_owned(), admin, json!({ "userId": june, "amount": 11 })),
+                _ => (format!("/api/v2/points/{}/cancel", cancel_target.expect("target")), june_token, json!(null)),
+            };
+            client
+                .post(format!("{base}{path}"))
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .expect("request")
+                .status()
+                .as_u16()
+        }));
+    }
+    for task in tasks {
+        let status = task.await.expect("task");
+        assert!(status == 200 || status == 409, "unexpected status {status}");
+    }
+    let (balance, ledger) = balance_and_ledger(&app, june).await;
+    assert!(balance >= 0, "negative balance {balance}");
+    assert_eq!(balance, ledger, "balance drifted from its ledger");
+    let cancels: i64 = sqlx::query_scalar("SELECT count(*) FROM points WHERE user_id = $1 AND kind = 'CANCEL'")
+        .bind(june)
+        .fetch_one(&app.env.pool)
+        .await
+        .expect("count");
+    assert_eq!(cancels, 40, "every use was cancelled exactly once");
+}

@@ -19,7 +19,75 @@ pub struct Entry {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {
     UnknownUser,
-    InsufficientBalance { balance: i64 },
+    InsufficientBalance {
+        balance: i64,
+    },
+    UnknownEntry,
+    /// Users cancel their own uses; only admins cancel earns or other users' entries.
+    NotAllowed,
+    AlreadyCancelled,
+    /// A cancel entry is not itself cancelled.
+    NotCancellable,
+}
+
+/// Who asks for a change that depends on ownership.
+#[derive(Debug, Clone, Copy)]
+pub struct Actor {
+    pub user: UserId,
+    pub is_admin: bool,
+}
+
+/// Reverses one earn or use with a linked CANCEL entry, once, never taking the balance below zero.
+pub async fn cancel(
+    tx: &mut Transaction<'_, Postgres>,
+    point_id: i64,
+    actor: Actor,
+    trace_id: Option<&str>,
+) -> anyhow::Result<Result<Entry, Refusal>> {
+    let original: Option<(i64, String, i64)> = sqlx::query_as("SELECT user_id, kind, amount FROM points WHERE id = $1")
+        .bind(point_id)
+        .fetch_optional(&mut **tx)
+        .await?;
+    let Some((owner, kind, amount)) = original else { return Ok(Err(Refusal::UnknownEntry)) };
+    let owner = UserId::parse(owner)?;
+    let allowed = actor.is_admin || (kind == "USE" && actor.user == owner);
+    if !allowed {
+        return Ok(Err(Refusal::NotAllowed));
+    }
+    if kind == "CANCEL" {
+        return Ok(Err(Refusal::NotCancellable));
+    }
+    // Lock the balance row first: it serializes every change of this user, cancels included, and every
+    // refusal below is decided before anything is written (the caller commits refusals too, to keep the
+    // idempotent answer).
+    let balance: Option<i64> = sqlx::query_scalar("SELECT balance FROM point_balances WHERE user_id = $1 FOR UPDATE")
+        .bind(owner.get())
+        .fetch_optional(&mut **tx)
+        .await?;
+    let already: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM points WHERE user_id = $1 AND cancels_point_id = $2)")
+            .bind(owner.get())
+            .bind(point_id)
+            .fetch_one(&mut **tx)
+            .await?;
+    if already {
+        return Ok(Err(Refusal::AlreadyCancelled));
+    }
+    let balance = balance.unwrap_or(0);
+    if balance - amount < 0 {
+        return Ok(Err(Refusal::InsufficientBalance { balance }));
+    }
+    let after: (i64, i64) = sqlx::query_as(
+        "UPDATE point_balances SET balance = balance - $2, version = version + 1, updated_at = now() \
+         WHERE user_id = $1 RETURNING balance, version",
+    )
+    .bind(owner.get())
+    .bind(amount)
+    .fetch_one(&mut **tx)
+    .await?;
+    let entry = append_cancel(tx, owner, -amount, point_id, after).await?;
+    record_event(tx, "PointsCancelled", &entry, trace_id).await?;
+    Ok(Ok(entry))
 }
 
 /// Adds `amount` to the user's balance (creating the balance row on the first earn), in `tx`.
@@ -84,6 +152,24 @@ pub async fn balance(pool: &PgPool, user: UserId) -> sqlx::Result<Option<(i64, i
         .bind(user.get())
         .fetch_optional(pool)
         .await
+}
+
+async fn append_cancel(
+    tx: &mut Transaction<'_, Postgres>,
+    user: UserId,
+    amount: i64,
+    cancels: i64,
+    (balance, version): (i64, i64),
+) -> sqlx::Result<Entry> {
+    let (point_id, created_at): (i64, DateTime<Utc>) = sqlx::query_as(
+        "INSERT INTO points (user_id, kind, amount, cancels_point_id) VALUES ($1, 'CANCEL', $2, $3) RETURNING id, created_at",
+    )
+    .bind(user.get())
+    .bind(amount)
+    .bind(cancels)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(Entry { point_id, user_id: user.get(), kind: "CANCEL", amount, balance, version, created_at })
 }
 
 async fn current_balance(tx: &mut Transaction<'_, Postgres>, user: UserId) -> sqlx::Result<Option<i64>> {
