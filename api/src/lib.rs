@@ -38,8 +38,9 @@ pub async fn build_state(config: &ApiConfig) -> anyhow::Result<AppState> {
     }
     let producer = kafka.producer()?;
     let coupons = CouponStock::new(redis.clone());
+    let balances = infra::points::cache::BalanceCache::new(redis.clone());
     let jwt = Arc::new(auth::JwtKeys::from_secret(&config.jwt_secret)?);
-    Ok(AppState { pool, redis, kafka, producer, coupons, jwt })
+    Ok(AppState { pool, redis, kafka, producer, coupons, balances, jwt })
 }
 
 /// Every route plus the middleware stack, outermost first: trace id, deadline, body limit.

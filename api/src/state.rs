@@ -1,6 +1,6 @@
 use crate::auth::JwtKeys;
 use axum::extract::FromRef;
-use infra::{cache::Redis, coupons::CouponStock, kafka::Kafka};
+use infra::{cache::Redis, coupons::CouponStock, kafka::Kafka, points::cache::BalanceCache};
 use rdkafka::producer::FutureProducer;
 use sqlx::PgPool;
 use std::sync::Arc;
@@ -14,5 +14,6 @@ pub struct AppState {
     /// One idempotent producer for the whole process: librdkafka batches across requests.
     pub producer: FutureProducer,
     pub coupons: CouponStock,
+    pub balances: BalanceCache,
     pub jwt: Arc<JwtKeys>,
 }

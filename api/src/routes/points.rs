@@ -4,6 +4,7 @@
 use crate::{
     auth::{AdminUser, AuthUser},
     http::{json_response, middleware::TraceId, to_completion, ApiError, ApiJson, ApiPath, ApiResult},
+    AppState,
 };
 use axum::{
     extract::State,
@@ -18,10 +19,9 @@ use futures::future::BoxFuture;
 use infra::idempotency::{self, Claim, IdempotencyKey};
 use infra::points::ledger::{self, Actor, Entry, Refusal};
 use serde::{Deserialize, Serialize};
-use sqlx::PgPool;
 use sqlx::{Postgres, Transaction};
 
-pub fn router() -> Router<crate::AppState> {
+pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v2/points/earn", post(earn))
         .route("/api/v2/points/use", post(spend))
@@ -73,7 +73,7 @@ impl From<Entry> for EntryView {
 #[tracing::instrument(skip_all, fields(admin = %admin.user_id, user = %body.user_id, amount = %body.amount))]
 async fn earn(
     AdminUser(admin): AdminUser,
-    State(pool): State<PgPool>,
+    State(state): State<AppState>,
     Extension(TraceId(trace_id)): Extension<TraceId>,
     headers: HeaderMap,
     ApiJson(body): ApiJson<EarnBody>,
@@ -84,7 +84,7 @@ async fn earn(
     }
     let key = idempotency_key(&headers, admin, "earn", &body)?;
     let (user, amount) = (body.user_id, body.amount);
-    to_completion(ledger_change(pool, key, move |tx| {
+    to_completion(ledger_change(state, key, move |tx| {
         Box::pin(async move { ledger::earn(tx, user, amount, reason.as_deref(), Some(&trace_id)).await })
     }))
     .await
@@ -93,7 +93,7 @@ async fn earn(
 #[tracing::instrument(skip_all, fields(caller = %caller.user_id, amount = %body.amount))]
 async fn spend(
     caller: AuthUser,
-    State(pool): State<PgPool>,
+    State(state): State<AppState>,
     Extension(TraceId(trace_id)): Extension<TraceId>,
     headers: HeaderMap,
     ApiJson(body): ApiJson<UseBody>,
@@ -105,7 +105,7 @@ async fn spend(
     }
     let key = idempotency_key(&headers, caller, "use", &body)?;
     let (amount, order_id) = (body.amount, body.order_id);
-    to_completion(ledger_change(pool, key, move |tx| {
+    to_completion(ledger_change(state, key, move |tx| {
         Box::pin(async move { ledger::spend(tx, user, amount, order_id, Some(&trace_id)).await })
     }))
     .await
@@ -114,14 +114,14 @@ async fn spend(
 #[tracing::instrument(skip_all, fields(caller = %caller.user_id, point_id))]
 async fn cancel(
     caller: AuthUser,
-    State(pool): State<PgPool>,
+    State(state): State<AppState>,
     Extension(TraceId(trace_id)): Extension<TraceId>,
     headers: HeaderMap,
     ApiPath(point_id): ApiPath<i64>,
 ) -> ApiResult<Response> {
     let key = idempotency_key(&headers, caller, "cancel", &point_id)?;
     let actor = Actor { user: caller.user_id, is_admin: caller.is_admin() };
-    to_completion(ledger_change(pool, key, move |tx| {
+    to_completion(ledger_change(state, key, move |tx| {
         Box::pin(async move { ledger::cancel(tx, point_id, actor, Some(&trace_id)).await })
     }))
     .await
@@ -131,11 +131,11 @@ type LedgerFuture<'t> = BoxFuture<'t, anyhow::Result<Result<Entry, Refusal>>>;
 
 /// One ledger change in one transaction, behind the caller's Idempotency-Key when one was sent: the
 /// key, the change and the answer (a refusal included) commit together, and a retry gets that answer.
-async fn ledger_change<F>(pool: PgPool, key: Option<IdempotencyKey>, change: F) -> ApiResult<Response>
+async fn ledger_change<F>(state: AppState, key: Option<IdempotencyKey>, change: F) -> ApiResult<Response>
 where
     F: for<'t> FnOnce(&'t mut Transaction<'static, Postgres>) -> LedgerFuture<'t> + Send + 'static,
 {
-    let mut tx = pool.begin().await?;
+    let mut tx = state.pool.begin().await?;
     if let Some(key) = &key {
         match idempotency::claim(&mut tx, key).await? {
             Claim::Fresh => {}
@@ -151,7 +151,9 @@ where
             }
         }
     }
-    let (status, body) = match change(&mut tx).await? {
+    let outcome = change(&mut tx).await?;
+    let written = outcome.as_ref().ok().map(|entry| (entry.user_id, entry.version, entry.balance));
+    let (status, body) = match outcome {
         Ok(entry) => (StatusCode::OK, serde_json::to_value(EntryView::from(entry)).map_err(anyhow::Error::from)?),
         Err(refused) => {
             let error = refusal(refused);
@@ -162,6 +164,10 @@ where
         idempotency::complete(&mut tx, key, status.as_u16(), &body).await?;
     }
     tx.commit().await?;
+    // Before answering, so that a read after this write sees it (the version guards against races).
+    if let Some((user, version, balance)) = written {
+        state.balances.offer(UserId::parse(user).map_err(anyhow::Error::from)?, version, balance).await;
+    }
     Ok(json_response(status, &body))
 }
 
@@ -194,14 +200,19 @@ struct BalanceView {
     version: i64,
 }
 
+/// Cache-aside: Redis first; on a miss (or Redis trouble) PostgreSQL, then offer the value to the cache.
 async fn balance(
     caller: AuthUser,
-    State(pool): State<PgPool>,
+    State(state): State<AppState>,
     ApiPath(user_id): ApiPath<i64>,
 ) -> ApiResult<Json<BalanceView>> {
     let user = UserId::parse(user_id).map_err(|e| ApiError::bad_request("INVALID_PATH", e.to_string()))?;
     caller.ensure_can_access(user)?;
-    let (balance, version) = ledger::balance(&pool, user).await?.unwrap_or((0, 0));
+    if let Some((version, balance)) = state.balances.get(user).await {
+        return Ok(Json(BalanceView { user_id, balance, version }));
+    }
+    let (balance, version) = ledger::balance(&state.pool, user).await?.unwrap_or((0, 0));
+    state.balances.offer(user, version, balance).await;
     Ok(Json(BalanceView { user_id, balance, version }))
 }
 

@@ -26,7 +26,7 @@ async fn readiness_lists_postgres_redis_and_kafka_as_up() {
 async fn readiness_names_kafka_within_five_seconds_when_the_broker_stops_and_recovers_when_it_returns() {
     let mut broker = OwnBroker::start().expect("starting a private broker");
     let brokers = broker.brokers();
-    let app = spawn_app_with(HttpLimits::default(), |kafka| kafka.brokers = brokers).await;
+    let app = spawn_app_with(HttpLimits::default(), |config| config.kafka.brokers = brokers).await;
     let ready = |app: &crate::helpers::TestApp| app.client.get(app.url("/health/ready")).send();
 
     assert_eq!(ready(&app).await.expect("request").status(), 200, "ready while the broker runs");

@@ -1,5 +1,5 @@
 use domain::{Role, UserId};
-use infra::config::{KafkaArgs, TelemetryArgs};
+use infra::config::TelemetryArgs;
 use settle_api::{
     auth::JwtKeys,
     config::{ApiConfig, HttpLimits},
@@ -64,21 +64,21 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(HttpLimits::default(), |_| {}).await
 }
 
-/// Like [`spawn_app`], with other limits and a chance to change the Kafka settings (e.g. a stopped broker).
-pub async fn spawn_app_with(limits: HttpLimits, adjust_kafka: impl FnOnce(&mut KafkaArgs)) -> TestApp {
+/// Like [`spawn_app`], with other limits and a chance to change the configuration (e.g. point it at a
+/// private broker or Redis that the test stops).
+pub async fn spawn_app_with(limits: HttpLimits, adjust: impl FnOnce(&mut ApiConfig)) -> TestApp {
     let env = TestEnv::new().await;
-    let mut kafka = env.kafka.clone();
-    adjust_kafka(&mut kafka);
-    let config = ApiConfig {
+    let mut config = ApiConfig {
         listen_addr: "127.0.0.1:0".parse().expect("address"),
         jwt_secret: SECRET.to_owned(),
         body_limit_bytes: limits.body_limit_bytes,
         request_timeout_ms: limits.request_timeout.as_millis() as u64,
         postgres: env.postgres.clone(),
         redis: env.redis.clone(),
-        kafka,
+        kafka: env.kafka.clone(),
         telemetry: TelemetryArgs { json: false, filter: "warn".to_owned() },
     };
+    adjust(&mut config);
     let state = settle_api::build_state(&config).await.expect("connecting the app");
     let router = settle_api::router(state, limits).expect("building the router");
     let listener = tokio::net::TcpListener::bind(config.listen_addr).await.expect("binding a port");

@@ -266,3 +266,63 @@ async fn interleaved_earns_spends_and_cancels_keep_the_balance_equal_to_its_ledg
         .expect("count");
     assert_eq!(cancels, 40, "every use was cancelled exactly once");
 }
+
+async fn read_balance(app: &TestApp, user: i64) -> i64 {
+    app.get_json(&format!("/api/v2/points/users/{user}/balance"), &app.token(user, Role::User)).await["balance"]
+        .as_i64()
+        .expect("balance")
+}
+
+#[tokio::test]
+async fn a_read_after_a_write_sees_the_write_even_with_a_warm_cache() {
+    let app = spawn_app().await;
+    let kim = user(&app, "kim@points.test").await;
+    earn(&app, kim, 100).await;
+    assert_eq!(read_balance(&app, kim).await, 100); // cached now
+    app.post_json("/api/v2/points/use", &app.token(kim, Role::User), &json!({ "amount": 30 })).await;
+    assert_eq!(read_balance(&app, kim).await, 70);
+    let redis = infra::cache::Redis::connect(&app.env.redis).await.expect("redis");
+    let cached: Option<String> = redis::cmd("GET")
+        .arg(redis.key(&format!("points:balance:{kim}")))
+        .query_async(&mut redis.connection())
+        .await
+        .expect("GET");
+    assert_eq!(cached.as_deref(), Some("2:70"), "version 2 (earn, use) holds 70");
+}
+
+#[tokio::test]
+async fn an_older_balance_never_replaces_a_newer_one_in_the_cache() {
+    let app = spawn_app().await;
+    let cache =
+        infra::points::cache::BalanceCache::new(infra::cache::Redis::connect(&app.env.redis).await.expect("redis"));
+    let user = domain::UserId::parse(42).expect("id");
+    cache.offer(user, 5, 500).await;
+    cache.offer(user, 3, 300).await; // a slow reader arriving late with what it loaded earlier
+    assert_eq!(cache.get(user).await, Some((5, 500)));
+    cache.offer(user, 6, 450).await;
+    assert_eq!(cache.get(user).await, Some((6, 450)));
+}
+
+#[tokio::test]
+async fn with_redis_gone_balances_are_read_and_written_through_postgres() {
+    let port = testkit::broker::free_port();
+    let mut redis = testkit::process::Running::spawn(
+        std::process::Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .stdout(std::process::Stdio::null()),
+    )
+    .expect("a private redis-server");
+    assert!(testkit::process::wait_until(std::time::Duration::from_secs(10), || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    }));
+    let url = format!("redis://127.0.0.1:{port}");
+    let app = crate::helpers::spawn_app_with(Default::default(), |config| config.redis.url = url).await;
+    let lena = user(&app, "lena@points.test").await;
+    earn(&app, lena, 100).await;
+    assert_eq!(read_balance(&app, lena).await, 100);
+
+    redis.kill();
+    let spent = app.post_json("/api/v2/points/use", &app.token(lena, Role::User), &json!({ "amount": 40 })).await;
+    assert_eq!(spent.status(), 200, "a write does not need the cache");
+    assert_eq!(read_balance(&app, lena).await, 60, "the read falls back to PostgreSQL");
+}

@@ -1,4 +1,5 @@
 //! The points ledger and balances. Every change is one transaction: the balance row (guarded so it never
 //! goes below zero, and CHECKed by the schema as well), a signed ledger entry, and an outbox event.
 
+pub mod cache;
 pub mod ledger;

@@ -1,0 +1,70 @@
+//! Cache-aside balances in Redis, versioned: a value is replaced only by a newer version, so a slow
+//! reader that loaded an old balance can never overwrite the one a writer just stored. Every Redis
+//! failure is logged and answered from PostgreSQL instead: the cache may be slow to help, never wrong
+//! for long (entries expire) and never an error for the caller.
+
+use crate::cache::Redis;
+use domain::UserId;
+use redis::Script;
+use std::sync::Arc;
+
+/// How long a cached balance may live without a write refreshing it.
+const TTL_SECONDS: u64 = 300;
+
+#[derive(Clone)]
+pub struct BalanceCache {
+    redis: Redis,
+    offer: Arc<Script>,
+}
+
+impl BalanceCache {
+    pub fn new(redis: Redis) -> Self {
+        Self { redis, offer: Arc::new(Script::new(include_str!("offer.lua"))) }
+    }
+
+    fn key(&self, user: UserId) -> String {
+        self.redis.key(&format!("points:balance:{user}"))
+    }
+
+    /// (version, balance) if cached; None on a miss or any Redis trouble.
+    pub async fn get(&self, user: UserId) -> Option<(i64, i64)> {
+        let cached: redis::RedisResult<Option<String>> =
+            redis::cmd("GET").arg(self.key(user)).query_async(&mut self.redis.connection()).await;
+        match cached {
+            Ok(value) => value.and_then(|v| parse(&v)),
+            Err(error) => {
+                tracing::warn!(%error, "balance cache unavailable; reading PostgreSQL");
+                None
+            }
+        }
+    }
+
+    /// Stores (version, balance) unless the cache already holds that version or a newer one.
+    pub async fn offer(&self, user: UserId, version: i64, balance: i64) {
+        let stored: redis::RedisResult<i64> = self
+            .offer
+            .key(self.key(user))
+            .arg(version)
+            .arg(balance)
+            .arg(TTL_SECONDS)
+            .invoke_async(&mut self.redis.connection())
+            .await;
+        if let Err(error) = stored {
+            tracing::warn!(%error, user = %user, "could not refresh the cached balance");
+        }
+    }
+}
+
+fn parse(value: &str) -> Option<(i64, i64)> {
+    let (version, balance) = value.split_once(':')?;
+    Some((version.parse().ok()?, balance.parse().ok()?))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn cached_values_parse_as_version_and_balance() {
+        assert_eq!(super::parse("7:1500"), Some((7, 1500)));
+        assert_eq!(super::parse("garbage"), None);
+    }
+}
