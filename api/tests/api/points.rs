@@ -326,3 +326,40 @@ async fn with_redis_gone_balances_are_read_and_written_through_postgres() {
     assert_eq!(spent.status(), 200, "a write does not need the cache");
     assert_eq!(read_balance(&app, lena).await, 60, "the read falls back to PostgreSQL");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_reads_and_writes_with_evictions_leave_the_cache_holding_the_latest_balance() {
+    let app = spawn_app().await;
+    let mia = user(&app, "mia@points.test").await;
+    earn(&app, mia, 10_000).await;
+    let redis = infra::cache::Redis::connect(&app.env.redis).await.expect("redis");
+    let key = redis.key(&format!("points:balance:{mia}"));
+    let token = app.token(mia, Role::User);
+    let mut tasks = Vec::new();
+    for round in 0..300 {
+        let (client, base, token, redis, key) =
+            (app.client.clone(), app.address.clone(), token.clone(), redis.clone(), key.clone());
+        tasks.push(tokio::spawn(async move {
+            match round % 3 {
+                0 => {
+                    let url = format!("{base}/api/v2/points/use");
+                    let body = json!({ "amount": 7 });
+                    client.post(url).bearer_auth(token).json(&body).send().await.expect("request");
+                }
+                1 => {
+                    let url = format!("{base}/api/v2/points/users/{mia}/balance");
+                    client.get(url).bearer_auth(token).send().await.expect("request");
+                }
+                _ => {
+                    let _: i64 = redis::cmd("DEL").arg(&key).query_async(&mut redis.connection()).await.expect("DEL");
+                }
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.expect("task");
+    }
+    let (stored, ledger) = balance_and_ledger(&app, mia).await;
+    assert_eq!((stored, ledger), (10_000 - 100 * 7, 10_000 - 100 * 7));
+    assert_eq!(read_balance(&app, mia).await, stored, "the cache never kept an older balance");
+}
