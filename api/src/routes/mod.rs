@@ -3,6 +3,7 @@ use axum::Router;
 
 mod coupons;
 mod points;
+mod points_history;
 mod users;
 
 /// The API's routes, by area.

@@ -1,5 +1,5 @@
 //! Points: operators (admin) grant, users spend their own, and balances are read by their owner.
-//! Earn, use and cancel honour an Idempotency-Key. History and the cached balance read are still to come.
+//! Earn, use and cancel honour an Idempotency-Key; balances are read through a versioned Redis cache.
 
 use crate::{
     auth::{AdminUser, AuthUser},
@@ -27,6 +27,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v2/points/use", post(spend))
         .route("/api/v2/points/{point_id}/cancel", post(cancel))
         .route("/api/v2/points/users/{user_id}/balance", get(balance))
+        .route("/api/v2/points/users/{user_id}/history", get(super::points_history::history))
 }
 
 #[derive(Debug, Deserialize, Serialize)]

@@ -363,3 +363,50 @@ async fn concurrent_reads_and_writes_with_evictions_leave_the_cache_holding_the_
     assert_eq!((stored, ledger), (10_000 - 100 * 7, 10_000 - 100 * 7));
     assert_eq!(read_balance(&app, mia).await, stored, "the cache never kept an older balance");
 }
+
+#[tokio::test]
+async fn history_pages_newest_first_without_gaps_and_filters_by_type_and_time() {
+    let app = spawn_app().await;
+    let noah = user(&app, "noah@points.test").await;
+    let token = app.token(noah, Role::User);
+    earn(&app, noah, 1_000).await;
+    for _ in 0..12 {
+        app.post_json("/api/v2/points/use", &token, &json!({ "amount": 10 })).await;
+    }
+    let mut seen = Vec::new();
+    let mut path = format!("/api/v2/points/users/{noah}/history?limit=5");
+    loop {
+        let page = app.get_json(&path, &token).await;
+        seen.extend(page["items"].as_array().expect("items").iter().map(|item| item["pointId"].as_i64().expect("id")));
+        match page["nextCursor"].as_str() {
+            Some(cursor) => path = format!("/api/v2/points/users/{noah}/history?limit=5&cursor={cursor}"),
+            None => break,
+        }
+    }
+    let expected: Vec<i64> =
+        sqlx::query_scalar("SELECT id FROM points WHERE user_id = $1 ORDER BY created_at DESC, id DESC")
+            .bind(noah)
+            .fetch_all(&app.env.pool)
+            .await
+            .expect("ids");
+    assert_eq!(seen, expected, "every entry once, newest first");
+
+    let earns = app.get_json(&format!("/api/v2/points/users/{noah}/history?type=EARN"), &token).await;
+    assert_eq!(earns["items"].as_array().map(Vec::len), Some(1));
+    let future = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339().replace('+', "%2B");
+    let none = app.get_json(&format!("/api/v2/points/users/{noah}/history?from={future}"), &token).await;
+    assert_eq!(none["items"], json!([]));
+
+    let bad = |query: &str| {
+        app.client.get(app.url(&format!("/api/v2/points/users/{noah}/history?{query}"))).bearer_auth(&token).send()
+    };
+    assert_problem(bad("cursor=zz").await.expect("request"), 400, "INVALID_CURSOR").await;
+    assert_problem(bad("type=GIFT").await.expect("request"), 400, "INVALID_QUERY").await;
+    assert_problem(bad("limit=0").await.expect("request"), 400, "INVALID_QUERY").await;
+    let range = format!("from={future}&to={future}");
+    assert_problem(bad(&range).await.expect("request"), 422, "INVALID_RANGE").await;
+    let stranger = app.token(noah + 1000, Role::User);
+    let theirs =
+        app.client.get(app.url(&format!("/api/v2/points/users/{noah}/history"))).bearer_auth(stranger).send().await;
+    assert_problem(theirs.expect("request"), 403, "FORBIDDEN").await;
+}

@@ -2,4 +2,5 @@
 //! goes below zero, and CHECKed by the schema as well), a signed ledger entry, and an outbox event.
 
 pub mod cache;
+pub mod history;
 pub mod ledger;

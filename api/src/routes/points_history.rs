@@ -1,0 +1,103 @@
+//! `GET /api/v2/points/users/{userId}/history`: newest first, keyset pages with an opaque cursor,
+//! filtered by entry type and a `[from, to)` time range.
+
+use crate::{
+    auth::AuthUser,
+    http::{ApiError, ApiPath, ApiQuery, ApiResult},
+};
+use axum::{extract::State, Json};
+use chrono::{DateTime, Utc};
+use domain::UserId;
+use infra::points::history::{self, Cursor, Filter, HistoryRow};
+use serde::{Deserialize, Serialize};
+use sqlx::PgPool;
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+enum Kind {
+    Earn,
+    Use,
+    Cancel,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct HistoryQuery {
+    cursor: Option<String>,
+    #[serde(default = "default_limit")]
+    limit: i64,
+    #[serde(rename = "type")]
+    kind: Option<Kind>,
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+}
+
+fn default_limit() -> i64 {
+    20
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct HistoryItem {
+    point_id: i64,
+    kind: String,
+    amount: i64,
+    reason: Option<String>,
+    order_id: Option<i64>,
+    cancels_point_id: Option<i64>,
+    created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HistoryPage {
+    items: Vec<HistoryItem>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    next_cursor: Option<String>,
+}
+
+pub async fn history(
+    caller: AuthUser,
+    State(pool): State<PgPool>,
+    ApiPath(user_id): ApiPath<i64>,
+    ApiQuery(query): ApiQuery<HistoryQuery>,
+) -> ApiResult<Json<HistoryPage>> {
+    let user = UserId::parse(user_id).map_err(|e| ApiError::bad_request("INVALID_PATH", e.to_string()))?;
+    caller.ensure_can_access(user)?;
+    if !(1..=100).contains(&query.limit) {
+        return Err(ApiError::bad_request("INVALID_QUERY", "limit must be 1 to 100"));
+    }
+    if let (Some(from), Some(to)) = (query.from, query.to) {
+        if from >= to {
+            return Err(ApiError::unprocessable("INVALID_RANGE", "from must be before to"));
+        }
+    }
+    let after = match query.cursor.as_deref() {
+        Some(raw) => {
+            Some(Cursor::decode(raw).ok_or_else(|| ApiError::bad_request("INVALID_CURSOR", "unknown cursor"))?)
+        }
+        None => None,
+    };
+    let kind = query.kind.map(|kind| match kind {
+        Kind::Earn => "EARN",
+        Kind::Use => "USE",
+        Kind::Cancel => "CANCEL",
+    });
+    let filter = Filter { kind, from: query.from, until: query.to };
+    let rows = history::page(&pool, user, &filter, after, query.limit).await?;
+    let next_cursor =
+        (rows.len() as i64 == query.limit).then(|| rows.last().map(|row| Cursor::after(row).encode())).flatten();
+    Ok(Json(HistoryPage { items: rows.into_iter().map(item).collect(), next_cursor }))
+}
+
+fn item(row: HistoryRow) -> HistoryItem {
+    HistoryItem {
+        point_id: row.id,
+        kind: row.kind,
+        amount: row.amount,
+        reason: row.reason,
+        order_id: row.order_id,
+        cancels_point_id: row.cancels_point_id,
+        created_at: row.created_at,
+    }
+}
