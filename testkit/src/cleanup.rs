@@ -5,12 +5,7 @@
 //! cluster (its `topic_delete_by.sql` filters on the cluster id only), which would wreck every test
 //! running in parallel. Test topics carry a unique prefix instead; `scripts/stack reset-broker` clears them.
 
-use rdkafka::{
-    consumer::{BaseConsumer, Consumer},
-    ClientConfig,
-};
 use sqlx::{Connection, PgConnection};
-use std::time::Duration;
 
 pub(crate) struct Leftovers {
     pub database: String,
@@ -66,11 +61,4 @@ async fn delete_keys(url: &str, prefix: &str) -> anyhow::Result<()> {
         }
         cursor = next;
     }
-}
-
-/// Names of the broker's topics that start with `prefix` (blocks for one metadata request).
-pub fn topics_with_prefix(brokers: &str, prefix: &str) -> anyhow::Result<Vec<String>> {
-    let probe: BaseConsumer = ClientConfig::new().set("bootstrap.servers", brokers).create()?;
-    let metadata = probe.fetch_metadata(None, Duration::from_secs(5))?;
-    Ok(metadata.topics().iter().map(|t| t.name().to_owned()).filter(|name| name.starts_with(prefix)).collect())
 }

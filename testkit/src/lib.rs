@@ -7,9 +7,10 @@ pub mod broker;
 mod cleanup;
 mod names;
 pub mod process;
+mod topics;
 
-pub use cleanup::topics_with_prefix;
 pub use names::unique_suffix;
+pub use topics::topics_with_prefix;
 
 use anyhow::Context;
 use infra::config::{KafkaArgs, PostgresArgs, RedisArgs};

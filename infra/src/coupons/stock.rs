@@ -116,11 +116,12 @@ impl CouponStock {
     }
 
     async fn load(&self, policy: &PolicyRow, holders: &[i64]) -> anyhow::Result<()> {
+        let id = policy.policy_id()?;
         let loaded: i64 = self
             .scripts
             .load
-            .key(self.meta_key(policy.policy_id()?))
-            .key(self.users_key(policy.policy_id()?))
+            .key(self.meta_key(id))
+            .key(self.users_key(id))
             .arg(policy.total_quantity)
             .arg(millis(policy.start_time))
             .arg(millis(policy.end_time))
