@@ -22,6 +22,12 @@ pub struct WorkersConfig {
     /// Attempts at a failing (non-transient) record before it goes to the dead-letter topic.
     #[arg(long, env = "WORKERS_MAX_ATTEMPTS", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub max_attempts: u32,
+    /// How often an idle outbox relay polls when no LISTEN/NOTIFY wake-up arrives, in milliseconds.
+    #[arg(long, env = "OUTBOX_POLL_MS", default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(10..=600_000))]
+    pub outbox_poll_ms: u64,
+    /// Hours sent outbox rows and consumer dedupe rows are kept before cleanup deletes them.
+    #[arg(long, env = "OUTBOX_RETENTION_HOURS", default_value_t = 168, value_parser = clap::value_parser!(u64).range(1..=8_760))]
+    pub outbox_retention_hours: u64,
     /// Address of the ops endpoints (/health/live, /health/ready, /metrics).
     #[arg(long, env = "WORKERS_OPS_ADDR", default_value = "127.0.0.1:9101")]
     pub ops_addr: SocketAddr,
@@ -41,6 +47,8 @@ impl WorkersConfig {
             batch_size: self.batch_size as usize,
             batch_wait: Duration::from_millis(self.batch_wait_ms),
             max_attempts: self.max_attempts,
+            outbox_poll: Duration::from_millis(self.outbox_poll_ms),
+            outbox_retention: Duration::from_secs(self.outbox_retention_hours * 3_600),
         }
     }
 }

@@ -4,6 +4,9 @@
 mod config;
 pub mod coupon_issuance;
 mod dead_letter;
+pub mod outbox_relay;
+pub mod point_activity;
+mod receive;
 mod registry;
 mod retry;
 

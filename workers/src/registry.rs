@@ -19,6 +19,10 @@ pub struct WorkerSettings {
     pub batch_size: usize,
     pub batch_wait: Duration,
     pub max_attempts: u32,
+    /// How often an idle outbox relay looks for work when no notification wakes it.
+    pub outbox_poll: Duration,
+    /// How long sent outbox rows (and consumers' dedupe rows) are kept before cleanup deletes them.
+    pub outbox_retention: Duration,
 }
 
 pub type WorkerFuture = Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send>>;
@@ -31,7 +35,11 @@ pub trait Worker: Send + Sync {
 
 /// Every worker this binary can run, in one place.
 pub fn registry() -> Vec<Box<dyn Worker>> {
-    vec![Box::new(crate::coupon_issuance::CouponIssuance)]
+    vec![
+        Box::new(crate::coupon_issuance::CouponIssuance),
+        Box::new(crate::outbox_relay::OutboxRelay),
+        Box::new(crate::point_activity::PointActivity),
+    ]
 }
 
 /// The workers named by `--only`, or all of them; an unknown name is an error, not a silent no-op.

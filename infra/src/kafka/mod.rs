@@ -52,13 +52,24 @@ impl Kafka {
     /// An idempotent producer that waits for every in-sync replica: a send that resolves `Ok` is durable
     /// and never duplicated by librdkafka's own retries.
     pub fn producer(&self) -> anyhow::Result<FutureProducer> {
-        self.base_config()
+        self.producer_config(self.args.message_timeout_ms).create().context("creating the Kafka producer")
+    }
+
+    /// Like [`Kafka::producer`], but a record never expires: librdkafka retries until the broker takes it.
+    /// With a timeout, a record that expired during an outage could be followed by a later record of the
+    /// same partition that got through, reordering them. The caller bounds the wait (shutdown, etc.).
+    pub fn ordered_producer(&self) -> anyhow::Result<FutureProducer> {
+        self.producer_config(0).create().context("creating the ordered Kafka producer")
+    }
+
+    fn producer_config(&self, message_timeout_ms: u64) -> ClientConfig {
+        let mut config = self.base_config();
+        config
             .set("enable.idempotence", "true")
             .set("acks", "all")
             .set("linger.ms", "5")
-            .set("message.timeout.ms", self.args.message_timeout_ms.to_string())
-            .create()
-            .context("creating the Kafka producer")
+            .set("message.timeout.ms", message_timeout_ms.to_string());
+        config
     }
 
     /// A group member that commits only what the application stored: offsets are stored by hand after

@@ -116,18 +116,19 @@ pub struct Worker {
 
 impl Worker {
     pub fn start(app: &TestApp) -> Self {
-        let config = settle_workers::WorkersConfig {
-            only: vec!["coupon-issuance".to_owned()],
-            concurrency: 2,
-            batch_size: 200,
-            batch_wait_ms: 10,
-            max_attempts: 3,
-            ops_addr: "127.0.0.1:0".parse().expect("address"),
-            postgres: app.env.postgres.clone(),
-            redis: app.env.redis.clone(),
-            kafka: app.env.kafka.clone(),
-            telemetry: TelemetryArgs { json: false, filter: "warn".to_owned() },
-        };
+        let mut config = <settle_workers::WorkersConfig as clap::Parser>::parse_from([
+            "settle-workers",
+            "--only=coupon-issuance",
+            "--concurrency=2",
+            "--batch-size=200",
+            "--batch-wait-ms=10",
+            "--max-attempts=3",
+            "--ops-addr=127.0.0.1:0",
+        ]);
+        config.postgres = app.env.postgres.clone();
+        config.redis = app.env.redis.clone();
+        config.kafka = app.env.kafka.clone();
+        config.telemetry = TelemetryArgs { json: false, filter: "warn".to_owned() };
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(settle_workers::run(config, shutdown.clone()));
         Self { shutdown, task: Some(task) }

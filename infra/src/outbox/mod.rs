@@ -1,5 +1,9 @@
 //! The transactional outbox's write side: an event row written in the same transaction as the change it
-//! announces, so the event exists exactly when the change does. The relay publishes it later.
+//! announces, so the event exists exactly when the change does. The relay (settle-workers) publishes it.
+
+mod envelope;
+
+pub use envelope::{Envelope, EVENT_ID_HEADER, EVENT_TYPE_HEADER};
 
 use sqlx::PgExecutor;
 use uuid::Uuid;
@@ -13,6 +17,9 @@ pub struct NewEvent<'a> {
 }
 
 /// Appends `event` and returns its event id (what consumers deduplicate on).
+///
+/// Per-aggregate order relies on the caller holding the aggregate's row lock (balance, coupon) before it
+/// appends: a later change of the same aggregate then gets a higher id *and* commits later.
 pub async fn append<'e>(executor: impl PgExecutor<'e>, event: NewEvent<'_>) -> sqlx::Result<Uuid> {
     let event_id = Uuid::new_v4();
     sqlx::query(

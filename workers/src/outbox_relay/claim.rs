@@ -1,0 +1,95 @@
+//! The relay's side of the outbox table: claim a batch, then record what the broker confirmed.
+//!
+//! Per-aggregate order with several relays: every aggregate hashes to one of [`LANES`] lanes, and a claim
+//! first takes transaction-scoped advisory locks on a few lanes that have work. Only the holder of a lane
+//! publishes its rows, oldest first, and it releases the lane only by committing, after every delivery
+//! report of its batch is in. Relays holding different lanes work in parallel; rows are then claimed
+//! `FOR UPDATE SKIP LOCKED`, so nothing else (cleanup, an operator's script) can take them meanwhile.
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, Postgres, Transaction};
+use uuid::Uuid;
+
+/// How many lanes the aggregates are spread over (a power of two: the lane is a hash masked by LANES-1).
+pub const LANES: i32 = 16;
+/// Most lanes one claim takes, so up to LANES / LANES_PER_CLAIM relays find work at the same time.
+const LANES_PER_CLAIM: i64 = 4;
+/// First key of the two-key advisory locks; the second is the lane.
+const LANE_LOCK_SPACE: i32 = 0x5e77_00b0;
+/// How many of the oldest unsent rows are looked at to find lanes with work.
+const LANE_SCAN: i64 = 2_000;
+
+const LOCK_LANES: &str = "\
+    WITH pending AS ( \
+        SELECT DISTINCT hashtext(aggregate_id) & $3 AS lane \
+        FROM (SELECT aggregate_id FROM outbox_events WHERE sent_at IS NULL ORDER BY id LIMIT $4) oldest \
+    ) \
+    SELECT lane FROM pending WHERE pg_try_advisory_xact_lock($1, lane) LIMIT $2";
+
+const CLAIM_ROWS: &str = "\
+    SELECT id, event_id, aggregate_type, aggregate_id, event_type, payload, trace_id, created_at \
+    FROM outbox_events \
+    WHERE sent_at IS NULL AND (hashtext(aggregate_id) & $3) = ANY($1) \
+    ORDER BY id LIMIT $2 \
+    FOR UPDATE SKIP LOCKED";
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct Claimed {
+    pub id: i64,
+    pub event_id: Uuid,
+    pub aggregate_type: String,
+    pub aggregate_id: String,
+    pub event_type: String,
+    pub payload: serde_json::Value,
+    pub trace_id: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Up to `limit` unsent rows of lanes this transaction now owns, oldest first; empty when there is no work
+/// or other relays hold every lane that has some.
+pub async fn claim(tx: &mut Transaction<'_, Postgres>, limit: i64) -> sqlx::Result<Vec<Claimed>> {
+    let connection: &mut PgConnection = tx;
+    let lanes: Vec<i32> = sqlx::query_scalar(LOCK_LANES)
+        .bind(LANE_LOCK_SPACE)
+        .bind(LANES_PER_CLAIM)
+        .bind(LANES - 1)
+        .bind(LANE_SCAN)
+        .fetch_all(&mut *connection)
+        .await?;
+    if lanes.is_empty() {
+        return Ok(Vec::new());
+    }
+    sqlx::query_as(CLAIM_ROWS).bind(&lanes).bind(limit).bind(LANES - 1).fetch_all(connection).await
+}
+
+/// Marks rows whose delivery the broker confirmed; `sent_at` is the confirmation time, not the claim's.
+pub async fn mark_sent(tx: &mut Transaction<'_, Postgres>, ids: &[i64]) -> sqlx::Result<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "UPDATE outbox_events SET sent_at = clock_timestamp(), attempts = attempts + 1, last_error = NULL \
+         WHERE id = ANY($1)",
+    )
+    .bind(ids)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Counts a failed attempt on each row and keeps the broker's reason for operators.
+pub async fn record_failures(tx: &mut Transaction<'_, Postgres>, failures: &[(i64, String)]) -> sqlx::Result<()> {
+    if failures.is_empty() {
+        return Ok(());
+    }
+    let (ids, errors): (Vec<i64>, Vec<&str>) = failures.iter().map(|(id, error)| (*id, error.as_str())).unzip();
+    sqlx::query(
+        "UPDATE outbox_events o SET attempts = o.attempts + 1, last_error = f.error \
+         FROM unnest($1::bigint[], $2::text[]) AS f(id, error) WHERE o.id = f.id",
+    )
+    .bind(&ids)
+    .bind(&errors)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
