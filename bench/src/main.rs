@@ -1,7 +1,10 @@
 //! settle-bench: the pieces the coupon benchmark and the demo need around the real binaries.
 
 mod check;
+mod histogram;
+mod points;
 mod produce;
+mod relay;
 mod rush;
 mod seed;
 
@@ -35,6 +38,12 @@ enum Command {
     WaitDecided(check::WaitArgs),
     /// Check the invariants of the given policies; exit 1 on any breach.
     Check(check::CheckArgs),
+    /// Create users with balances and write "token user-id" lines for the balance lookup load.
+    SeedPoints(points::SeedPointsArgs),
+    /// The outbox relay against a bare producer, then its commit-to-publish latency at a steady rate.
+    Relay(relay::RelayArgs),
+    /// A quantile of one route's latency histogram between two /metrics scrapes.
+    HistogramQuantile(histogram::QuantileArgs),
 }
 
 #[tokio::main]
@@ -48,6 +57,9 @@ async fn main() -> ExitCode {
             Command::Produce(args) => produce::run(&cli.kafka, args).await,
             Command::WaitDecided(args) => check::wait(&cli.postgres, args).await,
             Command::Check(args) => check::check(&cli.postgres, args).await,
+            Command::SeedPoints(args) => points::seed(&cli.postgres, args).await,
+            Command::Relay(args) => relay::run(&cli.postgres, &cli.kafka, args).await,
+            Command::HistogramQuantile(args) => histogram::run(args),
         }
     })
     .await

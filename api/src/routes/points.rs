@@ -8,7 +8,7 @@ use crate::{
 };
 use axum::{
     extract::State,
-    http::{HeaderMap, StatusCode},
+    http::{header::CACHE_CONTROL, HeaderMap, StatusCode},
     response::Response,
     routing::{get, post},
     Extension, Json, Router,
@@ -202,19 +202,31 @@ struct BalanceView {
 }
 
 /// Cache-aside: Redis first; on a miss (or Redis trouble) PostgreSQL, then offer the value to the cache.
+/// `Cache-Control: no-cache` skips Redis and reads the ledger's balance row (support tools, audits).
 async fn balance(
     caller: AuthUser,
     State(state): State<AppState>,
     ApiPath(user_id): ApiPath<i64>,
+    headers: HeaderMap,
 ) -> ApiResult<Json<BalanceView>> {
     let user = UserId::parse(user_id).map_err(|e| ApiError::bad_request("INVALID_PATH", e.to_string()))?;
     caller.ensure_can_access(user)?;
-    if let Some((version, balance)) = state.balances.get(user).await {
-        return Ok(Json(BalanceView { user_id, balance, version }));
+    if !wants_fresh(&headers) {
+        if let Some((version, balance)) = state.balances.get(user).await {
+            return Ok(Json(BalanceView { user_id, balance, version }));
+        }
     }
     let (balance, version) = ledger::balance(&state.pool, user).await?.unwrap_or((0, 0));
     state.balances.offer(user, version, balance).await;
     Ok(Json(BalanceView { user_id, balance, version }))
+}
+
+fn wants_fresh(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(CACHE_CONTROL)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .any(|value| value.split(',').any(|directive| directive.trim().eq_ignore_ascii_case("no-cache")))
 }
 
 fn refusal(refusal: Refusal) -> ApiError {

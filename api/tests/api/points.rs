@@ -291,6 +291,33 @@ async fn a_read_after_a_write_sees_the_write_even_with_a_warm_cache() {
 }
 
 #[tokio::test]
+async fn cache_control_no_cache_reads_the_database_and_leaves_a_newer_cached_value_alone() {
+    let app = spawn_app().await;
+    let lee = user(&app, "lee@points.test").await;
+    earn(&app, lee, 100).await;
+    let cache =
+        infra::points::cache::BalanceCache::new(infra::cache::Redis::connect(&app.env.redis).await.expect("redis"));
+    // A cached value the database does not hold, so the answer shows which source served it.
+    cache.offer(domain::UserId::parse(lee).expect("id"), 99, 12_345).await;
+    assert_eq!(read_balance(&app, lee).await, 12_345, "a plain read is served from the cache");
+
+    let path = format!("/api/v2/points/users/{lee}/balance");
+    let fresh: Value = app
+        .client
+        .get(app.url(&path))
+        .bearer_auth(app.token(lee, Role::User))
+        .header("cache-control", "max-age=0, no-cache")
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(fresh["balance"], 100, "no-cache reads the database");
+    assert_eq!(read_balance(&app, lee).await, 12_345, "the older database version did not replace the cache");
+}
+
+#[tokio::test]
 async fn an_older_balance_never_replaces_a_newer_one_in_the_cache() {
     let app = spawn_app().await;
     let cache =

@@ -1,10 +1,15 @@
 //! The relay's side of the outbox table: claim a batch, then record what the broker confirmed.
 //!
 //! Per-aggregate order with several relays: every aggregate hashes to one of [`LANES`] lanes, and a claim
-//! first takes transaction-scoped advisory locks on a few lanes that have work. Only the holder of a lane
+//! first takes transaction-scoped advisory locks on lanes that have work. Only the holder of a lane
 //! publishes its rows, oldest first, and it releases the lane only by committing, after every delivery
 //! report of its batch is in. Relays holding different lanes work in parallel; rows are then claimed
 //! `FOR UPDATE SKIP LOCKED`, so nothing else (cleanup, an operator's script) can take them meanwhile.
+//!
+//! Which lanes: those whose oldest unsent row is oldest come first (no lane starves behind busier ones),
+//! and a claim takes only as many as it needs to fill its batch. With a backlog that is one or two lanes,
+//! leaving the rest to other relays; when the relay keeps up it is every lane with work, so one round
+//! trip publishes everything pending.
 
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, Postgres, Transaction};
@@ -12,19 +17,24 @@ use uuid::Uuid;
 
 /// How many lanes the aggregates are spread over (a power of two: the lane is a hash masked by LANES-1).
 pub const LANES: i32 = 16;
-/// Most lanes one claim takes, so up to LANES / LANES_PER_CLAIM relays find work at the same time.
-const LANES_PER_CLAIM: i64 = 4;
 /// First key of the two-key advisory locks; the second is the lane.
 const LANE_LOCK_SPACE: i32 = 0x5e77_00b0;
-/// How many of the oldest unsent rows are looked at to find lanes with work.
-const LANE_SCAN: i64 = 2_000;
+/// How many of the oldest unsent rows are looked at to find lanes with work, per row of the batch.
+const LANE_SCAN_PER_ROW: i64 = 2;
 
+// The CASE makes the lock call happen only for lanes within the batch's need, in order of their oldest
+// row: a volatile call in a subquery's outer WHERE is evaluated row by row, after the ordering.
 const LOCK_LANES: &str = "\
-    WITH pending AS ( \
-        SELECT DISTINCT hashtext(aggregate_id) & $3 AS lane \
-        FROM (SELECT aggregate_id FROM outbox_events WHERE sent_at IS NULL ORDER BY id LIMIT $4) oldest \
+    WITH oldest AS ( \
+        SELECT id, hashtext(aggregate_id) & $3 AS lane FROM outbox_events \
+        WHERE sent_at IS NULL ORDER BY id LIMIT $4 \
+    ), pending AS ( \
+        SELECT lane, min(id) AS first_id, count(*) AS pending FROM oldest GROUP BY lane \
+    ), ordered AS ( \
+        SELECT lane, sum(pending) OVER (ORDER BY first_id) - pending AS ahead FROM pending ORDER BY first_id \
     ) \
-    SELECT lane FROM pending WHERE pg_try_advisory_xact_lock($1, lane) LIMIT $2";
+    SELECT lane FROM ordered \
+    WHERE CASE WHEN ahead < $2 THEN pg_try_advisory_xact_lock($1, lane) ELSE false END";
 
 const CLAIM_ROWS: &str = "\
     SELECT id, event_id, aggregate_type, aggregate_id, event_type, payload, trace_id, created_at \
@@ -51,9 +61,9 @@ pub async fn claim(tx: &mut Transaction<'_, Postgres>, limit: i64) -> sqlx::Resu
     let connection: &mut PgConnection = tx;
     let lanes: Vec<i32> = sqlx::query_scalar(LOCK_LANES)
         .bind(LANE_LOCK_SPACE)
-        .bind(LANES_PER_CLAIM)
+        .bind(limit)
         .bind(LANES - 1)
-        .bind(LANE_SCAN)
+        .bind(limit.saturating_mul(LANE_SCAN_PER_ROW))
         .fetch_all(&mut *connection)
         .await?;
     if lanes.is_empty() {
