@@ -21,6 +21,16 @@ pub enum Command {
     Check,
     /// Print a bearer token signed with JWT_SECRET (for operators, service accounts and the demo).
     IssueToken(IssueTokenArgs),
+    /// Create users, a realistic point ledger and balances (some deliberately wrong), with COPY.
+    SeedPoints(crate::seed::SeedArgs),
+    /// The daily reconciliation: closing snapshots per user and date, and balances checked against the ledger.
+    ReconcilePoints(crate::reconcile::ReconcileArgs),
+    /// List recent batch executions, newest first.
+    Runs {
+        /// How many to list.
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(i64).range(1..=10_000))]
+        limit: i64,
+    },
 }
 
 #[derive(clap::Args, Debug)]

@@ -5,6 +5,8 @@ use std::process::ExitCode;
 pub enum ExitStatus {
     Success,
     Failure,
+    /// Arguments that parse but make no sense here (e.g. a time zone PostgreSQL does not know).
+    BadArguments,
     /// The same job for the same parameters has already completed; rerun with `--force`.
     AlreadyCompleted,
 }
@@ -14,6 +16,7 @@ impl ExitStatus {
         match self {
             ExitStatus::Success => 0,
             ExitStatus::Failure => 1,
+            ExitStatus::BadArguments => 2,
             ExitStatus::AlreadyCompleted => 3,
         }
     }

@@ -3,6 +3,10 @@
 
 mod cli;
 mod exit;
+mod jobs;
+mod progress;
+pub mod reconcile;
+mod seed;
 
 pub use cli::{BatchCli, Command};
 pub use exit::ExitStatus;
@@ -26,10 +30,32 @@ pub async fn run(cli: BatchCli) -> anyhow::Result<ExitStatus> {
             println!("{}", serde_json::to_string(&report)?);
             Ok(if report.failed.is_empty() { ExitStatus::Success } else { ExitStatus::Failure })
         }
+        Command::SeedPoints(args) => {
+            let pool = connect_for(&cli.postgres, args.threads).await?;
+            seed::run(&pool, args).await.map(|()| ExitStatus::Success)
+        }
+        Command::ReconcilePoints(args) => {
+            let pool = connect_for(&cli.postgres, args.threads).await?;
+            reconcile::run(&pool, args).await
+        }
+        Command::Runs { limit } => {
+            let pool = infra::db::connect(&cli.postgres).await?;
+            for line in jobs::recent(&pool, limit).await? {
+                println!("{line}");
+            }
+            Ok(ExitStatus::Success)
+        }
         Command::IssueToken(args) => {
             let keys = infra::jwt::JwtKeys::from_secret(&args.jwt_secret)?;
             println!("{}", keys.issue(args.user, args.role, std::time::Duration::from_secs(args.ttl_secs))?);
             Ok(ExitStatus::Success)
         }
     }
+}
+
+/// A pool with room for two connections per thread plus the run lock and the exported snapshot.
+async fn connect_for(postgres: &infra::config::PostgresArgs, threads: u16) -> anyhow::Result<sqlx::PgPool> {
+    let mut postgres = postgres.clone();
+    postgres.max_connections = postgres.max_connections.max(u32::from(threads) * 2 + 3);
+    infra::db::connect(&postgres).await
 }

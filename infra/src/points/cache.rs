@@ -55,6 +55,18 @@ impl BalanceCache {
     }
 }
 
+impl BalanceCache {
+    /// Drops the cached balance so the next read loads it again (after a correction made outside the
+    /// API, which does not come with a newer version the cache could compare).
+    pub async fn evict(&self, user: UserId) {
+        let deleted: redis::RedisResult<i64> =
+            redis::cmd("DEL").arg(self.key(user)).query_async(&mut self.redis.connection()).await;
+        if let Err(error) = deleted {
+            tracing::warn!(%error, user = %user, "could not evict the cached balance; it expires on its own");
+        }
+    }
+}
+
 fn parse(value: &str) -> Option<(i64, i64)> {
     let (version, balance) = value.split_once(':')?;
     Some((version.parse().ok()?, balance.parse().ok()?))

@@ -1,0 +1,188 @@
+//! The job repository: every execution of a job, its parameters, status, counts and per-partition
+//! checkpoints. A job is identified by name and key (e.g. the business date): a completed key is not
+//! redone without `--force`, and an unfinished one is resumed, skipping the partitions it completed.
+
+use anyhow::{bail, Context};
+use sqlx::{pool::PoolConnection, PgPool, Postgres};
+use std::collections::HashSet;
+
+/// First key of the advisory lock that lets one run per job key at a time (the second is its hash).
+const RUN_LOCK_SPACE: i32 = 0x5e77_00b1;
+
+pub struct Execution {
+    pub id: i64,
+    /// Partitions finished by an earlier, interrupted attempt of this execution.
+    pub completed: HashSet<i32>,
+    /// Holds the run lock for as long as the execution runs.
+    _lock: PoolConnection<Postgres>,
+}
+
+pub enum Start {
+    Run(Execution),
+    AlreadyCompleted { id: i64 },
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Counts {
+    pub rows_read: i64,
+    pub rows_written: i64,
+    pub discrepancies: i64,
+}
+
+/// Starts a new execution or resumes the latest unfinished one of `job`/`key`.
+pub async fn start(
+    pool: &PgPool,
+    job: &str,
+    key: &str,
+    parameters: serde_json::Value,
+    force: bool,
+) -> anyhow::Result<Start> {
+    let mut lock = pool.acquire().await?;
+    let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1, hashtext($2))")
+        .bind(RUN_LOCK_SPACE)
+        .bind(format!("{job}:{key}"))
+        .fetch_one(&mut *lock)
+        .await?;
+    if !locked {
+        bail!("{job} for {key} is already running elsewhere");
+    }
+    let latest: Option<(i64, String, serde_json::Value)> = sqlx::query_as(
+        "SELECT id, status, parameters FROM batch_job_executions WHERE job_name = $1 AND job_key = $2 \
+         ORDER BY started_at DESC, id DESC LIMIT 1",
+    )
+    .bind(job)
+    .bind(key)
+    .fetch_optional(&mut *lock)
+    .await?;
+    match latest {
+        Some((id, status, _)) if status == "COMPLETED" && !force => Ok(Start::AlreadyCompleted { id }),
+        Some((id, status, previous)) if status != "COMPLETED" && !force => {
+            if previous != parameters {
+                bail!(
+                    "execution {id} of {job} for {key} is unfinished with other parameters ({previous}); \
+                     rerun with those, or with --force to start over"
+                );
+            }
+            sqlx::query("UPDATE batch_job_executions SET status = 'STARTED', ended_at = NULL, host = $2 WHERE id = $1")
+                .bind(id)
+                .bind(host())
+                .execute(&mut *lock)
+                .await?;
+            let completed: Vec<i32> = sqlx::query_scalar(
+                "SELECT partition_no FROM batch_partition_checkpoints WHERE execution_id = $1 AND status = 'COMPLETED'",
+            )
+            .bind(id)
+            .fetch_all(&mut *lock)
+            .await?;
+            tracing::info!(execution = id, skipped = completed.len(), "resuming an unfinished execution");
+            Ok(Start::Run(Execution { id, completed: completed.into_iter().collect(), _lock: lock }))
+        }
+        _ => {
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO batch_job_executions (job_name, job_key, parameters, status, host) \
+                 VALUES ($1, $2, $3, 'STARTED', $4) RETURNING id",
+            )
+            .bind(job)
+            .bind(key)
+            .bind(&parameters)
+            .bind(host())
+            .fetch_one(&mut *lock)
+            .await?;
+            Ok(Start::Run(Execution { id, completed: HashSet::new(), _lock: lock }))
+        }
+    }
+}
+
+/// Records a finished partition; called inside the transaction that wrote the partition's results.
+pub async fn complete_partition(
+    tx: &mut sqlx::Transaction<'_, Postgres>,
+    execution: i64,
+    partition: i32,
+    counts: Counts,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO batch_partition_checkpoints (execution_id, partition_no, status, rows_read, rows_written, discrepancies) \
+         VALUES ($1, $2, 'COMPLETED', $3, $4, $5) \
+         ON CONFLICT (execution_id, partition_no) DO UPDATE SET status = 'COMPLETED', rows_read = excluded.rows_read, \
+           rows_written = excluded.rows_written, discrepancies = excluded.discrepancies, updated_at = now()",
+    )
+    .bind(execution)
+    .bind(partition)
+    .bind(counts.rows_read)
+    .bind(counts.rows_written)
+    .bind(counts.discrepancies)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Closes the execution with the totals of its checkpoints.
+pub async fn finish(pool: &PgPool, execution: i64, outcome: Result<(), String>) -> anyhow::Result<Counts> {
+    let (status, message) = match &outcome {
+        Ok(()) => ("COMPLETED", None),
+        Err(message) => ("FAILED", Some(message.as_str())),
+    };
+    let counts: (i64, i64, i64) = sqlx::query_as(
+        "WITH totals AS (SELECT coalesce(sum(rows_read), 0)::bigint AS r, coalesce(sum(rows_written), 0)::bigint AS w, \
+                                coalesce(sum(discrepancies), 0)::bigint AS d \
+                         FROM batch_partition_checkpoints WHERE execution_id = $1 AND status = 'COMPLETED') \
+         UPDATE batch_job_executions SET status = $2, ended_at = now(), exit_message = $3, \
+                rows_read = totals.r, rows_written = totals.w, discrepancies = totals.d \
+         FROM totals WHERE id = $1 RETURNING totals.r, totals.w, totals.d",
+    )
+    .bind(execution)
+    .bind(status)
+    .bind(message)
+    .fetch_one(pool)
+    .await
+    .context("recording the end of the execution")?;
+    Ok(Counts { rows_read: counts.0, rows_written: counts.1, discrepancies: counts.2 })
+}
+
+fn host() -> String {
+    std::fs::read_to_string("/etc/hostname").map(|name| name.trim().to_owned()).unwrap_or_else(|_| "unknown".into())
+}
+
+#[derive(sqlx::FromRow)]
+struct RunRow {
+    id: i64,
+    job_name: String,
+    job_key: String,
+    status: String,
+    started: String,
+    took: Option<String>,
+    rows_read: i64,
+    rows_written: i64,
+    discrepancies: i64,
+}
+
+/// The latest executions, newest first, as printable lines.
+pub async fn recent(pool: &PgPool, limit: i64) -> anyhow::Result<Vec<String>> {
+    let rows: Vec<RunRow> = sqlx::query_as(
+        "SELECT id, job_name, job_key, status, to_char(started_at, 'YYYY-MM-DD HH24:MI:SS') AS started, \
+                to_char(ended_at - started_at, 'HH24:MI:SS.MS') AS took, rows_read, rows_written, discrepancies \
+         FROM batch_job_executions ORDER BY started_at DESC, id DESC LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    let mut lines = vec![format!(
+        "{:>6}  {:<18} {:<12} {:<10} {:<19} {:>13} {:>12} {:>12} {:>13}",
+        "id", "job", "key", "status", "started", "took", "rows read", "written", "discrepancies"
+    )];
+    for row in rows {
+        lines.push(format!(
+            "{:>6}  {:<18} {:<12} {:<10} {:<19} {:>13} {:>12} {:>12} {:>13}",
+            row.id,
+            row.job_name,
+            row.job_key,
+            row.status,
+            row.started,
+            row.took.unwrap_or_else(|| "-".into()),
+            row.rows_read,
+            row.rows_written,
+            row.discrepancies
+        ));
+    }
+    Ok(lines)
+}
