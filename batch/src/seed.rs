@@ -79,16 +79,16 @@ pub async fn run(pool: &PgPool, args: SeedArgs) -> anyhow::Result<()> {
         let range = (part * chunk).min(counts.len())..((part + 1) * chunk).min(counts.len());
         write_part(pool, &plan, &counts, &offsets, (part, range), args.corrupt, &progress)
     });
-    try_join_all(writers).await?;
+    let corrupted: u64 = try_join_all(writers).await?.into_iter().sum();
     let rows = progress.rows.load(Ordering::Relaxed);
     drop(progress);
     sqlx::query("ANALYZE points").execute(pool).await?;
     sqlx::query("ANALYZE point_balances").execute(pool).await?;
     println!(
-        "seeded {} users, {rows} ledger entries over {} days up to {until}, {} corrupted balances",
+        "seeded {} users, {rows} ledger entries over {} days up to {until}, {} corrupted balances (users without entries have no balance row)",
         args.users,
         args.days,
-        args.corrupt.min(args.users)
+        corrupted
     );
     Ok(())
 }
@@ -139,7 +139,7 @@ async fn write_part(
     (part, range): (usize, std::ops::Range<usize>),
     corrupt: u32,
     progress: &Progress,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<u64> {
     let mut ledger_conn = pool.acquire().await?;
     let mut balance_conn = pool.acquire().await?;
     let mut ledger = ledger_conn
@@ -147,6 +147,7 @@ async fn write_part(
         .await?;
     let mut balances = balance_conn.copy_in_raw("COPY point_balances (user_id, balance, version) FROM STDIN").await?;
     let corrupt_every = if corrupt == 0 { u64::MAX } else { (counts.len() as u64 / u64::from(corrupt)).max(1) };
+    let mut corrupted = 0;
     let (mut text, mut balance_text) = (String::with_capacity(1 << 21), String::with_capacity(1 << 16));
     for index in range {
         if counts[index] == 0 {
@@ -155,6 +156,7 @@ async fn write_part(
         let user = plan.first_user + index as i64;
         let balance = user_entries(plan, index, counts[index], plan.first_point + offsets[index], user, &mut text)?;
         let wrong = (index as u64).is_multiple_of(corrupt_every) && (index as u64 / corrupt_every) < u64::from(corrupt);
+        corrupted += u64::from(wrong);
         let stored = if wrong { balance + 7 * (index as i64 / corrupt_every as i64 + 1) } else { balance };
         writeln!(balance_text, "{user}\t{stored}\t{}", counts[index])?;
         progress.rows.fetch_add(u64::from(counts[index]), Ordering::Relaxed);
@@ -168,7 +170,7 @@ async fn write_part(
     ledger.finish().await.context("copying the ledger")?;
     balances.finish().await.context("copying the balances")?;
     progress.partition_done(part as i32, 0);
-    Ok(())
+    Ok(corrupted)
 }
 
 /// Appends one user's entries as COPY lines and returns the resulting balance.

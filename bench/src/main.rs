@@ -2,6 +2,7 @@
 
 mod check;
 mod histogram;
+mod origin;
 mod points;
 mod produce;
 mod relay;
@@ -42,6 +43,8 @@ enum Command {
     SeedPoints(points::SeedPointsArgs),
     /// The outbox relay against a bare producer, then its commit-to-publish latency at a steady rate.
     Relay(relay::RelayArgs),
+    /// The origin's reconciliation method (OFFSET pages, row-at-a-time) on a sample, extrapolated.
+    OriginBaseline(origin::OriginArgs),
     /// A quantile of one route's latency histogram between two /metrics scrapes.
     HistogramQuantile(histogram::QuantileArgs),
 }
@@ -60,6 +63,7 @@ async fn main() -> ExitCode {
             Command::SeedPoints(args) => points::seed(&cli.postgres, args).await,
             Command::Relay(args) => relay::run(&cli.postgres, &cli.kafka, args).await,
             Command::HistogramQuantile(args) => histogram::run(args),
+            Command::OriginBaseline(args) => origin::run(&cli.postgres, args).await,
         }
     })
     .await
