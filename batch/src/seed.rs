@@ -118,14 +118,16 @@ async fn create_users(pool: &PgPool, args: &SeedArgs) -> anyhow::Result<i64> {
     Ok(first)
 }
 
-/// How many entries each user gets: skewed, so low indexes are the shop's heavy users.
+/// How many entries each user gets: one each (every user has a balance, as in the shop), the rest skewed
+/// so low indexes are the shop's heavy users.
 fn entries_per_user(args: &SeedArgs) -> Vec<u32> {
     let users = u64::from(args.users);
-    let mut counts = vec![0u32; args.users as usize];
+    let baseline = args.transactions.min(users);
+    let mut counts: Vec<u32> = (0..users).map(|user| u32::from(user < baseline)).collect();
     let mut rng = Rng::new(args.seed, u64::MAX);
-    for _ in 0..args.transactions {
+    for _ in baseline..args.transactions {
         let r = rng.below(1 << 20) as f64 / f64::from(1 << 20); // uniform in [0, 1)
-        counts[((r * r * r) * users as f64) as usize % users as usize] += 1;
+        counts[((r * r) * users as f64) as usize % users as usize] += 1;
     }
     counts
 }
