@@ -7,13 +7,12 @@ use infra::{
     cache::Redis,
     config::{KafkaArgs, PostgresArgs, RedisArgs},
     kafka::{Kafka, Topic},
-    outbox::{Envelope, EVENT_ID_HEADER},
 };
-use rdkafka::{
-    message::{Header, OwnedHeaders},
-    producer::FutureRecord,
+use rdkafka::producer::FutureRecord;
+use settle_workers::{
+    outbox_relay::{encode, OutboxRelay},
+    Worker, WorkerContext, WorkerSettings,
 };
-use settle_workers::{outbox_relay::OutboxRelay, Worker, WorkerContext, WorkerSettings};
 use sqlx::PgPool;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
@@ -111,23 +110,10 @@ async fn bare_producer(pool: &PgPool, kafka: &Kafka, first: i64) -> anyhow::Resu
     .bind(first)
     .fetch_all(pool)
     .await?;
-    let records: Vec<(String, Vec<u8>, OwnedHeaders)> = rows
+    let records = rows
         .iter()
-        .map(|row| {
-            let envelope = Envelope {
-                event_id: row.event_id,
-                aggregate_type: row.aggregate_type.clone(),
-                aggregate_id: row.aggregate_id.clone(),
-                event_type: row.event_type.clone(),
-                occurred_at: row.created_at,
-                payload: row.payload.clone(),
-            };
-            let event_id = row.event_id.to_string();
-            let headers = OwnedHeaders::new().insert(Header { key: EVENT_ID_HEADER, value: Some(&event_id) });
-            let headers = infra::kafka::with_trace_id(headers, row.trace_id.as_deref().unwrap_or_default());
-            (row.aggregate_id.clone(), serde_json::to_vec(&envelope).expect("serialisable"), headers)
-        })
-        .collect();
+        .map(|row| encode(row).map(|(value, headers)| (row.aggregate_id.clone(), value, headers)))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let topic = format!("{}.relay-ceiling", kafka.topic_name(Topic::PointsEvents));
     kafka.ensure_topic_names(std::slice::from_ref(&topic)).await?;
     let producer = kafka.ordered_producer()?;

@@ -33,6 +33,21 @@ pub trait Worker: Send + Sync {
     fn run(&self, context: WorkerContext, shutdown: CancellationToken) -> WorkerFuture;
 }
 
+/// Runs `member` `context.concurrency` times at once (each gets its index) and waits for all of them;
+/// the first failure is returned.
+pub async fn run_members<F, Fut>(context: &WorkerContext, shutdown: &CancellationToken, member: F) -> anyhow::Result<()>
+where
+    F: Fn(WorkerContext, u16, CancellationToken) -> Fut,
+    Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
+{
+    let members: Vec<_> =
+        (0..context.concurrency).map(|index| tokio::spawn(member(context.clone(), index, shutdown.clone()))).collect();
+    for running in members {
+        running.await??;
+    }
+    Ok(())
+}
+
 /// Every worker this binary can run, in one place.
 pub fn registry() -> Vec<Box<dyn Worker>> {
     vec![

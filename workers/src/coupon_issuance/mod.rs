@@ -19,14 +19,6 @@ impl Worker for CouponIssuance {
 
     /// One group member per `--concurrency`: Kafka spreads the partitions over all members of all processes.
     fn run(&self, context: WorkerContext, shutdown: CancellationToken) -> WorkerFuture {
-        Box::pin(async move {
-            let members: Vec<_> = (0..context.concurrency)
-                .map(|member| tokio::spawn(consume::run_member(context.clone(), member, shutdown.clone())))
-                .collect();
-            for member in members {
-                member.await??;
-            }
-            Ok(())
-        })
+        Box::pin(async move { crate::registry::run_members(&context, &shutdown, consume::run_member).await })
     }
 }

@@ -8,7 +8,7 @@ pub mod cleanup;
 mod publish;
 mod wake;
 
-pub use publish::{settle, Publisher, Settled};
+pub use publish::{encode, settle, Publisher, Settled};
 
 use crate::{retry, Worker, WorkerContext, WorkerFuture};
 use sqlx::PgPool;
@@ -26,12 +26,7 @@ impl Worker for OutboxRelay {
         Box::pin(async move {
             let cleanup =
                 tokio::spawn(cleanup::run(context.pool.clone(), context.settings.outbox_retention, shutdown.clone()));
-            let members: Vec<_> = (0..context.concurrency)
-                .map(|member| tokio::spawn(run_member(context.clone(), member, shutdown.clone())))
-                .collect();
-            for member in members {
-                member.await??;
-            }
+            crate::registry::run_members(&context, &shutdown, run_member).await?;
             cleanup.await?;
             Ok(())
         })

@@ -52,14 +52,7 @@ impl Publisher {
         let topic = Topic::for_aggregate(&row.aggregate_type)
             .map(|topic| self.kafka.topic_name(topic))
             .ok_or_else(|| format!("no topic for aggregate type {:?}", row.aggregate_type))?;
-        let value = envelope_bytes(row).map_err(|error| format!("{error:#}"))?;
-        let event_id = row.event_id.to_string();
-        let mut headers = OwnedHeaders::new()
-            .insert(Header { key: EVENT_ID_HEADER, value: Some(&event_id) })
-            .insert(Header { key: EVENT_TYPE_HEADER, value: Some(&row.event_type) });
-        if let Some(trace_id) = &row.trace_id {
-            headers = with_trace_id(headers, trace_id);
-        }
+        let (value, headers) = encode(row).map_err(|error| format!("{error:#}"))?;
         let record = FutureRecord::to(&topic).key(&row.aggregate_id).payload(&value).headers(headers);
         self.producer.send_result(record).map_err(|(error, _)| error.to_string())
     }
@@ -73,7 +66,9 @@ async fn delivered(delivery: DeliveryFuture) -> Result<(), String> {
     }
 }
 
-fn envelope_bytes(row: &Claimed) -> anyhow::Result<Vec<u8>> {
+/// The record value (the JSON envelope) and headers of a row: what the relay sends, and what the
+/// benchmark's bare producer sends for comparison.
+pub fn encode(row: &Claimed) -> anyhow::Result<(Vec<u8>, OwnedHeaders)> {
     let envelope = Envelope {
         event_id: row.event_id,
         aggregate_type: row.aggregate_type.clone(),
@@ -82,7 +77,15 @@ fn envelope_bytes(row: &Claimed) -> anyhow::Result<Vec<u8>> {
         occurred_at: row.created_at,
         payload: row.payload.clone(),
     };
-    serde_json::to_vec(&envelope).context("serialising the event envelope")
+    let value = serde_json::to_vec(&envelope).context("serialising the event envelope")?;
+    let event_id = row.event_id.to_string();
+    let mut headers = OwnedHeaders::new()
+        .insert(Header { key: EVENT_ID_HEADER, value: Some(&event_id) })
+        .insert(Header { key: EVENT_TYPE_HEADER, value: Some(&row.event_type) });
+    if let Some(trace_id) = &row.trace_id {
+        headers = with_trace_id(headers, trace_id);
+    }
+    Ok((value, headers))
 }
 
 /// A delivered row counts as sent unless an earlier row of the same aggregate in this batch failed: that

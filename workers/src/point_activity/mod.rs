@@ -25,15 +25,7 @@ impl Worker for PointActivity {
     }
 
     fn run(&self, context: WorkerContext, shutdown: CancellationToken) -> WorkerFuture {
-        Box::pin(async move {
-            let members: Vec<_> = (0..context.concurrency)
-                .map(|member| tokio::spawn(run_member(context.clone(), member, shutdown.clone())))
-                .collect();
-            for member in members {
-                member.await??;
-            }
-            Ok(())
-        })
+        Box::pin(async move { crate::registry::run_members(&context, &shutdown, run_member).await })
     }
 }
 
