@@ -24,6 +24,7 @@ export JWT_SECRET=${JWT_SECRET:-settle-local-development-secret-change-me}
 export API_LISTEN_ADDR=${API_LISTEN_ADDR:-127.0.0.1:8080}
 export WORKERS_OPS_ADDR=${WORKERS_OPS_ADDR:-127.0.0.1:9101}
 export SCHEDULER_OPS_ADDR=${SCHEDULER_OPS_ADDR:-127.0.0.1:9102}
+export SCHEDULE_FILE=${SCHEDULE_FILE:-$SETTLE_ROOT/scheduler/schedule.toml}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$SETTLE_ROOT/target}
 
 say() { printf '\033[1m[%s]\033[0m %s\n' "${SCRIPT_NAME:-settle}" "$*"; }

@@ -63,9 +63,12 @@ pub async fn start(
                      rerun with those, or with --force to start over"
                 );
             }
-            sqlx::query("UPDATE batch_job_executions SET status = 'STARTED', ended_at = NULL, host = $2 WHERE id = $1")
-                .bind(id)
-                .bind(host())
+            sqlx::query(
+                "UPDATE batch_job_executions SET status = 'STARTED', ended_at = NULL, host = $2, trace_id = $3 WHERE id = $1",
+            )
+            .bind(id)
+            .bind(host())
+            .bind(infra::telemetry::run_trace_id())
                 .execute(&mut *lock)
                 .await?;
             let completed: Vec<i32> = sqlx::query_scalar(
@@ -79,13 +82,14 @@ pub async fn start(
         }
         _ => {
             let id: i64 = sqlx::query_scalar(
-                "INSERT INTO batch_job_executions (job_name, job_key, parameters, status, host) \
-                 VALUES ($1, $2, $3, 'STARTED', $4) RETURNING id",
+                "INSERT INTO batch_job_executions (job_name, job_key, parameters, status, host, trace_id) \
+                 VALUES ($1, $2, $3, 'STARTED', $4, $5) RETURNING id",
             )
             .bind(job)
             .bind(key)
             .bind(&parameters)
             .bind(host())
+            .bind(infra::telemetry::run_trace_id())
             .fetch_one(&mut *lock)
             .await?;
             Ok(Start::Run(Execution { id, completed: HashSet::new(), _lock: lock }))

@@ -17,7 +17,7 @@ where
         eprintln!("{name}: {error:#}");
         return ExitCode::FAILURE;
     }
-    let root = tracing::info_span!("run", binary = name, trace_id = %crate::telemetry::new_trace_id());
+    let root = tracing::info_span!("run", binary = name, trace_id = %crate::telemetry::run_trace_id());
     match work.instrument(root).await {
         Ok(status) => status.report(),
         Err(error) => {

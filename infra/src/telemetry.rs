@@ -16,6 +16,18 @@ pub fn init(args: &TelemetryArgs) -> anyhow::Result<()> {
     result.context("installing the log subscriber")
 }
 
+/// The variable through which a parent process (the scheduler) hands its trace id to a run it starts.
+pub const TRACE_ID_VAR: &str = "SETTLE_TRACE_ID";
+
+static RUN_TRACE_ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// The trace id of this process's run: the one its parent handed down in [`TRACE_ID_VAR`], else fresh.
+pub fn run_trace_id() -> &'static str {
+    RUN_TRACE_ID.get_or_init(|| {
+        std::env::var(TRACE_ID_VAR).ok().and_then(|raw| sanitize_trace_id(&raw)).unwrap_or_else(new_trace_id)
+    })
+}
+
 /// A fresh trace id: 32 lowercase hex digits, the same shape as a W3C trace-context trace id.
 pub fn new_trace_id() -> String {
     uuid::Uuid::new_v4().simple().to_string()

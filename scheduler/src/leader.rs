@@ -1,7 +1,5 @@
 use anyhow::Context;
 use sqlx::{pool::PoolConnection, PgPool, Postgres};
-use std::time::Duration;
-use tokio_util::sync::CancellationToken;
 
 /// The advisory-lock key all scheduler replicas compete for ("settle-scheduler" folded into an i64).
 pub const LEADER_LOCK_KEY: i64 = 0x5e77_1e5c_4ed0_0001;
@@ -41,19 +39,10 @@ impl LeaderLock {
         Ok(acquired)
     }
 
-    /// Retries the lock until this replica leads, then holds it until `shutdown`.
-    pub async fn campaign(&mut self, poll: Duration, shutdown: CancellationToken) -> anyhow::Result<()> {
-        loop {
-            if self.is_leader() {
-                self.verify_session().await;
-            } else if let Err(error) = self.try_acquire().await {
-                tracing::warn!(error = ?error, "leader lock attempt failed; retrying");
-            }
-            tokio::select! {
-                _ = shutdown.cancelled() => return Ok(()),
-                _ = tokio::time::sleep(poll) => {}
-            }
-        }
+    /// True while this replica leads; a leader whose session broke steps down here.
+    pub async fn still_leads(&mut self) -> bool {
+        self.verify_session().await;
+        self.is_leader()
     }
 
     /// A leader whose session broke has lost the lock with it: step down rather than fire twice.

@@ -1,26 +1,97 @@
 //! settle-scheduler: fires batch jobs on cron schedules. Replicas compete for one PostgreSQL advisory
 //! lock; only the holder fires, and another takes over when it dies (its session ends, the lock with it).
+//! Every firing is a row in `scheduler_firings`, unique per entry and slot.
 
+mod child;
+mod commands;
 mod config;
+mod entry_lock;
+mod fire;
+mod firings;
 mod leader;
+mod leading;
+pub mod schedule;
 
-pub use config::SchedulerConfig;
+pub use config::{Command, SchedulerCli};
 pub use leader::LeaderLock;
 
+use anyhow::Context;
+use fire::Firer;
 use infra::health::Readiness;
+use std::{process::ExitCode, sync::Arc};
 use tokio_util::sync::CancellationToken;
 
-pub async fn run(config: SchedulerConfig, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let pool = infra::db::connect(&config.postgres).await?;
+/// Exit code for a schedule file that cannot be used (the same as for bad arguments).
+pub const EXIT_BAD_SCHEDULE: u8 = 2;
+
+pub async fn run(cli: SchedulerCli, shutdown: CancellationToken) -> anyhow::Result<ExitCode> {
+    let schedule = match schedule::load(&cli.schedule) {
+        Ok(schedule) => Arc::new(schedule),
+        Err(error) => {
+            eprintln!("settle-scheduler: the schedule file is not usable: {error}");
+            return Ok(ExitCode::from(EXIT_BAD_SCHEDULE));
+        }
+    };
+    match cli.command.clone().unwrap_or(Command::Run) {
+        Command::List { count } => {
+            for line in commands::list(&schedule, usize::from(count), chrono::Utc::now()) {
+                println!("{line}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::History { limit, entry } => {
+            let pool = infra::db::connect(&cli.postgres).await?;
+            for line in commands::history(&pool, entry.as_deref(), limit).await? {
+                println!("{line}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::RunNow { name } => {
+            let Some(entry) = schedule.entry(&name) else {
+                let known: Vec<&str> = schedule.entries.iter().map(|entry| entry.name.as_str()).collect();
+                eprintln!(
+                    "settle-scheduler: no entry named {name:?} in {}; entries: {}",
+                    cli.schedule.display(),
+                    known.join(", ")
+                );
+                return Ok(ExitCode::from(EXIT_BAD_SCHEDULE));
+            };
+            let pool = infra::db::connect(&cli.postgres).await?;
+            let firer = firer(&cli, pool, format!("run-now:{}", cli.identity()), shutdown);
+            commands::run_now(&firer, entry).await
+        }
+        Command::Run => serve(cli, schedule, shutdown).await.map(|()| ExitCode::SUCCESS),
+    }
+}
+
+async fn serve(
+    cli: SchedulerCli,
+    schedule: Arc<schedule::Schedule>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let pool = infra::db::connect(&cli.postgres).await?;
     let readiness = Readiness::new().with_postgres(pool.clone());
     let ops = infra::health::ops_router(readiness, infra::metrics::install()?);
-    let ops_server = tokio::spawn(infra::health::serve_ops(config.ops_addr, ops, shutdown.clone()));
+    let ops_server = tokio::spawn(infra::health::serve_ops(cli.ops_addr, ops, shutdown.clone()));
 
-    tracing::info!(identity = %config.identity(), "settle-scheduler ready");
-    let mut lock = LeaderLock::new(pool, config.identity());
-    lock.campaign(config.leader_poll(), shutdown.clone()).await?;
-    lock.release().await;
-    ops_server.await??;
+    let identity = cli.identity();
+    let names: Vec<&str> = schedule.entries.iter().map(|entry| entry.name.as_str()).collect();
+    tracing::info!(identity = %identity, entries = ?names, file = %cli.schedule.display(), "settle-scheduler ready");
+    let firer = Arc::new(firer(&cli, pool.clone(), identity.clone(), shutdown.clone()));
+    let lock = LeaderLock::new(pool, identity);
+    leading::run(firer, schedule, lock, cli.leader_poll(), shutdown).await;
+    ops_server.await.context("the ops server task")??;
     tracing::info!("settle-scheduler stopped");
     Ok(())
+}
+
+fn firer(cli: &SchedulerCli, pool: sqlx::PgPool, identity: String, stop: CancellationToken) -> Firer {
+    Firer {
+        pool,
+        identity,
+        batch_bin: cli.batch_bin(),
+        database_url: cli.postgres.url.clone(),
+        stop_grace: cli.stop_grace(),
+        stop,
+    }
 }

@@ -1,8 +1,11 @@
+mod common;
+
 use settle_scheduler::LeaderLock;
 use std::time::Duration;
 use testkit::{process, TestEnv};
 
-const SCHEDULER: &str = env!("CARGO_BIN_EXE_settle-scheduler");
+/// A schedule that never fires during a test: these tests are about the lock alone.
+const YEARLY: &str = "[[entry]]\nname = \"yearly\"\ncron = \"0 0 0 1 Jan *\"\nprogram = \"/bin/true\"\nmissed = \"skip\"\ntimeout = \"1m\"\n";
 
 #[tokio::test]
 async fn only_one_replica_holds_the_leader_lock_until_it_lets_go() {
@@ -19,7 +22,9 @@ async fn only_one_replica_holds_the_leader_lock_until_it_lets_go() {
 #[tokio::test]
 async fn a_dead_leaders_lock_passes_to_another_replica() {
     let env = TestEnv::new().await;
-    let (mut child, _port) = process::start_ready(SCHEDULER, &env, "SCHEDULER_OPS_ADDR").expect("scheduler ready");
+    let dir = common::Workdir::new();
+    dir.schedule(YEARLY);
+    let mut child = common::start(&env, &dir, "leader");
 
     let mut standby = LeaderLock::new(env.pool.clone(), "standby".into());
     let advisory_locks = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted \
@@ -47,7 +52,9 @@ async fn a_dead_leaders_lock_passes_to_another_replica() {
 #[tokio::test]
 async fn settle_scheduler_stops_cleanly_on_sigterm() {
     let env = TestEnv::new().await;
-    let (mut child, _port) = process::start_ready(SCHEDULER, &env, "SCHEDULER_OPS_ADDR").expect("scheduler ready");
+    let dir = common::Workdir::new();
+    dir.schedule(YEARLY);
+    let mut child = common::start(&env, &dir, "leader");
     let status = child.terminate(Duration::from_secs(20)).expect("stopping");
     assert!(status.success(), "exit status {status:?}");
 }

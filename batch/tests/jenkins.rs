@@ -1,0 +1,45 @@
+//! The Jenkins pipeline's reconcile stage (`jenkins/reconcile.sh`) against a real database, so the
+//! pipeline cannot drift from the CLI it drives.
+
+use std::{path::PathBuf, process::Output};
+use testkit::{process, TestEnv};
+
+fn reconcile_sh(env: &TestEnv, reports: &std::path::Path, args: &[&str], force: bool) -> Output {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../jenkins/reconcile.sh");
+    let mut command = process::command_for(&script, env);
+    command
+        .args(args)
+        .env("SETTLE_BATCH", env!("CARGO_BIN_EXE_settle-batch"))
+        .env("REPORTS_DIR", reports)
+        .env("FORCE", force.to_string());
+    command.output().expect("running jenkins/reconcile.sh")
+}
+
+#[tokio::test]
+async fn the_pipelines_reconcile_stage_closes_the_date_archives_a_summary_and_exits_with_the_batch_status() {
+    let env = TestEnv::new().await;
+    let reports = std::env::temp_dir().join(format!("settle-jenkins-{}", testkit::unique_suffix()));
+
+    let first = reconcile_sh(&env, &reports, &["2026-11-24"], false);
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    let summary = std::fs::read_to_string(reports.join("reconcile-2026-11-24.txt")).expect("the summary");
+    assert!(summary.contains("(exit 0)") && summary.contains("COMPLETED"), "{summary}");
+    assert!(!summary.lines().any(|line| line.starts_with('{')), "log lines leaked into the summary");
+    let log = std::fs::read_to_string(reports.join("reconcile-2026-11-24.log")).expect("the log");
+    assert!(log.lines().any(|line| line.starts_with("{\"")), "the log has no JSON lines: {log}");
+    let completed: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM batch_job_executions WHERE job_key = '2026-11-24' AND status = 'COMPLETED'",
+    )
+    .fetch_one(&env.pool)
+    .await
+    .expect("executions");
+    assert_eq!(completed, 1);
+
+    // The nightly build of an already closed date fails (exit 3) unless FORCE is set.
+    assert_eq!(reconcile_sh(&env, &reports, &["2026-11-24"], false).status.code(), Some(3));
+    assert!(reconcile_sh(&env, &reports, &["2026-11-24"], true).status.success());
+    let bad = reconcile_sh(&env, &reports, &["24/11/2026"], false);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("YYYY-MM-DD"));
+    let _ = std::fs::remove_dir_all(&reports);
+}

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The Jenkins pipeline's reconcile stage, also runnable by hand: closes one business date with
+# settle-batch, streams its log, and leaves the log and a summary under reports/ for archiving.
+#   jenkins/reconcile.sh [YYYY-MM-DD]      (default: yesterday in $BUSINESS_TIMEZONE)
+# Environment: DATABASE_URL, REDIS_URL (read by settle-batch); SETTLE_BATCH (default
+# target/release/settle-batch); BUSINESS_TIMEZONE (default Asia/Seoul); FIX (default true);
+# FORCE (default false: a date that already completed exits 3); THREADS (default 2); REPORTS_DIR (reports).
+# Exits with settle-batch's status: 0 done, 1 failed (rerun resumes), 2 bad arguments, 3 already completed.
+set -uo pipefail
+zone=${BUSINESS_TIMEZONE:-Asia/Seoul}
+date=${1:-$(TZ=$zone date -d yesterday +%F)}
+if [[ ! $date =~ ^[0-9]{4}-[0-9]{2}-[0-9]{2}$ ]]; then
+  echo "reconcile.sh: the business date must be YYYY-MM-DD, not '$date'" >&2
+  exit 2
+fi
+bin=${SETTLE_BATCH:-target/release/settle-batch}
+reports=${REPORTS_DIR:-reports}
+mkdir -p "$reports"
+log=$reports/reconcile-$date.log
+summary=$reports/reconcile-$date.txt
+
+args=(reconcile-points --date "$date" --timezone "$zone" --threads "${THREADS:-2}")
+[[ ${FIX:-true} == true ]] && args+=(--fix)
+[[ ${FORCE:-false} == true ]] && args+=(--force)
+echo "reconcile.sh: settle-batch ${args[*]}"
+# JSON log lines for the log shipper; indicatif is off without a terminal, so progress comes as lines.
+LOG_JSON=true "$bin" "${args[@]}" 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+
+{
+  echo "settle-batch ${args[*]}  (exit $status)"
+  grep -v '^{' "$log"
+  echo
+  "$bin" runs --limit 5
+} >"$summary" 2>&1
+echo "reconcile.sh: exit $status; summary in $summary"
+exit "$status"

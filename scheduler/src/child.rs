@@ -1,0 +1,145 @@
+//! A job runs as a child process, so a crashing job cannot take the scheduler down. It gets its own
+//! process group, so a timeout or shutdown stops everything it started (a shell's children too): SIGTERM
+//! first, SIGKILL after the grace period. Its output is forwarded line by line into the scheduler's log,
+//! inside the firing's span, so every forwarded line carries the firing's trace id.
+
+use nix::{sys::signal::Signal, unistd::Pid};
+use std::{path::PathBuf, process::ExitStatus, process::Stdio, time::Duration};
+use tokio::{
+    io::{AsyncBufReadExt, AsyncRead, BufReader},
+    process::Command,
+    sync::watch,
+};
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+pub struct Launch {
+    pub program: PathBuf,
+    pub args: Vec<String>,
+    pub env: Vec<(&'static str, String)>,
+}
+
+/// How a run ended.
+#[derive(Debug)]
+pub enum Ending {
+    Exited(ExitStatus),
+    /// Ran past its timeout and was stopped.
+    TimedOut(ExitStatus),
+    /// Stopped because the scheduler is shutting down.
+    Stopped(ExitStatus),
+}
+
+pub struct Finished {
+    pub ending: Ending,
+    /// The last line the job wrote to stderr that is not a JSON log line (its error message, usually).
+    pub last_error_line: Option<String>,
+}
+
+pub async fn run(
+    launch: Launch,
+    timeout: Duration,
+    grace: Duration,
+    stop: &CancellationToken,
+) -> std::io::Result<Finished> {
+    let mut command = Command::new(&launch.program);
+    command
+        .args(&launch.args)
+        .envs(launch.env.iter().map(|(key, value)| (*key, value.as_str())))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true);
+    let mut child = command.spawn()?;
+    let group = child.id().map(|id| Pid::from_raw(id as i32));
+    let (last_error_tx, last_error_rx) = watch::channel(None);
+    let readers = [
+        child.stdout.take().map(|out| tokio::spawn(forward(out, "stdout", None).in_current_span())),
+        child.stderr.take().map(|err| tokio::spawn(forward(err, "stderr", Some(last_error_tx)).in_current_span())),
+    ];
+
+    let ending = tokio::select! {
+        status = child.wait() => Ending::Exited(status?),
+        _ = tokio::time::sleep(timeout) => {
+            tracing::warn!(timeout = ?timeout, "the job ran past its timeout; stopping it");
+            Ending::TimedOut(stop_group(&mut child, group, grace).await?)
+        }
+        _ = stop.cancelled() => {
+            tracing::warn!("the scheduler is shutting down; stopping the job");
+            Ending::Stopped(stop_group(&mut child, group, grace).await?)
+        }
+    };
+    // Output still in the pipes is forwarded; a grandchild that kept them open is not waited for.
+    for reader in readers.into_iter().flatten() {
+        let _ = tokio::time::timeout(Duration::from_secs(2), reader).await;
+    }
+    let last_error_line = last_error_rx.borrow().clone();
+    Ok(Finished { ending, last_error_line })
+}
+
+/// SIGTERM to the whole group, SIGKILL if it is still there after `grace`.
+async fn stop_group(
+    child: &mut tokio::process::Child,
+    group: Option<Pid>,
+    grace: Duration,
+) -> std::io::Result<ExitStatus> {
+    if let Some(group) = group {
+        let _ = nix::sys::signal::killpg(group, Signal::SIGTERM);
+    }
+    match tokio::time::timeout(grace, child.wait()).await {
+        Ok(status) => {
+            // The leader may have exited on SIGTERM while something it started ignored it.
+            if let Some(group) = group {
+                let _ = nix::sys::signal::killpg(group, Signal::SIGKILL);
+            }
+            status
+        }
+        Err(_) => {
+            tracing::warn!(grace = ?grace, "the job ignored SIGTERM; killing it");
+            if let Some(group) = group {
+                let _ = nix::sys::signal::killpg(group, Signal::SIGKILL);
+            }
+            child.wait().await
+        }
+    }
+}
+
+async fn forward(
+    pipe: impl AsyncRead + Unpin,
+    stream: &'static str,
+    last_error: Option<watch::Sender<Option<String>>>,
+) {
+    let mut lines = BufReader::new(pipe).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        if line.trim().is_empty() {
+            continue;
+        }
+        if !log_line(&line) {
+            tracing::info!(stream, output = %line, "job output");
+            if let Some(last_error) = &last_error {
+                last_error.send_replace(Some(line));
+            }
+        }
+    }
+}
+
+/// Re-emits a JSON log line of the job at its level; false if the line is not one.
+fn log_line(line: &str) -> bool {
+    let Ok(serde_json::Value::Object(mut fields)) = serde_json::from_str::<serde_json::Value>(line) else {
+        return false;
+    };
+    let Some(level) = fields.remove("level").and_then(|level| level.as_str().map(str::to_owned)) else {
+        return false;
+    };
+    let message = fields.remove("message").and_then(|m| m.as_str().map(str::to_owned)).unwrap_or_default();
+    fields.remove("timestamp");
+    let job_fields = serde_json::Value::Object(fields);
+    match level.as_str() {
+        "ERROR" => tracing::error!(job_fields = %job_fields, "job: {message}"),
+        "WARN" => tracing::warn!(job_fields = %job_fields, "job: {message}"),
+        "DEBUG" => tracing::debug!(job_fields = %job_fields, "job: {message}"),
+        "TRACE" => tracing::trace!(job_fields = %job_fields, "job: {message}"),
+        _ => tracing::info!(job_fields = %job_fields, "job: {message}"),
+    }
+    true
+}

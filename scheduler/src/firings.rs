@@ -1,0 +1,136 @@
+//! The firing records (`scheduler_firings`): one row per entry and slot, whoever fired it. The unique
+//! key on (entry, slot) is the last word on "each slot fires once": a second claimant gets nothing back.
+
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Succeeded,
+    Failed,
+    Skipped,
+    TimedOut,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Succeeded => "SUCCEEDED",
+            Status::Failed => "FAILED",
+            Status::Skipped => "SKIPPED",
+            Status::TimedOut => "TIMED_OUT",
+        }
+    }
+}
+
+pub struct Slot<'a> {
+    pub entry: &'a str,
+    pub time: DateTime<Utc>,
+    pub leader: &'a str,
+    pub trace_id: &'a str,
+}
+
+/// Records the start of a firing; None if this slot already has a record (someone else fired it).
+pub async fn claim(pool: &PgPool, slot: &Slot<'_>) -> sqlx::Result<Option<i64>> {
+    sqlx::query_scalar(
+        "INSERT INTO scheduler_firings (entry_name, slot_time, leader, status, trace_id) \
+         VALUES ($1, $2, $3, 'RUNNING', $4) ON CONFLICT (entry_name, slot_time) DO NOTHING RETURNING id",
+    )
+    .bind(slot.entry)
+    .bind(slot.time)
+    .bind(slot.leader)
+    .bind(slot.trace_id)
+    .fetch_optional(pool)
+    .await
+}
+
+/// Records a slot that was not run, and why; None if the slot already has a record.
+pub async fn skip(pool: &PgPool, slot: &Slot<'_>, reason: &str) -> sqlx::Result<Option<i64>> {
+    sqlx::query_scalar(
+        "INSERT INTO scheduler_firings (entry_name, slot_time, leader, status, ended_at, detail, trace_id) \
+         VALUES ($1, $2, $3, 'SKIPPED', now(), $4, $5) ON CONFLICT (entry_name, slot_time) DO NOTHING RETURNING id",
+    )
+    .bind(slot.entry)
+    .bind(slot.time)
+    .bind(slot.leader)
+    .bind(reason)
+    .bind(slot.trace_id)
+    .fetch_optional(pool)
+    .await
+}
+
+pub struct Outcome {
+    pub status: Status,
+    pub exit_status: Option<i32>,
+    pub batch_execution: Option<i64>,
+    pub detail: Option<String>,
+}
+
+pub async fn finish(pool: &PgPool, firing: i64, outcome: &Outcome) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE scheduler_firings SET status = $2, ended_at = now(), exit_status = $3, batch_execution_id = $4, \
+                detail = $5 WHERE id = $1",
+    )
+    .bind(firing)
+    .bind(outcome.status.as_str())
+    .bind(outcome.exit_status)
+    .bind(outcome.batch_execution)
+    .bind(&outcome.detail)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Closes RUNNING firings of `entry` whose process is gone: all of them when the caller holds the
+/// entry lock (`older_than` None), else those started longer ago than any live run can last.
+pub async fn close_abandoned(pool: &PgPool, entry: &str, older_than: Option<Duration>) -> sqlx::Result<u64> {
+    let seconds = older_than.map(|age| age.as_secs_f64());
+    let closed = sqlx::query(
+        "UPDATE scheduler_firings SET status = 'FAILED', ended_at = now(), \
+                detail = 'abandoned: the process running it stopped before it ended' \
+         WHERE entry_name = $1 AND status = 'RUNNING' \
+           AND ($2::float8 IS NULL OR started_at < now() - make_interval(secs => $2))",
+    )
+    .bind(entry)
+    .bind(seconds)
+    .execute(pool)
+    .await?;
+    Ok(closed.rows_affected())
+}
+
+/// The batch execution a run started (it records the trace id the scheduler handed it).
+pub async fn execution_for_trace(pool: &PgPool, trace_id: &str) -> sqlx::Result<Option<i64>> {
+    sqlx::query_scalar("SELECT max(id) FROM batch_job_executions WHERE trace_id = $1")
+        .bind(trace_id)
+        .fetch_one(pool)
+        .await
+}
+
+#[derive(sqlx::FromRow)]
+pub struct HistoryRow {
+    pub id: i64,
+    pub entry_name: String,
+    pub slot_time: DateTime<Utc>,
+    pub leader: String,
+    pub status: String,
+    pub started_at: DateTime<Utc>,
+    pub ended_at: Option<DateTime<Utc>>,
+    pub exit_status: Option<i32>,
+    pub batch_execution_id: Option<i64>,
+    pub detail: Option<String>,
+    pub trace_id: Option<String>,
+}
+
+pub async fn history(pool: &PgPool, entry: Option<&str>, limit: i64) -> sqlx::Result<Vec<HistoryRow>> {
+    sqlx::query_as(
+        "SELECT id, entry_name, slot_time, leader, status, started_at, ended_at, exit_status, batch_execution_id, \
+                detail, trace_id \
+         FROM scheduler_firings WHERE ($1::text IS NULL OR entry_name = $1) \
+         ORDER BY started_at DESC, id DESC LIMIT $2",
+    )
+    .bind(entry)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}

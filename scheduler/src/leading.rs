@@ -1,0 +1,132 @@
+//! The scheduler's life: follow until this replica wins the leader lock, then fire entries on time
+//! until shutdown or until it loses the lock (and then follow again).
+//!
+//! Firing times are computed from the schedule, never from "now + interval", so a leader that takes over
+//! fires the same slots its predecessor would have, and the unique (entry, slot) record keeps a slot
+//! both might claim (around a failover) from running twice.
+
+use crate::{
+    fire::Firer,
+    leader::LeaderLock,
+    schedule::{Entry, Missed, Schedule},
+};
+use chrono::{DateTime, Utc};
+use std::{sync::Arc, time::Duration};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+pub async fn run(
+    firer: Arc<Firer>,
+    schedule: Arc<Schedule>,
+    mut lock: LeaderLock,
+    poll: Duration,
+    shutdown: CancellationToken,
+) {
+    let mut firings = JoinSet::new();
+    while !shutdown.is_cancelled() {
+        match lock.try_acquire().await {
+            Ok(true) => {
+                metrics::gauge!("scheduler_leader").set(1.0);
+                lead(&firer, &schedule, &mut lock, poll, &shutdown, &mut firings).await;
+                metrics::gauge!("scheduler_leader").set(0.0);
+            }
+            Ok(false) => {}
+            Err(error) => tracing::warn!(error = ?error, "leader lock attempt failed; retrying"),
+        }
+        reap(&mut firings);
+        tokio::select! {
+            _ = shutdown.cancelled() => {}
+            _ = tokio::time::sleep(poll) => {}
+        }
+    }
+    // Shutdown: `firer.stop` is the same token, so running jobs are being stopped; wait for their records.
+    while firings.join_next().await.is_some() {}
+    lock.release().await;
+}
+
+async fn lead(
+    firer: &Arc<Firer>,
+    schedule: &Arc<Schedule>,
+    lock: &mut LeaderLock,
+    poll: Duration,
+    shutdown: &CancellationToken,
+    firings: &mut JoinSet<()>,
+) {
+    let took_over = Utc::now();
+    for (index, entry) in schedule.entries.iter().enumerate() {
+        if let Some(missed) = entry.when.latest_at_or_before(took_over) {
+            catch_up(firer, schedule, index, missed, firings);
+        }
+        tracing::debug!(entry = %entry.name, "leading: entry scheduled");
+    }
+    let mut next: Vec<Option<DateTime<Utc>>> =
+        schedule.entries.iter().map(|entry| entry.when.after(took_over).next()).collect();
+    loop {
+        let soonest = next.iter().flatten().min().copied();
+        let until_soonest = soonest.map_or(poll, |at| (at - Utc::now()).to_std().unwrap_or(Duration::ZERO));
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(until_soonest.min(poll)) => {}
+        }
+        if !lock.still_leads().await {
+            return;
+        }
+        let now = Utc::now();
+        for (index, entry) in schedule.entries.iter().enumerate() {
+            let Some(due) = next[index].filter(|due| *due <= now) else { continue };
+            // Normally `due` itself; after a stall (suspended host, clock jump) the latest slot passed.
+            let slot = entry.when.latest_at_or_before(now).unwrap_or(due).max(due);
+            if slot > due {
+                tracing::warn!(entry = %entry.name, from = %due, to = %slot, "slots passed while stalled; firing the latest");
+            }
+            spawn_firing(firer, schedule, index, slot, firings);
+            next[index] = entry.when.after(now).next();
+        }
+        reap(firings);
+    }
+}
+
+/// A slot that passed before this leadership began: fired once (`run-once`) or recorded as skipped. If
+/// the previous leader recorded it, both are no-ops.
+fn catch_up(
+    firer: &Arc<Firer>,
+    schedule: &Arc<Schedule>,
+    index: usize,
+    slot: DateTime<Utc>,
+    firings: &mut JoinSet<()>,
+) {
+    let entry: &Entry = &schedule.entries[index];
+    match entry.missed {
+        Missed::RunOnce => spawn_firing(firer, schedule, index, slot, firings),
+        Missed::Skip => {
+            let (firer, schedule) = (Arc::clone(firer), Arc::clone(schedule));
+            firings.spawn(async move {
+                let entry = &schedule.entries[index];
+                if let Err(error) = firer.skip(entry, slot, "missed: no scheduler was leading at the slot").await {
+                    tracing::error!(entry = %entry.name, error = ?error, "could not record a missed slot");
+                }
+            });
+        }
+    }
+}
+
+fn spawn_firing(
+    firer: &Arc<Firer>,
+    schedule: &Arc<Schedule>,
+    index: usize,
+    slot: DateTime<Utc>,
+    firings: &mut JoinSet<()>,
+) {
+    let (firer, schedule) = (Arc::clone(firer), Arc::clone(schedule));
+    firings.spawn(async move {
+        let entry = &schedule.entries[index];
+        if let Err(error) = firer.fire(entry, slot).await {
+            tracing::error!(entry = %entry.name, slot = %slot, error = ?error, "firing failed");
+        }
+    });
+}
+
+/// Collects finished firing tasks so the set does not grow with every slot.
+fn reap(firings: &mut JoinSet<()>) {
+    while firings.try_join_next().is_some() {}
+}

@@ -1,0 +1,142 @@
+//! How one firing runs: overlap, missed slots, timeouts and shutdown.
+
+mod common;
+
+use chrono::{Duration as Span, Utc};
+use common::{await_firings, gone, start, Workdir};
+use std::time::Duration;
+use testkit::{process, TestEnv};
+
+#[tokio::test]
+async fn a_slot_that_comes_while_the_previous_run_goes_on_is_skipped_and_runs_never_overlap() {
+    let env = TestEnv::new().await;
+    let dir = Workdir::new();
+    dir.schedule(
+        r#"
+[[entry]]
+name = "slow"
+cron = "* * * * * *"
+program = "/bin/sh"
+args = ["-c", "sleep 2.5"]
+overlap = "skip"
+missed = "skip"
+timeout = "1m"
+"#,
+    );
+    let mut scheduler = start(&env, &dir, "solo");
+    await_firings(&env, Duration::from_secs(30), "two finished runs", |f| {
+        f.iter().filter(|f| f.status == "SUCCEEDED").count() >= 2
+    })
+    .await;
+    scheduler.terminate(Duration::from_secs(20)).expect("stopping");
+
+    let firings = common::firings(&env).await;
+    let skipped: Vec<_> = firings.iter().filter(|f| f.status == "SKIPPED").collect();
+    assert!(
+        skipped.iter().any(|f| f.detail.as_deref() == Some("skipped: the previous run is still going")),
+        "no slot was skipped for overlap: {firings:#?}"
+    );
+    let mut runs: Vec<_> = firings.iter().filter(|f| f.status == "SUCCEEDED").collect();
+    runs.sort_by_key(|f| f.started_at);
+    for pair in runs.windows(2) {
+        let first_end = pair[0].ended_at.expect("a finished run has an end");
+        assert!(first_end <= pair[1].started_at, "runs {} and {} overlapped", pair[0].id, pair[1].id);
+    }
+}
+
+#[tokio::test]
+async fn the_latest_missed_slot_runs_once_at_start_unless_it_was_recorded_or_the_entry_skips_missed_slots() {
+    let env = TestEnv::new().await;
+    let dir = Workdir::new();
+    let entry = |name: &str, missed: &str| {
+        format!(
+            "[[entry]]\nname = \"{name}\"\ncron = \"0 0 0 * * *\"\ntimezone = \"UTC\"\nprogram = \"/bin/sh\"\n\
+             args = [\"-c\", \"echo {{slot}} >> {{dir}}/{name}\"]\nmissed = \"{missed}\"\ntimeout = \"1m\"\n"
+        )
+    };
+    dir.schedule(&[entry("catch-up", "run-once"), entry("skip-missed", "skip"), entry("done", "run-once")].join("\n"));
+    let midnight = Utc::now().date_naive().and_hms_opt(0, 0, 0).expect("midnight").and_utc();
+    sqlx::query(
+        "INSERT INTO scheduler_firings (entry_name, slot_time, leader, status, ended_at) \
+         VALUES ('done', $1, 'earlier-leader', 'SUCCEEDED', now())",
+    )
+    .bind(midnight)
+    .execute(&env.pool)
+    .await
+    .expect("recording an earlier firing");
+
+    let mut scheduler = start(&env, &dir, "solo");
+    await_firings(&env, Duration::from_secs(20), "the catch-up run and the skipped record", |f| {
+        let has = |name: &str, status: &str| f.iter().any(|f| f.entry_name == name && f.status == status);
+        has("catch-up", "SUCCEEDED") && has("skip-missed", "SKIPPED")
+    })
+    .await;
+    // Shutdown waits for every firing task, so "done" has had its chance to (wrongly) run.
+    scheduler.terminate(Duration::from_secs(20)).expect("stopping");
+
+    let firings = common::firings(&env).await;
+    let of = |name: &str| firings.iter().filter(|f| f.entry_name == name).collect::<Vec<_>>();
+    assert_eq!(of("catch-up").len(), 1, "{firings:#?}");
+    assert_eq!(of("catch-up")[0].slot_time, midnight, "the catch-up is for the latest slot");
+    assert_eq!(dir.lines("catch-up"), [common::rfc3339(midnight)]);
+    assert_eq!(of("skip-missed")[0].slot_time, midnight);
+    assert!(dir.lines("skip-missed").is_empty(), "a skipped missed slot ran");
+    assert_eq!(of("done").len(), 1, "the recorded slot was fired again: {firings:#?}");
+    assert!(dir.lines("done").is_empty(), "the recorded slot ran again");
+}
+
+#[tokio::test]
+async fn a_job_past_its_timeout_is_stopped_with_the_processes_it_started() {
+    let env = TestEnv::new().await;
+    let dir = Workdir::new();
+    let schedule = dir.schedule(
+        r#"
+[[entry]]
+name = "stuck"
+cron = "0 0 0 1 Jan *"
+program = "/bin/sh"
+args = ["-c", "sleep 60 & echo $! > {dir}/pid; wait"]
+timeout = "1s"
+"#,
+    );
+    let started = std::time::Instant::now();
+    let output = common::run(&env, &schedule, &["run-now", "stuck"]);
+    assert_eq!(output.status.code(), Some(1), "{}", String::from_utf8_lossy(&output.stdout));
+    assert!(started.elapsed() < Duration::from_secs(20), "the timeout was not enforced");
+
+    let firing = common::firings(&env).await.pop().expect("a firing");
+    assert_eq!(firing.status, "TIMED_OUT");
+    assert!(firing.ended_at.is_some() && firing.detail.as_deref().is_some_and(|d| d.contains("timeout")));
+    let pid: u32 = dir.lines("pid")[0].parse().expect("the job's pid");
+    assert!(process::wait_until(Duration::from_secs(5), || gone(pid)), "the job's own child outlived the timeout");
+}
+
+#[tokio::test]
+async fn sigterm_stops_the_running_job_and_records_how_it_ended() {
+    let env = TestEnv::new().await;
+    let dir = Workdir::new();
+    // A slot in the past and run-once: the scheduler fires it as soon as it leads.
+    dir.schedule(
+        r#"
+[[entry]]
+name = "long"
+cron = "0 0 0 * * *"
+timezone = "UTC"
+program = "/bin/sh"
+args = ["-c", "sleep 60 & echo $! > {dir}/pid; wait"]
+timeout = "1h"
+"#,
+    );
+    let mut scheduler = start(&env, &dir, "solo");
+    assert!(process::wait_until(Duration::from_secs(20), || !dir.lines("pid").is_empty()), "the job never started");
+    let pid: u32 = dir.lines("pid")[0].parse().expect("the job's pid");
+    let status = scheduler.terminate(Duration::from_secs(20)).expect("the scheduler stops on SIGTERM");
+    assert!(status.success(), "exit status {status:?}");
+    assert!(gone(pid), "the job outlived the scheduler");
+
+    let firing = common::firings(&env).await.pop().expect("a firing");
+    assert_eq!(firing.status, "FAILED");
+    assert_eq!(firing.detail.as_deref(), Some("stopped: the scheduler shut down"));
+    assert!(firing.ended_at.is_some());
+    assert!(Utc::now() - firing.started_at < Span::minutes(1));
+}
