@@ -22,26 +22,55 @@ const LANE_LOCK_SPACE: i32 = 0x5e77_00b0;
 /// How many of the oldest unsent rows are looked at to find lanes with work, per row of the batch.
 const LANE_SCAN_PER_ROW: i64 = 2;
 
-// The CASE makes the lock call happen only for lanes within the batch's need, in order of their oldest
-// row: a volatile call in a subquery's outer WHERE is evaluated row by row, after the ordering.
-const LOCK_LANES: &str = "\
-    WITH oldest AS ( \
-        SELECT id, hashtext(aggregate_id) & $3 AS lane FROM outbox_events \
-        WHERE sent_at IS NULL ORDER BY id LIMIT $4 \
-    ), pending AS ( \
-        SELECT lane, min(id) AS first_id, count(*) AS pending FROM oldest GROUP BY lane \
-    ), ordered AS ( \
-        SELECT lane, sum(pending) OVER (ORDER BY first_id) - pending AS ahead FROM pending ORDER BY first_id \
-    ) \
-    SELECT lane FROM ordered \
-    WHERE CASE WHEN ahead < $2 THEN pg_try_advisory_xact_lock($1, lane) ELSE false END";
+// The lane expression, written out (not a parameter) so the planner can match the lane index of
+// migration 6; `LANES - 1` must equal its mask (a test checks).
+macro_rules! lane_of_row {
+    () => {
+        "(hashtext(aggregate_id) & 15)"
+    };
+}
 
-const CLAIM_ROWS: &str = "\
-    SELECT id, event_id, aggregate_type, aggregate_id, event_type, payload, trace_id, created_at \
-    FROM outbox_events \
-    WHERE sent_at IS NULL AND (hashtext(aggregate_id) & $3) = ANY($1) \
-    ORDER BY id LIMIT $2 \
-    FOR UPDATE SKIP LOCKED";
+// Walks the lanes that have work in order of their oldest row, trying each lane's lock, until the lanes
+// it got cover the batch. A recursive walk because what a relay still needs depends on which locks it
+// got: lanes another relay holds must not count towards this one's batch (or a second relay would find
+// "enough" work ahead of it and claim nothing). Each locked lane comes with how many rows to take: its
+// rows among the oldest, up to what the batch still needs, so a claim never locks more than it returns.
+// The lock call sits in a LATERAL subquery, which PostgreSQL never inlines because it is volatile: one
+// attempt per lane visited.
+const LOCK_LANES: &str = concat!(
+    "WITH RECURSIVE oldest AS ( \
+        SELECT id, ",
+    lane_of_row!(),
+    " AS lane FROM outbox_events \
+        WHERE sent_at IS NULL ORDER BY id LIMIT $3 \
+    ), pending AS ( \
+        SELECT lane, count(*) AS pending, row_number() OVER (ORDER BY min(id)) AS rn FROM oldest GROUP BY lane \
+    ), walk (rn, lane, take, taken) AS ( \
+        SELECT 0::bigint, NULL::int, 0::bigint, 0::bigint \
+        UNION ALL \
+        SELECT p.rn, p.lane, t.take, w.taken + t.take \
+        FROM walk w JOIN pending p ON p.rn = w.rn + 1 \
+        CROSS JOIN LATERAL ( \
+            SELECT CASE WHEN pg_try_advisory_xact_lock($1, p.lane) THEN LEAST(p.pending, $2 - w.taken) \
+                        ELSE 0::bigint END AS take \
+        ) t \
+        WHERE w.taken < $2 \
+    ) \
+    SELECT lane, take FROM walk WHERE take > 0"
+);
+
+// One ordered range of the lane index per lane, so the claim reads only the rows it returns.
+const CLAIM_ROWS: &str = concat!(
+    "SELECT c.* FROM unnest($1::int[], $2::bigint[]) AS lanes(lane, take) CROSS JOIN LATERAL ( \
+        SELECT id, event_id, aggregate_type, aggregate_id, event_type, payload, trace_id, created_at \
+        FROM outbox_events \
+        WHERE sent_at IS NULL AND ",
+    lane_of_row!(),
+    " = lanes.lane \
+        ORDER BY id LIMIT lanes.take \
+        FOR UPDATE SKIP LOCKED \
+    ) c ORDER BY c.id"
+);
 
 #[derive(Debug, sqlx::FromRow)]
 pub struct Claimed {
@@ -59,17 +88,17 @@ pub struct Claimed {
 /// or other relays hold every lane that has some.
 pub async fn claim(tx: &mut Transaction<'_, Postgres>, limit: i64) -> sqlx::Result<Vec<Claimed>> {
     let connection: &mut PgConnection = tx;
-    let lanes: Vec<i32> = sqlx::query_scalar(LOCK_LANES)
+    let lanes: Vec<(i32, i64)> = sqlx::query_as(LOCK_LANES)
         .bind(LANE_LOCK_SPACE)
         .bind(limit)
-        .bind(LANES - 1)
         .bind(limit.saturating_mul(LANE_SCAN_PER_ROW))
         .fetch_all(&mut *connection)
         .await?;
     if lanes.is_empty() {
         return Ok(Vec::new());
     }
-    sqlx::query_as(CLAIM_ROWS).bind(&lanes).bind(limit).bind(LANES - 1).fetch_all(connection).await
+    let (lanes, takes): (Vec<i32>, Vec<i64>) = lanes.into_iter().unzip();
+    sqlx::query_as(CLAIM_ROWS).bind(&lanes).bind(&takes).fetch_all(connection).await
 }
 
 /// Marks rows whose delivery the broker confirmed; `sent_at` is the confirmation time, not the claim's.
@@ -102,4 +131,12 @@ pub async fn record_failures(tx: &mut Transaction<'_, Postgres>, failures: &[(i6
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_lane_expression_masks_with_lanes_minus_one() {
+        assert_eq!(lane_of_row!(), format!("(hashtext(aggregate_id) & {})", super::LANES - 1));
+    }
 }
