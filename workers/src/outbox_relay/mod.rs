@@ -12,6 +12,7 @@ pub use publish::{encode, settle, Publisher, Settled};
 
 use crate::{retry, Worker, WorkerContext, WorkerFuture};
 use sqlx::PgPool;
+use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 pub struct OutboxRelay;
@@ -26,7 +27,13 @@ impl Worker for OutboxRelay {
         Box::pin(async move {
             let cleanup =
                 tokio::spawn(cleanup::run(context.pool.clone(), context.settings.outbox_retention, shutdown.clone()));
-            crate::registry::run_members(&context, &shutdown, run_member).await?;
+            // One producer per process, shared by the members: librdkafka batches best that way, and the
+            // broker sees one producer per relay process however many members it runs.
+            let publisher = Arc::new(Publisher::new(&context.kafka)?);
+            crate::registry::run_members(&context, &shutdown, |context, member, shutdown| {
+                run_member(context, Arc::clone(&publisher), member, shutdown)
+            })
+            .await?;
             cleanup.await?;
             Ok(())
         })
@@ -34,8 +41,12 @@ impl Worker for OutboxRelay {
 }
 
 /// One relay: publish batches while there is a backlog, otherwise sleep until notified or polled.
-async fn run_member(context: WorkerContext, member: u16, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let publisher = Publisher::new(&context.kafka)?;
+async fn run_member(
+    context: WorkerContext,
+    publisher: Arc<Publisher>,
+    member: u16,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     let mut wakeup = wake::Wakeup::listen(&context.pool, context.settings.outbox_poll).await;
     let batch_size = context.settings.batch_size;
     let mut attempt = 0;
@@ -48,7 +59,9 @@ async fn run_member(context: WorkerContext, member: u16, shutdown: CancellationT
                 retry::pause(attempt, &shutdown).await
             }
             Ok(report) if report.interrupted => break,
-            Ok(report) if report.claimed == batch_size => {
+            // Anything claimed means there may be more: a claim can come back short of a full batch while
+            // a backlog remains (the rest sits in lanes other relays hold, or past the lanes' oldest rows).
+            Ok(report) if report.claimed > 0 => {
                 attempt = 0;
                 continue;
             }
