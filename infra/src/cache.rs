@@ -8,7 +8,8 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 #[derive(Clone)]
 pub struct Redis {
     connection: ConnectionManager,
-    prefix: String,
+    /// Shared, not owned: the handle is cloned for every request that uses Redis.
+    prefix: std::sync::Arc<str>,
 }
 
 impl Redis {
@@ -23,7 +24,7 @@ impl Redis {
         let connection = ConnectionManager::new_with_config(client, config)
             .await
             .with_context(|| format!("connecting to Redis at {}", redact_url(&args.url)))?;
-        Ok(Self { connection, prefix: args.key_prefix.clone() })
+        Ok(Self { connection, prefix: args.key_prefix.as_str().into() })
     }
 
     /// The full key for `name`, under this process's prefix.

@@ -22,12 +22,13 @@ use std::time::Duration;
 /// Connection settings plus the name prefix; makes producers, consumers and probes that agree.
 #[derive(Clone, Debug)]
 pub struct Kafka {
-    args: KafkaArgs,
+    /// Shared, not owned: the handle is cloned for every request that produces.
+    args: std::sync::Arc<KafkaArgs>,
 }
 
 impl Kafka {
     pub fn new(args: KafkaArgs) -> Self {
-        Self { args }
+        Self { args: std::sync::Arc::new(args) }
     }
 
     /// The full name of `topic` in this environment.
