@@ -1,6 +1,7 @@
 //! settle-bench: the pieces the coupon benchmark and the demo need around the real binaries.
 
 mod check;
+mod consume;
 mod histogram;
 mod origin;
 mod points;
@@ -35,6 +36,8 @@ enum Command {
     Rush(rush::RushArgs),
     /// The bare-producer ceiling: send issue-request records with the API's producer settings.
     Produce(produce::ProduceArgs),
+    /// The bare-consumer ceiling: read records with the workers' consumer settings, nothing else.
+    Consume(consume::ConsumeArgs),
     /// Wait until the issuance worker has decided N requests; print how long it took.
     WaitDecided(check::WaitArgs),
     /// Check the invariants of the given policies; exit 1 on any breach.
@@ -58,6 +61,7 @@ async fn main() -> ExitCode {
             Command::SeedRush(args) => seed::run(&cli.postgres, args).await,
             Command::Rush(args) => rush::run(args).await,
             Command::Produce(args) => produce::run(&cli.kafka, args).await,
+            Command::Consume(args) => consume::run(&cli.kafka, args).await,
             Command::WaitDecided(args) => check::wait(&cli.postgres, args).await,
             Command::Check(args) => check::check(&cli.postgres, args).await,
             Command::SeedPoints(args) => points::seed(&cli.postgres, args).await,
