@@ -27,9 +27,3 @@ where
         }
     }
 }
-
-/// mimalloc instead of glibc's allocator in every settle process: request handling allocates and frees
-/// many small buffers across runtime threads, where glibc's arenas showed up at ~14% of the API's CPU
-/// time in a profile of the cached balance lookup (`malloc`, `free`, `malloc_consolidate`).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
