@@ -13,6 +13,10 @@ where
     F: Future<Output = anyhow::Result<T>>,
     T: Termination,
 {
+    if !stop_with_parent() {
+        eprintln!("{name}: the process that started this run has already exited; not starting");
+        return ExitCode::FAILURE;
+    }
     if let Err(error) = crate::telemetry::init(telemetry) {
         eprintln!("{name}: {error:#}");
         return ExitCode::FAILURE;
@@ -26,4 +30,23 @@ where
             ExitCode::FAILURE
         }
     }
+}
+
+/// Set by a supervising parent (the scheduler) to its process id: the run then gets SIGTERM when that
+/// parent dies, even by SIGKILL, instead of running on unsupervised with nobody to record its end.
+pub const STOP_WITH_PARENT_VAR: &str = "SETTLE_STOP_WITH_PARENT";
+
+/// Asks Linux for SIGTERM on the parent's death if [`STOP_WITH_PARENT_VAR`] is set; false if the parent
+/// is already gone (it died between starting this process and this call, so the signal would never come).
+/// The signal follows the parent *thread* that started the process: the scheduler starts jobs from its
+/// runtime's worker threads, which live as long as it does.
+fn stop_with_parent() -> bool {
+    let Some(parent) = std::env::var(STOP_WITH_PARENT_VAR).ok().and_then(|pid| pid.parse::<i32>().ok()) else {
+        return true;
+    };
+    if let Err(error) = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGTERM) {
+        eprintln!("cannot ask to be stopped with the parent ({error}); running without that guard");
+        return true;
+    }
+    nix::unistd::getppid().as_raw() == parent
 }

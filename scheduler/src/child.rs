@@ -35,12 +35,15 @@ pub struct Finished {
     pub last_error_line: Option<String>,
 }
 
-pub async fn run(
-    launch: Launch,
-    timeout: Duration,
-    grace: Duration,
-    stop: &CancellationToken,
-) -> std::io::Result<Finished> {
+/// A started job: its process, its group and the tasks forwarding its output.
+pub struct Running {
+    child: tokio::process::Child,
+    group: Option<Pid>,
+    readers: Vec<tokio::task::JoinHandle<()>>,
+    last_error: watch::Receiver<Option<String>>,
+}
+
+pub fn spawn(launch: Launch) -> std::io::Result<Running> {
     let mut command = Command::new(&launch.program);
     command
         .args(&launch.args)
@@ -52,29 +55,44 @@ pub async fn run(
         .kill_on_drop(true);
     let mut child = command.spawn()?;
     let group = child.id().map(|id| Pid::from_raw(id as i32));
-    let (last_error_tx, last_error_rx) = watch::channel(None);
+    let (last_error_tx, last_error) = watch::channel(None);
     let readers = [
         child.stdout.take().map(|out| tokio::spawn(forward(out, "stdout", None).in_current_span())),
         child.stderr.take().map(|err| tokio::spawn(forward(err, "stderr", Some(last_error_tx)).in_current_span())),
     ];
+    Ok(Running { child, group, readers: readers.into_iter().flatten().collect(), last_error })
+}
 
-    let ending = tokio::select! {
-        status = child.wait() => Ending::Exited(status?),
-        _ = tokio::time::sleep(timeout) => {
-            tracing::warn!(timeout = ?timeout, "the job ran past its timeout; stopping it");
-            Ending::TimedOut(stop_group(&mut child, group, grace).await?)
-        }
-        _ = stop.cancelled() => {
-            tracing::warn!("the scheduler is shutting down; stopping the job");
-            Ending::Stopped(stop_group(&mut child, group, grace).await?)
-        }
-    };
-    // Output still in the pipes is forwarded; a grandchild that kept them open is not waited for.
-    for reader in readers.into_iter().flatten() {
-        let _ = tokio::time::timeout(Duration::from_secs(2), reader).await;
+impl Running {
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
     }
-    let last_error_line = last_error_rx.borrow().clone();
-    Ok(Finished { ending, last_error_line })
+
+    /// Waits for the job to end, stopping it on timeout or when `stop` is cancelled.
+    pub async fn finish(
+        mut self,
+        timeout: Duration,
+        grace: Duration,
+        stop: &CancellationToken,
+    ) -> std::io::Result<Finished> {
+        let ending = tokio::select! {
+            status = self.child.wait() => Ending::Exited(status?),
+            _ = tokio::time::sleep(timeout) => {
+                tracing::warn!(timeout = ?timeout, "the job ran past its timeout; stopping it");
+                Ending::TimedOut(stop_group(&mut self.child, self.group, grace).await?)
+            }
+            _ = stop.cancelled() => {
+                tracing::warn!("the scheduler is shutting down; stopping the job");
+                Ending::Stopped(stop_group(&mut self.child, self.group, grace).await?)
+            }
+        };
+        // Output still in the pipes is forwarded; a grandchild that kept them open is not waited for.
+        for reader in self.readers {
+            let _ = tokio::time::timeout(Duration::from_secs(2), reader).await;
+        }
+        let last_error_line = self.last_error.borrow().clone();
+        Ok(Finished { ending, last_error_line })
+    }
 }
 
 /// SIGTERM to the whole group, SIGKILL if it is still there after `grace`.

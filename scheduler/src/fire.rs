@@ -50,6 +50,23 @@ impl Firer {
             .await
     }
 
+    /// Closes firings of `entry` left RUNNING by a process that died (a previous leader), if none of its
+    /// runs is alive anywhere; called when leadership starts, so history is right within seconds.
+    pub async fn close_abandoned(&self, entry: &Entry) -> anyhow::Result<()> {
+        // Only the runs of `skip` entries hold the entry lock; an `allow` entry's are closed by age instead.
+        if entry.overlap != Overlap::Skip {
+            return Ok(());
+        }
+        if let Some(lock) = EntryLock::try_acquire(&self.pool, &entry.name).await? {
+            let closed = firings::close_abandoned(&self.pool, &entry.name, None).await;
+            lock.release().await;
+            if closed? > 0 {
+                tracing::warn!(entry = %entry.name, "closed firings abandoned by a process that stopped");
+            }
+        }
+        Ok(())
+    }
+
     /// Records `slot` as skipped without running it (a missed slot under `missed = "skip"`).
     pub async fn skip(&self, entry: &Entry, slot: DateTime<Utc>, reason: &str) -> anyhow::Result<Fired> {
         let trace_id = infra::telemetry::new_trace_id();
@@ -85,7 +102,7 @@ impl Firer {
             return Ok(Fired::AlreadyFired);
         };
         tracing::info!(firing, command = %entry.describe(), "firing");
-        let outcome = self.run(entry, slot).await;
+        let outcome = self.run(entry, slot, firing).await;
         // The record is written even when shutting down: the pool is still open until `run` returns.
         firings::finish(&self.pool, firing, &outcome).await?;
         metrics::counter!("scheduler_firings_total", "entry" => entry.name.clone(), "status" => outcome.status.as_str())
@@ -95,12 +112,24 @@ impl Firer {
         Ok(Fired::Recorded { firing, status: outcome.status, exit_status: outcome.exit_status, detail: outcome.detail })
     }
 
-    async fn run(&self, entry: &Entry, slot: &Slot<'_>) -> Outcome {
-        let launch = self.launch(entry, slot);
-        let finished = match child::run(launch, entry.timeout, self.stop_grace, &self.stop).await {
+    async fn run(&self, entry: &Entry, slot: &Slot<'_>, firing: i64) -> Outcome {
+        let started = child::spawn(self.launch(entry, slot));
+        let finished = match started {
+            Ok(running) => {
+                if let Some(pid) = running.pid() {
+                    let running_as = format!("running as pid {pid} on {}", self.identity);
+                    if let Err(error) = firings::note(&self.pool, firing, &running_as).await {
+                        tracing::warn!(error = ?error, "could not record the job's process id");
+                    }
+                }
+                running.finish(entry.timeout, self.stop_grace, &self.stop).await
+            }
+            Err(error) => Err(error),
+        };
+        let finished = match finished {
             Ok(finished) => finished,
             Err(error) => {
-                let detail = format!("could not start {}: {error}", entry.describe());
+                let detail = format!("could not run {}: {error}", entry.describe());
                 tracing::error!(%detail, "firing failed");
                 return Outcome {
                     status: Status::Failed,
@@ -142,12 +171,16 @@ impl Firer {
             }
             Job::Program(path) => PathBuf::from(path),
         };
-        let env = vec![
+        let mut env = vec![
             (infra::telemetry::TRACE_ID_VAR, slot.trace_id.to_owned()),
             ("DATABASE_URL", self.database_url.clone()),
             // JSON lines are forwarded at their own level; anything else as plain output.
             ("LOG_JSON", "true".to_owned()),
         ];
+        if matches!(entry.job, Job::Batch(_)) {
+            // A settle binary stops when this scheduler dies, even by SIGKILL (see infra::binary).
+            env.push((infra::binary::STOP_WITH_PARENT_VAR, std::process::id().to_string()));
+        }
         Launch { program, args, env }
     }
 

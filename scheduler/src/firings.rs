@@ -82,6 +82,16 @@ pub async fn finish(pool: &PgPool, firing: i64, outcome: &Outcome) -> sqlx::Resu
     Ok(())
 }
 
+/// Sets a running firing's detail (which process runs it, for operators reading `history`).
+pub async fn note(pool: &PgPool, firing: i64, detail: &str) -> sqlx::Result<()> {
+    sqlx::query("UPDATE scheduler_firings SET detail = $2 WHERE id = $1 AND status = 'RUNNING'")
+        .bind(firing)
+        .bind(detail)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
 /// Closes RUNNING firings of `entry` whose process is gone: all of them when the caller holds the
 /// entry lock (`older_than` None), else those started longer ago than any live run can last.
 pub async fn close_abandoned(pool: &PgPool, entry: &str, older_than: Option<Duration>) -> sqlx::Result<u64> {

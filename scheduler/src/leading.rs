@@ -53,6 +53,11 @@ async fn lead(
     firings: &mut JoinSet<()>,
 ) {
     let took_over = Utc::now();
+    for entry in &schedule.entries {
+        if let Err(error) = firer.close_abandoned(entry).await {
+            tracing::warn!(entry = %entry.name, error = ?error, "could not check for abandoned firings");
+        }
+    }
     for (index, entry) in schedule.entries.iter().enumerate() {
         if let Some(missed) = entry.when.latest_at_or_before(took_over) {
             catch_up(firer, schedule, index, missed, firings);

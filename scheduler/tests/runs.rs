@@ -140,3 +140,47 @@ timeout = "1h"
     assert!(firing.ended_at.is_some());
     assert!(Utc::now() - firing.started_at < Span::minutes(1));
 }
+
+#[tokio::test]
+async fn a_killed_leaders_batch_run_stops_with_it_and_the_successor_closes_its_firing() {
+    let env = TestEnv::new().await;
+    let dir = Workdir::new();
+    // A long settle-batch run (seeding millions of ledger entries), due at once (past slot, run-once).
+    dir.schedule(
+        r#"
+[[entry]]
+name = "long-batch"
+cron = "0 0 0 * * *"
+timezone = "UTC"
+command = "seed-points"
+args = ["--users", "2000000", "--transactions", "40000000"]
+timeout = "1h"
+"#,
+    );
+    let mut leader = start(&env, &dir, "first");
+    await_firings(&env, Duration::from_secs(20), "the run recording its process id", |f| {
+        f.iter().any(|f| f.status == "RUNNING" && f.detail.as_deref().is_some_and(|d| d.starts_with("running as pid")))
+    })
+    .await;
+    let detail = common::firings(&env).await.pop().and_then(|f| f.detail).expect("a detail");
+    let pid: u32 = detail.split_whitespace().nth(3).and_then(|pid| pid.parse().ok()).expect("a pid in the detail");
+    assert!(!gone(pid), "the batch run is not running");
+
+    leader.kill();
+    let stopped = process::wait_until(Duration::from_secs(10), || gone(pid));
+    if !stopped {
+        let _ = std::process::Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+    }
+    assert!(stopped, "the batch run outlived the scheduler that started it");
+
+    let mut successor = start(&env, &dir, "second");
+    await_firings(&env, Duration::from_secs(15), "the successor closing the abandoned firing", |f| {
+        f.iter().any(|f| {
+            f.leader == "first"
+                && f.status == "FAILED"
+                && f.detail.as_deref().is_some_and(|d| d.starts_with("abandoned"))
+        })
+    })
+    .await;
+    successor.terminate(Duration::from_secs(20)).expect("stopping");
+}
