@@ -52,53 +52,60 @@ pub async fn persist_batch(pool: &PgPool, requests: &[IssueRequested]) -> sqlx::
 async fn persist_policy(pool: &PgPool, policy: i64, requests: Vec<&IssueRequested>) -> sqlx::Result<BatchOutcome> {
     let mut tx = pool.begin().await?;
     let mut outcome = BatchOutcome::default();
-    let fresh = record_new_requests(&mut tx, &requests, &mut outcome).await?;
+    // The policy lock comes first: from here on no other issuer can decide for this policy, so what the
+    // reads below see (requests already persisted, coupons already held) stays true until commit.
+    let Some(policy_row) =
+        sqlx::query_as::<_, PolicyRow>(LOCK_POLICY_FOR_ISSUE).bind(policy).fetch_optional(&mut *tx).await?
+    else {
+        outcome.unknown = requests.into_iter().cloned().collect();
+        tx.commit().await?;
+        return Ok(outcome);
+    };
+    let fresh = sort_out_known(&mut tx, &requests, &mut outcome).await?;
     if !fresh.is_empty() {
-        outcome.verdicts = issue_for_policy(&mut tx, policy, &fresh).await?;
-        record_verdicts(&mut tx, &outcome.verdicts).await?;
+        let holders = holders(&mut tx, policy, &fresh).await?;
+        let verdicts = decide(&policy_row, &holders, &fresh);
+        outcome.verdicts = record(&mut tx, policy, verdicts, &mut outcome.duplicates).await?;
     }
     tx.commit().await?;
     Ok(outcome)
 }
 
-/// Inserts PENDING rows for requests never seen; returns those, sorting the rest into the outcome.
-async fn record_new_requests<'r>(
+#[derive(sqlx::FromRow)]
+struct PolicyRow {
+    total_quantity: i32,
+    issued_quantity: i32,
+    issue_starts_at: chrono::DateTime<chrono::Utc>,
+    issue_ends_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// Returns the requests to decide: not persisted before (else a duplicate) and naming a known user
+/// (else unknown: it can never succeed).
+async fn sort_out_known<'r>(
     tx: &mut Transaction<'_, Postgres>,
     requests: &[&'r IssueRequested],
     outcome: &mut BatchOutcome,
 ) -> sqlx::Result<Vec<&'r IssueRequested>> {
     let ids: Vec<Uuid> = requests.iter().map(|r| r.request_id).collect();
-    let policies: Vec<i64> = requests.iter().map(|r| r.policy_id.get()).collect();
     let users: Vec<i64> = requests.iter().map(|r| r.user_id.get()).collect();
-    let times: Vec<_> = requests.iter().map(|r| r.requested_at).collect();
     let seen: HashSet<Uuid> = sqlx::query_scalar("SELECT id FROM coupon_issue_requests WHERE id = ANY($1)")
         .bind(&ids)
         .fetch_all(&mut **tx)
         .await?
         .into_iter()
         .collect();
-    let inserted: HashSet<Uuid> = sqlx::query_scalar(
-        "INSERT INTO coupon_issue_requests (id, policy_id, user_id, status, created_at) \
-         SELECT r.id, r.policy_id, r.user_id, 'PENDING', r.requested_at \
-         FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::timestamptz[]) AS r(id, policy_id, user_id, requested_at) \
-         WHERE EXISTS (SELECT 1 FROM coupon_policies p WHERE p.id = r.policy_id) \
-           AND EXISTS (SELECT 1 FROM users u WHERE u.id = r.user_id) \
-         ON CONFLICT (id) DO NOTHING RETURNING id",
-    )
-    .bind(&ids)
-    .bind(&policies)
-    .bind(&users)
-    .bind(&times)
-    .fetch_all(&mut **tx)
-    .await?
-    .into_iter()
-    .collect();
+    let known_users: HashSet<i64> = sqlx::query_scalar("SELECT id FROM users WHERE id = ANY($1)")
+        .bind(&users)
+        .fetch_all(&mut **tx)
+        .await?
+        .into_iter()
+        .collect();
     let mut fresh = Vec::new();
     for &request in requests {
-        if inserted.contains(&request.request_id) {
-            fresh.push(request);
-        } else if seen.contains(&request.request_id) {
+        if seen.contains(&request.request_id) {
             outcome.duplicates.push(request.request_id);
+        } else if known_users.contains(&request.user_id.get()) {
+            fresh.push(request);
         } else {
             outcome.unknown.push(request.clone());
         }
@@ -106,78 +113,146 @@ async fn record_new_requests<'r>(
     Ok(fresh)
 }
 
-/// Issues to the first requests (in arrival order) of users who hold no coupon of `policy`, up to its
-/// remaining quantity, with the policy row locked; every other request gets its reason.
-async fn issue_for_policy(
+/// Users of `requests` who already hold a coupon of `policy`.
+async fn holders(
     tx: &mut Transaction<'_, Postgres>,
     policy: i64,
     requests: &[&IssueRequested],
+) -> sqlx::Result<HashSet<i64>> {
+    let users: Vec<i64> = requests.iter().map(|r| r.user_id.get()).collect();
+    Ok(sqlx::query_scalar("SELECT user_id FROM coupons WHERE policy_id = $1 AND user_id = ANY($2)")
+        .bind(policy)
+        .bind(&users)
+        .fetch_all(&mut **tx)
+        .await?
+        .into_iter()
+        .collect())
+}
+
+/// First come, first served, in arrival order: a request in the window from a user without a coupon of
+/// the policy gets one while any remain; the rest get their reason.
+fn decide(policy: &PolicyRow, holders: &HashSet<i64>, requests: &[&IssueRequested]) -> Vec<Verdict> {
+    let mut remaining = (policy.total_quantity - policy.issued_quantity).max(0);
+    let mut issued_to: HashSet<i64> = HashSet::new();
+    requests
+        .iter()
+        .map(|request| {
+            let user = request.user_id.get();
+            let outcome =
+                if request.requested_at < policy.issue_starts_at || request.requested_at >= policy.issue_ends_at {
+                    Err(IssueRejection::OutsideIssueWindow)
+                } else if holders.contains(&user) || issued_to.contains(&user) {
+                    Err(IssueRejection::AlreadyIssued)
+                } else if remaining > 0 {
+                    remaining -= 1;
+                    issued_to.insert(user);
+                    Ok(())
+                } else {
+                    Err(IssueRejection::SoldOut)
+                };
+            Verdict { request: (*request).clone(), outcome }
+        })
+        .collect()
+}
+
+/// Writes each request once, with its verdict, then the coupons of the issued ones. A request id that
+/// appeared meanwhile (another worker's redelivery) is a duplicate and issues nothing here; the quantity
+/// CHECK and `UNIQUE (policy_id, user_id)` still stand behind every coupon.
+async fn record(
+    tx: &mut Transaction<'_, Postgres>,
+    policy: i64,
+    verdicts: Vec<Verdict>,
+    duplicates: &mut Vec<Uuid>,
 ) -> sqlx::Result<Vec<Verdict>> {
-    let (total, issued, starts_at, ends_at): (i32, i32, chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>) =
-        sqlx::query_as(LOCK_POLICY_FOR_ISSUE).bind(policy).fetch_one(&mut **tx).await?;
-    let in_window: Vec<&&IssueRequested> =
-        requests.iter().filter(|r| r.requested_at >= starts_at && r.requested_at < ends_at).collect();
-    let ids: Vec<Uuid> = in_window.iter().map(|r| r.request_id).collect();
-    let users: Vec<i64> = in_window.iter().map(|r| r.user_id.get()).collect();
-    let order: Vec<i32> = (0..in_window.len() as i32).collect();
-    let issued_now: HashSet<Uuid> = sqlx::query_scalar::<_, Option<Uuid>>(
-        "WITH req AS (SELECT * FROM unnest($2::uuid[], $3::bigint[], $4::int[]) AS r(id, user_id, ord)), \
-         fresh AS (SELECT DISTINCT ON (user_id) id, user_id, ord FROM req \
-                   WHERE NOT EXISTS (SELECT 1 FROM coupons c WHERE c.policy_id = $1 AND c.user_id = req.user_id) \
-                   ORDER BY user_id, ord), \
-         chosen AS (SELECT id, user_id FROM fresh ORDER BY ord LIMIT $5) \
-         INSERT INTO coupons (policy_id, user_id, request_id, valid_until) \
-         SELECT $1, chosen.user_id, chosen.id, now() + make_interval(days => p.coupon_valid_days) \
-         FROM chosen CROSS JOIN coupon_policies p WHERE p.id = $1 \
-         RETURNING request_id",
+    let ids: Vec<Uuid> = verdicts.iter().map(|v| v.request.request_id).collect();
+    let users: Vec<i64> = verdicts.iter().map(|v| v.request.user_id.get()).collect();
+    let times: Vec<_> = verdicts.iter().map(|v| v.request.requested_at).collect();
+    let statuses: Vec<&str> = verdicts.iter().map(|v| if v.outcome.is_ok() { "ISSUED" } else { "REJECTED" }).collect();
+    let reasons: Vec<Option<&str>> = verdicts.iter().map(|v| v.outcome.err().map(IssueRejection::code)).collect();
+    let inserted: HashSet<Uuid> = sqlx::query_scalar(
+        "INSERT INTO coupon_issue_requests (id, policy_id, user_id, status, reason, created_at, resolved_at) \
+         SELECT r.id, $1, r.user_id, r.status, r.reason, r.requested_at, now() \
+         FROM unnest($2::uuid[], $3::bigint[], $4::timestamptz[], $5::text[], $6::text[]) \
+              AS r(id, user_id, requested_at, status, reason) \
+         ON CONFLICT (id) DO NOTHING RETURNING id",
     )
     .bind(policy)
     .bind(&ids)
     .bind(&users)
-    .bind(&order)
-    .bind(i64::from((total - issued).max(0)))
+    .bind(&times)
+    .bind(&statuses)
+    .bind(&reasons)
     .fetch_all(&mut **tx)
     .await?
     .into_iter()
-    .flatten()
     .collect();
-    let holders: HashSet<i64> =
-        sqlx::query_scalar("SELECT user_id FROM coupons WHERE policy_id = $1 AND user_id = ANY($2)")
-            .bind(policy)
-            .bind(&users)
-            .fetch_all(&mut **tx)
-            .await?
-            .into_iter()
-            .collect();
-    Ok(requests
-        .iter()
-        .map(|request| {
-            let outcome = if issued_now.contains(&request.request_id) {
-                Ok(())
-            } else if request.requested_at < starts_at || request.requested_at >= ends_at {
-                Err(IssueRejection::OutsideIssueWindow)
-            } else if holders.contains(&request.user_id.get()) {
-                Err(IssueRejection::AlreadyIssued)
-            } else {
-                Err(IssueRejection::SoldOut)
-            };
-            Verdict { request: (*request).clone(), outcome }
-        })
-        .collect())
+    let (recorded, raced): (Vec<Verdict>, Vec<Verdict>) =
+        verdicts.into_iter().partition(|v| inserted.contains(&v.request.request_id));
+    duplicates.extend(raced.iter().map(|v| v.request.request_id));
+    let (issue_ids, issue_users): (Vec<Uuid>, Vec<i64>) =
+        recorded.iter().filter(|v| v.outcome.is_ok()).map(|v| (v.request.request_id, v.request.user_id.get())).unzip();
+    if !issue_ids.is_empty() {
+        sqlx::query(
+            "INSERT INTO coupons (policy_id, user_id, request_id, valid_until) \
+             SELECT $1, c.user_id, c.request_id, now() + make_interval(days => p.coupon_valid_days) \
+             FROM unnest($2::uuid[], $3::bigint[]) AS c(request_id, user_id) CROSS JOIN coupon_policies p \
+             WHERE p.id = $1",
+        )
+        .bind(policy)
+        .bind(&issue_ids)
+        .bind(&issue_users)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(recorded)
 }
 
-async fn record_verdicts(tx: &mut Transaction<'_, Postgres>, verdicts: &[Verdict]) -> sqlx::Result<()> {
-    let ids: Vec<Uuid> = verdicts.iter().map(|v| v.request.request_id).collect();
-    let statuses: Vec<&str> = verdicts.iter().map(|v| if v.outcome.is_ok() { "ISSUED" } else { "REJECTED" }).collect();
-    let reasons: Vec<Option<&str>> = verdicts.iter().map(|v| v.outcome.err().map(IssueRejection::code)).collect();
-    sqlx::query(
-        "UPDATE coupon_issue_requests r SET status = v.status, reason = v.reason, resolved_at = now() \
-         FROM unnest($1::uuid[], $2::text[], $3::text[]) AS v(id, status, reason) WHERE r.id = v.id",
-    )
-    .bind(&ids)
-    .bind(&statuses)
-    .bind(&reasons)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{Duration, Utc};
+    use domain::{PolicyId, UserId};
+
+    fn request(user: i64, minutes_from_now: i64) -> IssueRequested {
+        IssueRequested {
+            request_id: Uuid::new_v4(),
+            policy_id: PolicyId::parse(1).expect("id"),
+            user_id: UserId::parse(user).expect("id"),
+            requested_at: Utc::now() + Duration::minutes(minutes_from_now),
+        }
+    }
+
+    #[test]
+    fn the_first_requests_in_the_window_get_the_remaining_coupons_once_per_user() {
+        let now = Utc::now();
+        let policy = PolicyRow {
+            total_quantity: 10,
+            issued_quantity: 8,
+            issue_starts_at: now - Duration::hours(1),
+            issue_ends_at: now + Duration::hours(1),
+        };
+        let holder = 7;
+        let requests = [
+            request(1, 0),      // issued (1 of 2 left)
+            request(1, 0),      // the same user again
+            request(holder, 0), // already held a coupon before this batch
+            request(2, 120),    // after the window closed
+            request(3, 0),      // issued (the last one)
+            request(4, 0),      // none left
+        ];
+        let refs: Vec<&IssueRequested> = requests.iter().collect();
+        let outcomes: Vec<_> =
+            decide(&policy, &HashSet::from([holder]), &refs).into_iter().map(|v| v.outcome).collect();
+        assert_eq!(
+            outcomes,
+            [
+                Ok(()),
+                Err(IssueRejection::AlreadyIssued),
+                Err(IssueRejection::AlreadyIssued),
+                Err(IssueRejection::OutsideIssueWindow),
+                Ok(()),
+                Err(IssueRejection::SoldOut),
+            ]
+        );
+    }
 }

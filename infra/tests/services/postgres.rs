@@ -158,3 +158,48 @@ async fn the_issuers_policy_lock_does_not_wait_for_another_issuers_key_share() {
     issuer.rollback().await.expect("rollback");
     other.rollback().await.expect("rollback");
 }
+
+#[tokio::test]
+async fn the_issuance_step_issues_first_come_records_every_verdict_once_and_sets_aside_unknown_requests() {
+    use domain::{coupon::IssueRequested, PolicyId, UserId};
+    use infra::coupons::issuance::persist_batch;
+    let env = TestEnv::new().await;
+    let policy_id = policy(&env.pool, 2).await;
+    let mut users = Vec::new();
+    for n in 0..3 {
+        users.push(user(&env.pool, &format!("u{n}@x.io")).await);
+    }
+    let request = |policy: i64, user: i64| IssueRequested {
+        request_id: uuid::Uuid::new_v4(),
+        policy_id: PolicyId::parse(policy).expect("id"),
+        user_id: UserId::parse(user).expect("id"),
+        requested_at: chrono::Utc::now(),
+    };
+    let batch = vec![
+        request(policy_id, users[0]),
+        request(policy_id, users[0]),
+        request(policy_id, users[1]),
+        request(policy_id, users[2]),
+        request(policy_id, 999_999),      // no such user
+        request(policy_id + 1, users[2]), // no such policy
+    ];
+    let first = persist_batch(&env.pool, &batch).await.expect("first delivery");
+    let codes: Vec<&str> =
+        first.verdicts.iter().map(|v| v.outcome.map_or_else(|rejection| rejection.code(), |()| "ISSUED")).collect();
+    assert_eq!(codes, ["ISSUED", "ALREADY_ISSUED", "ISSUED", "SOLD_OUT"]);
+    assert_eq!(first.unknown.len(), 2);
+    assert!(first.duplicates.is_empty());
+
+    let again = persist_batch(&env.pool, &batch).await.expect("redelivery");
+    assert!(again.verdicts.is_empty(), "a redelivered request was decided again");
+    assert_eq!(again.duplicates.len(), 4);
+    let (coupons, issued, requests): (i64, i32, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM coupons), (SELECT issued_quantity FROM coupon_policies WHERE id = $1), \
+                (SELECT count(*) FROM coupon_issue_requests WHERE resolved_at IS NOT NULL)",
+    )
+    .bind(policy_id)
+    .fetch_one(&env.pool)
+    .await
+    .expect("counts");
+    assert_eq!((coupons, issued, requests), (2, 2, 4));
+}
