@@ -15,6 +15,10 @@ use std::{sync::Arc, time::Duration};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+/// At most this many passed slots of one entry are recorded as skipped after a stall (the most recent);
+/// a per-second entry on a host suspended for hours would otherwise write a row per second of it.
+const MAX_STALLED_RECORDS: usize = 1_000;
+
 pub async fn run(
     firer: Arc<Firer>,
     schedule: Arc<Schedule>,
@@ -79,10 +83,19 @@ async fn lead(
         let now = Utc::now();
         for (index, entry) in schedule.entries.iter().enumerate() {
             let Some(due) = next[index].filter(|due| *due <= now) else { continue };
-            // Normally `due` itself; after a stall (suspended host, clock jump) the latest slot passed.
-            let slot = entry.when.latest_at_or_before(now).unwrap_or(due).max(due);
-            if slot > due {
-                tracing::warn!(entry = %entry.name, from = %due, to = %slot, "slots passed while stalled; firing the latest");
+            // Normally just `due`. After a stall (an overloaded or suspended host, a clock jump) several
+            // slots have passed: the latest fires and the others are recorded as skipped, so every slot
+            // still has exactly one record.
+            let mut passed: Vec<DateTime<Utc>> =
+                std::iter::successors(Some(due), |slot| entry.when.after(*slot).next())
+                    .take_while(|slot| *slot <= now)
+                    .collect();
+            let slot = passed.pop().unwrap_or(due);
+            if !passed.is_empty() {
+                tracing::warn!(entry = %entry.name, passed = passed.len(), latest = %slot, "slots passed while stalled");
+            }
+            for missed in passed.into_iter().rev().take(MAX_STALLED_RECORDS) {
+                spawn_skip(firer, schedule, index, missed, "missed: the scheduler was stalled past the slot", firings);
             }
             spawn_firing(firer, schedule, index, slot, firings);
             next[index] = entry.when.after(now).next();
@@ -104,13 +117,7 @@ fn catch_up(
     match entry.missed {
         Missed::RunOnce => spawn_firing(firer, schedule, index, slot, firings),
         Missed::Skip => {
-            let (firer, schedule) = (Arc::clone(firer), Arc::clone(schedule));
-            firings.spawn(async move {
-                let entry = &schedule.entries[index];
-                if let Err(error) = firer.skip(entry, slot, "missed: no scheduler was leading at the slot").await {
-                    tracing::error!(entry = %entry.name, error = ?error, "could not record a missed slot");
-                }
-            });
+            spawn_skip(firer, schedule, index, slot, "missed: no scheduler was leading at the slot", firings)
         }
     }
 }
@@ -127,6 +134,23 @@ fn spawn_firing(
         let entry = &schedule.entries[index];
         if let Err(error) = firer.fire(entry, slot).await {
             tracing::error!(entry = %entry.name, slot = %slot, error = ?error, "firing failed");
+        }
+    });
+}
+
+fn spawn_skip(
+    firer: &Arc<Firer>,
+    schedule: &Arc<Schedule>,
+    index: usize,
+    slot: DateTime<Utc>,
+    reason: &'static str,
+    firings: &mut JoinSet<()>,
+) {
+    let (firer, schedule) = (Arc::clone(firer), Arc::clone(schedule));
+    firings.spawn(async move {
+        let entry = &schedule.entries[index];
+        if let Err(error) = firer.skip(entry, slot, reason).await {
+            tracing::error!(entry = %entry.name, slot = %slot, error = ?error, "could not record a skipped slot");
         }
     });
 }

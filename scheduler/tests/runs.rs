@@ -184,3 +184,43 @@ timeout = "1h"
     .await;
     successor.terminate(Duration::from_secs(20)).expect("stopping");
 }
+
+#[tokio::test]
+async fn a_stalled_leader_records_every_slot_it_passed_and_fires_the_latest() {
+    let env = TestEnv::new().await;
+    let dir = Workdir::new();
+    dir.schedule(
+        r#"
+[[entry]]
+name = "tick"
+cron = "* * * * * *"
+program = "/bin/true"
+missed = "skip"
+timeout = "30s"
+"#,
+    );
+    let mut scheduler = start(&env, &dir, "solo");
+    await_firings(&env, Duration::from_secs(20), "a first run", |f| f.iter().any(|f| f.status == "SUCCEEDED")).await;
+
+    // The stall itself: the process is frozen for three seconds, as an overloaded or suspended host would.
+    let pid = scheduler.0.id().to_string();
+    std::process::Command::new("kill").args(["-STOP", &pid]).status().expect("SIGSTOP");
+    std::thread::sleep(Duration::from_secs(3));
+    std::process::Command::new("kill").args(["-CONT", &pid]).status().expect("SIGCONT");
+    let resumed = Utc::now();
+
+    await_firings(&env, Duration::from_secs(15), "a run after the stall", |f| {
+        f.iter().any(|f| f.status == "SUCCEEDED" && f.started_at > resumed)
+    })
+    .await;
+    scheduler.terminate(Duration::from_secs(20)).expect("stopping");
+
+    let firings = common::firings(&env).await;
+    assert!(
+        firings.iter().any(|f| f.detail.as_deref() == Some("missed: the scheduler was stalled past the slot")),
+        "no slot was recorded as passed during the stall: {firings:#?}"
+    );
+    for pair in firings.windows(2) {
+        assert_eq!(pair[1].slot_time - pair[0].slot_time, Span::seconds(1), "a slot has no record: {firings:#?}");
+    }
+}
