@@ -8,7 +8,7 @@
 use crate::{
     fire::Firer,
     leader::LeaderLock,
-    schedule::{Entry, Missed, Schedule},
+    schedule::{Missed, Schedule},
 };
 use chrono::{DateTime, Utc};
 use std::{sync::Arc, time::Duration};
@@ -57,16 +57,17 @@ async fn lead(
     firings: &mut JoinSet<()>,
 ) {
     let took_over = Utc::now();
-    for entry in &schedule.entries {
+    for (index, entry) in schedule.entries.iter().enumerate() {
         if let Err(error) = firer.close_abandoned(entry).await {
             tracing::warn!(entry = %entry.name, error = ?error, "could not check for abandoned firings");
         }
-    }
-    for (index, entry) in schedule.entries.iter().enumerate() {
         if let Some(missed) = entry.when.latest_at_or_before(took_over) {
-            catch_up(firer, schedule, index, missed, firings);
+            let action = match entry.missed {
+                Missed::RunOnce => SlotAction::Fire,
+                Missed::Skip => SlotAction::Skip("missed: no scheduler was leading at the slot"),
+            };
+            spawn_slot(firer, schedule, index, missed, action, firings);
         }
-        tracing::debug!(entry = %entry.name, "leading: entry scheduled");
     }
     let mut next: Vec<Option<DateTime<Utc>>> =
         schedule.entries.iter().map(|entry| entry.when.after(took_over).next()).collect();
@@ -95,62 +96,42 @@ async fn lead(
                 tracing::warn!(entry = %entry.name, passed = passed.len(), latest = %slot, "slots passed while stalled");
             }
             for missed in passed.into_iter().rev().take(MAX_STALLED_RECORDS) {
-                spawn_skip(firer, schedule, index, missed, "missed: the scheduler was stalled past the slot", firings);
+                let action = SlotAction::Skip("missed: the scheduler was stalled past the slot");
+                spawn_slot(firer, schedule, index, missed, action, firings);
             }
-            spawn_firing(firer, schedule, index, slot, firings);
+            spawn_slot(firer, schedule, index, slot, SlotAction::Fire, firings);
             next[index] = entry.when.after(now).next();
         }
         reap(firings);
     }
 }
 
-/// A slot that passed before this leadership began: fired once (`run-once`) or recorded as skipped. If
-/// the previous leader recorded it, both are no-ops.
-fn catch_up(
-    firer: &Arc<Firer>,
-    schedule: &Arc<Schedule>,
-    index: usize,
-    slot: DateTime<Utc>,
-    firings: &mut JoinSet<()>,
-) {
-    let entry: &Entry = &schedule.entries[index];
-    match entry.missed {
-        Missed::RunOnce => spawn_firing(firer, schedule, index, slot, firings),
-        Missed::Skip => {
-            spawn_skip(firer, schedule, index, slot, "missed: no scheduler was leading at the slot", firings)
-        }
-    }
+/// What becomes of a slot. A slot that passed before this leadership began is fired once (`run-once`)
+/// or recorded as skipped; if the previous leader recorded it, either is a no-op.
+#[derive(Debug, Clone, Copy)]
+enum SlotAction {
+    Fire,
+    /// Recorded as skipped, for this reason, without running.
+    Skip(&'static str),
 }
 
-fn spawn_firing(
+fn spawn_slot(
     firer: &Arc<Firer>,
     schedule: &Arc<Schedule>,
     index: usize,
     slot: DateTime<Utc>,
+    action: SlotAction,
     firings: &mut JoinSet<()>,
 ) {
     let (firer, schedule) = (Arc::clone(firer), Arc::clone(schedule));
     firings.spawn(async move {
         let entry = &schedule.entries[index];
-        if let Err(error) = firer.fire(entry, slot).await {
-            tracing::error!(entry = %entry.name, slot = %slot, error = ?error, "firing failed");
-        }
-    });
-}
-
-fn spawn_skip(
-    firer: &Arc<Firer>,
-    schedule: &Arc<Schedule>,
-    index: usize,
-    slot: DateTime<Utc>,
-    reason: &'static str,
-    firings: &mut JoinSet<()>,
-) {
-    let (firer, schedule) = (Arc::clone(firer), Arc::clone(schedule));
-    firings.spawn(async move {
-        let entry = &schedule.entries[index];
-        if let Err(error) = firer.skip(entry, slot, reason).await {
-            tracing::error!(entry = %entry.name, slot = %slot, error = ?error, "could not record a skipped slot");
+        let handled = match action {
+            SlotAction::Fire => firer.fire(entry, slot).await,
+            SlotAction::Skip(reason) => firer.skip(entry, slot, reason).await,
+        };
+        if let Err(error) = handled {
+            tracing::error!(entry = %entry.name, slot = %slot, ?action, error = ?error, "handling a slot failed");
         }
     });
 }
