@@ -64,13 +64,14 @@ pub async fn start(
                 );
             }
             sqlx::query(
-                "UPDATE batch_job_executions SET status = 'STARTED', ended_at = NULL, host = $2, trace_id = $3 WHERE id = $1",
+                "UPDATE batch_job_executions SET status = 'STARTED', ended_at = NULL, host = $2, trace_id = $3 \
+                 WHERE id = $1",
             )
             .bind(id)
             .bind(host())
             .bind(infra::telemetry::run_trace_id())
-                .execute(&mut *lock)
-                .await?;
+            .execute(&mut *lock)
+            .await?;
             let completed: Vec<i32> = sqlx::query_scalar(
                 "SELECT partition_no FROM batch_partition_checkpoints WHERE execution_id = $1 AND status = 'COMPLETED'",
             )
