@@ -56,6 +56,10 @@ pub struct KafkaArgs {
     /// How long a produce may wait for the broker's acknowledgement, in milliseconds.
     #[arg(long = "kafka-message-timeout-ms", env = "KAFKA_MESSAGE_TIMEOUT_MS", default_value_t = 10_000)]
     pub message_timeout_ms: u64,
+    /// How long a producer holds a record to batch it with others, in milliseconds: longer batches cost
+    /// the broker less per record and a request more latency.
+    #[arg(long = "kafka-linger-ms", env = "KAFKA_LINGER_MS", default_value_t = 5)]
+    pub linger_ms: u64,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -69,6 +69,7 @@ impl TestEnv {
             topic_prefix: format!("test-{suffix}."),
             partitions: 4,
             message_timeout_ms: 10_000,
+            linger_ms: 5,
         };
         Ok(Self { pool, postgres, redis, kafka, database })
     }

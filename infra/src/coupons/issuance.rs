@@ -1,7 +1,13 @@
 //! The issuance worker's database step: a batch of V3 requests persisted, one transaction per policy.
-//! The database is the final guard: each policy row is locked while its coupons are inserted, at most the
-//! remaining quantity is inserted, `UNIQUE (policy_id, user_id)` and the quantity CHECK back that up,
-//! and a request id seen before is skipped, so redelivered records change nothing.
+//! The database is the final guard: at most the remaining quantity is inserted, `UNIQUE (policy_id,
+//! user_id)` and the quantity CHECK back that up, and a request id seen before is skipped, so redelivered
+//! records change nothing.
+//!
+//! A policy's transaction first decides from what it reads without locking the policy row, so workers
+//! sharing a policy overlap until their coupon inserts (whose count update locks the row only until
+//! commit). Redis admitted each request, so normally nothing changed in between; if something did, the
+//! quantity CHECK or the unique key stops the insert, and the batch is decided again with the policy row
+//! locked first, which cannot lose that race.
 
 use domain::coupon::{IssueRejection, IssueRequested};
 use sqlx::{PgPool, Postgres, Transaction};
@@ -29,6 +35,17 @@ pub struct BatchOutcome {
 /// FOR UPDATE each would wait for the other's KEY SHARE: a deadlock whenever two workers meet on a policy.
 pub const LOCK_POLICY_FOR_ISSUE: &str = "SELECT total_quantity, issued_quantity, issue_starts_at, issue_ends_at \
     FROM coupon_policies WHERE id = $1 FOR NO KEY UPDATE";
+const READ_POLICY: &str = "SELECT total_quantity, issued_quantity, issue_starts_at, issue_ends_at \
+    FROM coupon_policies WHERE id = $1";
+
+/// How a policy's transaction guards its decision against other issuers of the policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Guard {
+    /// Decide from an unlocked read; a race shows up as a constraint violation at insert.
+    Optimistic,
+    /// Lock the policy row before reading anything: nobody else decides for it until commit.
+    PolicyLock,
+}
 
 /// Persists a batch as one transaction per policy, run concurrently: policies share no rows, so their
 /// transactions never wait on each other and the database spreads them over its cores. Each one is
@@ -50,18 +67,40 @@ pub async fn persist_batch(pool: &PgPool, requests: &[IssueRequested]) -> sqlx::
 }
 
 async fn persist_policy(pool: &PgPool, policy: i64, requests: Vec<&IssueRequested>) -> sqlx::Result<BatchOutcome> {
+    match persist_policy_guarded(pool, policy, &requests, Guard::Optimistic).await {
+        Err(error) if lost_issue_race(&error) => {
+            tracing::debug!(policy, %error, "another issuer changed the policy meanwhile; deciding again under its lock");
+            persist_policy_guarded(pool, policy, &requests, Guard::PolicyLock).await
+        }
+        decided => decided,
+    }
+}
+
+/// The quantity CHECK (more issued than the unlocked read allowed) or the one-coupon-per-user key (a
+/// coupon given to the user since that read): the optimistic decision is stale, not wrong data.
+fn lost_issue_race(error: &sqlx::Error) -> bool {
+    error.as_database_error().and_then(|db| db.constraint()).is_some_and(|constraint| {
+        matches!(constraint, "coupon_policies_issued_within_quantity" | "coupons_policy_user_key")
+    })
+}
+
+async fn persist_policy_guarded(
+    pool: &PgPool,
+    policy: i64,
+    requests: &[&IssueRequested],
+    guard: Guard,
+) -> sqlx::Result<BatchOutcome> {
     let mut tx = pool.begin().await?;
     let mut outcome = BatchOutcome::default();
-    // The policy lock comes first: from here on no other issuer can decide for this policy, so what the
-    // reads below see (requests already persisted, coupons already held) stays true until commit.
-    let Some(policy_row) =
-        sqlx::query_as::<_, PolicyRow>(LOCK_POLICY_FOR_ISSUE).bind(policy).fetch_optional(&mut *tx).await?
-    else {
-        outcome.unknown = requests.into_iter().cloned().collect();
+    // Under PolicyLock the lock comes first: from then on no other issuer can decide for this policy, so
+    // what the reads below see (requests already persisted, coupons already held) stays true until commit.
+    let read = if guard == Guard::PolicyLock { LOCK_POLICY_FOR_ISSUE } else { READ_POLICY };
+    let Some(policy_row) = sqlx::query_as::<_, PolicyRow>(read).bind(policy).fetch_optional(&mut *tx).await? else {
+        outcome.unknown = requests.iter().map(|&request| request.clone()).collect();
         tx.commit().await?;
         return Ok(outcome);
     };
-    let fresh = sort_out_known(&mut tx, &requests, &mut outcome).await?;
+    let fresh = sort_out_known(&mut tx, requests, &mut outcome).await?;
     if !fresh.is_empty() {
         let holders = holders(&mut tx, policy, &fresh).await?;
         let verdicts = decide(&policy_row, &holders, &fresh);
@@ -120,13 +159,18 @@ async fn holders(
     requests: &[&IssueRequested],
 ) -> sqlx::Result<HashSet<i64>> {
     let users: Vec<i64> = requests.iter().map(|r| r.user_id.get()).collect();
-    Ok(sqlx::query_scalar("SELECT user_id FROM coupons WHERE policy_id = $1 AND user_id = ANY($2)")
-        .bind(policy)
-        .bind(&users)
-        .fetch_all(&mut **tx)
-        .await?
-        .into_iter()
-        .collect())
+    // One index probe per user (LATERAL ... LIMIT 1): with `user_id = ANY($2)` the planner scans every
+    // coupon of the policy and filters, a cost that grows with each coupon issued during a rush.
+    Ok(sqlx::query_scalar(
+        "SELECT u.id FROM unnest($2::bigint[]) AS u(id) \
+         CROSS JOIN LATERAL (SELECT FROM coupons c WHERE c.policy_id = $1 AND c.user_id = u.id LIMIT 1) held",
+    )
+    .bind(policy)
+    .bind(&users)
+    .fetch_all(&mut **tx)
+    .await?
+    .into_iter()
+    .collect())
 }
 
 /// First come, first served, in arrival order: a request in the window from a user without a coupon of
@@ -189,8 +233,15 @@ async fn record(
     let (recorded, raced): (Vec<Verdict>, Vec<Verdict>) =
         verdicts.into_iter().partition(|v| inserted.contains(&v.request.request_id));
     duplicates.extend(raced.iter().map(|v| v.request.request_id));
-    let (issue_ids, issue_users): (Vec<Uuid>, Vec<i64>) =
-        recorded.iter().filter(|v| v.outcome.is_ok()).map(|v| (v.request.request_id, v.request.user_id.get())).unzip();
+    // In user order: two issuers inserting coupons of one policy meet on its unique key in the same order,
+    // so one waits for the other instead of each waiting for the other.
+    let mut issued: Vec<(i64, Uuid)> = recorded
+        .iter()
+        .filter(|v| v.outcome.is_ok())
+        .map(|v| (v.request.user_id.get(), v.request.request_id))
+        .collect();
+    issued.sort_unstable();
+    let (issue_users, issue_ids): (Vec<i64>, Vec<Uuid>) = issued.into_iter().unzip();
     if !issue_ids.is_empty() {
         sqlx::query(
             "INSERT INTO coupons (policy_id, user_id, request_id, valid_until) \

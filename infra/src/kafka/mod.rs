@@ -68,7 +68,7 @@ impl Kafka {
         config
             .set("enable.idempotence", "true")
             .set("acks", "all")
-            .set("linger.ms", "5")
+            .set("linger.ms", self.args.linger_ms.to_string())
             .set("message.timeout.ms", message_timeout_ms.to_string());
         config
     }

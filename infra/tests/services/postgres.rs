@@ -203,3 +203,63 @@ async fn the_issuance_step_issues_first_come_records_every_verdict_once_and_sets
     .expect("counts");
     assert_eq!((coupons, issued, requests), (2, 2, 4));
 }
+
+#[tokio::test]
+async fn an_issuer_that_decided_from_a_stale_read_decides_again_under_the_policy_lock() {
+    use domain::{coupon::IssueRequested, PolicyId, UserId};
+    use infra::coupons::issuance::{persist_batch, LOCK_POLICY_FOR_ISSUE};
+    let env = TestEnv::new().await;
+    let policy_id = policy(&env.pool, 30).await;
+    let mut users = Vec::new();
+    for n in 0..40 {
+        users.push(user(&env.pool, &format!("u{n}@x.io")).await);
+    }
+    // Another issuer holds the policy row; it will take 20 of the 30 coupons.
+    let mut other = env.pool.begin().await.expect("begin");
+    sqlx::query(LOCK_POLICY_FOR_ISSUE).bind(policy_id).execute(&mut *other).await.expect("lock");
+
+    // The batch reads 30 remaining without the lock, decides to issue to all 20, and waits at its count update.
+    let batch: Vec<IssueRequested> = users[20..]
+        .iter()
+        .map(|&user| IssueRequested {
+            request_id: uuid::Uuid::new_v4(),
+            policy_id: PolicyId::parse(policy_id).expect("id"),
+            user_id: UserId::parse(user).expect("id"),
+            requested_at: chrono::Utc::now(),
+        })
+        .collect();
+    let pool = env.pool.clone();
+    let persisting = tokio::spawn(async move { persist_batch(&pool, &batch).await });
+    let waiting_for_lock = testkit::process::eventually(std::time::Duration::from_secs(10), || async {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .fetch_one(&env.pool)
+        .await
+        .expect("activity");
+        waiting > 0
+    })
+    .await;
+    assert!(waiting_for_lock, "the batch never reached the policy row");
+    sqlx::query(
+        "INSERT INTO coupons (policy_id, user_id, valid_until) SELECT $1, u, now() FROM unnest($2::bigint[]) u",
+    )
+    .bind(policy_id)
+    .bind(&users[..20])
+    .execute(&mut *other)
+    .await
+    .expect("the other issuer's coupons");
+    other.commit().await.expect("commit");
+
+    let outcome = persisting.await.expect("join").expect("a lost race is decided again, not an error");
+    let issued_now = outcome.verdicts.iter().filter(|v| v.outcome.is_ok()).count();
+    let sold_out =
+        outcome.verdicts.iter().filter(|v| v.outcome == Err(domain::coupon::IssueRejection::SoldOut)).count();
+    assert_eq!((issued_now, sold_out), (10, 10));
+    let coupons: i64 = sqlx::query_scalar("SELECT count(*) FROM coupons WHERE policy_id = $1")
+        .bind(policy_id)
+        .fetch_one(&env.pool)
+        .await
+        .expect("count");
+    assert_eq!((coupons, issued(&env.pool, policy_id).await), (30, 30));
+}
