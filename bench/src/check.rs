@@ -13,6 +13,10 @@ pub struct WaitArgs {
     /// Count only requests for the policies in these files (ids one per line).
     #[arg(long = "policies", num_args = 1..)]
     policies: Vec<PathBuf>,
+    /// Also report the rate of the verdicts from this instant on, first to last (e.g. from when the last
+    /// worker process got its partitions).
+    #[arg(long)]
+    since: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// Waits for the worker, then reports its rate from the database's own timestamps (first to last
@@ -47,6 +51,18 @@ pub async fn wait(postgres: &PostgresArgs, args: WaitArgs) -> anyhow::Result<()>
         "decided {count} requests: waited {:.2} s; first to last verdict {span:.2} s = {rate:.0}/s",
         started.elapsed().as_secs_f64()
     );
+    if let Some(since) = args.since {
+        let (count, span): (i64, f64) = sqlx::query_as(&format!(
+            "SELECT count(*), coalesce(extract(epoch FROM max(resolved_at) - min(resolved_at))::float8, 0) \
+             FROM coupon_issue_requests WHERE {filter} AND resolved_at >= $2"
+        ))
+        .bind(&ids)
+        .bind(since)
+        .fetch_one(&pool)
+        .await?;
+        let rate = if span > 0.0 { count as f64 / span } else { 0.0 };
+        println!("since {since}: {count} requests decided in {span:.2} s = {rate:.0}/s (steady)");
+    }
     Ok(())
 }
 
