@@ -8,7 +8,7 @@ pub mod http;
 mod routes;
 mod state;
 
-pub use state::AppState;
+pub use state::{AppState, Shared};
 
 use axum::{
     extract::DefaultBodyLimit,
@@ -40,7 +40,7 @@ pub async fn build_state(config: &ApiConfig) -> anyhow::Result<AppState> {
     let coupons = CouponStock::new(redis.clone());
     let balances = infra::points::cache::BalanceCache::new(redis.clone());
     let jwt = Arc::new(auth::JwtKeys::from_secret(&config.jwt_secret)?);
-    Ok(AppState { pool, redis, kafka, producer, coupons, balances, jwt })
+    Ok(AppState::new(Shared { pool, redis, kafka, producer, coupons, balances, jwt }))
 }
 
 /// Every route plus the middleware stack, outermost first: trace id, deadline, body limit.

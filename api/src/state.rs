@@ -3,11 +3,14 @@ use axum::extract::FromRef;
 use infra::{cache::Redis, coupons::CouponStock, kafka::Kafka, points::cache::BalanceCache};
 use rdkafka::producer::FutureProducer;
 use sqlx::PgPool;
-use std::sync::Arc;
+use std::{ops::Deref, sync::Arc};
 
-/// What handlers share. Every field is a cheap, cloneable handle.
-#[derive(Clone, FromRef)]
-pub struct AppState {
+/// What handlers share, behind one `Arc`: axum clones the state for every request (and every `State`
+/// extractor), and one reference count is cheaper than a dozen that the cores take turns owning.
+#[derive(Clone)]
+pub struct AppState(Arc<Shared>);
+
+pub struct Shared {
     pub pool: PgPool,
     pub redis: Redis,
     pub kafka: Kafka,
@@ -16,4 +19,30 @@ pub struct AppState {
     pub coupons: CouponStock,
     pub balances: BalanceCache,
     pub jwt: Arc<JwtKeys>,
+}
+
+impl AppState {
+    pub fn new(shared: Shared) -> Self {
+        Self(Arc::new(shared))
+    }
+}
+
+impl Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+impl FromRef<AppState> for Arc<JwtKeys> {
+    fn from_ref(state: &AppState) -> Self {
+        state.jwt.clone()
+    }
+}
+
+impl FromRef<AppState> for PgPool {
+    fn from_ref(state: &AppState) -> Self {
+        state.pool.clone()
+    }
 }
