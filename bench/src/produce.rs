@@ -1,8 +1,12 @@
 use chrono::Utc;
 use domain::{coupon::IssueRequested, PolicyId, UserId};
 use futures::{stream, StreamExt};
-use infra::{config::KafkaArgs, kafka::Kafka};
-use rdkafka::producer::FutureRecord;
+use infra::{
+    config::KafkaArgs,
+    kafka::{with_trace_id, Kafka},
+    telemetry::new_trace_id,
+};
+use rdkafka::{message::OwnedHeaders, producer::FutureRecord};
 use std::time::{Duration, Instant};
 
 #[derive(clap::Args, Debug)]
@@ -18,7 +22,8 @@ pub struct ProduceArgs {
     in_flight: usize,
 }
 
-/// The same record shape, key and producer settings as settle-api's V3 path, with nothing else around it.
+/// The same record shape, key, trace-id header and producer settings as settle-api's V3 path, with nothing
+/// else around it.
 pub async fn run(kafka: &KafkaArgs, args: ProduceArgs) -> anyhow::Result<()> {
     let kafka = Kafka::new(kafka.clone());
     kafka.ensure_topic_names(std::slice::from_ref(&args.topic)).await?;
@@ -38,8 +43,9 @@ pub async fn run(kafka: &KafkaArgs, args: ProduceArgs) -> anyhow::Result<()> {
                 };
                 let payload = serde_json::to_vec(&request).expect("serializable");
                 let key = user.to_string();
+                let headers = with_trace_id(OwnedHeaders::new(), &new_trace_id());
                 producer
-                    .send(FutureRecord::to(&topic).key(&key).payload(&payload), Duration::from_secs(5))
+                    .send(FutureRecord::to(&topic).key(&key).payload(&payload).headers(headers), Duration::from_secs(5))
                     .await
                     .is_err()
             }
