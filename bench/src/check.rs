@@ -39,31 +39,34 @@ pub async fn wait(postgres: &PostgresArgs, args: WaitArgs) -> anyhow::Result<()>
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let (count, span): (i64, f64) = sqlx::query_as(&format!(
-        "SELECT count(*), coalesce(extract(epoch FROM max(resolved_at) - min(resolved_at))::float8, 0) \
-         FROM coupon_issue_requests WHERE {filter}"
-    ))
-    .bind(&ids)
-    .fetch_one(&pool)
-    .await?;
-    let rate = if span > 0.0 { count as f64 / span } else { 0.0 };
+    let (count, span, rate) = verdict_rate(&pool, filter, &ids, None).await?;
     println!(
         "decided {count} requests: waited {:.2} s; first to last verdict {span:.2} s = {rate:.0}/s",
         started.elapsed().as_secs_f64()
     );
     if let Some(since) = args.since {
-        let (count, span): (i64, f64) = sqlx::query_as(&format!(
-            "SELECT count(*), coalesce(extract(epoch FROM max(resolved_at) - min(resolved_at))::float8, 0) \
-             FROM coupon_issue_requests WHERE {filter} AND resolved_at >= $2"
-        ))
-        .bind(&ids)
-        .bind(since)
-        .fetch_one(&pool)
-        .await?;
-        let rate = if span > 0.0 { count as f64 / span } else { 0.0 };
+        let (count, span, rate) = verdict_rate(&pool, filter, &ids, Some(since)).await?;
         println!("since {since}: {count} requests decided in {span:.2} s = {rate:.0}/s (steady)");
     }
     Ok(())
+}
+
+/// Verdicts matching `filter` (from `since` on, if given): how many, seconds from first to last, per second.
+async fn verdict_rate(
+    pool: &sqlx::PgPool,
+    filter: &str,
+    ids: &[i64],
+    since: Option<chrono::DateTime<chrono::Utc>>,
+) -> sqlx::Result<(i64, f64, f64)> {
+    let (count, span): (i64, f64) = sqlx::query_as(&format!(
+        "SELECT count(*), coalesce(extract(epoch FROM max(resolved_at) - min(resolved_at))::float8, 0) \
+         FROM coupon_issue_requests WHERE {filter} AND ($2::timestamptz IS NULL OR resolved_at >= $2)"
+    ))
+    .bind(ids)
+    .bind(since)
+    .fetch_one(pool)
+    .await?;
+    Ok((count, span, if span > 0.0 { count as f64 / span } else { 0.0 }))
 }
 
 #[derive(clap::Args, Debug)]

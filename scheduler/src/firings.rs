@@ -117,8 +117,9 @@ pub async fn execution_for_trace(pool: &PgPool, trace_id: &str) -> sqlx::Result<
         .await
 }
 
-#[derive(sqlx::FromRow)]
-pub struct HistoryRow {
+/// One row of `scheduler_firings`, as `history` reads it (and the tests do).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct FiringRow {
     pub id: i64,
     pub entry_name: String,
     pub slot_time: DateTime<Utc>,
@@ -132,7 +133,7 @@ pub struct HistoryRow {
     pub trace_id: Option<String>,
 }
 
-pub async fn history(pool: &PgPool, entry: Option<&str>, limit: i64) -> sqlx::Result<Vec<HistoryRow>> {
+pub async fn history(pool: &PgPool, entry: Option<&str>, limit: i64) -> sqlx::Result<Vec<FiringRow>> {
     sqlx::query_as(
         "SELECT id, entry_name, slot_time, leader, status, started_at, ended_at, exit_status, batch_execution_id, \
                 detail, trace_id \

@@ -13,6 +13,7 @@ mod leading;
 pub mod schedule;
 
 pub use config::{Command, SchedulerCli};
+pub use firings::FiringRow;
 pub use leader::LeaderLock;
 
 use anyhow::Context;

@@ -30,13 +30,18 @@ pub struct BatchOutcome {
     pub unknown: Vec<IssueRequested>,
 }
 
+/// The columns of [`PolicyRow`], for both reads of a policy.
+macro_rules! read_policy {
+    () => {
+        "SELECT total_quantity, issued_quantity, issue_starts_at, issue_ends_at FROM coupon_policies WHERE id = $1"
+    };
+}
+
 /// Locks a policy row against other issuers. NO KEY UPDATE, not UPDATE: the issuing transaction already
 /// holds KEY SHARE on the row (the foreign key of its request rows), and so may another worker's; with
 /// FOR UPDATE each would wait for the other's KEY SHARE: a deadlock whenever two workers meet on a policy.
-pub const LOCK_POLICY_FOR_ISSUE: &str = "SELECT total_quantity, issued_quantity, issue_starts_at, issue_ends_at \
-    FROM coupon_policies WHERE id = $1 FOR NO KEY UPDATE";
-const READ_POLICY: &str = "SELECT total_quantity, issued_quantity, issue_starts_at, issue_ends_at \
-    FROM coupon_policies WHERE id = $1";
+pub const LOCK_POLICY_FOR_ISSUE: &str = concat!(read_policy!(), " FOR NO KEY UPDATE");
+const READ_POLICY: &str = read_policy!();
 
 /// How a policy's transaction guards its decision against other issuers of the policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

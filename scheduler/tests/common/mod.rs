@@ -77,20 +77,7 @@ pub fn run(env: &TestEnv, schedule: &Path, args: &[&str]) -> Output {
     command(env, schedule, "operator").args(args).output().expect("running settle-scheduler")
 }
 
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct Firing {
-    pub id: i64,
-    pub entry_name: String,
-    pub slot_time: DateTime<Utc>,
-    pub leader: String,
-    pub status: String,
-    pub started_at: DateTime<Utc>,
-    pub ended_at: Option<DateTime<Utc>>,
-    pub exit_status: Option<i32>,
-    pub batch_execution_id: Option<i64>,
-    pub detail: Option<String>,
-    pub trace_id: Option<String>,
-}
+pub use settle_scheduler::FiringRow as Firing;
 
 pub async fn firings(env: &TestEnv) -> Vec<Firing> {
     sqlx::query_as(
