@@ -28,6 +28,39 @@ async fn policy(pool: &PgPool, quantity: i32) -> i64 {
     .expect("policy")
 }
 
+async fn users(pool: &PgPool, count: usize) -> Vec<i64> {
+    let mut ids = Vec::with_capacity(count);
+    for n in 0..count {
+        ids.push(user(pool, &format!("u{n}@x.io")).await);
+    }
+    ids
+}
+
+/// A V3 issue request as the API produces it.
+fn issue_request(policy: i64, user: i64) -> domain::coupon::IssueRequested {
+    domain::coupon::IssueRequested {
+        request_id: uuid::Uuid::new_v4(),
+        policy_id: domain::PolicyId::parse(policy).expect("id"),
+        user_id: domain::UserId::parse(user).expect("id"),
+        requested_at: chrono::Utc::now(),
+    }
+}
+
+/// Waits (polling, no sleep as synchronisation) until a session of this database waits for a lock.
+async fn await_lock_wait(pool: &PgPool, failure: &str) {
+    let waiting = testkit::process::eventually(std::time::Duration::from_secs(10), || async {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .fetch_one(pool)
+        .await
+        .expect("activity");
+        waiting > 0
+    })
+    .await;
+    assert!(waiting, "{failure}");
+}
+
 async fn issue(pool: &PgPool, policy: i64, users: &[i64]) -> Result<u64, sqlx::Error> {
     sqlx::query(
         "INSERT INTO coupons (policy_id, user_id, valid_until) SELECT $1, u, now() + interval '7 days' FROM unnest($2::bigint[]) u",
@@ -161,27 +194,17 @@ async fn the_issuers_policy_lock_does_not_wait_for_another_issuers_key_share() {
 
 #[tokio::test]
 async fn the_issuance_step_issues_first_come_records_every_verdict_once_and_sets_aside_unknown_requests() {
-    use domain::{coupon::IssueRequested, PolicyId, UserId};
     use infra::coupons::issuance::persist_batch;
     let env = TestEnv::new().await;
     let policy_id = policy(&env.pool, 2).await;
-    let mut users = Vec::new();
-    for n in 0..3 {
-        users.push(user(&env.pool, &format!("u{n}@x.io")).await);
-    }
-    let request = |policy: i64, user: i64| IssueRequested {
-        request_id: uuid::Uuid::new_v4(),
-        policy_id: PolicyId::parse(policy).expect("id"),
-        user_id: UserId::parse(user).expect("id"),
-        requested_at: chrono::Utc::now(),
-    };
+    let users = users(&env.pool, 3).await;
     let batch = vec![
-        request(policy_id, users[0]),
-        request(policy_id, users[0]),
-        request(policy_id, users[1]),
-        request(policy_id, users[2]),
-        request(policy_id, 999_999),      // no such user
-        request(policy_id + 1, users[2]), // no such policy
+        issue_request(policy_id, users[0]),
+        issue_request(policy_id, users[0]),
+        issue_request(policy_id, users[1]),
+        issue_request(policy_id, users[2]),
+        issue_request(policy_id, 999_999),      // no such user
+        issue_request(policy_id + 1, users[2]), // no such policy
     ];
     let first = persist_batch(&env.pool, &batch).await.expect("first delivery");
     let codes: Vec<&str> =
@@ -206,41 +229,19 @@ async fn the_issuance_step_issues_first_come_records_every_verdict_once_and_sets
 
 #[tokio::test]
 async fn an_issuer_that_decided_from_a_stale_read_decides_again_under_the_policy_lock() {
-    use domain::{coupon::IssueRequested, PolicyId, UserId};
     use infra::coupons::issuance::{persist_batch, LOCK_POLICY_FOR_ISSUE};
     let env = TestEnv::new().await;
     let policy_id = policy(&env.pool, 30).await;
-    let mut users = Vec::new();
-    for n in 0..40 {
-        users.push(user(&env.pool, &format!("u{n}@x.io")).await);
-    }
+    let users = users(&env.pool, 40).await;
     // Another issuer holds the policy row; it will take 20 of the 30 coupons.
     let mut other = env.pool.begin().await.expect("begin");
     sqlx::query(LOCK_POLICY_FOR_ISSUE).bind(policy_id).execute(&mut *other).await.expect("lock");
 
     // The batch reads 30 remaining without the lock, decides to issue to all 20, and waits at its count update.
-    let batch: Vec<IssueRequested> = users[20..]
-        .iter()
-        .map(|&user| IssueRequested {
-            request_id: uuid::Uuid::new_v4(),
-            policy_id: PolicyId::parse(policy_id).expect("id"),
-            user_id: UserId::parse(user).expect("id"),
-            requested_at: chrono::Utc::now(),
-        })
-        .collect();
+    let batch: Vec<_> = users[20..].iter().map(|&user| issue_request(policy_id, user)).collect();
     let pool = env.pool.clone();
     let persisting = tokio::spawn(async move { persist_batch(&pool, &batch).await });
-    let waiting_for_lock = testkit::process::eventually(std::time::Duration::from_secs(10), || async {
-        let waiting: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
-        )
-        .fetch_one(&env.pool)
-        .await
-        .expect("activity");
-        waiting > 0
-    })
-    .await;
-    assert!(waiting_for_lock, "the batch never reached the policy row");
+    await_lock_wait(&env.pool, "the batch never reached the policy row").await;
     sqlx::query(
         "INSERT INTO coupons (policy_id, user_id, valid_until) SELECT $1, u, now() FROM unnest($2::bigint[]) u",
     )
@@ -262,4 +263,42 @@ async fn an_issuer_that_decided_from_a_stale_read_decides_again_under_the_policy
         .await
         .expect("count");
     assert_eq!((coupons, issued(&env.pool, policy_id).await), (30, 30));
+}
+
+#[tokio::test]
+async fn an_issuer_that_missed_a_coupon_given_meanwhile_decides_again_and_gives_none_twice() {
+    use domain::coupon::IssueRejection;
+    use infra::coupons::issuance::{persist_batch, LOCK_POLICY_FOR_ISSUE};
+    let env = TestEnv::new().await;
+    let policy_id = policy(&env.pool, 30).await;
+    let users = users(&env.pool, 20).await;
+    // Another issuer, not yet committed, gives one of the batch's users a coupon.
+    let mut other = env.pool.begin().await.expect("begin");
+    sqlx::query(LOCK_POLICY_FOR_ISSUE).bind(policy_id).execute(&mut *other).await.expect("lock");
+    sqlx::query("INSERT INTO coupons (policy_id, user_id, valid_until) VALUES ($1, $2, now())")
+        .bind(policy_id)
+        .bind(users[0])
+        .execute(&mut *other)
+        .await
+        .expect("the other issuer's coupon");
+
+    // The batch does not see that coupon, decides to issue to all 20, and waits on the user's key.
+    let batch: Vec<_> = users.iter().map(|&user| issue_request(policy_id, user)).collect();
+    let pool = env.pool.clone();
+    let persisting = tokio::spawn(async move { persist_batch(&pool, &batch).await });
+    await_lock_wait(&env.pool, "the batch never reached the coupon the other issuer holds").await;
+    other.commit().await.expect("commit");
+
+    let outcome = persisting.await.expect("join").expect("a lost race is decided again, not an error");
+    let verdict_of_first_user =
+        outcome.verdicts.iter().find(|v| v.request.user_id.get() == users[0]).map(|v| v.outcome);
+    assert_eq!(verdict_of_first_user, Some(Err(IssueRejection::AlreadyIssued)));
+    assert_eq!(outcome.verdicts.iter().filter(|v| v.outcome.is_ok()).count(), 19);
+    let (coupons, holders): (i64, i64) =
+        sqlx::query_as("SELECT count(*), count(DISTINCT user_id) FROM coupons WHERE policy_id = $1")
+            .bind(policy_id)
+            .fetch_one(&env.pool)
+            .await
+            .expect("count");
+    assert_eq!((coupons, holders, issued(&env.pool, policy_id).await), (20, 20, 20));
 }
