@@ -10,6 +10,7 @@ mod state;
 
 pub use state::{AppState, Shared};
 
+use crate::http::ErrorCode;
 use axum::{
     extract::DefaultBodyLimit,
     middleware::{from_fn, from_fn_with_state},
@@ -67,13 +68,9 @@ pub async fn serve(listener: TcpListener, router: Router, shutdown: Cancellation
 }
 
 async fn unknown_route() -> ApiError {
-    ApiError::not_found("ROUTE_NOT_FOUND", "no such route")
+    ApiError::new(ErrorCode::RouteNotFound, "no such route")
 }
 
 async fn method_not_allowed() -> ApiError {
-    ApiError::new(
-        axum::http::StatusCode::METHOD_NOT_ALLOWED,
-        "METHOD_NOT_ALLOWED",
-        "this route does not take that method",
-    )
+    ApiError::new(ErrorCode::MethodNotAllowed, "this route does not take that method")
 }

@@ -25,6 +25,9 @@ pub enum Command {
     SeedPoints(crate::seed::SeedArgs),
     /// The daily reconciliation: closing snapshots per user and date, and balances checked against the ledger.
     ReconcilePoints(crate::reconcile::ReconcileArgs),
+    /// Parked outbox rows: list them, or re-drive one.
+    #[command(subcommand)]
+    Outbox(crate::outbox::OutboxCommand),
     /// List recent batch executions, newest first.
     Runs {
         /// How many to list.

@@ -3,7 +3,8 @@
 //! redone without `--force`, and an unfinished one is resumed, skipping the partitions it completed.
 
 use anyhow::{bail, Context};
-use sqlx::{pool::PoolConnection, PgPool, Postgres};
+use infra::session_lock::{LockKey, SessionLock};
+use sqlx::{PgPool, Postgres};
 use std::collections::HashSet;
 
 /// First key of the advisory lock that lets one run per job key at a time (the second is its hash).
@@ -13,8 +14,8 @@ pub struct Execution {
     pub id: i64,
     /// Partitions finished by an earlier, interrupted attempt of this execution.
     pub completed: HashSet<i32>,
-    /// Holds the run lock for as long as the execution runs.
-    _lock: PoolConnection<Postgres>,
+    /// Holds the run lock for as long as the execution runs (dropped on any path, it closes its session).
+    _lock: SessionLock,
 }
 
 pub enum Start {
@@ -37,22 +38,17 @@ pub async fn start(
     parameters: serde_json::Value,
     force: bool,
 ) -> anyhow::Result<Start> {
-    let mut lock = pool.acquire().await?;
-    let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1, hashtext($2))")
-        .bind(RUN_LOCK_SPACE)
-        .bind(format!("{job}:{key}"))
-        .fetch_one(&mut *lock)
-        .await?;
-    if !locked {
+    let run = LockKey::Named { space: RUN_LOCK_SPACE, name: format!("{job}:{key}") };
+    let Some(mut lock) = SessionLock::try_acquire(pool, run).await? else {
         bail!("{job} for {key} is already running elsewhere");
-    }
+    };
     let latest: Option<(i64, String, serde_json::Value)> = sqlx::query_as(
         "SELECT id, status, parameters FROM batch_job_executions WHERE job_name = $1 AND job_key = $2 \
          ORDER BY started_at DESC, id DESC LIMIT 1",
     )
     .bind(job)
     .bind(key)
-    .fetch_optional(&mut *lock)
+    .fetch_optional(lock.connection())
     .await?;
     match latest {
         Some((id, status, _)) if status == "COMPLETED" && !force => Ok(Start::AlreadyCompleted { id }),
@@ -70,13 +66,13 @@ pub async fn start(
             .bind(id)
             .bind(host())
             .bind(infra::telemetry::run_trace_id())
-            .execute(&mut *lock)
+            .execute(lock.connection())
             .await?;
             let completed: Vec<i32> = sqlx::query_scalar(
                 "SELECT partition_no FROM batch_partition_checkpoints WHERE execution_id = $1 AND status = 'COMPLETED'",
             )
             .bind(id)
-            .fetch_all(&mut *lock)
+            .fetch_all(lock.connection())
             .await?;
             tracing::info!(execution = id, skipped = completed.len(), "resuming an unfinished execution");
             Ok(Start::Run(Execution { id, completed: completed.into_iter().collect(), _lock: lock }))
@@ -91,7 +87,7 @@ pub async fn start(
             .bind(&parameters)
             .bind(host())
             .bind(infra::telemetry::run_trace_id())
-            .fetch_one(&mut *lock)
+            .fetch_one(lock.connection())
             .await?;
             Ok(Start::Run(Execution { id, completed: HashSet::new(), _lock: lock }))
         }
@@ -190,4 +186,37 @@ pub async fn recent(pool: &PgPool, limit: i64) -> anyhow::Result<Vec<String>> {
         ));
     }
     Ok(lines)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+    use testkit::{process, TestEnv};
+
+    #[tokio::test]
+    async fn a_run_dropped_on_an_error_path_frees_its_lock_for_other_processes() {
+        let env = TestEnv::new().await;
+        let Start::Run(execution) =
+            start(&env.pool, "lock-test", "2026-11-30", serde_json::json!({}), false).await.expect("starting")
+        else {
+            panic!("a fresh key cannot be completed already");
+        };
+        drop(execution); // as when `?` leaves the job early
+                         // Asked from another pool: a session of the first one would re-enter a lock it still held.
+        let elsewhere = PgPool::connect(&env.postgres.url).await.expect("a second pool");
+        let key = || LockKey::Named { space: RUN_LOCK_SPACE, name: "lock-test:2026-11-30".to_owned() };
+        let freed = process::eventually(Duration::from_secs(5), || async {
+            match SessionLock::try_acquire(&elsewhere, key()).await.expect("attempt") {
+                Some(lock) => {
+                    lock.release().await;
+                    true
+                }
+                None => false,
+            }
+        })
+        .await;
+        elsewhere.close().await;
+        assert!(freed, "the run lock went back to the pool still held");
+    }
 }

@@ -4,6 +4,7 @@
 mod cli;
 mod exit;
 mod jobs;
+mod outbox;
 mod progress;
 pub mod reconcile;
 mod seed;
@@ -44,6 +45,10 @@ pub async fn run(cli: BatchCli) -> anyhow::Result<ExitStatus> {
                 println!("{line}");
             }
             Ok(ExitStatus::Success)
+        }
+        Command::Outbox(command) => {
+            let pool = infra::db::connect(&cli.postgres).await?;
+            outbox::run(&pool, command).await
         }
         Command::IssueToken(args) => {
             let keys = infra::jwt::JwtKeys::from_secret(&args.jwt_secret)?;

@@ -49,3 +49,36 @@ fn issue_token_signs_a_token_the_api_accepts_and_refuses_a_bad_user_id() {
         Command::new(batch()).args(["issue-token", "--user", "0"]).env("JWT_SECRET", secret).output().expect("running");
     assert_eq!(refused.status.code(), Some(2));
 }
+
+#[tokio::test]
+async fn outbox_parked_lists_parked_rows_and_retry_re_drives_one_or_exits_2() {
+    let env = TestEnv::new().await;
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO outbox_events (event_id, aggregate_type, aggregate_id, event_type, payload, attempts, \
+         last_error, parked_at) VALUES (gen_random_uuid(), 'points', '7', 'PointsEarned', '{}', 10, \
+         'Message size too large', now()) RETURNING id",
+    )
+    .fetch_one(&env.pool)
+    .await
+    .expect("a parked row");
+    let run = |args: &[&str]| process::command_for(batch().as_ref(), &env).args(args).output().expect("running");
+
+    let listed = run(&["outbox", "parked"]);
+    assert!(listed.status.success(), "{}", String::from_utf8_lossy(&listed.stderr));
+    let listing = String::from_utf8_lossy(&listed.stdout);
+    assert!(listing.contains(&format!("id={id} ")) && listing.contains("Message size too large"), "{listing}");
+
+    let retried = run(&["outbox", "retry", &id.to_string()]);
+    assert!(retried.status.success(), "{}", String::from_utf8_lossy(&retried.stderr));
+    let (parked, attempts): (bool, i32) =
+        sqlx::query_as("SELECT parked_at IS NOT NULL, attempts FROM outbox_events WHERE id = $1")
+            .bind(id)
+            .fetch_one(&env.pool)
+            .await
+            .expect("row");
+    assert_eq!((parked, attempts), (false, 0), "queued again with fresh attempts");
+
+    let again = run(&["outbox", "retry", &id.to_string()]);
+    assert_eq!(again.status.code(), Some(2), "a row that is not parked cannot be re-driven");
+    assert!(String::from_utf8_lossy(&again.stderr).contains("no parked outbox row"));
+}

@@ -5,12 +5,13 @@
 use anyhow::{ensure, Context};
 use infra::{
     cache::Redis,
+    config::BusinessTimeArgs,
     config::{KafkaArgs, PostgresArgs, RedisArgs},
     kafka::{Kafka, Topic},
 };
 use rdkafka::producer::FutureRecord;
 use settle_workers::{
-    outbox_relay::{encode, OutboxRelay},
+    outbox_relay::{cleanup::Retention, encode, OutboxRelay},
     Worker, WorkerContext, WorkerSettings,
 };
 use sqlx::PgPool;
@@ -52,7 +53,12 @@ pub async fn run(postgres: &PostgresArgs, kafka: &KafkaArgs, args: RelayArgs) ->
             batch_wait: Duration::from_millis(20),
             max_attempts: 5,
             outbox_poll: Duration::from_millis(1_000),
-            outbox_retention: Duration::from_secs(7 * 24 * 3_600),
+            retention: Retention {
+                outbox: Duration::from_secs(7 * 24 * 3_600),
+                idempotency_keys: Duration::from_secs(24 * 3_600),
+            },
+            outbox_max_attempts: 10,
+            business_time: BusinessTimeArgs { timezone: chrono_tz::Asia::Seoul },
         },
     };
     ensure!(unsent(&pool).await? == 0, "the outbox of this database has unsent rows; use a fresh database");

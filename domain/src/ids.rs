@@ -51,6 +51,8 @@ macro_rules! positive_id {
 
 positive_id!(UserId, "user id");
 positive_id!(PolicyId, "coupon policy id");
+positive_id!(CouponId, "coupon id");
+positive_id!(PointId, "ledger entry id");
 
 #[cfg(test)]
 mod tests {

@@ -6,6 +6,6 @@ pub mod points;
 mod role;
 mod validation;
 
-pub use ids::{IdError, PolicyId, UserId};
+pub use ids::{CouponId, IdError, PointId, PolicyId, UserId};
 pub use role::{Role, RoleError};
 pub use validation::{FieldError, FieldErrors};

@@ -72,6 +72,26 @@ pub struct TelemetryArgs {
     pub filter: String,
 }
 
+/// Where the shop's business day runs from midnight to midnight: the one definition of "a day" for the
+/// reconciliation batch and the daily point-activity projection.
+#[derive(Args, Debug, Clone)]
+pub struct BusinessTimeArgs {
+    /// IANA time zone of the business day (e.g. Asia/Seoul).
+    #[arg(long = "timezone", env = "BUSINESS_TIMEZONE", default_value = "Asia/Seoul", value_parser = parse_timezone)]
+    pub timezone: chrono_tz::Tz,
+}
+
+fn parse_timezone(raw: &str) -> Result<chrono_tz::Tz, String> {
+    raw.parse().map_err(|_| format!("time zone {raw:?} is not known (an IANA name such as Asia/Seoul)"))
+}
+
+impl BusinessTimeArgs {
+    /// The business day that `instant` falls on.
+    pub fn day_of(&self, instant: chrono::DateTime<chrono::Utc>) -> chrono::NaiveDate {
+        instant.with_timezone(&self.timezone).date_naive()
+    }
+}
+
 impl PostgresArgs {
     pub fn acquire_timeout(&self) -> Duration {
         Duration::from_millis(self.acquire_timeout_ms)
@@ -100,7 +120,15 @@ pub fn redact_url(url: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::redact_url;
+    use super::{redact_url, BusinessTimeArgs};
+
+    #[test]
+    fn the_business_day_of_an_instant_is_its_date_in_the_business_zone() {
+        let seoul = BusinessTimeArgs { timezone: chrono_tz::Asia::Seoul };
+        let late_utc: chrono::DateTime<chrono::Utc> = "2026-11-30T16:30:00Z".parse().expect("instant");
+        assert_eq!(seoul.day_of(late_utc).to_string(), "2026-12-01", "01:30 in Seoul is already the next day");
+        assert!(super::parse_timezone("Mars/Olympus").unwrap_err().contains("not known"));
+    }
 
     #[test]
     fn redact_url_hides_only_the_password() {

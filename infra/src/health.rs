@@ -3,6 +3,7 @@
 
 use crate::{cache::Redis, kafka::KafkaProbe};
 use axum::{extract::State, http::StatusCode, response::IntoResponse, routing::get, Json, Router};
+use futures::future::BoxFuture;
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde::Serialize;
 use sqlx::PgPool;
@@ -12,11 +13,16 @@ use tokio_util::sync::CancellationToken;
 /// Longest a single dependency check may take; the whole report is bounded by it since checks run at once.
 pub const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// A check of a process's own state: an error makes it not ready, a detail is reported while it stays up
+/// (something for an operator that does not stop the process from working).
+pub type DetailCheck = Arc<dyn Fn() -> BoxFuture<'static, anyhow::Result<Option<String>>> + Send + Sync>;
+
 #[derive(Clone)]
 enum Dependency {
     Postgres(PgPool),
     Redis(Redis),
     Kafka(KafkaProbe),
+    Detail(DetailCheck),
 }
 
 /// The dependencies a process needs before it can do useful work.
@@ -31,6 +37,8 @@ pub struct CheckReport {
     pub latency_ms: u128,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -60,6 +68,11 @@ impl Readiness {
         self
     }
 
+    pub fn with_detail(mut self, name: &'static str, check: DetailCheck) -> Self {
+        self.dependencies.push((name, Dependency::Detail(check)));
+        self
+    }
+
     pub async fn report(&self) -> ReadinessReport {
         let checks = self.dependencies.iter().map(|(name, dependency)| async move { (*name, check(dependency).await) });
         let checks: BTreeMap<_, _> = futures::future::join_all(checks).await.into_iter().collect();
@@ -71,21 +84,22 @@ impl Readiness {
 async fn check(dependency: &Dependency) -> CheckReport {
     let started = std::time::Instant::now();
     let outcome = tokio::time::timeout(CHECK_TIMEOUT, round_trip(dependency)).await;
-    let error = match outcome {
-        Ok(Ok(())) => None,
-        Ok(Err(error)) => Some(format!("{error:#}")),
-        Err(_) => Some(format!("no answer within {} ms", CHECK_TIMEOUT.as_millis())),
+    let (error, detail) = match outcome {
+        Ok(Ok(detail)) => (None, detail),
+        Ok(Err(error)) => (Some(format!("{error:#}")), None),
+        Err(_) => (Some(format!("no answer within {} ms", CHECK_TIMEOUT.as_millis())), None),
     };
     let latency_ms = started.elapsed().as_millis();
-    CheckReport { status: if error.is_none() { "up" } else { "down" }, latency_ms, error }
+    CheckReport { status: if error.is_none() { "up" } else { "down" }, latency_ms, error, detail }
 }
 
-async fn round_trip(dependency: &Dependency) -> anyhow::Result<()> {
+async fn round_trip(dependency: &Dependency) -> anyhow::Result<Option<String>> {
     match dependency {
-        Dependency::Postgres(pool) => sqlx::query("SELECT 1").execute(pool).await.map(|_| ()).map_err(Into::into),
-        Dependency::Redis(redis) => redis.ping().await,
+        Dependency::Postgres(pool) => sqlx::query("SELECT 1").execute(pool).await.map(|_| None).map_err(Into::into),
+        Dependency::Redis(redis) => redis.ping().await.map(|()| None),
         // Leave the probe a little less than the overall deadline so its own error wins the race.
-        Dependency::Kafka(probe) => probe.check(CHECK_TIMEOUT - Duration::from_millis(300)).await,
+        Dependency::Kafka(probe) => probe.check(CHECK_TIMEOUT - Duration::from_millis(300)).await.map(|()| None),
+        Dependency::Detail(check) => check().await,
     }
 }
 
@@ -121,10 +135,18 @@ async fn render_metrics(State(state): State<OpsState>) -> impl IntoResponse {
     ([("content-type", "text/plain; version=0.0.4")], state.metrics.render())
 }
 
-/// Serves the ops router on its own port (workers, scheduler) until `shutdown` is cancelled.
-pub async fn serve_ops(addr: SocketAddr, router: Router, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let listener =
-        tokio::net::TcpListener::bind(addr).await.map_err(|e| anyhow::anyhow!("binding ops port {addr}: {e}"))?;
+/// Binds the ops port (workers, scheduler), so a taken port stops start-up before any work begins.
+pub async fn bind_ops(addr: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr).await.map_err(|e| anyhow::anyhow!("binding ops port {addr}: {e}"))
+}
+
+/// Serves the ops router on `listener` until `shutdown` is cancelled.
+pub async fn serve_ops(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let addr = listener.local_addr()?;
     tracing::info!(%addr, "ops endpoints listening (/health/live, /health/ready, /metrics)");
     axum::serve(listener, router).with_graceful_shutdown(shutdown.cancelled_owned()).await?;
     Ok(())

@@ -12,5 +12,6 @@ pub mod kafka;
 pub mod metrics;
 pub mod outbox;
 pub mod points;
+pub mod session_lock;
 pub mod shutdown;
 pub mod telemetry;

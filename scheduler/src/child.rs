@@ -128,14 +128,19 @@ async fn forward(
     last_error: Option<watch::Sender<Option<String>>>,
 ) {
     let mut lines = BufReader::new(pipe).lines();
+    // The detail of a failed run is its last plain stderr line, except that an `error: ...` line (clap's
+    // and most tools' form) is not replaced by the hints that follow it ("For more information, ...").
+    let mut holds_error_line = false;
     while let Ok(Some(line)) = lines.next_line().await {
         if line.trim().is_empty() {
             continue;
         }
         if !log_line(&line) {
             tracing::info!(stream, output = %line, "job output");
-            if let Some(last_error) = &last_error {
+            let is_error_line = line.trim_start().to_ascii_lowercase().starts_with("error");
+            if let Some(last_error) = last_error.as_ref().filter(|_| is_error_line || !holds_error_line) {
                 last_error.send_replace(Some(line));
+                holds_error_line |= is_error_line;
             }
         }
     }

@@ -3,51 +3,24 @@
 //! connection for as long as a firing runs. A process that dies frees it with its session, so holding
 //! it also proves that any firing of the entry still marked RUNNING was abandoned.
 
-use sqlx::{pool::PoolConnection, PgPool, Postgres};
+use infra::session_lock::{LockKey, SessionLock};
+use sqlx::PgPool;
 
 /// First key of the per-entry locks; the second is the hash of the entry's name.
 const ENTRY_LOCK_SPACE: i32 = 0x5e77_5c4e;
 
-pub struct EntryLock {
-    /// None once released.
-    connection: Option<PoolConnection<Postgres>>,
-    entry: String,
-}
+/// Held while a firing of the entry runs; see [`SessionLock`] for what a drop without release does.
+pub struct EntryLock(SessionLock);
 
 impl EntryLock {
     /// The lock if no firing of `entry` runs anywhere, else None.
     pub async fn try_acquire(pool: &PgPool, entry: &str) -> sqlx::Result<Option<Self>> {
-        let mut connection = pool.acquire().await?;
-        let acquired: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1, hashtext($2))")
-            .bind(ENTRY_LOCK_SPACE)
-            .bind(entry)
-            .fetch_one(&mut *connection)
-            .await?;
-        Ok(acquired.then(|| Self { connection: Some(connection), entry: entry.to_owned() }))
+        let key = LockKey::Named { space: ENTRY_LOCK_SPACE, name: entry.to_owned() };
+        Ok(SessionLock::try_acquire(pool, key).await?.map(Self))
     }
 
-    pub async fn release(mut self) {
-        let Some(mut connection) = self.connection.take() else { return };
-        let unlocked = sqlx::query("SELECT pg_advisory_unlock($1, hashtext($2))")
-            .bind(ENTRY_LOCK_SPACE)
-            .bind(&self.entry)
-            .execute(&mut *connection)
-            .await;
-        if let Err(error) = unlocked {
-            // Closing the session frees the lock too.
-            tracing::warn!(error = ?error, entry = %self.entry, "releasing the entry lock failed; closing its session");
-            connection.detach();
-        }
-    }
-}
-
-impl Drop for EntryLock {
-    /// Dropped without `release` (an error on the way): the session is closed rather than returned to
-    /// the pool still holding the lock, where it would keep the entry "running" for good.
-    fn drop(&mut self) {
-        if let Some(connection) = self.connection.take() {
-            drop(connection.detach());
-        }
+    pub async fn release(self) {
+        self.0.release().await;
     }
 }
 

@@ -73,7 +73,8 @@ async fn serve(
     let pool = infra::db::connect(&cli.postgres).await?;
     let readiness = Readiness::new().with_postgres(pool.clone());
     let ops = infra::health::ops_router(readiness, infra::metrics::install()?);
-    let ops_server = tokio::spawn(infra::health::serve_ops(cli.ops_addr, ops, shutdown.clone()));
+    let ops_listener = infra::health::bind_ops(cli.ops_addr).await?;
+    let ops_server = tokio::spawn(infra::health::serve_ops(ops_listener, ops, shutdown.clone()));
 
     let identity = cli.identity();
     let names: Vec<&str> = schedule.entries.iter().map(|entry| entry.name.as_str()).collect();

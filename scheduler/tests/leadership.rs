@@ -24,7 +24,7 @@ async fn a_dead_leaders_lock_passes_to_another_replica() {
     let env = TestEnv::new().await;
     let dir = common::Workdir::new();
     dir.schedule(YEARLY);
-    let mut child = common::start(&env, &dir, "leader");
+    let mut child = common::start(&env, &dir, "leader").await;
 
     let mut standby = LeaderLock::new(env.pool.clone(), "standby".into());
     let advisory_locks = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted \
@@ -54,7 +54,7 @@ async fn settle_scheduler_stops_cleanly_on_sigterm() {
     let env = TestEnv::new().await;
     let dir = common::Workdir::new();
     dir.schedule(YEARLY);
-    let mut child = common::start(&env, &dir, "leader");
-    let status = child.terminate(Duration::from_secs(20)).expect("stopping");
+    let mut child = common::start(&env, &dir, "leader").await;
+    let status = child.terminate(Duration::from_secs(20)).await.expect("stopping");
     assert!(status.success(), "exit status {status:?}");
 }

@@ -23,8 +23,8 @@ async fn two_replicas_fire_each_slot_once_and_the_survivor_fires_the_next_slots_
     let env = TestEnv::new().await;
     let dir = Workdir::new();
     dir.schedule(EVERY_SECOND);
-    let mut a = start(&env, &dir, "replica-a");
-    let mut b = start(&env, &dir, "replica-b");
+    let mut a = start(&env, &dir, "replica-a").await;
+    let mut b = start(&env, &dir, "replica-b").await;
 
     await_firings(&env, Duration::from_secs(20), "four successful firings", |f| {
         f.iter().filter(|f| f.status == "SUCCEEDED").count() >= 4
@@ -55,7 +55,7 @@ async fn two_replicas_fire_each_slot_once_and_the_survivor_fires_the_next_slots_
         .started_at;
     assert!(takeover - killed_at < chrono::Duration::seconds(5), "took over {:?} after the kill", takeover - killed_at);
     for replica in [&mut a, &mut b] {
-        replica.terminate(Duration::from_secs(20)).ok();
+        replica.terminate(Duration::from_secs(20)).await.ok();
     }
 
     let firings = common::firings(&env).await;

@@ -23,12 +23,12 @@ missed = "skip"
 timeout = "1m"
 "#,
     );
-    let mut scheduler = start(&env, &dir, "solo");
+    let mut scheduler = start(&env, &dir, "solo").await;
     await_firings(&env, Duration::from_secs(30), "two finished runs", |f| {
         f.iter().filter(|f| f.status == "SUCCEEDED").count() >= 2
     })
     .await;
-    scheduler.terminate(Duration::from_secs(20)).expect("stopping");
+    scheduler.terminate(Duration::from_secs(20)).await.expect("stopping");
 
     let firings = common::firings(&env).await;
     let skipped: Vec<_> = firings.iter().filter(|f| f.status == "SKIPPED").collect();
@@ -65,14 +65,14 @@ async fn the_latest_missed_slot_runs_once_at_start_unless_it_was_recorded_or_the
     .await
     .expect("recording an earlier firing");
 
-    let mut scheduler = start(&env, &dir, "solo");
+    let mut scheduler = start(&env, &dir, "solo").await;
     await_firings(&env, Duration::from_secs(20), "the catch-up run and the skipped record", |f| {
         let has = |name: &str, status: &str| f.iter().any(|f| f.entry_name == name && f.status == status);
         has("catch-up", "SUCCEEDED") && has("skip-missed", "SKIPPED")
     })
     .await;
     // Shutdown waits for every firing task, so "done" has had its chance to (wrongly) run.
-    scheduler.terminate(Duration::from_secs(20)).expect("stopping");
+    scheduler.terminate(Duration::from_secs(20)).await.expect("stopping");
 
     let firings = common::firings(&env).await;
     let of = |name: &str| firings.iter().filter(|f| f.entry_name == name).collect::<Vec<_>>();
@@ -108,7 +108,10 @@ timeout = "1s"
     assert_eq!(firing.status, "TIMED_OUT");
     assert!(firing.ended_at.is_some() && firing.detail.as_deref().is_some_and(|d| d.contains("timeout")));
     let pid: u32 = dir.lines("pid")[0].parse().expect("the job's pid");
-    assert!(process::wait_until(Duration::from_secs(5), || gone(pid)), "the job's own child outlived the timeout");
+    assert!(
+        process::wait_until(Duration::from_secs(5), || gone(pid)).await,
+        "the job's own child outlived the timeout"
+    );
 }
 
 #[tokio::test]
@@ -127,10 +130,13 @@ args = ["-c", "sleep 60 & echo $! > {dir}/pid; wait"]
 timeout = "1h"
 "#,
     );
-    let mut scheduler = start(&env, &dir, "solo");
-    assert!(process::wait_until(Duration::from_secs(20), || !dir.lines("pid").is_empty()), "the job never started");
+    let mut scheduler = start(&env, &dir, "solo").await;
+    assert!(
+        process::wait_until(Duration::from_secs(20), || !dir.lines("pid").is_empty()).await,
+        "the job never started"
+    );
     let pid: u32 = dir.lines("pid")[0].parse().expect("the job's pid");
-    let status = scheduler.terminate(Duration::from_secs(20)).expect("the scheduler stops on SIGTERM");
+    let status = scheduler.terminate(Duration::from_secs(20)).await.expect("the scheduler stops on SIGTERM");
     assert!(status.success(), "exit status {status:?}");
     assert!(gone(pid), "the job outlived the scheduler");
 
@@ -157,7 +163,7 @@ args = ["--users", "2000000", "--transactions", "40000000"]
 timeout = "1h"
 "#,
     );
-    let mut leader = start(&env, &dir, "first");
+    let mut leader = start(&env, &dir, "first").await;
     await_firings(&env, Duration::from_secs(20), "the run recording its process id", |f| {
         f.iter().any(|f| f.status == "RUNNING" && f.detail.as_deref().is_some_and(|d| d.starts_with("running as pid")))
     })
@@ -167,13 +173,13 @@ timeout = "1h"
     assert!(!gone(pid), "the batch run is not running");
 
     leader.kill();
-    let stopped = process::wait_until(Duration::from_secs(10), || gone(pid));
+    let stopped = process::wait_until(Duration::from_secs(10), || gone(pid)).await;
     if !stopped {
         let _ = std::process::Command::new("kill").args(["-KILL", &pid.to_string()]).status();
     }
     assert!(stopped, "the batch run outlived the scheduler that started it");
 
-    let mut successor = start(&env, &dir, "second");
+    let mut successor = start(&env, &dir, "second").await;
     await_firings(&env, Duration::from_secs(15), "the successor closing the abandoned firing", |f| {
         f.iter().any(|f| {
             f.leader == "first"
@@ -182,7 +188,7 @@ timeout = "1h"
         })
     })
     .await;
-    successor.terminate(Duration::from_secs(20)).expect("stopping");
+    successor.terminate(Duration::from_secs(20)).await.expect("stopping");
 }
 
 #[tokio::test]
@@ -199,13 +205,13 @@ missed = "skip"
 timeout = "30s"
 "#,
     );
-    let mut scheduler = start(&env, &dir, "solo");
+    let mut scheduler = start(&env, &dir, "solo").await;
     await_firings(&env, Duration::from_secs(20), "a first run", |f| f.iter().any(|f| f.status == "SUCCEEDED")).await;
 
     // The stall itself: the process is frozen for three seconds, as an overloaded or suspended host would.
     let pid = scheduler.0.id().to_string();
     std::process::Command::new("kill").args(["-STOP", &pid]).status().expect("SIGSTOP");
-    std::thread::sleep(Duration::from_secs(3));
+    tokio::time::sleep(Duration::from_secs(3)).await; // the stall being simulated, not a wait for anything
     std::process::Command::new("kill").args(["-CONT", &pid]).status().expect("SIGCONT");
     let resumed = Utc::now();
 
@@ -213,7 +219,7 @@ timeout = "30s"
         f.iter().any(|f| f.status == "SUCCEEDED" && f.started_at > resumed)
     })
     .await;
-    scheduler.terminate(Duration::from_secs(20)).expect("stopping");
+    scheduler.terminate(Duration::from_secs(20)).await.expect("stopping");
 
     let firings = common::firings(&env).await;
     assert!(

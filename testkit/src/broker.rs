@@ -5,7 +5,7 @@ use std::{
     net::TcpListener,
     path::PathBuf,
     process::{Child, Command, Stdio},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 /// The tansu binary `scripts/stack` builds (`TANSU_BIN` overrides).
@@ -34,11 +34,11 @@ pub struct OwnBroker {
 }
 
 impl OwnBroker {
-    pub fn start() -> anyhow::Result<Self> {
+    pub async fn start() -> anyhow::Result<Self> {
         let dir = std::env::temp_dir().join(format!("settle-broker-{}", crate::unique_suffix()));
         std::fs::create_dir_all(&dir)?;
         let mut broker = Self { port: free_port(), dir, child: None };
-        broker.restart()?;
+        broker.restart().await?;
         Ok(broker)
     }
 
@@ -55,7 +55,7 @@ impl OwnBroker {
     }
 
     /// Starts (again) on the same port and storage and waits until it accepts connections.
-    pub fn restart(&mut self) -> anyhow::Result<()> {
+    pub async fn restart(&mut self) -> anyhow::Result<()> {
         self.stop();
         let binary = tansu_binary();
         if !binary.exists() {
@@ -74,12 +74,13 @@ impl OwnBroker {
             .spawn()
             .with_context(|| format!("starting {}", binary.display()))?;
         self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            if Instant::now() > deadline {
-                bail!("tansu did not listen on {} within 30 s", self.port);
-            }
-            std::thread::sleep(Duration::from_millis(50));
+        let port = self.port;
+        let listening = crate::process::wait_until(Duration::from_secs(30), || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        })
+        .await;
+        if !listening {
+            bail!("tansu did not listen on {port} within 30 s");
         }
         Ok(())
     }

@@ -40,8 +40,8 @@ impl Running {
     }
 
     /// Sends SIGTERM (what an orchestrator sends) and waits for the process to exit.
-    pub fn terminate(&mut self, within: Duration) -> anyhow::Result<ExitStatus> {
-        terminate(&mut self.0, within)
+    pub async fn terminate(&mut self, within: Duration) -> anyhow::Result<ExitStatus> {
+        terminate(&mut self.0, within).await
     }
 }
 
@@ -55,10 +55,10 @@ impl Drop for Running {
 
 /// Starts `binary` against `env` with its ops endpoints on a free port (set through `ops_addr_var`) and
 /// waits until `/health/ready` answers 200. Returns the process and the port.
-pub fn start_ready(binary: &str, env: &TestEnv, ops_addr_var: &str) -> anyhow::Result<(Running, u16)> {
+pub async fn start_ready(binary: &str, env: &TestEnv, ops_addr_var: &str) -> anyhow::Result<(Running, u16)> {
     let port = crate::broker::free_port();
     let mut child = Running::spawn(command_for(binary.as_ref(), env).env(ops_addr_var, format!("127.0.0.1:{port}")))?;
-    if !wait_until(Duration::from_secs(30), || http_status(port, "/health/ready") == Some(200)) {
+    if !wait_until(Duration::from_secs(30), || http_status(port, "/health/ready") == Some(200)).await {
         child.kill();
         bail!("{binary} did not report ready within 30 s");
     }
@@ -67,29 +67,28 @@ pub fn start_ready(binary: &str, env: &TestEnv, ops_addr_var: &str) -> anyhow::R
 
 /// The HTTP status of `GET path` on 127.0.0.1:`port`, or None if nothing answered.
 pub fn http_status(port: u16, path: &str) -> Option<u16> {
+    http_get(port, path).map(|(status, _)| status)
+}
+
+/// The status and body of `GET path` on 127.0.0.1:`port` (the body as sent: ops endpoints do not chunk).
+pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
     write!(stream, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").ok()?;
-    let mut head = [0u8; 12];
-    stream.read_exact(&mut head).ok()?;
-    std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let status = response.get(9..12)?.parse().ok()?;
+    let body = response.split_once("\r\n\r\n").map(|(_, body)| body.to_owned()).unwrap_or_default();
+    Some((status, body))
 }
 
-/// Polls `condition` every 100 ms until it holds or `within` passes.
-pub fn wait_until(within: Duration, mut condition: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + within;
-    loop {
-        if condition() {
-            return true;
-        }
-        if Instant::now() > deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+/// Polls the quick, synchronous `condition` every 100 ms until it holds or `within` passes, without
+/// blocking the runtime (the app under test may run on it).
+pub async fn wait_until(within: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    eventually(within, || std::future::ready(condition())).await
 }
 
-fn terminate(child: &mut Child, within: Duration) -> anyhow::Result<ExitStatus> {
+async fn terminate(child: &mut Child, within: Duration) -> anyhow::Result<ExitStatus> {
     let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().context("running kill")?;
     if !status.success() {
         bail!("kill -TERM {} failed", child.id());
@@ -103,7 +102,7 @@ fn terminate(child: &mut Child, within: Duration) -> anyhow::Result<ExitStatus> 
             let _ = child.kill();
             bail!("the process did not exit within {within:?} of SIGTERM");
         }
-        std::thread::sleep(Duration::from_millis(50));
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 

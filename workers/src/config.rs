@@ -1,6 +1,6 @@
-use crate::WorkerSettings;
+use crate::{outbox_relay::cleanup::Retention, WorkerSettings};
 use clap::Parser;
-use infra::config::{KafkaArgs, PostgresArgs, RedisArgs, TelemetryArgs};
+use infra::config::{BusinessTimeArgs, KafkaArgs, PostgresArgs, RedisArgs, TelemetryArgs};
 use std::{net::SocketAddr, time::Duration};
 
 /// settle-workers: Kafka consumers and the outbox relay.
@@ -25,9 +25,16 @@ pub struct WorkersConfig {
     /// How often an idle outbox relay polls when no LISTEN/NOTIFY wake-up arrives, in milliseconds.
     #[arg(long, env = "OUTBOX_POLL_MS", default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(10..=600_000))]
     pub outbox_poll_ms: u64,
+    /// Failed deliveries of one outbox row before it is parked (kept, skipped with the rest of its
+    /// aggregate, listed by `settle-batch outbox parked`).
+    #[arg(long, env = "OUTBOX_MAX_ATTEMPTS", default_value_t = 10, value_parser = clap::value_parser!(i32).range(1..=1_000))]
+    pub outbox_max_attempts: i32,
     /// Hours sent outbox rows and consumer dedupe rows are kept before cleanup deletes them.
     #[arg(long, env = "OUTBOX_RETENTION_HOURS", default_value_t = 168, value_parser = clap::value_parser!(u64).range(1..=8_760))]
     pub outbox_retention_hours: u64,
+    /// Hours the API's idempotency keys are kept: a retry within them gets the first answer again.
+    #[arg(long, env = "IDEMPOTENCY_RETENTION_HOURS", default_value_t = 24, value_parser = clap::value_parser!(u64).range(1..=8_760))]
+    pub idempotency_retention_hours: u64,
     /// Address of the ops endpoints (/health/live, /health/ready, /metrics).
     #[arg(long, env = "WORKERS_OPS_ADDR", default_value = "127.0.0.1:9101")]
     pub ops_addr: SocketAddr,
@@ -37,6 +44,8 @@ pub struct WorkersConfig {
     pub redis: RedisArgs,
     #[command(flatten)]
     pub kafka: KafkaArgs,
+    #[command(flatten)]
+    pub business_time: BusinessTimeArgs,
     #[command(flatten)]
     pub telemetry: TelemetryArgs,
 }
@@ -48,9 +57,18 @@ impl WorkersConfig {
             batch_wait: Duration::from_millis(self.batch_wait_ms),
             max_attempts: self.max_attempts,
             outbox_poll: Duration::from_millis(self.outbox_poll_ms),
-            outbox_retention: Duration::from_secs(self.outbox_retention_hours * 3_600),
+            retention: Retention {
+                outbox: hours(self.outbox_retention_hours),
+                idempotency_keys: hours(self.idempotency_retention_hours),
+            },
+            outbox_max_attempts: self.outbox_max_attempts,
+            business_time: self.business_time.clone(),
         }
     }
+}
+
+fn hours(hours: u64) -> Duration {
+    Duration::from_secs(hours * 3_600)
 }
 
 #[cfg(test)]

@@ -9,9 +9,11 @@ pub mod point_activity;
 mod receive;
 mod registry;
 mod retry;
+mod worker;
 
 pub use config::WorkersConfig;
-pub use registry::{registry, Worker, WorkerContext, WorkerFuture, WorkerSettings};
+pub use registry::registry;
+pub use worker::{Worker, WorkerContext, WorkerFuture, WorkerSettings};
 
 use anyhow::Context;
 use infra::{
@@ -19,7 +21,8 @@ use infra::{
     health::Readiness,
     kafka::{Kafka, Topic},
 };
-use tokio_util::{sync::CancellationToken, task::TaskTracker};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
 
 /// Connects, creates missing topics, starts the selected workers and the ops endpoints, and returns once
 /// `shutdown` is cancelled and every worker has drained.
@@ -38,24 +41,26 @@ pub async fn run(config: WorkersConfig, shutdown: CancellationToken) -> anyhow::
         concurrency: config.concurrency,
         settings: config.settings(),
     };
-    let tracker = TaskTracker::new();
+    // Ops first: a taken port fails start-up before any work begins, and metrics have their recorder.
+    let ops_listener = infra::health::bind_ops(config.ops_addr).await?;
+    let readiness = Readiness::new().with_postgres(pool).with_redis(redis).with_kafka(kafka.probe()?);
+    let readiness = selected.iter().fold(readiness, |readiness, worker| worker.readiness(&context, readiness));
+    let ops = infra::health::ops_router(readiness, infra::metrics::install()?);
+    let mut workers = JoinSet::new();
     for worker in selected {
         let (context, shutdown) = (context.clone(), shutdown.clone());
-        tracker.spawn(async move {
+        workers.spawn(async move {
             let name = worker.name();
-            if let Err(error) = worker.run(context, shutdown.clone()).await {
-                tracing::error!(worker = name, error = ?error, "worker failed; stopping the process");
-                shutdown.cancel();
-            }
+            worker.run(context, shutdown).await.with_context(|| format!("worker {name} failed"))
         });
     }
-    tracker.close();
 
-    let readiness = Readiness::new().with_postgres(pool).with_redis(redis).with_kafka(kafka.probe()?);
-    let ops = infra::health::ops_router(readiness, infra::metrics::install()?);
+    let ops = tokio::spawn(infra::health::serve_ops(ops_listener, ops, shutdown.clone()));
     tracing::info!(workers = ?names, concurrency = config.concurrency, "settle-workers ready");
-    infra::health::serve_ops(config.ops_addr, ops, shutdown.clone()).await?;
-    tracker.wait().await;
+    // A failed worker stops the whole process (non-zero exit), so its supervisor restarts all of it.
+    let outcome = worker::first_failure(&mut workers, &shutdown).await;
+    shutdown.cancel();
+    ops.await.context("the ops endpoints task")??;
     tracing::info!("settle-workers stopped");
-    Ok(())
+    outcome
 }

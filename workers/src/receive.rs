@@ -1,8 +1,9 @@
 //! How every Kafka worker receives: batches of up to N records or T ms, offsets stored only after the
 //! batch's effects are committed, and a final synchronous commit on the way out.
 
-use crate::WorkerSettings;
-use infra::kafka::SettleConsumer;
+use crate::{WorkerContext, WorkerSettings};
+use anyhow::Context;
+use infra::kafka::{SettleConsumer, Topic};
 use rdkafka::{
     consumer::{CommitMode, Consumer},
     error::KafkaError,
@@ -11,8 +12,39 @@ use rdkafka::{
 };
 use tokio_util::sync::CancellationToken;
 
+/// One consumer-group member of `group` on `topic`: receive a batch, let `handle` apply it, then store the
+/// batch's offsets; commit on the way out. `handle` answers false when shutdown interrupted it, in which
+/// case nothing of the batch is acknowledged and it is redelivered to whoever owns the partition next.
+pub async fn consume<H, Fut>(
+    context: &WorkerContext,
+    group: &str,
+    topic: Topic,
+    member: u16,
+    shutdown: &CancellationToken,
+    mut handle: H,
+) -> anyhow::Result<()>
+where
+    H: FnMut(Vec<OwnedMessage>) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<(bool, Vec<OwnedMessage>)>>,
+{
+    let consumer: SettleConsumer = context.kafka.consumer(group)?;
+    let topic = context.kafka.topic_name(topic);
+    consumer.subscribe(&[&topic]).with_context(|| format!("subscribing to {topic}"))?;
+    tracing::info!(member, %topic, group, "consumer started");
+    while let Some(records) = next_batch(&consumer, &context.settings, shutdown).await {
+        let (done, records) = handle(records).await?;
+        if !done {
+            break;
+        }
+        store_offsets(&consumer, &records)?;
+    }
+    commit_on_exit(&consumer);
+    tracing::info!(member, group, "consumer stopped");
+    Ok(())
+}
+
 /// Up to `batch_size` records, waiting at most `batch_wait` after the first; None on shutdown.
-pub async fn next_batch(
+async fn next_batch(
     consumer: &SettleConsumer,
     settings: &WorkerSettings,
     shutdown: &CancellationToken,
@@ -42,7 +74,7 @@ pub async fn next_batch(
 }
 
 /// Marks `records` done: their offsets are committed with the next (background or final) commit.
-pub fn store_offsets(consumer: &SettleConsumer, records: &[OwnedMessage]) -> Result<(), KafkaError> {
+fn store_offsets(consumer: &SettleConsumer, records: &[OwnedMessage]) -> Result<(), KafkaError> {
     for record in records {
         consumer.store_offset(record.topic(), record.partition(), record.offset())?;
     }
@@ -50,7 +82,7 @@ pub fn store_offsets(consumer: &SettleConsumer, records: &[OwnedMessage]) -> Res
 }
 
 /// Commits what was stored before leaving the group; a failure only means some redelivery.
-pub fn commit_on_exit(consumer: &SettleConsumer) {
+fn commit_on_exit(consumer: &SettleConsumer) {
     match consumer.commit_consumer_state(CommitMode::Sync) {
         Ok(()) | Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
         Err(error) => tracing::warn!(%error, "final offset commit failed; the last records will be redelivered"),

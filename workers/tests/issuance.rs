@@ -111,7 +111,7 @@ async fn a_worker_killed_mid_stream_and_restarted_persists_every_accepted_reques
     let mut second = process::Running::spawn(&mut small_batch_worker(&env)).expect("second worker");
     assert!(wait_for_decided(&env, 3_000, Duration::from_secs(120)).await, "not every request was decided");
     assert_eq!(counts(&env).await, (2_000, 2_000, 3_000, 3_000), "coupons, holders, requests, distinct requests");
-    let status = second.terminate(Duration::from_secs(20)).expect("stopping");
+    let status = second.terminate(Duration::from_secs(20)).await.expect("stopping");
     assert!(status.success());
 }
 
@@ -130,7 +130,7 @@ async fn the_same_records_delivered_twice_change_nothing_and_a_malformed_record_
     payloads.extend(encoded(&[request(policy, users[40])])); // the sentinel, last
     produce(&kafka, &kafka.producer().expect("producer"), &payloads).await;
 
-    let (mut worker, _) = process::start_ready(WORKERS, &env, "WORKERS_OPS_ADDR").expect("worker ready");
+    let (mut worker, _) = process::start_ready(WORKERS, &env, "WORKERS_OPS_ADDR").await.expect("worker ready");
     assert!(wait_for_decided(&env, 41, Duration::from_secs(60)).await, "the sentinel was never decided");
     assert_eq!(counts(&env).await, (30, 30, 41, 41), "the duplicates changed nothing");
     let sold_out: i64 = sqlx::query_scalar("SELECT count(*) FROM coupon_issue_requests WHERE reason = 'SOLD_OUT'")
@@ -145,7 +145,7 @@ async fn the_same_records_delivered_twice_change_nothing_and_a_malformed_record_
     assert_eq!(dead.payload(), Some(&b"{not json"[..]));
     let reason = dead.headers().and_then(|h| h.iter().find(|h| h.key == "dlq_reason")).and_then(|h| h.value);
     assert!(reason.is_some_and(|r| String::from_utf8_lossy(r).contains("malformed")), "reason header");
-    let status = worker.terminate(Duration::from_secs(20)).expect("stopping");
+    let status = worker.terminate(Duration::from_secs(20)).await.expect("stopping");
     assert!(status.success());
 }
 
@@ -165,7 +165,7 @@ async fn two_worker_processes_share_the_work_without_deadlocks_or_over_issue() {
     let mut second = process::Running::spawn(&mut small_batch_worker(&env)).expect("second worker");
     assert!(wait_for_decided(&env, 2_000, Duration::from_secs(120)).await, "not every request was decided");
     for worker in [&mut first, &mut second] {
-        assert!(worker.terminate(Duration::from_secs(20)).expect("stopping").success());
+        assert!(worker.terminate(Duration::from_secs(20)).await.expect("stopping").success());
     }
     assert_eq!(counts(&env).await, (1_200, 1_200, 2_000, 2_000), "coupons, holders, requests, distinct requests");
     // Backends flush their statistics when they exit, which the workers' connections just did.

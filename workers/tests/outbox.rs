@@ -9,7 +9,11 @@ use rdkafka::{
     consumer::Consumer,
     message::{Headers, Message},
 };
-use settle_workers::outbox_relay::{self, Publisher};
+use settle_workers::outbox_relay::{
+    self,
+    cleanup::{Deleted, Retention},
+    Publisher, RelayLimits,
+};
 use sqlx::PgPool;
 use std::{
     collections::{HashMap, HashSet},
@@ -23,6 +27,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 const WORKERS: &str = env!("CARGO_BIN_EXE_settle-workers");
+const LIMITS: RelayLimits = RelayLimits { batch_size: 300, max_attempts: 10 };
 
 /// Appends events `from..=to` in one statement. Event g belongs to aggregate g % aggregates and carries
 /// `seq` = g, so within an aggregate a later event has a larger seq (and a larger outbox id).
@@ -97,7 +102,7 @@ async fn several_relays_at_once_deliver_every_event_once_in_order_per_aggregate(
                 let mut sent = 0;
                 while unsent(&pool).await > 0 {
                     let never = CancellationToken::new();
-                    sent += outbox_relay::relay_batch(&pool, &publisher, 300, &never).await.expect("relay").sent;
+                    sent += outbox_relay::relay_batch(&pool, &publisher, LIMITS, &never).await.expect("relay").sent;
                 }
                 sent
             })
@@ -119,10 +124,10 @@ async fn several_relays_at_once_deliver_every_event_once_in_order_per_aggregate(
 
 #[tokio::test]
 async fn events_written_while_the_broker_is_down_for_30_s_are_all_delivered_in_order() {
-    let mut broker = OwnBroker::start().expect("private broker");
+    let mut broker = OwnBroker::start().await.expect("private broker");
     let mut env = TestEnv::new().await;
     env.kafka.brokers = broker.brokers();
-    let (_relay, _port) = process::start_ready(WORKERS, &env, "WORKERS_OPS_ADDR").expect("relay ready");
+    let (_relay, _port) = process::start_ready(WORKERS, &env, "WORKERS_OPS_ADDR").await.expect("relay ready");
 
     broker.stop();
     let outage = Instant::now();
@@ -133,7 +138,7 @@ async fn events_written_while_the_broker_is_down_for_30_s_are_all_delivered_in_o
     }
     assert!(unsent(&env.pool).await > 0, "nothing can be delivered while the broker is down");
     assert!(outage.elapsed() >= Duration::from_secs(30));
-    broker.restart().expect("broker back");
+    broker.restart().await.expect("broker back");
 
     assert!(all_sent(&env.pool, Duration::from_secs(120)).await, "every event is marked sent after the outage");
     let kafka = Kafka::new(env.kafka.clone());
@@ -186,7 +191,8 @@ async fn a_relay_and_a_consumer_killed_mid_batch_apply_every_event_exactly_once(
     let consumer_logs = capture_stdout(&mut consumer.0);
     let assigned = process::wait_until(Duration::from_secs(60), || {
         consumer_logs.lock().expect("lines").iter().any(|l| l.contains("partitions assigned") && !l.contains("=0"))
-    });
+    })
+    .await;
     assert!(assigned, "the consumer joined its group:\n{}", tail(&consumer_logs, 20));
 
     let mut relay = process::Running::spawn(&mut worker("outbox-relay")).expect("relay");
@@ -200,10 +206,10 @@ async fn a_relay_and_a_consumer_killed_mid_batch_apply_every_event_exactly_once(
     consumer.kill();
     assert!(processed().await < EVENTS, "the consumer was killed before it was done");
 
-    // Not a synchronisation: the restart comes after the dead member's 10 s session, as a supervisor's
+    // Not a synchronisation: the restart comes after the dead members' sessions expired, as a supervisor's
     // restart delay would. tansu 0.6.0 can wedge a group whose new member joins while a killed member's
     // session is still live (the newcomer gets no partitions and no later rebalance); Kafka does not.
-    tokio::time::sleep(Duration::from_secs(11)).await;
+    tokio::time::sleep(infra::kafka::CONSUMER_SESSION_TIMEOUT + Duration::from_secs(1)).await;
     let _relay = process::Running::spawn(&mut worker("outbox-relay")).expect("relay again");
     let mut consumer = process::Running::spawn(&mut worker("point-activity")).expect("consumer again");
     let logs = capture_stdout(&mut consumer.0);
@@ -236,12 +242,13 @@ async fn a_relay_and_a_consumer_killed_mid_batch_apply_every_event_exactly_once(
     let logged = process::wait_until(Duration::from_secs(30), || {
         let lines = logs.lock().expect("lines");
         lines.iter().any(|line| line.contains(&event_id.to_string()) && line.contains(&trace_id))
-    });
+    })
+    .await;
     assert!(logged, "no log line names event {event_id} with trace id {trace_id}");
 }
 
 #[tokio::test]
-async fn cleanup_deletes_only_sent_rows_past_the_retention() {
+async fn cleanup_deletes_only_sent_rows_dedupe_rows_and_idempotency_keys_past_their_retention() {
     let env = TestEnv::new().await;
     write_events(&env.pool, 3, 1, 30).await;
     sqlx::query("UPDATE outbox_events SET sent_at = now() - interval '2 hours' WHERE id % 3 = 0")
@@ -260,9 +267,20 @@ async fn cleanup_deletes_only_sent_rows_past_the_retention() {
     .execute(&env.pool)
     .await
     .expect("dedupe rows");
+    sqlx::query(
+        "INSERT INTO idempotency_keys (user_id, idempotency_key, request_hash, response_status, created_at) \
+         VALUES (1, 'day-old', 'h', 201, now() - interval '25 hours'), (1, 'fresh', 'h', 201, now() - interval '23 hours')",
+    )
+    .execute(&env.pool)
+    .await
+    .expect("idempotency keys");
 
-    let deleted = outbox_relay::cleanup::delete_expired(&env.pool, Duration::from_secs(3_600)).await.expect("cleanup");
-    assert_eq!(deleted, (10, 1));
+    let retention = Retention { outbox: Duration::from_secs(3_600), idempotency_keys: Duration::from_secs(24 * 3_600) };
+    let deleted = outbox_relay::cleanup::delete_expired(&env.pool, retention).await.expect("cleanup");
+    assert_eq!(deleted, Deleted { outbox: 10, processed: 1, idempotency_keys: 1 });
+    let keys: Vec<String> =
+        sqlx::query_scalar("SELECT idempotency_key FROM idempotency_keys").fetch_all(&env.pool).await.expect("keys");
+    assert_eq!(keys, ["fresh"], "only the key past its retention goes");
     let left: Vec<(Option<bool>,)> =
         sqlx::query_as("SELECT bool_and(sent_at IS NULL OR sent_at > now() - interval '1 hour') FROM outbox_events")
             .fetch_all(&env.pool)
@@ -270,4 +288,81 @@ async fn cleanup_deletes_only_sent_rows_past_the_retention() {
             .expect("left");
     assert_eq!(left, vec![(Some(true),)]);
     assert_eq!(unsent(&env.pool).await, 10, "unsent rows are never deleted, however old");
+}
+
+#[tokio::test]
+async fn a_row_that_keeps_failing_is_parked_holding_back_only_its_own_aggregate_until_re_driven() {
+    let env = TestEnv::new().await;
+    let kafka = Kafka::new(env.kafka.clone());
+    kafka.ensure_topics(&Topic::ALL).await.expect("topics");
+    // Larger than the producer's message.max.bytes: refused on every attempt, as a poison event would be.
+    let poison: i64 = sqlx::query_scalar(
+        "INSERT INTO outbox_events (event_id, aggregate_type, aggregate_id, event_type, payload) \
+         VALUES (gen_random_uuid(), 'points', 'stuck', 'PointsEarned', jsonb_build_object('blob', repeat('x', 2000000))) \
+         RETURNING id",
+    )
+    .fetch_one(&env.pool)
+    .await
+    .expect("poison row");
+    let behind: i64 = sqlx::query_scalar(
+        "INSERT INTO outbox_events (event_id, aggregate_type, aggregate_id, event_type, payload) \
+         VALUES (gen_random_uuid(), 'points', 'stuck', 'PointsEarned', '{\"userId\": 1, \"amount\": 1}') RETURNING id",
+    )
+    .fetch_one(&env.pool)
+    .await
+    .expect("a later row of the same aggregate");
+    write_events(&env.pool, 5, 1, 50).await;
+
+    let publisher = Publisher::new(&kafka).expect("publisher");
+    let never = CancellationToken::new();
+    let limits = RelayLimits { batch_size: 100, max_attempts: 3 };
+    let mut parked = 0;
+    for _ in 0..limits.max_attempts {
+        parked += outbox_relay::relay_batch(&env.pool, &publisher, limits, &never).await.expect("relay").parked;
+    }
+    assert_eq!(parked, 1, "the poison row is parked at its last attempt");
+    let state = |id: i64| {
+        let pool = env.pool.clone();
+        async move {
+            sqlx::query_as::<_, (bool, bool, i32)>(
+                "SELECT sent_at IS NOT NULL, parked_at IS NOT NULL, attempts FROM outbox_events WHERE id = $1",
+            )
+            .bind(id)
+            .fetch_one(&pool)
+            .await
+            .expect("row")
+        }
+    };
+    assert_eq!(state(poison).await, (false, true, 3));
+    assert_eq!(state(behind).await, (false, false, 0), "the later row of its aggregate waits, untried");
+    assert_eq!(unsent(&env.pool).await, 2, "every other aggregate's rows went out");
+    let idle = outbox_relay::relay_batch(&env.pool, &publisher, limits, &never).await.expect("relay");
+    assert_eq!(idle.claimed, 0, "parked rows and the rows behind them are not claimed again");
+
+    let listed = infra::outbox::parked::list(&env.pool, 10).await.expect("list");
+    assert_eq!(listed.iter().map(|row| (row.id, row.waiting)).collect::<Vec<_>>(), [(poison, 1)]);
+    assert!(listed[0].last_error.as_deref().is_some_and(|error| !error.is_empty()), "{listed:?}");
+
+    // The operator fixes the cause and re-drives the row: it goes out, then the one behind it.
+    sqlx::query("UPDATE outbox_events SET payload = '{\"userId\": 1, \"amount\": 2}' WHERE id = $1")
+        .bind(poison)
+        .execute(&env.pool)
+        .await
+        .expect("fixing the payload");
+    assert!(infra::outbox::parked::retry(&env.pool, poison).await.expect("retry"));
+    assert!(!infra::outbox::parked::retry(&env.pool, poison).await.expect("retry"), "only a parked row is re-driven");
+    let report = outbox_relay::relay_batch(&env.pool, &publisher, limits, &never).await.expect("relay");
+    assert_eq!((report.sent, unsent(&env.pool).await), (2, 0));
+    let stuck: Vec<Uuid> =
+        sqlx::query_scalar("SELECT event_id FROM outbox_events WHERE aggregate_id = 'stuck' ORDER BY id")
+            .fetch_all(&env.pool)
+            .await
+            .expect("event ids");
+    let delivered: Vec<Uuid> = read_all(&kafka, 52, Duration::from_secs(60))
+        .await
+        .into_iter()
+        .filter(|envelope| envelope.aggregate_id == "stuck")
+        .map(|envelope| envelope.event_id)
+        .collect();
+    assert_eq!(delivered, stuck, "the re-driven row went out first, then the one that waited behind it");
 }

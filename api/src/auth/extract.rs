@@ -1,5 +1,6 @@
 use super::{JwtKeys, TokenError};
 use crate::http::ApiError;
+use crate::http::ErrorCode;
 use axum::{
     extract::{FromRef, FromRequestParts},
     http::{header::AUTHORIZATION, request::Parts},
@@ -19,12 +20,13 @@ impl AuthUser {
         self.role == Role::Admin
     }
 
-    /// Allows the caller to act on `owner`'s data: their own, or anyone's for an admin.
-    pub fn ensure_can_access(&self, owner: UserId) -> Result<(), ApiError> {
+    /// The one ownership rule: the caller acts on their own data, an admin on anyone's. Another user's data
+    /// answers `unseen` (the resource's 404), as if it did not exist: no route tells a stranger what exists.
+    pub fn ensure_owner(&self, owner: UserId, unseen: impl FnOnce() -> ApiError) -> Result<(), ApiError> {
         if self.user_id == owner || self.is_admin() {
             Ok(())
         } else {
-            Err(ApiError::forbidden("this belongs to another user"))
+            Err(unseen())
         }
     }
 }
@@ -45,10 +47,8 @@ where
         let keys = Arc::<JwtKeys>::from_ref(state);
         match keys.verify(token) {
             Ok((user_id, claims)) => Ok(AuthUser { user_id, role: claims.role }),
-            Err(TokenError::Expired) => Err(ApiError::unauthorized("TOKEN_EXPIRED", "the bearer token has expired")),
-            Err(TokenError::Invalid(_)) => {
-                Err(ApiError::unauthorized("INVALID_TOKEN", "the bearer token is not valid"))
-            }
+            Err(TokenError::Expired) => Err(ApiError::new(ErrorCode::TokenExpired, "the bearer token has expired")),
+            Err(TokenError::Invalid(_)) => Err(ApiError::new(ErrorCode::InvalidToken, "the bearer token is not valid")),
         }
     }
 }
@@ -65,7 +65,7 @@ where
         if user.is_admin() {
             Ok(AdminUser(user))
         } else {
-            Err(ApiError::forbidden("this action needs the admin role"))
+            Err(ApiError::new(ErrorCode::Forbidden, "this action needs the admin role"))
         }
     }
 }
@@ -74,12 +74,12 @@ fn bearer_token(parts: &Parts) -> Result<&str, ApiError> {
     let header = parts
         .headers
         .get(AUTHORIZATION)
-        .ok_or_else(|| ApiError::unauthorized("MISSING_TOKEN", "send Authorization: Bearer <token>"))?;
+        .ok_or_else(|| ApiError::new(ErrorCode::MissingToken, "send Authorization: Bearer <token>"))?;
     let value =
-        header.to_str().map_err(|_| ApiError::unauthorized("INVALID_TOKEN", "the Authorization header is not text"))?;
+        header.to_str().map_err(|_| ApiError::new(ErrorCode::InvalidToken, "the Authorization header is not text"))?;
     match value.split_once(' ') {
         Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => Ok(token.trim()),
-        _ => Err(ApiError::unauthorized("INVALID_TOKEN", "the Authorization header is not a bearer token")),
+        _ => Err(ApiError::new(ErrorCode::InvalidToken, "the Authorization header is not a bearer token")),
     }
 }
 
@@ -134,8 +134,9 @@ mod tests {
         let user = AuthUser { user_id: UserId::parse(1).expect("id"), role: Role::User };
         let admin = AuthUser { user_id: UserId::parse(2).expect("id"), role: Role::Admin };
         let other = UserId::parse(3).expect("id");
-        assert!(user.ensure_can_access(user.user_id).is_ok());
-        assert!(user.ensure_can_access(other).is_err());
-        assert!(admin.ensure_can_access(other).is_ok());
+        let unseen = || ApiError::new(ErrorCode::UserNotFound, "no such user");
+        assert!(user.ensure_owner(user.user_id, unseen).is_ok());
+        assert_eq!(user.ensure_owner(other, unseen).expect_err("a stranger").status(), StatusCode::NOT_FOUND);
+        assert!(admin.ensure_owner(other, unseen).is_ok());
     }
 }

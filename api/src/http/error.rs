@@ -1,20 +1,24 @@
 //! The API's one error type. Every failure becomes an RFC 9457 problem body with a stable `code`;
 //! internal errors are logged with their cause chain and shown to the client only as `INTERNAL`.
 
+use super::ErrorCode;
 use axum::{
     http::{header, HeaderValue, StatusCode},
     response::{IntoResponse, Response},
     Json,
 };
-use domain::{coupon::IssueRejection, FieldError};
+use domain::{
+    coupon::{IssueRejection, UsageError},
+    FieldError,
+};
 use serde::Serialize;
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
-    #[error("{code}: {detail}")]
-    Problem { status: StatusCode, code: &'static str, detail: String },
+    #[error("{}: {detail}", code.as_str())]
+    Problem { code: ErrorCode, detail: String },
     /// 422 `VALIDATION_FAILED`, naming every invalid field.
     #[error("invalid fields: {0:?}")]
     Invalid(Vec<FieldError>),
@@ -23,56 +27,46 @@ pub enum ApiError {
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
-        ApiError::Problem { status, code, detail: detail.into() }
+    /// A refusal with `code` (whose status it takes) and a sentence for humans.
+    pub fn new(code: ErrorCode, detail: impl Into<String>) -> Self {
+        ApiError::Problem { code, detail: detail.into() }
     }
 
-    pub fn bad_request(code: &'static str, detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, code, detail)
-    }
-
-    pub fn unauthorized(code: &'static str, detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, code, detail)
-    }
-
-    pub fn forbidden(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::FORBIDDEN, "FORBIDDEN", detail)
-    }
-
-    pub fn not_found(code: &'static str, detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, code, detail)
-    }
-
-    pub fn conflict(code: &'static str, detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::CONFLICT, code, detail)
-    }
-
-    pub fn unprocessable(code: &'static str, detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, detail)
-    }
-
-    pub fn unavailable(code: &'static str, detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::SERVICE_UNAVAILABLE, code, detail)
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            ApiError::Problem { code, .. } => *code,
+            ApiError::Invalid(_) => ErrorCode::ValidationFailed,
+            ApiError::Internal(_) => ErrorCode::Internal,
+        }
     }
 
     pub fn status(&self) -> StatusCode {
-        match self {
-            ApiError::Problem { status, .. } => *status,
-            ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
+        self.code().status()
     }
 }
 
 impl From<IssueRejection> for ApiError {
     fn from(rejection: IssueRejection) -> Self {
-        let code = rejection.code();
-        match rejection {
-            IssueRejection::UnknownPolicy => ApiError::not_found(code, "no such coupon policy"),
-            IssueRejection::OutsideIssueWindow => ApiError::unprocessable(code, "the policy is not issuing now"),
-            IssueRejection::AlreadyIssued => ApiError::conflict(code, "you already hold a coupon of this policy"),
-            IssueRejection::SoldOut => ApiError::conflict(code, "every coupon of this policy has been issued"),
-        }
+        let (code, detail) = match rejection {
+            IssueRejection::UnknownPolicy => (ErrorCode::PolicyNotFound, "no such coupon policy"),
+            IssueRejection::OutsideIssueWindow => (ErrorCode::OutsideIssueWindow, "the policy is not issuing now"),
+            IssueRejection::AlreadyIssued => (ErrorCode::AlreadyIssued, "you already hold a coupon of this policy"),
+            IssueRejection::SoldOut => (ErrorCode::SoldOut, "every coupon of this policy has been issued"),
+        };
+        debug_assert_eq!(code.as_str(), rejection.code(), "the domain's code and the API's agree");
+        ApiError::new(code, detail)
+    }
+}
+
+impl From<UsageError> for ApiError {
+    fn from(rule: UsageError) -> Self {
+        let code = match rule {
+            UsageError::UsedElsewhere => ErrorCode::CouponAlreadyUsed,
+            UsageError::Expired => ErrorCode::CouponExpired,
+            UsageError::NotUsed => ErrorCode::CouponNotUsed,
+        };
+        debug_assert_eq!(code.as_str(), rule.code(), "the domain's code and the API's agree");
+        ApiError::new(code, rule.to_string())
     }
 }
 
@@ -99,17 +93,14 @@ impl ApiError {
     /// The body this error answers with. Internal errors show no internals.
     pub fn problem(&self) -> ProblemBody {
         let status = self.status();
-        let (code, detail, errors) = match self {
-            ApiError::Problem { code, detail, .. } => (*code, detail.clone(), Vec::new()),
-            ApiError::Invalid(errors) => {
-                ("VALIDATION_FAILED", "some fields are invalid: see errors".to_owned(), errors.clone())
+        let (detail, errors) = match self {
+            ApiError::Problem { detail, .. } => (detail.clone(), Vec::new()),
+            ApiError::Invalid(errors) => ("some fields are invalid: see errors".to_owned(), errors.clone()),
+            ApiError::Internal(_) => {
+                ("internal error; quote the x-trace-id response header when reporting it".to_owned(), Vec::new())
             }
-            ApiError::Internal(_) => (
-                "INTERNAL",
-                "internal error; quote the x-trace-id response header when reporting it".to_owned(),
-                Vec::new(),
-            ),
         };
+        let code = self.code().as_str();
         ProblemBody {
             kind: "about:blank",
             title: status.canonical_reason().unwrap_or("Error"),

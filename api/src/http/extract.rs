@@ -1,6 +1,7 @@
 //! Extractors whose rejections are problem bodies, not axum's plain-text defaults.
 
 use super::ApiError;
+use crate::http::ErrorCode;
 use axum::{
     extract::{rejection::JsonRejection, FromRequest, FromRequestParts, Request},
     http::{request::Parts, StatusCode},
@@ -28,19 +29,13 @@ where
 fn json_rejection(rejection: JsonRejection) -> ApiError {
     let detail = rejection.body_text();
     if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        return ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "PAYLOAD_TOO_LARGE",
-            "request body is larger than allowed",
-        );
+        return ApiError::new(ErrorCode::PayloadTooLarge, "request body is larger than allowed");
     }
     match rejection {
-        JsonRejection::JsonDataError(_) => ApiError::unprocessable("INVALID_BODY", detail),
-        JsonRejection::JsonSyntaxError(_) => ApiError::bad_request("MALFORMED_JSON", detail),
-        JsonRejection::MissingJsonContentType(_) => {
-            ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_MEDIA_TYPE", detail)
-        }
-        _ => ApiError::bad_request("UNREADABLE_BODY", detail),
+        JsonRejection::JsonDataError(_) => ApiError::new(ErrorCode::InvalidBody, detail),
+        JsonRejection::JsonSyntaxError(_) => ApiError::new(ErrorCode::MalformedJson, detail),
+        JsonRejection::MissingJsonContentType(_) => ApiError::new(ErrorCode::UnsupportedMediaType, detail),
+        _ => ApiError::new(ErrorCode::UnreadableBody, detail),
     }
 }
 
@@ -58,7 +53,7 @@ where
         axum::extract::Path::<T>::from_request_parts(parts, state)
             .await
             .map(|axum::extract::Path(value)| ApiPath(value))
-            .map_err(|rejection| ApiError::bad_request("INVALID_PATH", rejection.body_text()))
+            .map_err(|rejection| ApiError::new(ErrorCode::InvalidPath, rejection.body_text()))
     }
 }
 
@@ -76,6 +71,6 @@ where
         axum::extract::Query::<T>::from_request_parts(parts, state)
             .await
             .map(|axum::extract::Query(value)| ApiQuery(value))
-            .map_err(|rejection| ApiError::bad_request("INVALID_QUERY", rejection.body_text()))
+            .map_err(|rejection| ApiError::new(ErrorCode::InvalidQuery, rejection.body_text()))
     }
 }

@@ -2,6 +2,7 @@
 //! log line and in the response, a latency histogram per route, and a deadline.
 
 use super::ApiError;
+use crate::http::ErrorCode;
 use axum::{
     extract::{MatchedPath, Request, State},
     http::HeaderValue,
@@ -49,7 +50,9 @@ pub async fn trace_requests(mut request: Request, next: Next) -> Response {
 pub async fn enforce_deadline(State(deadline): State<Duration>, request: Request, next: Next) -> Response {
     match tokio::time::timeout(deadline, next.run(request)).await {
         Ok(response) => response,
-        Err(_) => ApiError::unavailable("TIMEOUT", format!("the request took longer than {} ms", deadline.as_millis()))
-            .into_response(),
+        Err(_) => {
+            ApiError::new(ErrorCode::Timeout, format!("the request took longer than {} ms", deadline.as_millis()))
+                .into_response()
+        }
     }
 }

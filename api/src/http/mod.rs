@@ -1,10 +1,12 @@
 //! HTTP plumbing shared by every route: errors, extractors, middleware.
 
+pub mod codes;
 mod complete;
 pub mod error;
 pub mod extract;
 pub mod middleware;
 
+pub use codes::ErrorCode;
 pub use complete::to_completion;
 pub use error::{json_response, ApiError, ApiResult};
 pub use extract::{ApiJson, ApiPath, ApiQuery};

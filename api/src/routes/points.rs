@@ -1,6 +1,7 @@
 //! Points: operators (admin) grant, users spend their own, and balances are read by their owner.
 //! Earn, use and cancel honour an Idempotency-Key; balances are read through a versioned Redis cache.
 
+use crate::http::ErrorCode;
 use crate::{
     auth::{AdminUser, AuthUser},
     http::{json_response, middleware::TraceId, to_completion, ApiError, ApiJson, ApiPath, ApiResult},
@@ -14,7 +15,7 @@ use axum::{
     Extension, Json, Router,
 };
 use chrono::{DateTime, Utc};
-use domain::{points::PointAmount, UserId};
+use domain::{points::PointAmount, PointId, UserId};
 use futures::future::BoxFuture;
 use infra::idempotency::{self, Claim, IdempotencyKey};
 use infra::points::ledger::{self, Actor, Entry, Refusal};
@@ -81,7 +82,7 @@ async fn earn(
 ) -> ApiResult<Response> {
     let reason = body.reason.clone().filter(|r| !r.trim().is_empty());
     if reason.as_ref().is_some_and(|r| r.chars().count() > 200) {
-        return Err(ApiError::unprocessable("INVALID_BODY", "reason must be at most 200 characters"));
+        return Err(ApiError::new(ErrorCode::InvalidBody, "reason must be at most 200 characters"));
     }
     let key = idempotency_key(&headers, admin, "earn", &body)?;
     let (user, amount) = (body.user_id, body.amount);
@@ -100,9 +101,9 @@ async fn spend(
     ApiJson(body): ApiJson<UseBody>,
 ) -> ApiResult<Response> {
     let user = body.user_id.unwrap_or(caller.user_id);
-    caller.ensure_can_access(user)?;
+    caller.ensure_owner(user, unknown_user)?;
     if body.order_id.is_some_and(|order| order <= 0) {
-        return Err(ApiError::unprocessable("INVALID_BODY", "orderId must be a positive integer"));
+        return Err(ApiError::new(ErrorCode::InvalidBody, "orderId must be a positive integer"));
     }
     let key = idempotency_key(&headers, caller, "use", &body)?;
     let (amount, order_id) = (body.amount, body.order_id);
@@ -112,18 +113,18 @@ async fn spend(
     .await
 }
 
-#[tracing::instrument(skip_all, fields(caller = %caller.user_id, point_id))]
+#[tracing::instrument(skip_all, fields(caller = %caller.user_id, point_id = %point_id))]
 async fn cancel(
     caller: AuthUser,
     State(state): State<AppState>,
     Extension(TraceId(trace_id)): Extension<TraceId>,
     headers: HeaderMap,
-    ApiPath(point_id): ApiPath<i64>,
+    ApiPath(point_id): ApiPath<PointId>,
 ) -> ApiResult<Response> {
     let key = idempotency_key(&headers, caller, "cancel", &point_id)?;
     let actor = Actor { user: caller.user_id, is_admin: caller.is_admin() };
     to_completion(ledger_change(state, key, move |tx| {
-        Box::pin(async move { ledger::cancel(tx, point_id, actor, Some(&trace_id)).await })
+        Box::pin(async move { ledger::cancel(tx, point_id.get(), actor, Some(&trace_id)).await })
     }))
     .await
 }
@@ -145,8 +146,8 @@ where
                 return Ok(json_response(status, &body));
             }
             Claim::KeyReused => {
-                return Err(ApiError::unprocessable(
-                    "IDEMPOTENCY_KEY_REUSED",
+                return Err(ApiError::new(
+                    ErrorCode::IdempotencyKeyReused,
                     "this Idempotency-Key was used for a different request",
                 ))
             }
@@ -186,10 +187,7 @@ fn idempotency_key(
         .and_then(|raw| IdempotencyKey::new(actor.user_id.get(), raw, route, &fingerprint))
         .map(Some)
         .ok_or_else(|| {
-            ApiError::bad_request(
-                "INVALID_IDEMPOTENCY_KEY",
-                "Idempotency-Key must be 1 to 200 visible ASCII characters",
-            )
+            ApiError::new(ErrorCode::InvalidIdempotencyKey, "Idempotency-Key must be 1 to 200 visible ASCII characters")
         })
 }
 
@@ -206,11 +204,11 @@ struct BalanceView {
 async fn balance(
     caller: AuthUser,
     State(state): State<AppState>,
-    ApiPath(user_id): ApiPath<i64>,
+    ApiPath(user): ApiPath<UserId>,
     headers: HeaderMap,
 ) -> ApiResult<Json<BalanceView>> {
-    let user = UserId::parse(user_id).map_err(|e| ApiError::bad_request("INVALID_PATH", e.to_string()))?;
-    caller.ensure_can_access(user)?;
+    let user_id = user.get();
+    caller.ensure_owner(user, unknown_user)?;
     if !wants_fresh(&headers) {
         if let Some((version, balance)) = state.balances.get(user).await {
             return Ok(Json(BalanceView { user_id, balance, version }));
@@ -229,15 +227,21 @@ fn wants_fresh(headers: &HeaderMap) -> bool {
         .any(|value| value.split(',').any(|directive| directive.trim().eq_ignore_ascii_case("no-cache")))
 }
 
+pub(crate) fn unknown_user() -> ApiError {
+    ApiError::new(ErrorCode::UserNotFound, "no such user")
+}
+
 fn refusal(refusal: Refusal) -> ApiError {
     match refusal {
-        Refusal::UnknownUser => ApiError::not_found("USER_NOT_FOUND", "no such user"),
+        Refusal::UnknownUser => unknown_user(),
         Refusal::InsufficientBalance { balance } => {
-            ApiError::conflict("INSUFFICIENT_BALANCE", format!("the balance is {balance} points"))
+            ApiError::new(ErrorCode::InsufficientBalance, format!("the balance is {balance} points"))
         }
-        Refusal::UnknownEntry => ApiError::not_found("POINT_NOT_FOUND", "no such ledger entry"),
-        Refusal::NotAllowed => ApiError::forbidden("users cancel only their own uses; admins cancel earns"),
-        Refusal::AlreadyCancelled => ApiError::conflict("ALREADY_CANCELLED", "this entry was cancelled before"),
-        Refusal::NotCancellable => ApiError::conflict("NOT_CANCELLABLE", "a cancel entry cannot be cancelled"),
+        Refusal::UnknownEntry => ApiError::new(ErrorCode::PointNotFound, "no such ledger entry"),
+        Refusal::NotAllowed => {
+            ApiError::new(ErrorCode::Forbidden, "users cancel their own uses; only admins cancel earns")
+        }
+        Refusal::AlreadyCancelled => ApiError::new(ErrorCode::AlreadyCancelled, "this entry was cancelled before"),
+        Refusal::NotCancellable => ApiError::new(ErrorCode::NotCancellable, "a cancel entry cannot be cancelled"),
     }
 }

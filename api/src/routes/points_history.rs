@@ -1,6 +1,8 @@
 //! `GET /api/v2/points/users/{userId}/history`: newest first, keyset pages with an opaque cursor,
 //! filtered by entry type and a `[from, to)` time range.
 
+use super::points::unknown_user;
+use crate::http::ErrorCode;
 use crate::{
     auth::AuthUser,
     http::{ApiError, ApiPath, ApiQuery, ApiResult},
@@ -59,22 +61,21 @@ pub struct HistoryPage {
 pub async fn history(
     caller: AuthUser,
     State(pool): State<PgPool>,
-    ApiPath(user_id): ApiPath<i64>,
+    ApiPath(user): ApiPath<UserId>,
     ApiQuery(query): ApiQuery<HistoryQuery>,
 ) -> ApiResult<Json<HistoryPage>> {
-    let user = UserId::parse(user_id).map_err(|e| ApiError::bad_request("INVALID_PATH", e.to_string()))?;
-    caller.ensure_can_access(user)?;
+    caller.ensure_owner(user, unknown_user)?;
     if !(1..=100).contains(&query.limit) {
-        return Err(ApiError::bad_request("INVALID_QUERY", "limit must be 1 to 100"));
+        return Err(ApiError::new(ErrorCode::InvalidQuery, "limit must be 1 to 100"));
     }
     if let (Some(from), Some(to)) = (query.from, query.to) {
         if from >= to {
-            return Err(ApiError::unprocessable("INVALID_RANGE", "from must be before to"));
+            return Err(ApiError::new(ErrorCode::InvalidRange, "from must be before to"));
         }
     }
     let after = match query.cursor.as_deref() {
         Some(raw) => {
-            Some(Cursor::decode(raw).ok_or_else(|| ApiError::bad_request("INVALID_CURSOR", "unknown cursor"))?)
+            Some(Cursor::decode(raw).ok_or_else(|| ApiError::new(ErrorCode::InvalidCursor, "unknown cursor"))?)
         }
         None => None,
     };

@@ -1,5 +1,6 @@
 //! Users: the caller's own profile and token validation. Sign-up, login and refresh build on these.
 
+use crate::http::ErrorCode;
 use crate::{
     auth::{AuthUser, JwtKeys, TokenError},
     http::{ApiError, ApiJson, ApiResult},
@@ -36,7 +37,7 @@ async fn me(caller: AuthUser, State(pool): State<PgPool>) -> ApiResult<Json<Prof
         .fetch_optional(&pool)
         .await?
         .map(Json)
-        .ok_or_else(|| ApiError::not_found("USER_NOT_FOUND", "the token's user does not exist"))
+        .ok_or_else(|| ApiError::new(ErrorCode::UserNotFound, "the token's user does not exist"))
 }
 
 #[derive(Debug, Deserialize)]

@@ -24,7 +24,7 @@ async fn readiness_lists_postgres_redis_and_kafka_as_up() {
 
 #[tokio::test]
 async fn readiness_names_kafka_within_five_seconds_when_the_broker_stops_and_recovers_when_it_returns() {
-    let mut broker = OwnBroker::start().expect("starting a private broker");
+    let mut broker = OwnBroker::start().await.expect("starting a private broker");
     let brokers = broker.brokers();
     let app = spawn_app_with(HttpLimits::default(), |config| config.kafka.brokers = brokers).await;
     let ready = |app: &crate::helpers::TestApp| app.client.get(app.url("/health/ready")).send();
@@ -40,7 +40,7 @@ async fn readiness_names_kafka_within_five_seconds_when_the_broker_stops_and_rec
     assert_eq!(body["failed"], serde_json::json!(["kafka"]), "{body}");
     assert_eq!(body["checks"]["postgres"]["status"], "up");
 
-    broker.restart().expect("restarting the broker");
+    broker.restart().await.expect("restarting the broker");
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         if ready(&app).await.expect("request").status() == 200 {

@@ -111,9 +111,10 @@ async fn users_read_and_spend_only_their_own_points_and_only_admins_earn() {
     let dave_token = app.token(dave, Role::User);
     let read =
         app.client.get(app.url(&format!("/api/v2/points/users/{erin}/balance"))).bearer_auth(&dave_token).send().await;
-    assert_problem(read.expect("request"), 403, "FORBIDDEN").await;
+    // Another user's points answer as if that user did not exist (no existence oracle).
+    assert_problem(read.expect("request"), 404, "USER_NOT_FOUND").await;
     let spend_theirs = app.post_json("/api/v2/points/use", &dave_token, &json!({ "amount": 5, "userId": erin })).await;
-    assert_problem(spend_theirs, 403, "FORBIDDEN").await;
+    assert_problem(spend_theirs, 404, "USER_NOT_FOUND").await;
     let self_earn = app.post_json("/api/v2/points/earn", &dave_token, &json!({ "userId": dave, "amount": 5 })).await;
     assert_problem(self_earn, 403, "FORBIDDEN").await;
     let admin_spend: Value = app
@@ -205,7 +206,7 @@ async fn a_cancel_reverses_one_entry_once_for_the_right_people_and_never_below_z
     let earned = point_id(earn(&app, hana, 500).await).await;
     let used = point_id(app.post_json("/api/v2/points/use", &hana_token, &json!({ "amount": 200 })).await).await;
 
-    assert_problem(cancel(&app, &ivan_token, used).await, 403, "FORBIDDEN").await;
+    assert_problem(cancel(&app, &ivan_token, used).await, 404, "POINT_NOT_FOUND").await;
     assert_problem(cancel(&app, &hana_token, earned).await, 403, "FORBIDDEN").await;
     let undone: Value = cancel(&app, &hana_token, used).await.json().await.expect("json");
     assert_eq!((undone["kind"].as_str(), undone["balance"].as_i64()), (Some("CANCEL"), Some(500)));
@@ -339,9 +340,12 @@ async fn with_redis_gone_balances_are_read_and_written_through_postgres() {
             .stdout(std::process::Stdio::null()),
     )
     .expect("a private redis-server");
-    assert!(testkit::process::wait_until(std::time::Duration::from_secs(10), || {
-        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-    }));
+    assert!(
+        testkit::process::wait_until(std::time::Duration::from_secs(10), || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        })
+        .await
+    );
     let url = format!("redis://127.0.0.1:{port}");
     let app = crate::helpers::spawn_app_with(Default::default(), |config| config.redis.url = url).await;
     let lena = user(&app, "lena@points.test").await;
@@ -435,5 +439,5 @@ async fn history_pages_newest_first_without_gaps_and_filters_by_type_and_time() 
     let stranger = app.token(noah + 1000, Role::User);
     let theirs =
         app.client.get(app.url(&format!("/api/v2/points/users/{noah}/history"))).bearer_auth(stranger).send().await;
-    assert_problem(theirs.expect("request"), 403, "FORBIDDEN").await;
+    assert_problem(theirs.expect("request"), 404, "USER_NOT_FOUND").await;
 }

@@ -19,7 +19,10 @@ use crate::{
 use anyhow::{bail, Context};
 use chrono::NaiveDate;
 use futures::{stream::FuturesUnordered, StreamExt};
-use infra::{config::RedisArgs, points::cache::BalanceCache};
+use infra::{
+    config::{BusinessTimeArgs, RedisArgs},
+    points::cache::BalanceCache,
+};
 use sqlx::{Connection, PgPool};
 use std::sync::{atomic::Ordering, Arc};
 
@@ -32,9 +35,8 @@ pub struct ReconcileArgs {
     /// The business date to close, YYYY-MM-DD.
     #[arg(long)]
     pub date: NaiveDate,
-    /// The shop's time zone: the business day runs from midnight to midnight there.
-    #[arg(long, env = "BUSINESS_TIMEZONE", default_value = "Asia/Seoul")]
-    pub timezone: String,
+    #[command(flatten)]
+    pub business: BusinessTimeArgs,
     /// Work units (checkpointed separately); a divisor of 16. More units hold fewer users in memory each.
     #[arg(long, default_value_t = 16, value_parser = parse_partitions)]
     pub partitions: i32,
@@ -75,10 +77,10 @@ struct Day {
 
 pub async fn run(pool: &PgPool, args: ReconcileArgs) -> anyhow::Result<ExitStatus> {
     let Some(day) = business_day(pool, &args).await? else {
-        eprintln!("settle-batch: time zone {:?} is not known to PostgreSQL", args.timezone);
+        eprintln!("settle-batch: time zone {:?} is not known to PostgreSQL", args.business.timezone.name());
         return Ok(ExitStatus::BadArguments);
     };
-    let parameters = serde_json::json!({ "timezone": args.timezone, "partitions": args.partitions });
+    let parameters = serde_json::json!({ "timezone": args.business.timezone.name(), "partitions": args.partitions });
     let (execution, completed) = if args.dry_run {
         (None, Default::default())
     } else {
@@ -135,7 +137,7 @@ pub async fn run(pool: &PgPool, args: ReconcileArgs) -> anyhow::Result<ExitStatu
 
 async fn business_day(pool: &PgPool, args: &ReconcileArgs) -> anyhow::Result<Option<Day>> {
     let known: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_timezone_names WHERE name = $1)")
-        .bind(&args.timezone)
+        .bind(args.business.timezone.name())
         .fetch_one(pool)
         .await?;
     if !known {
@@ -146,7 +148,7 @@ async fn business_day(pool: &PgPool, args: &ReconcileArgs) -> anyhow::Result<Opt
                 to_char(($1::date + 1)::timestamp AT TIME ZONE $2 AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')",
     )
     .bind(args.date)
-    .bind(&args.timezone)
+    .bind(args.business.timezone.name())
     .fetch_one(pool)
     .await?;
     Ok(Some(Day { start, end }))
@@ -246,7 +248,7 @@ fn print_summary(
     resumed: usize,
 ) {
     let seconds = elapsed.as_secs_f64();
-    println!("{JOB} {} ({}): {status}", args.date, args.timezone);
+    println!("{JOB} {} ({}): {status}", args.date, args.business.timezone);
     println!("  {:<28} {:>14}", "partitions", format!("{} ({resumed} done earlier)", args.partitions));
     println!("  {:<28} {:>14}", "threads", args.threads);
     println!("  {:<28} {:>14}", "rows read", counts.rows_read);

@@ -6,6 +6,6 @@ mod policy;
 mod usage;
 
 pub use event::IssueRequested;
-pub use issue::{decide_issue, IssueContext, IssueRejection};
+pub use issue::{decide_in_arrival_order, decide_issue, IssueContext, IssueDeadLetter, IssueRejection, PolicyStock};
 pub use policy::{DiscountType, NewPolicy, PolicyInput};
 pub use usage::{decide_cancel, decide_use, Change, CouponState, UsageError};

@@ -9,7 +9,11 @@
 //! quantity CHECK or the unique key stops the insert, and the batch is decided again with the policy row
 //! locked first, which cannot lose that race.
 
-use domain::coupon::{IssueRejection, IssueRequested};
+use super::{repo, Settlement};
+use domain::{
+    coupon::{decide_in_arrival_order, IssueDeadLetter, IssueRejection, IssueRequested},
+    PolicyId, UserId,
+};
 use sqlx::{PgPool, Postgres, Transaction};
 use std::collections::{BTreeMap, HashSet};
 use uuid::Uuid;
@@ -19,29 +23,48 @@ use uuid::Uuid;
 pub struct Verdict {
     pub request: IssueRequested,
     pub outcome: Result<(), IssueRejection>,
+    /// The user holds a coupon of the policy now (this one, or one from before): their reservation stays.
+    pub holds_coupon: bool,
 }
 
-/// What a batch did: verdicts for new requests, ids already persisted before (redelivery), and requests
-/// naming a user or policy the database does not know (poison: they can never succeed).
+/// A request persisted by an earlier delivery; whether its user holds a coupon of the policy now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Redelivered {
+    pub request: IssueRequested,
+    pub holds_coupon: bool,
+}
+
+/// What a batch did: verdicts for new requests, requests persisted by an earlier delivery, requests
+/// another issuer persisted while this one decided (it settles them), and requests that can never be
+/// decided (poison: an unknown user or policy).
 #[derive(Debug, Default)]
 pub struct BatchOutcome {
     pub verdicts: Vec<Verdict>,
-    pub duplicates: Vec<Uuid>,
-    pub unknown: Vec<IssueRequested>,
+    pub redelivered: Vec<Redelivered>,
+    pub raced: Vec<Uuid>,
+    pub unknown: Vec<(IssueRequested, IssueDeadLetter)>,
 }
 
-/// The columns of [`PolicyRow`], for both reads of a policy.
-macro_rules! read_policy {
-    () => {
-        "SELECT total_quantity, issued_quantity, issue_starts_at, issue_ends_at FROM coupon_policies WHERE id = $1"
-    };
-}
+impl BatchOutcome {
+    /// What Redis must be told: every request this batch decided, saw decided before, or found poison
+    /// (an unknown user or policy holds no coupon, so its place is returned).
+    pub fn settlements(&self) -> Vec<Settlement> {
+        let settle = Settlement::of_request;
+        self.verdicts
+            .iter()
+            .map(|v| settle(&v.request, v.holds_coupon))
+            .chain(self.redelivered.iter().map(|r| settle(&r.request, r.holds_coupon)))
+            .chain(self.unknown.iter().map(|(request, _)| settle(request, false)))
+            .collect()
+    }
 
-/// Locks a policy row against other issuers. NO KEY UPDATE, not UPDATE: the issuing transaction already
-/// holds KEY SHARE on the row (the foreign key of its request rows), and so may another worker's; with
-/// FOR UPDATE each would wait for the other's KEY SHARE: a deadlock whenever two workers meet on a policy.
-pub const LOCK_POLICY_FOR_ISSUE: &str = concat!(read_policy!(), " FOR NO KEY UPDATE");
-const READ_POLICY: &str = read_policy!();
+    fn absorb(&mut self, part: BatchOutcome) {
+        self.verdicts.extend(part.verdicts);
+        self.redelivered.extend(part.redelivered);
+        self.raced.extend(part.raced);
+        self.unknown.extend(part.unknown);
+    }
+}
 
 /// How a policy's transaction guards its decision against other issuers of the policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,24 +80,22 @@ enum Guard {
 /// idempotent by request id, so a crash between two of them only means the rest is redone on redelivery.
 pub async fn persist_batch(pool: &PgPool, requests: &[IssueRequested]) -> sqlx::Result<BatchOutcome> {
     let mut seen_in_batch = HashSet::new();
-    let mut by_policy: BTreeMap<i64, Vec<&IssueRequested>> = BTreeMap::new();
+    let mut by_policy: BTreeMap<PolicyId, Vec<&IssueRequested>> = BTreeMap::new();
     for request in requests.iter().filter(|r| seen_in_batch.insert(r.request_id)) {
-        by_policy.entry(request.policy_id.get()).or_default().push(request);
+        by_policy.entry(request.policy_id).or_default().push(request);
     }
     let per_policy = by_policy.into_iter().map(|(policy, batch)| persist_policy(pool, policy, batch));
     let mut outcome = BatchOutcome::default();
     for part in futures::future::try_join_all(per_policy).await? {
-        outcome.verdicts.extend(part.verdicts);
-        outcome.duplicates.extend(part.duplicates);
-        outcome.unknown.extend(part.unknown);
+        outcome.absorb(part);
     }
     Ok(outcome)
 }
 
-async fn persist_policy(pool: &PgPool, policy: i64, requests: Vec<&IssueRequested>) -> sqlx::Result<BatchOutcome> {
+async fn persist_policy(pool: &PgPool, policy: PolicyId, requests: Vec<&IssueRequested>) -> sqlx::Result<BatchOutcome> {
     match persist_policy_guarded(pool, policy, &requests, Guard::Optimistic).await {
         Err(error) if lost_issue_race(&error) => {
-            tracing::debug!(policy, %error, "another issuer changed the policy meanwhile; deciding again under its lock");
+            tracing::debug!(%policy, %error, "another issuer changed the policy meanwhile; deciding again under its lock");
             persist_policy_guarded(pool, policy, &requests, Guard::PolicyLock).await
         }
         decided => decided,
@@ -91,7 +112,7 @@ fn lost_issue_race(error: &sqlx::Error) -> bool {
 
 async fn persist_policy_guarded(
     pool: &PgPool,
-    policy: i64,
+    policy: PolicyId,
     requests: &[&IssueRequested],
     guard: Guard,
 ) -> sqlx::Result<BatchOutcome> {
@@ -99,40 +120,52 @@ async fn persist_policy_guarded(
     let mut outcome = BatchOutcome::default();
     // Under PolicyLock the lock comes first: from then on no other issuer can decide for this policy, so
     // what the reads below see (requests already persisted, coupons already held) stays true until commit.
-    let read = if guard == Guard::PolicyLock { LOCK_POLICY_FOR_ISSUE } else { READ_POLICY };
-    let Some(policy_row) = sqlx::query_as::<_, PolicyRow>(read).bind(policy).fetch_optional(&mut *tx).await? else {
-        outcome.unknown = requests.iter().map(|&request| request.clone()).collect();
+    let read = match guard {
+        Guard::PolicyLock => repo::lock_policy_for_issue(&mut *tx, policy).await?,
+        Guard::Optimistic => repo::find_policy(&mut *tx, policy).await?,
+    };
+    let Some(policy_row) = read else {
+        outcome.unknown = requests.iter().map(|&request| (request.clone(), IssueDeadLetter::UnknownPolicy)).collect();
         tx.commit().await?;
         return Ok(outcome);
     };
-    let fresh = sort_out_known(&mut tx, requests, &mut outcome).await?;
+    let (fresh, seen) = sort_out_known(&mut tx, requests, &mut outcome).await?;
+    let holders = holders(&mut tx, policy, fresh.iter().chain(&seen)).await?;
+    outcome.redelivered = seen
+        .iter()
+        .map(|&request| Redelivered { request: request.clone(), holds_coupon: holders.contains(&request.user_id) })
+        .collect();
     if !fresh.is_empty() {
-        let holders = holders(&mut tx, policy, &fresh).await?;
-        let verdicts = decide(&policy_row, &holders, &fresh);
-        outcome.verdicts = record(&mut tx, policy, verdicts, &mut outcome.duplicates).await?;
+        let outcomes = decide_in_arrival_order(policy_row.stock(), &holders, &fresh);
+        // A user's place stays if they hold a coupon once this batch commits: from before, or issued by
+        // this batch (to this request or to an earlier one of theirs in it).
+        let issued_now: HashSet<UserId> =
+            fresh.iter().zip(&outcomes).filter(|(_, outcome)| outcome.is_ok()).map(|(r, _)| r.user_id).collect();
+        let verdicts = outcomes
+            .into_iter()
+            .zip(&fresh)
+            .map(|(outcome, &request)| Verdict {
+                request: request.clone(),
+                holds_coupon: holders.contains(&request.user_id) || issued_now.contains(&request.user_id),
+                outcome,
+            })
+            .collect();
+        outcome.verdicts = record(&mut tx, policy, verdicts, &mut outcome.raced).await?;
     }
     tx.commit().await?;
     Ok(outcome)
 }
 
-#[derive(sqlx::FromRow)]
-struct PolicyRow {
-    total_quantity: i32,
-    issued_quantity: i32,
-    issue_starts_at: chrono::DateTime<chrono::Utc>,
-    issue_ends_at: chrono::DateTime<chrono::Utc>,
-}
-
-/// Returns the requests to decide: not persisted before (else a duplicate) and naming a known user
-/// (else unknown: it can never succeed).
+/// Splits the requests into those to decide and those persisted before (redelivery); a request naming
+/// an unknown user goes to `outcome.unknown` (it can never succeed).
 async fn sort_out_known<'r>(
     tx: &mut Transaction<'_, Postgres>,
     requests: &[&'r IssueRequested],
     outcome: &mut BatchOutcome,
-) -> sqlx::Result<Vec<&'r IssueRequested>> {
+) -> sqlx::Result<(Vec<&'r IssueRequested>, Vec<&'r IssueRequested>)> {
     let ids: Vec<Uuid> = requests.iter().map(|r| r.request_id).collect();
     let users: Vec<i64> = requests.iter().map(|r| r.user_id.get()).collect();
-    let seen: HashSet<Uuid> = sqlx::query_scalar("SELECT id FROM coupon_issue_requests WHERE id = ANY($1)")
+    let persisted: HashSet<Uuid> = sqlx::query_scalar("SELECT id FROM coupon_issue_requests WHERE id = ANY($1)")
         .bind(&ids)
         .fetch_all(&mut **tx)
         .await?
@@ -144,64 +177,37 @@ async fn sort_out_known<'r>(
         .await?
         .into_iter()
         .collect();
-    let mut fresh = Vec::new();
+    let (mut fresh, mut seen) = (Vec::new(), Vec::new());
     for &request in requests {
-        if seen.contains(&request.request_id) {
-            outcome.duplicates.push(request.request_id);
+        if persisted.contains(&request.request_id) {
+            seen.push(request);
         } else if known_users.contains(&request.user_id.get()) {
             fresh.push(request);
         } else {
-            outcome.unknown.push(request.clone());
+            outcome.unknown.push((request.clone(), IssueDeadLetter::UnknownUser));
         }
     }
-    Ok(fresh)
+    Ok((fresh, seen))
 }
 
 /// Users of `requests` who already hold a coupon of `policy`.
-async fn holders(
+async fn holders<'r>(
     tx: &mut Transaction<'_, Postgres>,
-    policy: i64,
-    requests: &[&IssueRequested],
-) -> sqlx::Result<HashSet<i64>> {
-    let users: Vec<i64> = requests.iter().map(|r| r.user_id.get()).collect();
+    policy: PolicyId,
+    requests: impl Iterator<Item = &'r &'r IssueRequested>,
+) -> sqlx::Result<HashSet<UserId>> {
+    let users: Vec<i64> = requests.map(|r| r.user_id.get()).collect();
     // One index probe per user (LATERAL ... LIMIT 1): with `user_id = ANY($2)` the planner scans every
     // coupon of the policy and filters, a cost that grows with each coupon issued during a rush.
-    Ok(sqlx::query_scalar(
+    let held: Vec<i64> = sqlx::query_scalar(
         "SELECT u.id FROM unnest($2::bigint[]) AS u(id) \
          CROSS JOIN LATERAL (SELECT FROM coupons c WHERE c.policy_id = $1 AND c.user_id = u.id LIMIT 1) held",
     )
-    .bind(policy)
+    .bind(policy.get())
     .bind(&users)
     .fetch_all(&mut **tx)
-    .await?
-    .into_iter()
-    .collect())
-}
-
-/// First come, first served, in arrival order: a request in the window from a user without a coupon of
-/// the policy gets one while any remain; the rest get their reason.
-fn decide(policy: &PolicyRow, holders: &HashSet<i64>, requests: &[&IssueRequested]) -> Vec<Verdict> {
-    let mut remaining = (policy.total_quantity - policy.issued_quantity).max(0);
-    let mut issued_to: HashSet<i64> = HashSet::new();
-    requests
-        .iter()
-        .map(|request| {
-            let user = request.user_id.get();
-            let outcome =
-                if request.requested_at < policy.issue_starts_at || request.requested_at >= policy.issue_ends_at {
-                    Err(IssueRejection::OutsideIssueWindow)
-                } else if holders.contains(&user) || issued_to.contains(&user) {
-                    Err(IssueRejection::AlreadyIssued)
-                } else if remaining > 0 {
-                    remaining -= 1;
-                    issued_to.insert(user);
-                    Ok(())
-                } else {
-                    Err(IssueRejection::SoldOut)
-                };
-            Verdict { request: (*request).clone(), outcome }
-        })
-        .collect()
+    .await?;
+    Ok(held.into_iter().filter_map(|user| UserId::parse(user).ok()).collect())
 }
 
 /// Writes each request once, with its verdict, then the coupons of the issued ones. A request id that
@@ -209,9 +215,9 @@ fn decide(policy: &PolicyRow, holders: &HashSet<i64>, requests: &[&IssueRequeste
 /// CHECK and `UNIQUE (policy_id, user_id)` still stand behind every coupon.
 async fn record(
     tx: &mut Transaction<'_, Postgres>,
-    policy: i64,
+    policy: PolicyId,
     verdicts: Vec<Verdict>,
-    duplicates: &mut Vec<Uuid>,
+    raced: &mut Vec<Uuid>,
 ) -> sqlx::Result<Vec<Verdict>> {
     let ids: Vec<Uuid> = verdicts.iter().map(|v| v.request.request_id).collect();
     let users: Vec<i64> = verdicts.iter().map(|v| v.request.user_id.get()).collect();
@@ -225,7 +231,7 @@ async fn record(
               AS r(id, user_id, requested_at, status, reason) \
          ON CONFLICT (id) DO NOTHING RETURNING id",
     )
-    .bind(policy)
+    .bind(policy.get())
     .bind(&ids)
     .bind(&users)
     .bind(&times)
@@ -235,9 +241,9 @@ async fn record(
     .await?
     .into_iter()
     .collect();
-    let (recorded, raced): (Vec<Verdict>, Vec<Verdict>) =
+    let (recorded, lost): (Vec<Verdict>, Vec<Verdict>) =
         verdicts.into_iter().partition(|v| inserted.contains(&v.request.request_id));
-    duplicates.extend(raced.iter().map(|v| v.request.request_id));
+    raced.extend(lost.iter().map(|v| v.request.request_id));
     // In user order: two issuers inserting coupons of one policy meet on its unique key in the same order,
     // so one waits for the other instead of each waiting for the other.
     let mut issued: Vec<(i64, Uuid)> = recorded
@@ -254,7 +260,7 @@ async fn record(
              FROM unnest($2::uuid[], $3::bigint[]) AS c(request_id, user_id) CROSS JOIN coupon_policies p \
              WHERE p.id = $1",
         )
-        .bind(policy)
+        .bind(policy.get())
         .bind(&issue_ids)
         .bind(&issue_users)
         .execute(&mut **tx)
@@ -263,52 +269,38 @@ async fn record(
     Ok(recorded)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use chrono::{Duration, Utc};
-    use domain::{PolicyId, UserId};
-
-    fn request(user: i64, minutes_from_now: i64) -> IssueRequested {
-        IssueRequested {
-            request_id: Uuid::new_v4(),
-            policy_id: PolicyId::parse(1).expect("id"),
-            user_id: UserId::parse(user).expect("id"),
-            requested_at: Utc::now() + Duration::minutes(minutes_from_now),
-        }
+/// Records requests that went to the dead-letter topic, so their status reads REJECTED with the reason
+/// (they cannot be `coupon_issue_requests` rows: their user or policy may not exist). Redelivery is a no-op.
+pub async fn record_dead_letters(pool: &PgPool, dead: &[(&IssueRequested, IssueDeadLetter)]) -> sqlx::Result<()> {
+    if dead.is_empty() {
+        return Ok(());
     }
+    let ids: Vec<Uuid> = dead.iter().map(|(r, _)| r.request_id).collect();
+    let policies: Vec<i64> = dead.iter().map(|(r, _)| r.policy_id.get()).collect();
+    let users: Vec<i64> = dead.iter().map(|(r, _)| r.user_id.get()).collect();
+    let times: Vec<_> = dead.iter().map(|(r, _)| r.requested_at).collect();
+    let reasons: Vec<&str> = dead.iter().map(|(_, reason)| reason.code()).collect();
+    sqlx::query(
+        "INSERT INTO coupon_issue_dead_letters (request_id, policy_id, user_id, requested_at, reason) \
+         SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::timestamptz[], $5::text[]) \
+         ON CONFLICT (request_id) DO NOTHING",
+    )
+    .bind(&ids)
+    .bind(&policies)
+    .bind(&users)
+    .bind(&times)
+    .bind(&reasons)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
 
-    #[test]
-    fn the_first_requests_in_the_window_get_the_remaining_coupons_once_per_user() {
-        let now = Utc::now();
-        let policy = PolicyRow {
-            total_quantity: 10,
-            issued_quantity: 8,
-            issue_starts_at: now - Duration::hours(1),
-            issue_ends_at: now + Duration::hours(1),
-        };
-        let holder = 7;
-        let requests = [
-            request(1, 0),      // issued (1 of 2 left)
-            request(1, 0),      // the same user again
-            request(holder, 0), // already held a coupon before this batch
-            request(2, 120),    // after the window closed
-            request(3, 0),      // issued (the last one)
-            request(4, 0),      // none left
-        ];
-        let refs: Vec<&IssueRequested> = requests.iter().collect();
-        let outcomes: Vec<_> =
-            decide(&policy, &HashSet::from([holder]), &refs).into_iter().map(|v| v.outcome).collect();
-        assert_eq!(
-            outcomes,
-            [
-                Ok(()),
-                Err(IssueRejection::AlreadyIssued),
-                Err(IssueRejection::AlreadyIssued),
-                Err(IssueRejection::OutsideIssueWindow),
-                Ok(()),
-                Err(IssueRejection::SoldOut),
-            ]
-        );
-    }
+/// Whether `request`'s user holds a coupon of its policy: decides whether a request that could not be
+/// persisted keeps its reservation.
+pub async fn holds_coupon(pool: &PgPool, request: &IssueRequested) -> sqlx::Result<bool> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT FROM coupons WHERE policy_id = $1 AND user_id = $2)")
+        .bind(request.policy_id.get())
+        .bind(request.user_id.get())
+        .fetch_one(pool)
+        .await
 }

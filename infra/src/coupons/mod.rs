@@ -6,4 +6,4 @@ pub mod repo;
 mod stock;
 pub mod usage;
 
-pub use stock::{CouponStock, Reservation};
+pub use stock::{CouponStock, Reservation, Settlement};

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use domain::{
-    coupon::{decide_issue, IssueContext, IssueRejection, NewPolicy},
+    coupon::{decide_issue, IssueContext, IssueRejection, NewPolicy, PolicyStock},
     PolicyId, UserId,
 };
 use sqlx::{PgExecutor, PgPool};
@@ -29,11 +29,22 @@ impl PolicyRow {
         Ok(PolicyId::parse(self.id)?)
     }
 
-    pub fn issue_context(&self, issued: i64, already_issued_to_user: bool) -> IssueContext {
-        IssueContext {
+    /// What a batch decision needs to know of the policy (the issued count as read).
+    pub fn stock(&self) -> PolicyStock {
+        PolicyStock {
             starts_at: self.start_time,
             ends_at: self.end_time,
             total_quantity: i64::from(self.total_quantity),
+            issued: i64::from(self.issued_quantity),
+        }
+    }
+
+    pub fn issue_context(&self, issued: i64, already_issued_to_user: bool) -> IssueContext {
+        let stock = self.stock();
+        IssueContext {
+            starts_at: stock.starts_at,
+            ends_at: stock.ends_at,
+            total_quantity: stock.total_quantity,
             issued,
             already_issued_to_user,
         }
@@ -82,6 +93,17 @@ pub async fn insert_policy(pool: &PgPool, policy: &NewPolicy) -> sqlx::Result<Po
 
 pub async fn find_policy<'e>(executor: impl PgExecutor<'e>, id: PolicyId) -> sqlx::Result<Option<PolicyRow>> {
     sqlx::query_as(&format!("SELECT {POLICY_COLUMNS} FROM coupon_policies WHERE id = $1"))
+        .bind(id.get())
+        .fetch_optional(executor)
+        .await
+}
+
+/// Reads a policy and locks it against other issuers until the transaction ends. NO KEY UPDATE, not
+/// UPDATE: an issuing transaction already holds KEY SHARE on the row (the foreign key of its request
+/// rows), and so may another worker's; with FOR UPDATE each would wait for the other's KEY SHARE, a
+/// deadlock whenever two workers meet on a policy.
+pub async fn lock_policy_for_issue<'e>(executor: impl PgExecutor<'e>, id: PolicyId) -> sqlx::Result<Option<PolicyRow>> {
+    sqlx::query_as(&format!("SELECT {POLICY_COLUMNS} FROM coupon_policies WHERE id = $1 FOR NO KEY UPDATE"))
         .bind(id.get())
         .fetch_optional(executor)
         .await
@@ -195,10 +217,16 @@ pub struct RequestRow {
     pub resolved_at: Option<DateTime<Utc>>,
 }
 
+/// A request's verdict, or its rejection when it was dead-lettered (a verdict wins if a replay made one).
 pub async fn find_request(pool: &PgPool, id: uuid::Uuid) -> sqlx::Result<Option<RequestRow>> {
     sqlx::query_as(
         "SELECT r.id, r.policy_id, r.user_id, r.status, r.reason, c.id AS coupon_id, r.resolved_at \
-         FROM coupon_issue_requests r LEFT JOIN coupons c ON c.request_id = r.id WHERE r.id = $1",
+         FROM coupon_issue_requests r LEFT JOIN coupons c ON c.request_id = r.id WHERE r.id = $1 \
+         UNION ALL \
+         SELECT d.request_id, d.policy_id, d.user_id, 'REJECTED', d.reason, NULL, d.dead_lettered_at \
+         FROM coupon_issue_dead_letters d \
+         WHERE d.request_id = $1 AND NOT EXISTS (SELECT FROM coupon_issue_requests WHERE id = $1) \
+         LIMIT 1",
     )
     .bind(id)
     .fetch_optional(pool)

@@ -2,11 +2,21 @@ use super::repo::{self, PolicyRow};
 use crate::cache::Redis;
 use anyhow::Context;
 use chrono::{DateTime, Utc};
-use domain::{coupon::IssueRejection, PolicyId, UserId};
+use domain::{
+    coupon::{IssueRejection, IssueRequested},
+    PolicyId, UserId,
+};
 use redis::Script;
 use sqlx::PgPool;
 use std::{sync::Arc, time::Duration};
 use uuid::Uuid;
+
+/// How often (per policy, across every API process) a sold-out answer may be compared with the database.
+const DRIFT_CHECK_EVERY: Duration = Duration::from_secs(1);
+/// An in-flight reservation older than this no longer holds off a drift repair: its settlement was lost
+/// (Redis unreachable when the worker settled it). A worker lagging longer than this behind a sell-out can
+/// see a repair admit requests it will then refuse as SOLD_OUT; the database guard still never over-issues.
+const IN_FLIGHT_HORIZON: Duration = Duration::from_secs(600);
 
 /// The outcome of a Redis reservation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -15,9 +25,36 @@ pub enum Reservation {
     Rejected(IssueRejection),
 }
 
-/// Redis state derived from the database: per policy, its quantity and window and the set of users
-/// holding a reservation. Lost state is rebuilt from the database on the next request; the database's
-/// constraints, not this state, are what make over-issue impossible.
+/// A request whose outcome is final: its reservation stops being in flight, its pending marker goes, and
+/// the user keeps their place only if they hold a coupon of the policy (`keep`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Settlement {
+    pub policy: PolicyId,
+    pub user: UserId,
+    pub request: Option<Uuid>,
+    pub keep: bool,
+}
+
+impl Settlement {
+    /// The settlement of a V3 request.
+    pub fn of_request(request: &IssueRequested, keep: bool) -> Self {
+        Self { policy: request.policy_id, user: request.user_id, request: Some(request.request_id), keep }
+    }
+}
+
+/// What one run of the reservation script said.
+enum Attempt {
+    Decided(Reservation),
+    /// The policy's state is not in Redis: rebuild it from the database and try again.
+    Missing,
+    /// Sold out here, and this caller is the one that should compare with the database.
+    SoldOutCheckDrift,
+}
+
+/// Redis state derived from the database: per policy, its quantity and window, the set of users holding
+/// a reservation and which of those are still in flight. Lost state is rebuilt from the database on the
+/// next request, and state that drifted from it (sold out here while the database has stock and nothing
+/// is in flight) is replaced; the database's constraints, not this state, make over-issue impossible.
 #[derive(Clone)]
 pub struct CouponStock {
     redis: Redis,
@@ -27,7 +64,8 @@ pub struct CouponStock {
 struct Scripts {
     reserve: Script,
     load: Script,
-    release: Script,
+    reload: Script,
+    settle: Script,
 }
 
 impl CouponStock {
@@ -35,25 +73,22 @@ impl CouponStock {
         let scripts = Scripts {
             reserve: Script::new(include_str!("reserve.lua")),
             load: Script::new(include_str!("load.lua")),
-            release: Script::new(include_str!("release.lua")),
+            reload: Script::new(include_str!("reload.lua")),
+            settle: Script::new(include_str!("settle.lua")),
         };
         Self { redis, scripts: Arc::new(scripts) }
     }
 
-    fn meta_key(&self, policy: PolicyId) -> String {
-        self.redis.key(&format!("coupon:policy:{policy}:meta"))
-    }
-
-    fn users_key(&self, policy: PolicyId) -> String {
-        self.redis.key(&format!("coupon:policy:{policy}:users"))
+    fn policy_key(&self, policy: PolicyId, part: &str) -> String {
+        self.redis.key(&format!("coupon:policy:{policy}:{part}"))
     }
 
     fn pending_key(&self, request: Option<Uuid>) -> String {
         self.redis.key(&format!("coupon:request:{}", request.map(|r| r.to_string()).unwrap_or_default()))
     }
 
-    /// Reserves a coupon for `user`, rebuilding the policy's state from `pool` if Redis lost it.
-    /// With `pending`, also marks the request as pending for that long (V3's status reads).
+    /// Reserves a coupon for `user`, rebuilding the policy's state from `pool` if Redis lost it or it
+    /// drifted. With `pending`, also marks the request as pending for that long (V3's status reads).
     pub async fn reserve(
         &self,
         pool: &PgPool,
@@ -63,45 +98,53 @@ impl CouponStock {
     ) -> anyhow::Result<Reservation> {
         for _ in 0..3 {
             match self.try_reserve(policy, user, pending).await? {
-                Some(reservation) => return Ok(reservation),
-                None => {
+                Attempt::Decided(reservation) => return Ok(reservation),
+                Attempt::Missing => {
                     if !self.rebuild(pool, policy).await? {
                         return Ok(Reservation::Rejected(IssueRejection::UnknownPolicy));
                     }
                 }
+                Attempt::SoldOutCheckDrift => {
+                    if !self.repair_drift(pool, policy).await? {
+                        return Ok(Reservation::Rejected(IssueRejection::SoldOut));
+                    }
+                }
             }
         }
-        anyhow::bail!("the Redis state of policy {policy} vanished three times while reserving")
+        anyhow::bail!("the Redis state of policy {policy} was rebuilt three times while reserving")
     }
 
-    /// `None` when the policy's state is missing from Redis.
     async fn try_reserve(
         &self,
         policy: PolicyId,
         user: UserId,
         pending: Option<(Uuid, Duration)>,
-    ) -> anyhow::Result<Option<Reservation>> {
+    ) -> anyhow::Result<Attempt> {
         let ttl = pending.map_or(0, |(_, ttl)| ttl.as_secs().max(1));
         let marker = format!("{user}:{policy}");
         let outcome: i64 = self
             .scripts
             .reserve
-            .key(self.meta_key(policy))
-            .key(self.users_key(policy))
+            .key(self.policy_key(policy, "meta"))
+            .key(self.policy_key(policy, "users"))
             .key(self.pending_key(pending.map(|(request, _)| request)))
+            .key(self.policy_key(policy, "inflight"))
+            .key(self.policy_key(policy, "drift-check"))
             .arg(user.get())
             .arg(Utc::now().timestamp_millis())
             .arg(ttl)
             .arg(marker)
+            .arg(DRIFT_CHECK_EVERY.as_millis() as u64)
             .invoke_async(&mut self.redis.connection())
             .await
             .context("running the coupon reservation script")?;
         Ok(match outcome {
-            remaining if remaining >= 0 => Some(Reservation::Reserved { remaining }),
-            -1 => Some(Reservation::Rejected(IssueRejection::SoldOut)),
-            -2 => Some(Reservation::Rejected(IssueRejection::AlreadyIssued)),
-            -3 => Some(Reservation::Rejected(IssueRejection::OutsideIssueWindow)),
-            _ => None,
+            remaining if remaining >= 0 => Attempt::Decided(Reservation::Reserved { remaining }),
+            -1 => Attempt::Decided(Reservation::Rejected(IssueRejection::SoldOut)),
+            -2 => Attempt::Decided(Reservation::Rejected(IssueRejection::AlreadyIssued)),
+            -3 => Attempt::Decided(Reservation::Rejected(IssueRejection::OutsideIssueWindow)),
+            -5 => Attempt::SoldOutCheckDrift,
+            _ => Attempt::Missing,
         })
     }
 
@@ -111,42 +154,95 @@ impl CouponStock {
             return Ok(false);
         };
         let holders = repo::policy_holders(pool, policy).await?;
-        self.load(&row, &holders).await?;
-        Ok(true)
-    }
-
-    async fn load(&self, policy: &PolicyRow, holders: &[i64]) -> anyhow::Result<()> {
-        let id = policy.policy_id()?;
         let loaded: i64 = self
-            .scripts
-            .load
-            .key(self.meta_key(id))
-            .key(self.users_key(id))
-            .arg(policy.total_quantity)
-            .arg(millis(policy.start_time))
-            .arg(millis(policy.end_time))
-            .arg(holders)
+            .policy_invocation(&self.scripts.load, &row, &holders)
             .invoke_async(&mut self.redis.connection())
             .await
             .context("loading coupon state into Redis")?;
         if loaded == 1 {
-            tracing::info!(policy = policy.id, holders = holders.len(), "rebuilt coupon state from the database");
+            tracing::info!(policy = row.id, holders = holders.len(), "rebuilt coupon state from the database");
         }
-        Ok(())
+        Ok(true)
     }
 
-    /// Returns a reservation (and clears its pending marker).
-    pub async fn release(&self, policy: PolicyId, user: UserId, request: Option<Uuid>) -> anyhow::Result<()> {
-        let _: i64 = self
-            .scripts
-            .release
-            .key(self.users_key(policy))
-            .key(self.pending_key(request))
-            .arg(user.get())
+    /// The drift guard: Redis says sold out; if the database still has stock and no reservation is in
+    /// flight, some reservation was never returned (its settlement was lost), so the state is replaced
+    /// with the database's. True if it was.
+    pub async fn repair_drift(&self, pool: &PgPool, policy: PolicyId) -> anyhow::Result<bool> {
+        let Some(row) = repo::find_policy(pool, policy).await? else {
+            return Ok(false);
+        };
+        if row.issued_quantity >= row.total_quantity {
+            return Ok(false);
+        }
+        let holders = repo::policy_holders(pool, policy).await?;
+        let oldest_counted = Utc::now() - IN_FLIGHT_HORIZON;
+        let reloaded: i64 = self
+            .policy_invocation(&self.scripts.reload, &row, &[])
+            .arg(millis(oldest_counted))
+            .arg(&holders)
             .invoke_async(&mut self.redis.connection())
             .await
-            .context("releasing a coupon reservation")?;
-        Ok(())
+            .context("replacing drifted coupon state")?;
+        if reloaded == 1 {
+            tracing::warn!(
+                policy = row.id,
+                holders = holders.len(),
+                "coupon state drifted from the database; rebuilt it"
+            );
+            metrics::counter!("coupon_state_drift_repairs_total").increment(1);
+        }
+        Ok(reloaded == 1)
+    }
+
+    /// The meta and user-set keys of `policy`'s row and its meta arguments, then `holders`; `reload` takes
+    /// the in-flight set as a third key.
+    fn policy_invocation<'s>(
+        &self,
+        script: &'s Script,
+        policy: &PolicyRow,
+        holders: &[i64],
+    ) -> redis::ScriptInvocation<'s> {
+        let id = PolicyId::parse(policy.id).expect("policy ids from the database are positive");
+        let mut invocation = script.prepare_invoke();
+        invocation
+            .key(self.policy_key(id, "meta"))
+            .key(self.policy_key(id, "users"))
+            .key(self.policy_key(id, "inflight"))
+            .arg(policy.total_quantity)
+            .arg(millis(policy.start_time))
+            .arg(millis(policy.end_time));
+        if !holders.is_empty() {
+            invocation.arg(holders);
+        }
+        invocation
+    }
+
+    /// Settles every request in one round trip.
+    pub async fn settle(&self, settlements: &[Settlement]) -> anyhow::Result<()> {
+        if settlements.is_empty() {
+            return Ok(());
+        }
+        // Pipelined EVALSHA does not load a missing script by itself, so the load goes first.
+        let mut pipe = redis::pipe();
+        pipe.load_script(&self.scripts.settle).ignore();
+        let invocations: Vec<_> = settlements
+            .iter()
+            .map(|s| {
+                let mut invocation = self.scripts.settle.prepare_invoke();
+                invocation
+                    .key(self.policy_key(s.policy, "users"))
+                    .key(self.pending_key(s.request))
+                    .key(self.policy_key(s.policy, "inflight"))
+                    .arg(s.user.get())
+                    .arg(if s.keep { 1 } else { 0 });
+                invocation
+            })
+            .collect();
+        for invocation in &invocations {
+            pipe.invoke_script(invocation).ignore();
+        }
+        pipe.query_async::<()>(&mut self.redis.connection()).await.context("settling coupon reservations")
     }
 
     /// Who made a still-pending request, if Redis knows it.
@@ -159,20 +255,6 @@ impl CouponStock {
         Ok(marker
             .and_then(|m| m.split_once(':').and_then(|(user, _)| user.parse::<i64>().ok()))
             .and_then(|user| UserId::parse(user).ok()))
-    }
-
-    /// Drops the pending markers of requests whose outcome is now in the database.
-    pub async fn forget_pending(&self, requests: &[Uuid]) -> anyhow::Result<()> {
-        if requests.is_empty() {
-            return Ok(());
-        }
-        let keys: Vec<String> = requests.iter().map(|request| self.pending_key(Some(*request))).collect();
-        let _: i64 = redis::cmd("DEL")
-            .arg(keys)
-            .query_async(&mut self.redis.connection())
-            .await
-            .context("deleting pending request markers")?;
-        Ok(())
     }
 }
 

@@ -19,6 +19,9 @@ use rdkafka::{
 };
 use std::time::Duration;
 
+/// How long the broker waits for a silent group member (a crashed process) before giving its partitions
+/// to the others.
+pub const CONSUMER_SESSION_TIMEOUT: Duration = Duration::from_secs(10);
 /// Connection settings plus the name prefix; makes producers, consumers and probes that agree.
 #[derive(Clone, Debug)]
 pub struct Kafka {
@@ -81,7 +84,7 @@ impl Kafka {
             .set("enable.auto.commit", "true")
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
-            .set("session.timeout.ms", "10000")
+            .set("session.timeout.ms", CONSUMER_SESSION_TIMEOUT.as_millis().to_string())
             // Members learn of a rebalance at their next heartbeat: at the default 3 s, a process joining
             // a busy group leaves partitions unowned for seconds (seen as a 3-6 s stall when scaling out).
             .set("heartbeat.interval.ms", "500")

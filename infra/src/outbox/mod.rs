@@ -2,6 +2,7 @@
 //! announces, so the event exists exactly when the change does. The relay (settle-workers) publishes it.
 
 mod envelope;
+pub mod parked;
 
 pub use envelope::{Envelope, EVENT_ID_HEADER, EVENT_TYPE_HEADER};
 

@@ -23,7 +23,7 @@ pub enum Refusal {
         balance: i64,
     },
     UnknownEntry,
-    /// Users cancel their own uses; only admins cancel earns or other users' entries.
+    /// Users cancel their own uses; only admins cancel earns.
     NotAllowed,
     AlreadyCancelled,
     /// A cancel entry is not itself cancelled.
@@ -50,8 +50,11 @@ pub async fn cancel(
         .await?;
     let Some((owner, kind, amount)) = original else { return Ok(Err(Refusal::UnknownEntry)) };
     let owner = UserId::parse(owner)?;
-    let allowed = actor.is_admin || (kind == "USE" && actor.user == owner);
-    if !allowed {
+    if !actor.is_admin && actor.user != owner {
+        // Another user's entry answers as an unknown one: a stranger learns nothing of it.
+        return Ok(Err(Refusal::UnknownEntry));
+    }
+    if !actor.is_admin && kind != "USE" {
         return Ok(Err(Refusal::NotAllowed));
     }
     if kind == "CANCEL" {

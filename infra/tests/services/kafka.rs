@@ -73,7 +73,7 @@ async fn a_consumer_group_resumes_after_its_committed_offset() {
 #[tokio::test]
 async fn a_broker_restart_loses_no_acknowledged_record() {
     let env = TestEnv::new().await;
-    let mut broker = OwnBroker::start().expect("starting a private broker");
+    let mut broker = OwnBroker::start().await.expect("starting a private broker");
     let kafka = single_partition(&env, Some(broker.brokers()));
     let topic = format!("{}durable", env.kafka.topic_prefix);
     kafka.ensure_topic_names(std::slice::from_ref(&topic)).await.expect("creating the topic");
@@ -81,7 +81,7 @@ async fn a_broker_restart_loses_no_acknowledged_record() {
     produce(&kafka.producer().expect("producer"), &topic, &sent.iter().cloned().collect::<Vec<_>>()).await;
 
     broker.stop();
-    broker.restart().expect("restarting the broker on the same storage");
+    broker.restart().await.expect("restarting the broker on the same storage");
 
     let consumer = kafka.consumer("durable").expect("consumer");
     consumer.subscribe(&[&topic]).expect("subscribe");

@@ -36,6 +36,10 @@ async fn users(pool: &PgPool, count: usize) -> Vec<i64> {
     ids
 }
 
+fn policy_id(id: i64) -> domain::PolicyId {
+    domain::PolicyId::parse(id).expect("a positive policy id")
+}
+
 /// A V3 issue request as the API produces it.
 fn issue_request(policy: i64, user: i64) -> domain::coupon::IssueRequested {
     domain::coupon::IssueRequested {
@@ -186,7 +190,7 @@ async fn the_issuers_policy_lock_does_not_wait_for_another_issuers_key_share() {
 
     let mut issuer = env.pool.begin().await.expect("begin");
     sqlx::query("SET LOCAL lock_timeout = '2s'").execute(&mut *issuer).await.expect("lock timeout");
-    let locked = sqlx::query(infra::coupons::issuance::LOCK_POLICY_FOR_ISSUE).bind(policy).execute(&mut *issuer).await;
+    let locked = infra::coupons::repo::lock_policy_for_issue(&mut *issuer, policy_id(policy)).await;
     assert!(locked.is_ok(), "the policy lock waited on KEY SHARE (two workers would deadlock): {locked:?}");
     issuer.rollback().await.expect("rollback");
     other.rollback().await.expect("rollback");
@@ -210,12 +214,18 @@ async fn the_issuance_step_issues_first_come_records_every_verdict_once_and_sets
     let codes: Vec<&str> =
         first.verdicts.iter().map(|v| v.outcome.map_or_else(|rejection| rejection.code(), |()| "ISSUED")).collect();
     assert_eq!(codes, ["ISSUED", "ALREADY_ISSUED", "ISSUED", "SOLD_OUT"]);
-    assert_eq!(first.unknown.len(), 2);
-    assert!(first.duplicates.is_empty());
+    let holds: Vec<bool> = first.verdicts.iter().map(|v| v.holds_coupon).collect();
+    assert_eq!(holds, [true, true, true, false], "only the sold-out user's reservation is returned");
+    let unknown: Vec<_> = first.unknown.iter().map(|(_, reason)| reason.code()).collect();
+    assert_eq!(unknown, ["USER_NOT_FOUND", "POLICY_NOT_FOUND"]);
+    assert!(first.redelivered.is_empty() && first.raced.is_empty());
+    let settlements = first.settlements();
+    assert_eq!(settlements.iter().filter(|s| !s.keep).count(), 3, "sold out and both unknown return their place");
 
     let again = persist_batch(&env.pool, &batch).await.expect("redelivery");
     assert!(again.verdicts.is_empty(), "a redelivered request was decided again");
-    assert_eq!(again.duplicates.len(), 4);
+    let redelivered: Vec<bool> = again.redelivered.iter().map(|r| r.holds_coupon).collect();
+    assert_eq!(redelivered, [true, true, true, false], "a redelivery settles Redis as the first delivery did");
     let (coupons, issued, requests): (i64, i32, i64) = sqlx::query_as(
         "SELECT (SELECT count(*) FROM coupons), (SELECT issued_quantity FROM coupon_policies WHERE id = $1), \
                 (SELECT count(*) FROM coupon_issue_requests WHERE resolved_at IS NOT NULL)",
@@ -229,13 +239,13 @@ async fn the_issuance_step_issues_first_come_records_every_verdict_once_and_sets
 
 #[tokio::test]
 async fn an_issuer_that_decided_from_a_stale_read_decides_again_under_the_policy_lock() {
-    use infra::coupons::issuance::{persist_batch, LOCK_POLICY_FOR_ISSUE};
+    use infra::coupons::{issuance::persist_batch, repo::lock_policy_for_issue};
     let env = TestEnv::new().await;
     let policy_id = policy(&env.pool, 30).await;
     let users = users(&env.pool, 40).await;
     // Another issuer holds the policy row; it will take 20 of the 30 coupons.
     let mut other = env.pool.begin().await.expect("begin");
-    sqlx::query(LOCK_POLICY_FOR_ISSUE).bind(policy_id).execute(&mut *other).await.expect("lock");
+    lock_policy_for_issue(&mut *other, self::policy_id(policy_id)).await.expect("lock");
 
     // The batch reads 30 remaining without the lock, decides to issue to all 20, and waits at its count update.
     let batch: Vec<_> = users[20..].iter().map(|&user| issue_request(policy_id, user)).collect();
@@ -268,13 +278,13 @@ async fn an_issuer_that_decided_from_a_stale_read_decides_again_under_the_policy
 #[tokio::test]
 async fn an_issuer_that_missed_a_coupon_given_meanwhile_decides_again_and_gives_none_twice() {
     use domain::coupon::IssueRejection;
-    use infra::coupons::issuance::{persist_batch, LOCK_POLICY_FOR_ISSUE};
+    use infra::coupons::{issuance::persist_batch, repo::lock_policy_for_issue};
     let env = TestEnv::new().await;
     let policy_id = policy(&env.pool, 30).await;
     let users = users(&env.pool, 20).await;
     // Another issuer, not yet committed, gives one of the batch's users a coupon.
     let mut other = env.pool.begin().await.expect("begin");
-    sqlx::query(LOCK_POLICY_FOR_ISSUE).bind(policy_id).execute(&mut *other).await.expect("lock");
+    lock_policy_for_issue(&mut *other, self::policy_id(policy_id)).await.expect("lock");
     sqlx::query("INSERT INTO coupons (policy_id, user_id, valid_until) VALUES ($1, $2, now())")
         .bind(policy_id)
         .bind(users[0])

@@ -34,3 +34,185 @@ async fn a_lua_script_runs_atomically_on_the_server() {
     }
     assert_eq!(results, vec![1, 0, -1]);
 }
+
+mod coupon_stock {
+    use chrono::{Duration, Utc};
+    use domain::{
+        coupon::{decide_issue, IssueContext, IssueRejection},
+        PolicyId, UserId,
+    };
+    use infra::{
+        cache::Redis,
+        coupons::{CouponStock, Reservation, Settlement},
+    };
+    use redis::AsyncCommands;
+    use sqlx::PgPool;
+    use testkit::TestEnv;
+
+    async fn users(pool: &PgPool, count: i32) -> Vec<i64> {
+        sqlx::query_scalar(
+            "INSERT INTO users (email, password_hash, name) \
+             SELECT gen_random_uuid() || '@stock.test', 'x', 'Stock' FROM generate_series(1, $1) g RETURNING id",
+        )
+        .bind(count)
+        .fetch_all(pool)
+        .await
+        .expect("users")
+    }
+
+    /// A policy of `quantity` whose window starts `starts_in_minutes` from now and lasts an hour, with
+    /// coupons already issued to `holders`.
+    async fn policy(pool: &PgPool, quantity: i32, starts_in_minutes: i64, holders: &[i64]) -> PolicyId {
+        let starts = Utc::now() + Duration::minutes(starts_in_minutes);
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO coupon_policies (name, discount_type, discount_value, total_quantity, issue_starts_at, \
+             issue_ends_at, coupon_valid_days) VALUES ('p', 'FIXED_AMOUNT', 1000, $1, $2, $3, 7) RETURNING id",
+        )
+        .bind(quantity)
+        .bind(starts)
+        .bind(starts + Duration::hours(1))
+        .fetch_one(pool)
+        .await
+        .expect("policy");
+        sqlx::query(
+            "INSERT INTO coupons (policy_id, user_id, valid_until) SELECT $1, u, now() + interval '7 days' \
+             FROM unnest($2::bigint[]) u",
+        )
+        .bind(id)
+        .bind(holders)
+        .execute(pool)
+        .await
+        .expect("coupons");
+        PolicyId::parse(id).expect("id")
+    }
+
+    /// One table of cases for the first-come rule, run through `decide_issue` and through the reservation
+    /// script on real Redis (state rebuilt from the database, as after any loss): they must agree.
+    #[tokio::test]
+    async fn the_reservation_script_agrees_with_the_domain_rule_on_every_case() {
+        struct Case {
+            name: &'static str,
+            quantity: i32,
+            other_holders: usize,
+            user_holds: bool,
+            starts_in_minutes: i64,
+            expected: Result<(), IssueRejection>,
+        }
+        let cases = [
+            Case {
+                name: "stock left",
+                quantity: 3,
+                other_holders: 1,
+                user_holds: false,
+                starts_in_minutes: -1,
+                expected: Ok(()),
+            },
+            Case {
+                name: "sold out",
+                quantity: 2,
+                other_holders: 2,
+                user_holds: false,
+                starts_in_minutes: -1,
+                expected: Err(IssueRejection::SoldOut),
+            },
+            Case {
+                name: "holder, sold out",
+                quantity: 2,
+                other_holders: 1,
+                user_holds: true,
+                starts_in_minutes: -1,
+                expected: Err(IssueRejection::AlreadyIssued),
+            },
+            Case {
+                name: "holder, stock left",
+                quantity: 3,
+                other_holders: 0,
+                user_holds: true,
+                starts_in_minutes: -1,
+                expected: Err(IssueRejection::AlreadyIssued),
+            },
+            Case {
+                name: "before the window",
+                quantity: 3,
+                other_holders: 0,
+                user_holds: false,
+                starts_in_minutes: 5,
+                expected: Err(IssueRejection::OutsideIssueWindow),
+            },
+            Case {
+                name: "after the window, holder",
+                quantity: 3,
+                other_holders: 0,
+                user_holds: true,
+                starts_in_minutes: -120,
+                expected: Err(IssueRejection::OutsideIssueWindow),
+            },
+        ];
+        let env = TestEnv::new().await;
+        let stock = CouponStock::new(Redis::connect(&env.redis).await.expect("redis"));
+        for case in cases {
+            let people = users(&env.pool, case.other_holders as i32 + 1).await;
+            let (user, others) = (people[0], &people[1..]);
+            let mut holders = others.to_vec();
+            if case.user_holds {
+                holders.push(user);
+            }
+            let id = policy(&env.pool, case.quantity, case.starts_in_minutes, &holders).await;
+
+            let now = Utc::now();
+            let starts = now + Duration::minutes(case.starts_in_minutes);
+            let context = IssueContext {
+                starts_at: starts,
+                ends_at: starts + Duration::hours(1),
+                total_quantity: i64::from(case.quantity),
+                issued: holders.len() as i64,
+                already_issued_to_user: case.user_holds,
+            };
+            assert_eq!(decide_issue(&context, now), case.expected, "domain rule, case {:?}", case.name);
+            let reserved = stock.reserve(&env.pool, id, UserId::parse(user).expect("id"), None).await.expect("reserve");
+            let through_lua = match reserved {
+                Reservation::Reserved { .. } => Ok(()),
+                Reservation::Rejected(rejection) => Err(rejection),
+            };
+            assert_eq!(through_lua, case.expected, "reserve.lua, case {:?}", case.name);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_lost_settlement_is_repaired_once_nothing_is_in_flight_but_never_while_something_is() {
+        let env = TestEnv::new().await;
+        let redis = Redis::connect(&env.redis).await.expect("redis");
+        let stock = CouponStock::new(redis.clone());
+        let people = users(&env.pool, 4).await;
+        let [a, b, c, d] = [people[0], people[1], people[2], people[3]].map(|id| UserId::parse(id).expect("id"));
+        let policy = policy(&env.pool, 2, -1, &[]).await;
+        let inflight = redis.key(&format!("coupon:policy:{policy}:inflight"));
+        let drift_token = redis.key(&format!("coupon:policy:{policy}:drift-check"));
+
+        for user in [a, b] {
+            assert!(matches!(
+                stock.reserve(&env.pool, policy, user, None).await.expect("reserve"),
+                Reservation::Reserved { .. }
+            ));
+        }
+        // Both requests are still in flight: Redis is sold out and the database empty, which is normal.
+        let waiting = stock.reserve(&env.pool, policy, c, None).await.expect("reserve");
+        assert_eq!(waiting, Reservation::Rejected(IssueRejection::SoldOut), "an in-flight reservation kept its place");
+
+        // Both were refused downstream, but their settlements never reached Redis: their places leaked.
+        let _: () = redis.connection().del(&inflight).await.expect("losing the in-flight entries");
+        let _: () = redis.connection().del(&drift_token).await.expect("no check in the last second");
+        let repaired = stock.reserve(&env.pool, policy, c, None).await.expect("reserve");
+        assert!(matches!(repaired, Reservation::Reserved { .. }), "the drift guard did not rebuild: {repaired:?}");
+
+        // The repaired state counts c's new reservation; settling it as issued keeps c's place.
+        stock.settle(&[Settlement { policy, user: c, request: None, keep: true }]).await.expect("settle");
+        let taken: i64 =
+            redis.connection().scard(redis.key(&format!("coupon:policy:{policy}:users"))).await.expect("SCARD");
+        assert_eq!(taken, 1, "the rebuilt set holds exactly the new reservation");
+        assert!(matches!(
+            stock.reserve(&env.pool, policy, d, None).await.expect("reserve"),
+            Reservation::Reserved { .. }
+        ));
+    }
+}

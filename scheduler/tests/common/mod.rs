@@ -57,14 +57,14 @@ pub fn command(env: &TestEnv, schedule: &Path, identity: &str) -> Command {
 }
 
 /// A scheduler replica, ready (its ops endpoint answers), logging to `log` in the workdir.
-pub fn start(env: &TestEnv, dir: &Workdir, identity: &str) -> process::Running {
+pub async fn start(env: &TestEnv, dir: &Workdir, identity: &str) -> process::Running {
     let port = testkit::broker::free_port();
     let log = std::fs::File::create(dir.path(&format!("{identity}.log"))).expect("log file");
     let mut command = command(env, &dir.path("schedule.toml"), identity);
     command.env("SCHEDULER_OPS_ADDR", format!("127.0.0.1:{port}")).stdout(log).stderr(Stdio::inherit());
     let mut child = process::Running::spawn(&mut command).expect("starting settle-scheduler");
     let ready =
-        process::wait_until(Duration::from_secs(30), || process::http_status(port, "/health/ready") == Some(200));
+        process::wait_until(Duration::from_secs(30), || process::http_status(port, "/health/ready") == Some(200)).await;
     if !ready {
         child.kill();
         panic!("settle-scheduler {identity} did not become ready");

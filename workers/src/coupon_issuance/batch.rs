@@ -1,9 +1,12 @@
-use crate::{dead_letter::DeadLetters, retry};
-use domain::coupon::{IssueRejection, IssueRequested};
+use crate::{
+    dead_letter::DeadLetters,
+    retry::{self, Retried},
+};
+use domain::coupon::{IssueDeadLetter, IssueRequested};
 use infra::{
     coupons::{
         issuance::{self, BatchOutcome},
-        CouponStock,
+        CouponStock, Settlement,
     },
     kafka::trace_id_from,
 };
@@ -18,12 +21,6 @@ pub struct BatchHandler {
     pub stock: CouponStock,
     pub dead_letters: DeadLetters,
     pub max_attempts: u32,
-}
-
-enum Persisted {
-    Done(BatchOutcome),
-    Interrupted,
-    Failed(sqlx::Error),
 }
 
 impl BatchHandler {
@@ -43,9 +40,9 @@ impl BatchHandler {
         }
         let requests: Vec<IssueRequested> = parsed.iter().map(|(request, _)| request.clone()).collect();
         match self.persist(&requests, shutdown).await {
-            Persisted::Done(outcome) => self.after_commit(outcome, &parsed).await.map(|()| true),
-            Persisted::Interrupted => Ok(false),
-            Persisted::Failed(error) => self.isolate(parsed, error, shutdown).await,
+            Retried::Done(outcome) => self.after_commit(outcome, &parsed).await.map(|()| true),
+            Retried::Interrupted => Ok(false),
+            Retried::Failed(error) => self.isolate(parsed, error, shutdown).await,
         }
     }
 
@@ -59,42 +56,28 @@ impl BatchHandler {
         tracing::warn!(error = %batch_error, records = parsed.len(), "batch failed; retrying record by record");
         for (request, record) in parsed {
             match self.persist(std::slice::from_ref(&request), shutdown).await {
-                Persisted::Done(outcome) => self.after_commit(outcome, &[(request, record)]).await?,
-                Persisted::Interrupted => return Ok(false),
-                Persisted::Failed(error) => {
-                    self.dead_letters.send(record, &format!("persisting failed: {error}")).await?
+                Retried::Done(outcome) => self.after_commit(outcome, &[(request, record)]).await?,
+                Retried::Interrupted => return Ok(false),
+                Retried::Failed(error) => {
+                    let reason = format!("persisting failed: {error}");
+                    self.dead_letter(&[(&request, IssueDeadLetter::Unprocessable, record)], &reason).await?;
+                    // Keep the place unless the database says there is no coupon behind it (or cannot say).
+                    let keep = issuance::holds_coupon(&self.pool, &request).await.unwrap_or(true);
+                    self.settle_redis(&[Settlement::of_request(&request, keep)]).await;
                 }
             }
         }
         Ok(true)
     }
 
-    async fn persist(&self, requests: &[IssueRequested], shutdown: &CancellationToken) -> Persisted {
-        let mut failures = 0;
-        let mut attempt = 0;
-        loop {
+    async fn persist(&self, requests: &[IssueRequested], shutdown: &CancellationToken) -> Retried<BatchOutcome> {
+        retry::until_done(self.max_attempts, shutdown, || async {
             let started = std::time::Instant::now();
-            match issuance::persist_batch(&self.pool, requests).await {
-                Ok(outcome) => {
-                    metrics::histogram!("coupon_issue_batch_duration_seconds").record(started.elapsed().as_secs_f64());
-                    return Persisted::Done(outcome);
-                }
-                Err(error) if retry::is_transient(&error) => {
-                    tracing::warn!(%error, attempt, "transient database error; retrying the batch");
-                }
-                Err(error) => {
-                    failures += 1;
-                    if failures >= self.max_attempts {
-                        return Persisted::Failed(error);
-                    }
-                    tracing::warn!(%error, failures, "persisting the batch failed; retrying");
-                }
-            }
-            if !retry::pause(attempt, shutdown).await {
-                return Persisted::Interrupted;
-            }
-            attempt += 1;
-        }
+            let outcome = issuance::persist_batch(&self.pool, requests).await?;
+            metrics::histogram!("coupon_issue_batch_duration_seconds").record(started.elapsed().as_secs_f64());
+            Ok(outcome)
+        })
+        .await
     }
 
     async fn after_commit(
@@ -103,11 +86,12 @@ impl BatchHandler {
         parsed: &[(IssueRequested, &OwnedMessage)],
     ) -> anyhow::Result<()> {
         let records: HashMap<Uuid, &OwnedMessage> = parsed.iter().map(|(r, m)| (r.request_id, *m)).collect();
-        for request in &outcome.unknown {
-            if let Some(record) = records.get(&request.request_id) {
-                self.dead_letters.send(record, "unknown user or coupon policy").await?;
-            }
-        }
+        let unknown: Vec<_> = outcome
+            .unknown
+            .iter()
+            .filter_map(|(request, reason)| records.get(&request.request_id).map(|record| (request, *reason, *record)))
+            .collect();
+        self.dead_letter(&unknown, "unknown user or coupon policy").await?;
         for verdict in &outcome.verdicts {
             let trace_id = records.get(&verdict.request.request_id).and_then(|r| trace_id_from(r.headers()));
             let result = verdict.outcome.map_or_else(|rejection| rejection.code(), |()| "ISSUED");
@@ -121,25 +105,32 @@ impl BatchHandler {
             );
             metrics::counter!("coupon_issue_requests_total", "result" => result).increment(1);
         }
-        self.tidy_redis(&outcome).await;
+        self.settle_redis(&outcome.settlements()).await;
         Ok(())
     }
 
-    /// Redis is derived state: pending markers of decided requests go, and reservations that did not
-    /// become coupons are returned. A failure here only delays, so it is logged, not retried.
-    async fn tidy_redis(&self, outcome: &BatchOutcome) {
-        let decided: Vec<Uuid> =
-            outcome.verdicts.iter().map(|v| v.request.request_id).chain(outcome.duplicates.iter().copied()).collect();
-        if let Err(error) = self.stock.forget_pending(&decided).await {
-            tracing::warn!(error = ?error, "clearing pending markers failed");
+    /// Requests that can never be decided: recorded (so their status reads REJECTED with the reason), then
+    /// sent to the dead-letter topic. Their reservations are settled by the caller.
+    async fn dead_letter(
+        &self,
+        dead: &[(&IssueRequested, IssueDeadLetter, &OwnedMessage)],
+        detail: &str,
+    ) -> anyhow::Result<()> {
+        let reasons: Vec<_> = dead.iter().map(|(request, reason, _)| (*request, *reason)).collect();
+        issuance::record_dead_letters(&self.pool, &reasons).await?;
+        for (_, reason, record) in dead {
+            self.dead_letters.send(record, &format!("{}: {detail}", reason.code())).await?;
+            metrics::counter!("coupon_issue_requests_total", "result" => reason.code()).increment(1);
         }
-        for verdict in &outcome.verdicts {
-            if matches!(verdict.outcome, Err(IssueRejection::SoldOut | IssueRejection::OutsideIssueWindow)) {
-                let request = &verdict.request;
-                if let Err(error) = self.stock.release(request.policy_id, request.user_id, None).await {
-                    tracing::warn!(error = ?error, "returning a reservation failed");
-                }
-            }
+        Ok(())
+    }
+
+    /// Redis is derived state: every request with a final outcome leaves the in-flight set and its pending
+    /// marker goes; its place is returned unless its user holds a coupon. A failure here only delays (the
+    /// API's drift guard repairs what a lost settlement leaves behind), so it is logged, not retried.
+    async fn settle_redis(&self, settlements: &[Settlement]) {
+        if let Err(error) = self.stock.settle(settlements).await {
+            tracing::warn!(error = ?error, requests = settlements.len(), "settling coupon reservations failed");
         }
     }
 }

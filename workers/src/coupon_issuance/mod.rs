@@ -19,6 +19,6 @@ impl Worker for CouponIssuance {
 
     /// One group member per `--concurrency`: Kafka spreads the partitions over all members of all processes.
     fn run(&self, context: WorkerContext, shutdown: CancellationToken) -> WorkerFuture {
-        Box::pin(async move { crate::registry::run_members(&context, &shutdown, consume::run_member).await })
+        Box::pin(async move { crate::worker::run_members(&context, &shutdown, consume::run_member).await })
     }
 }

@@ -30,6 +30,16 @@ macro_rules! lane_of_row {
     };
 }
 
+// Rows a relay may publish: unsent, and not of an aggregate with a parked row (a parked row is itself
+// unsent; later rows of its aggregate wait behind it so the aggregate's order holds). Parked rows are few,
+// so the NOT IN is one hashed scan of their partial index per statement, not a probe per row.
+macro_rules! claimable {
+    () => {
+        "sent_at IS NULL AND (aggregate_type, aggregate_id) NOT IN \
+         (SELECT aggregate_type, aggregate_id FROM outbox_events WHERE parked_at IS NOT NULL)"
+    };
+}
+
 // Walks the lanes that have work in order of their oldest row, trying each lane's lock, until the lanes
 // it got cover the batch. A recursive walk because what a relay still needs depends on which locks it
 // got: lanes another relay holds must not count towards this one's batch (or a second relay would find
@@ -41,8 +51,9 @@ const LOCK_LANES: &str = concat!(
     "WITH RECURSIVE oldest AS ( \
         SELECT id, ",
     lane_of_row!(),
-    " AS lane FROM outbox_events \
-        WHERE sent_at IS NULL ORDER BY id LIMIT $3 \
+    " AS lane FROM outbox_events WHERE ",
+    claimable!(),
+    " ORDER BY id LIMIT $3 \
     ), pending AS ( \
         SELECT lane, count(*) AS pending, row_number() OVER (ORDER BY min(id)) AS rn FROM oldest GROUP BY lane \
     ), walk (rn, lane, take, taken) AS ( \
@@ -63,8 +74,9 @@ const LOCK_LANES: &str = concat!(
 const CLAIM_ROWS: &str = concat!(
     "SELECT c.* FROM unnest($1::int[], $2::bigint[]) AS lanes(lane, take) CROSS JOIN LATERAL ( \
         SELECT id, event_id, aggregate_type, aggregate_id, event_type, payload, trace_id, created_at \
-        FROM outbox_events \
-        WHERE sent_at IS NULL AND ",
+        FROM outbox_events WHERE ",
+    claimable!(),
+    " AND ",
     lane_of_row!(),
     " = lanes.lane \
         ORDER BY id LIMIT lanes.take \
@@ -116,21 +128,44 @@ pub async fn mark_sent(tx: &mut Transaction<'_, Postgres>, ids: &[i64]) -> sqlx:
     Ok(())
 }
 
-/// Counts a failed attempt on each row and keeps the broker's reason for operators.
-pub async fn record_failures(tx: &mut Transaction<'_, Postgres>, failures: &[(i64, String)]) -> sqlx::Result<()> {
+/// A row parked by [`record_failures`]: what an operator needs to find it.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Parked {
+    pub id: i64,
+    pub aggregate_type: String,
+    pub aggregate_id: String,
+    pub attempts: i32,
+    pub last_error: Option<String>,
+}
+
+/// Counts a failed attempt on each row and keeps the broker's reason for operators; a row reaching
+/// `max_attempts` is parked, and the parked rows are returned.
+pub async fn record_failures(
+    tx: &mut Transaction<'_, Postgres>,
+    failures: &[(i64, String)],
+    max_attempts: i32,
+) -> sqlx::Result<Vec<Parked>> {
     if failures.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
     let (ids, errors): (Vec<i64>, Vec<&str>) = failures.iter().map(|(id, error)| (*id, error.as_str())).unzip();
-    sqlx::query(
-        "UPDATE outbox_events o SET attempts = o.attempts + 1, last_error = f.error \
-         FROM unnest($1::bigint[], $2::text[]) AS f(id, error) WHERE o.id = f.id",
+    let updated: Vec<(Parked, bool)> = sqlx::query_as::<_, (i64, String, String, i32, Option<String>, bool)>(
+        "UPDATE outbox_events o SET attempts = o.attempts + 1, last_error = f.error, \
+            parked_at = CASE WHEN o.attempts + 1 >= $3 THEN clock_timestamp() END \
+         FROM unnest($1::bigint[], $2::text[]) AS f(id, error) WHERE o.id = f.id \
+         RETURNING o.id, o.aggregate_type, o.aggregate_id, o.attempts, o.last_error, o.parked_at IS NOT NULL",
     )
     .bind(&ids)
     .bind(&errors)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
+    .bind(max_attempts)
+    .fetch_all(&mut **tx)
+    .await?
+    .into_iter()
+    .map(|(id, aggregate_type, aggregate_id, attempts, last_error, parked)| {
+        (Parked { id, aggregate_type, aggregate_id, attempts, last_error }, parked)
+    })
+    .collect();
+    Ok(updated.into_iter().filter(|(_, parked)| *parked).map(|(row, _)| row).collect())
 }
 
 #[cfg(test)]

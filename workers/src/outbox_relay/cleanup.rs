@@ -1,5 +1,6 @@
-//! Retention: sent outbox rows and consumers' dedupe rows are deleted once older than the retention, in
-//! small chunks so cleanup never holds many row locks or competes with the relay for long.
+//! Retention: sent outbox rows, consumers' dedupe rows and the API's idempotency keys are deleted once
+//! older than their retention, in small chunks so cleanup never holds many row locks or competes with
+//! the relay for long. Unsent and parked outbox rows are never deleted, however old.
 
 use sqlx::PgPool;
 use std::time::Duration;
@@ -18,11 +19,35 @@ const DELETE_PROCESSED: &str = "\
         SELECT consumer, event_id FROM processed_events WHERE processed_at < now() - $1 * interval '1 second' \
         ORDER BY processed_at LIMIT $2 FOR UPDATE SKIP LOCKED)";
 
-/// Deletes everything past `retention` and returns how many rows went (outbox, dedupe).
-pub async fn delete_expired(pool: &PgPool, retention: Duration) -> sqlx::Result<(u64, u64)> {
-    let outbox = delete_in_chunks(pool, DELETE_SENT, retention).await?;
-    let processed = delete_in_chunks(pool, DELETE_PROCESSED, retention).await?;
-    Ok((outbox, processed))
+// A key past its retention answers as new: a client retrying a day later repeats the effect.
+const DELETE_IDEMPOTENCY_KEYS: &str = "\
+    DELETE FROM idempotency_keys WHERE (user_id, idempotency_key) IN ( \
+        SELECT user_id, idempotency_key FROM idempotency_keys WHERE created_at < now() - $1 * interval '1 second' \
+        ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED)";
+
+/// How long each kind of row is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// Sent outbox rows and consumers' dedupe rows.
+    pub outbox: Duration,
+    pub idempotency_keys: Duration,
+}
+
+/// What one round deleted.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Deleted {
+    pub outbox: u64,
+    pub processed: u64,
+    pub idempotency_keys: u64,
+}
+
+/// Deletes everything past its retention.
+pub async fn delete_expired(pool: &PgPool, retention: Retention) -> sqlx::Result<Deleted> {
+    Ok(Deleted {
+        outbox: delete_in_chunks(pool, DELETE_SENT, retention.outbox).await?,
+        processed: delete_in_chunks(pool, DELETE_PROCESSED, retention.outbox).await?,
+        idempotency_keys: delete_in_chunks(pool, DELETE_IDEMPOTENCY_KEYS, retention.idempotency_keys).await?,
+    })
 }
 
 async fn delete_in_chunks(pool: &PgPool, statement: &str, retention: Duration) -> sqlx::Result<u64> {
@@ -38,12 +63,17 @@ async fn delete_in_chunks(pool: &PgPool, statement: &str, retention: Duration) -
 }
 
 /// Runs cleanup every minute until shutdown; a failed round is logged and tried again next time.
-pub async fn run(pool: PgPool, retention: Duration, shutdown: CancellationToken) {
+pub async fn run(pool: PgPool, retention: Retention, shutdown: CancellationToken) {
     loop {
         match delete_expired(&pool, retention).await {
-            Ok((0, 0)) => {}
-            Ok((outbox, processed)) => tracing::info!(outbox, processed, "deleted expired outbox and dedupe rows"),
-            Err(error) => tracing::warn!(%error, "outbox cleanup failed; trying again later"),
+            Ok(deleted) if deleted == Deleted::default() => {}
+            Ok(deleted) => tracing::info!(
+                outbox = deleted.outbox,
+                processed = deleted.processed,
+                idempotency_keys = deleted.idempotency_keys,
+                "deleted rows past their retention"
+            ),
+            Err(error) => tracing::warn!(%error, "retention cleanup failed; trying again later"),
         }
         tokio::select! {
             _ = shutdown.cancelled() => return,

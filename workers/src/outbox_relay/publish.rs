@@ -30,16 +30,34 @@ impl Publisher {
     }
 
     /// Hands every row to the producer in claim order (the idempotent producer keeps that order within
-    /// a partition), then waits for all delivery reports.
-    pub async fn publish(&self, rows: &[Claimed]) -> Vec<Result<(), String>> {
-        let pending: Vec<_> = rows.iter().map(|row| self.send(row)).collect();
+    /// a partition), then waits for all delivery reports. A row the producer refuses at once (too large,
+    /// no topic) is not followed by the later rows of its aggregate in this batch: they are held back,
+    /// neither sent nor counted as failed, so no event of an aggregate is ever published before one that
+    /// precedes it.
+    pub async fn publish(&self, rows: &[Claimed]) -> Vec<Delivery> {
+        let mut refused: HashSet<(&str, &str)> = HashSet::new();
+        let pending: Vec<_> = rows
+            .iter()
+            .map(|row| {
+                let aggregate = (row.aggregate_type.as_str(), row.aggregate_id.as_str());
+                if refused.contains(&aggregate) {
+                    return None;
+                }
+                let sent = self.send(row);
+                if sent.is_err() {
+                    refused.insert(aggregate);
+                }
+                Some(sent)
+            })
+            .collect();
         let mut outcomes = Vec::with_capacity(rows.len());
         for (row, sent) in rows.iter().zip(pending) {
             let outcome = match sent {
-                Ok(delivery) => delivered(delivery).await,
-                Err(error) => Err(error),
+                None => Delivery::HeldBack,
+                Some(Ok(delivery)) => delivered(delivery).await,
+                Some(Err(error)) => Delivery::Failed(error),
             };
-            if outcome.is_ok() {
+            if outcome == Delivery::Sent {
                 let age = (chrono::Utc::now() - row.created_at).num_microseconds().unwrap_or(i64::MAX);
                 metrics::histogram!("outbox_commit_to_publish_seconds").record(age as f64 / 1e6);
             }
@@ -58,11 +76,20 @@ impl Publisher {
     }
 }
 
-async fn delivered(delivery: DeliveryFuture) -> Result<(), String> {
+/// What became of one claimed row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivery {
+    Sent,
+    Failed(String),
+    /// Not handed to the producer: an earlier row of its aggregate was refused in this batch.
+    HeldBack,
+}
+
+async fn delivered(delivery: DeliveryFuture) -> Delivery {
     match delivery.await {
-        Ok(Ok(_)) => Ok(()),
-        Ok(Err((error, _))) => Err(error.to_string()),
-        Err(_) => Err("the producer was dropped before reporting".to_owned()),
+        Ok(Ok(_)) => Delivery::Sent,
+        Ok(Err((error, _))) => Delivery::Failed(error.to_string()),
+        Err(_) => Delivery::Failed("the producer was dropped before reporting".to_owned()),
     }
 }
 
@@ -91,15 +118,15 @@ pub fn encode(row: &Claimed) -> anyhow::Result<(Vec<u8>, OwnedHeaders)> {
 /// A delivered row counts as sent unless an earlier row of the same aggregate in this batch failed: that
 /// one will be published again, and marking its successor sent would reorder the aggregate's events
 /// (publishing the successor again instead only duplicates it, which consumers absorb).
-pub fn settle(rows: &[Claimed], outcomes: Vec<Result<(), String>>) -> Settled {
+pub fn settle(rows: &[Claimed], outcomes: Vec<Delivery>) -> Settled {
     let mut blocked: HashSet<(&str, &str)> = HashSet::new();
     let mut settled = Settled::default();
     for (row, outcome) in rows.iter().zip(outcomes) {
         let aggregate = (row.aggregate_type.as_str(), row.aggregate_id.as_str());
         match outcome {
-            Ok(()) if !blocked.contains(&aggregate) => settled.sent.push(row.id),
-            Ok(()) => {}
-            Err(error) => {
+            Delivery::Sent if !blocked.contains(&aggregate) => settled.sent.push(row.id),
+            Delivery::Sent | Delivery::HeldBack => {}
+            Delivery::Failed(error) => {
                 blocked.insert(aggregate);
                 settled.failed.push((row.id, error));
             }
@@ -129,16 +156,25 @@ mod tests {
     #[test]
     fn a_failure_holds_back_the_later_events_of_its_aggregate_only() {
         let rows = [row(1, "a"), row(2, "b"), row(3, "a"), row(4, "b")];
-        let outcomes = vec![Err("timed out".to_owned()), Ok(()), Ok(()), Ok(())];
+        let outcomes = vec![Delivery::Failed("timed out".to_owned()), Delivery::Sent, Delivery::Sent, Delivery::Sent];
         let settled = settle(&rows, outcomes);
         assert_eq!(settled.sent, vec![2, 4]);
         assert_eq!(settled.failed, vec![(1, "timed out".to_owned())]);
     }
 
     #[test]
+    fn rows_held_back_behind_a_refused_row_are_neither_sent_nor_failed() {
+        let rows = [row(1, "a"), row(2, "a"), row(3, "b")];
+        let outcomes = vec![Delivery::Failed("too large".to_owned()), Delivery::HeldBack, Delivery::Sent];
+        let settled = settle(&rows, outcomes);
+        assert_eq!(settled.sent, vec![3]);
+        assert_eq!(settled.failed, vec![(1, "too large".to_owned())], "the held-back row keeps its attempts");
+    }
+
+    #[test]
     fn earlier_deliveries_of_an_aggregate_stay_sent_when_a_later_one_fails() {
         let rows = [row(1, "a"), row(2, "a")];
-        let settled = settle(&rows, vec![Ok(()), Err("queue full".to_owned())]);
+        let settled = settle(&rows, vec![Delivery::Sent, Delivery::Failed("queue full".to_owned())]);
         assert_eq!(settled.sent, vec![1]);
         assert_eq!(settled.failed.len(), 1);
     }

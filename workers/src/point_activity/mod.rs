@@ -6,13 +6,15 @@ mod project;
 
 pub use project::{apply, Applied};
 
-use crate::{dead_letter::DeadLetters, receive, retry, Worker, WorkerContext, WorkerFuture};
+use crate::{
+    dead_letter::DeadLetters,
+    receive,
+    retry::{self, Retried},
+    Worker, WorkerContext, WorkerFuture,
+};
 use anyhow::Context;
 use infra::kafka::{trace_id_from, Topic};
-use rdkafka::{
-    consumer::Consumer,
-    message::{Message, OwnedMessage},
-};
+use rdkafka::message::{Message, OwnedMessage};
 use tokio_util::sync::CancellationToken;
 
 pub const GROUP: &str = "point-activity";
@@ -25,58 +27,44 @@ impl Worker for PointActivity {
     }
 
     fn run(&self, context: WorkerContext, shutdown: CancellationToken) -> WorkerFuture {
-        Box::pin(async move { crate::registry::run_members(&context, &shutdown, run_member).await })
+        Box::pin(async move { crate::worker::run_members(&context, &shutdown, run_member).await })
     }
 }
 
 async fn run_member(context: WorkerContext, member: u16, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let consumer = context.kafka.consumer(GROUP)?;
-    let topic = context.kafka.topic_name(Topic::PointsEvents);
-    consumer.subscribe(&[&topic]).with_context(|| format!("subscribing to {topic}"))?;
     let dead_letters =
         DeadLetters::new(context.kafka.producer()?, context.kafka.topic_name(Topic::PointsEventsDeadLetter));
-    tracing::info!(member, %topic, group = GROUP, "point activity consumer started");
-
-    while let Some(records) = receive::next_batch(&consumer, &context.settings, &shutdown).await {
-        let mut events = Vec::with_capacity(records.len());
-        for record in &records {
-            match project::parse(record) {
-                Ok(event) => events.push((event, record)),
-                Err(reason) => dead_letters.send(record, &reason).await?,
-            }
-        }
-        let parsed: Vec<_> = events.iter().map(|(event, _)| event.clone()).collect();
-        let Some(applied) = apply_with_retry(&context, &parsed, &shutdown).await? else {
-            break; // shutdown while retrying: nothing of this batch is acknowledged, so it is redelivered
-        };
-        log_applied(&events, &applied);
-        receive::store_offsets(&consumer, &records)?;
-    }
-    receive::commit_on_exit(&consumer);
-    tracing::info!(member, "point activity consumer stopped");
-    Ok(())
+    receive::consume(&context, GROUP, Topic::PointsEvents, member, &shutdown, |records| async {
+        let done = apply_batch(&context, &dead_letters, &records, &shutdown).await?;
+        Ok((done, records))
+    })
+    .await
 }
 
-/// Transient database errors are retried until shutdown (None); anything else stops the worker, since
-/// skipping a well-formed event would leave the projection wrong for good.
-async fn apply_with_retry(
+/// Parses and applies a batch; false if shutdown interrupted the retries (nothing of it is acknowledged).
+async fn apply_batch(
     context: &WorkerContext,
-    events: &[project::PointEvent],
+    dead_letters: &DeadLetters,
+    records: &[OwnedMessage],
     shutdown: &CancellationToken,
-) -> anyhow::Result<Option<Applied>> {
-    let mut attempt = 0;
-    loop {
-        match apply(&context.pool, GROUP, events).await {
-            Ok(applied) => return Ok(Some(applied)),
-            Err(error) if retry::is_transient(&error) => {
-                tracing::warn!(%error, attempt, "transient database error; retrying the batch");
-            }
-            Err(error) => return Err(error).context("applying point events"),
+) -> anyhow::Result<bool> {
+    let mut events = Vec::with_capacity(records.len());
+    for record in records {
+        match project::parse(record, &context.settings.business_time) {
+            Ok(event) => events.push((event, record)),
+            Err(reason) => dead_letters.send(record, &reason).await?,
         }
-        if !retry::pause(attempt, shutdown).await {
-            return Ok(None);
+    }
+    let parsed: Vec<_> = events.iter().map(|(event, _)| event.clone()).collect();
+    // Transient errors are retried until shutdown; anything else stops the worker, since skipping a
+    // well-formed event would leave the projection wrong for good.
+    match retry::until_done(1, shutdown, || apply(&context.pool, GROUP, &parsed)).await {
+        Retried::Done(applied) => {
+            log_applied(&events, &applied);
+            Ok(true)
         }
-        attempt += 1;
+        Retried::Interrupted => Ok(false),
+        Retried::Failed(error) => Err(error).context("applying point events"),
     }
 }
 

@@ -1,4 +1,4 @@
-use infra::outbox::Envelope;
+use infra::{config::BusinessTimeArgs, outbox::Envelope};
 use rdkafka::message::{Message, OwnedMessage};
 use serde::Deserialize;
 use sqlx::PgPool;
@@ -23,7 +23,8 @@ struct PointPayload {
     amount: i64,
 }
 
-pub fn parse(record: &OwnedMessage) -> Result<PointEvent, String> {
+/// The event of `record`, dated on the business day (`business_time`) it occurred.
+pub fn parse(record: &OwnedMessage, business_time: &BusinessTimeArgs) -> Result<PointEvent, String> {
     let bytes = record.payload().ok_or_else(|| "empty payload".to_owned())?;
     let envelope: Envelope = serde_json::from_slice(bytes).map_err(|error| format!("malformed envelope: {error}"))?;
     let payload: PointPayload = serde_json::from_value(envelope.payload)
@@ -33,7 +34,7 @@ pub fn parse(record: &OwnedMessage) -> Result<PointEvent, String> {
         event_type: envelope.event_type,
         user_id: payload.user_id,
         amount: payload.amount,
-        day: envelope.occurred_at.date_naive(),
+        day: business_time.day_of(envelope.occurred_at),
     })
 }
 
@@ -100,9 +101,9 @@ async fn upsert(tx: &mut sqlx::Transaction<'_, sqlx::Postgres>, totals: &Totals)
         counts.push(*c);
     }
     sqlx::query(
-        "INSERT INTO point_activity_daily AS a (activity_date, user_id, earned, spent, net_change, events) \
+        "INSERT INTO point_activity_daily AS a (business_date, user_id, earned, spent, net_change, events) \
          SELECT * FROM unnest($1::date[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::int[]) \
-         ON CONFLICT (activity_date, user_id) DO UPDATE SET \
+         ON CONFLICT (business_date, user_id) DO UPDATE SET \
            earned = a.earned + excluded.earned, spent = a.spent + excluded.spent, \
            net_change = a.net_change + excluded.net_change, events = a.events + excluded.events, \
            updated_at = now()",

@@ -3,6 +3,7 @@
 //! insert to the issuance worker through Kafka.
 
 use super::views::CouponView;
+use crate::http::ErrorCode;
 use crate::{
     auth::AuthUser,
     http::{middleware::TraceId, to_completion, ApiError, ApiJson, ApiResult},
@@ -15,7 +16,7 @@ use domain::{
     PolicyId,
 };
 use infra::{
-    coupons::{repo, Reservation},
+    coupons::{repo, Reservation, Settlement},
     kafka::{with_trace_id, Topic},
 };
 use rdkafka::{message::OwnedHeaders, producer::FutureRecord};
@@ -58,9 +59,8 @@ pub async fn v2_redis_then_insert(
         reserve(&state, policy, caller, None).await?;
         let inserted = repo::insert_coupon(&state.pool, policy, user).await;
         // The user keeps the reservation only if they now hold the coupon (or already did).
-        if !matches!(inserted, Ok(Ok(_)) | Ok(Err(IssueRejection::AlreadyIssued))) {
-            release_quietly(&state, policy, caller, None).await;
-        }
+        let keep = matches!(inserted, Ok(Ok(_)) | Ok(Err(IssueRejection::AlreadyIssued)));
+        settle_quietly(&state, Settlement { policy, user, request: None, keep }).await;
         Ok((StatusCode::CREATED, Json(inserted??.into())))
     })
     .await
@@ -87,8 +87,9 @@ pub async fn v3_redis_then_kafka(
         let event = IssueRequested { request_id, policy_id: policy, user_id: caller.user_id, requested_at: Utc::now() };
         if let Err(error) = enqueue(&state, &event, &trace_id).await {
             tracing::warn!(%error, %request_id, "the broker did not take the issue request; releasing the reservation");
-            release_quietly(&state, policy, caller, Some(request_id)).await;
-            return Err(ApiError::unavailable("BROKER_UNAVAILABLE", "the request could not be queued; try again"));
+            let settlement = Settlement { policy, user: caller.user_id, request: Some(request_id), keep: false };
+            settle_quietly(&state, settlement).await;
+            return Err(ApiError::new(ErrorCode::BrokerUnavailable, "the request could not be queued; try again"));
         }
         Ok((StatusCode::ACCEPTED, Json(Accepted { request_id, status: "PENDING" })))
     })
@@ -113,10 +114,10 @@ async fn reserve(state: &AppState, policy: PolicyId, caller: AuthUser, request: 
     }
 }
 
-/// A failed release leaves the user reserved without a coupon: they are refused ALREADY_ISSUED until
-/// Redis is rebuilt. Worth a warning, not worth failing the response over.
-async fn release_quietly(state: &AppState, policy: PolicyId, caller: AuthUser, request: Option<Uuid>) {
-    if let Err(error) = state.coupons.release(policy, caller.user_id, request).await {
-        tracing::warn!(error = ?error, "releasing a coupon reservation failed");
+/// A failed settlement leaves the reservation in flight: a returned place stays taken until the drift
+/// guard repairs it. Worth a warning, not worth failing the response over.
+async fn settle_quietly(state: &AppState, settlement: Settlement) {
+    if let Err(error) = state.coupons.settle(&[settlement]).await {
+        tracing::warn!(error = ?error, "settling a coupon reservation failed");
     }
 }

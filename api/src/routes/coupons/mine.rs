@@ -1,4 +1,5 @@
 use super::views::{CouponView, Page, PageQuery};
+use crate::http::ErrorCode;
 use crate::{
     auth::AuthUser,
     http::{ApiError, ApiPath, ApiQuery, ApiResult},
@@ -43,7 +44,8 @@ pub async fn request_status(
     ApiPath(request_id): ApiPath<Uuid>,
 ) -> ApiResult<Json<RequestStatus>> {
     if let Some(row) = repo::find_request(&state.pool, request_id).await? {
-        caller.ensure_can_access(UserId::parse(row.user_id).map_err(anyhow::Error::from)?)?;
+        caller
+            .ensure_owner(UserId::parse(row.user_id).map_err(anyhow::Error::from)?, || unknown_request(request_id))?;
         return Ok(Json(RequestStatus {
             request_id,
             status: row.status,
@@ -55,7 +57,7 @@ pub async fn request_status(
     }
     match state.coupons.pending_owner(request_id).await? {
         Some(owner) => {
-            caller.ensure_can_access(owner)?;
+            caller.ensure_owner(owner, || unknown_request(request_id))?;
             let status = "PENDING".to_owned();
             Ok(Json(RequestStatus {
                 request_id,
@@ -66,6 +68,10 @@ pub async fn request_status(
                 resolved_at: None,
             }))
         }
-        None => Err(ApiError::not_found("REQUEST_NOT_FOUND", format!("no issue request {request_id}"))),
+        None => Err(unknown_request(request_id)),
     }
+}
+
+fn unknown_request(request_id: Uuid) -> ApiError {
+    ApiError::new(ErrorCode::RequestNotFound, format!("no issue request {request_id}"))
 }

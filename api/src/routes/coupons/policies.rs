@@ -1,4 +1,5 @@
 use super::views::{Page, PageQuery, PolicyView};
+use crate::http::ErrorCode;
 use crate::{
     auth::AdminUser,
     http::{to_completion, ApiError, ApiJson, ApiPath, ApiQuery, ApiResult},
@@ -23,12 +24,15 @@ pub async fn create(
     .await
 }
 
-pub async fn show(_: AdminUser, State(pool): State<PgPool>, ApiPath(id): ApiPath<i64>) -> ApiResult<Json<PolicyView>> {
-    let id = PolicyId::parse(id).map_err(|e| ApiError::bad_request("INVALID_PATH", e.to_string()))?;
+pub async fn show(
+    _: AdminUser,
+    State(pool): State<PgPool>,
+    ApiPath(id): ApiPath<PolicyId>,
+) -> ApiResult<Json<PolicyView>> {
     repo::find_policy(&pool, id)
         .await?
         .map(|row| Json(row.into()))
-        .ok_or_else(|| ApiError::not_found("POLICY_NOT_FOUND", format!("no coupon policy {id}")))
+        .ok_or_else(|| ApiError::new(ErrorCode::PolicyNotFound, format!("no coupon policy {id}")))
 }
 
 pub async fn list(

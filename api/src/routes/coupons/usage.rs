@@ -1,11 +1,13 @@
 //! Using a coupon for an order, and cancelling that use. Owner only; retries answer as the first time.
 
 use super::views::CouponView;
+use crate::http::ErrorCode;
 use crate::{
     auth::AuthUser,
     http::{middleware::TraceId, to_completion, ApiError, ApiJson, ApiPath, ApiResult},
 };
 use axum::{extract::State, Extension, Json};
+use domain::CouponId;
 use infra::coupons::usage::{self, UsageFailure};
 use serde::Deserialize;
 use sqlx::PgPool;
@@ -16,33 +18,33 @@ pub struct UseBody {
     order_id: i64,
 }
 
-#[tracing::instrument(skip_all, fields(user = %caller.user_id, coupon))]
+#[tracing::instrument(skip_all, fields(user = %caller.user_id, coupon = %coupon))]
 pub async fn use_for_order(
     caller: AuthUser,
     State(pool): State<PgPool>,
     Extension(TraceId(trace_id)): Extension<TraceId>,
-    ApiPath(coupon): ApiPath<i64>,
+    ApiPath(coupon): ApiPath<CouponId>,
     ApiJson(body): ApiJson<UseBody>,
 ) -> ApiResult<Json<CouponView>> {
     if body.order_id <= 0 {
-        return Err(ApiError::unprocessable("INVALID_BODY", "orderId must be a positive integer"));
+        return Err(ApiError::new(ErrorCode::InvalidBody, "orderId must be a positive integer"));
     }
     to_completion(async move {
-        let used = usage::use_coupon(&pool, coupon, caller.user_id, body.order_id, Some(&trace_id)).await?;
+        let used = usage::use_coupon(&pool, coupon.get(), caller.user_id, body.order_id, Some(&trace_id)).await?;
         Ok(Json(used.map_err(usage_error)?.into()))
     })
     .await
 }
 
-#[tracing::instrument(skip_all, fields(user = %caller.user_id, coupon))]
+#[tracing::instrument(skip_all, fields(user = %caller.user_id, coupon = %coupon))]
 pub async fn cancel_use(
     caller: AuthUser,
     State(pool): State<PgPool>,
     Extension(TraceId(trace_id)): Extension<TraceId>,
-    ApiPath(coupon): ApiPath<i64>,
+    ApiPath(coupon): ApiPath<CouponId>,
 ) -> ApiResult<Json<CouponView>> {
     to_completion(async move {
-        let available = usage::cancel_use(&pool, coupon, caller.user_id, Some(&trace_id)).await?;
+        let available = usage::cancel_use(&pool, coupon.get(), caller.user_id, Some(&trace_id)).await?;
         Ok(Json(available.map_err(usage_error)?.into()))
     })
     .await
@@ -50,8 +52,8 @@ pub async fn cancel_use(
 
 fn usage_error(failure: UsageFailure) -> ApiError {
     match failure {
-        UsageFailure::NotFound => ApiError::not_found("COUPON_NOT_FOUND", "no such coupon"),
-        UsageFailure::NotOwner => ApiError::forbidden("this coupon belongs to another user"),
-        UsageFailure::Rule(rule) => ApiError::conflict(rule.code(), rule.to_string()),
+        // Someone else's coupon answers like an unknown one: a stranger learns nothing of it.
+        UsageFailure::NotFound | UsageFailure::NotOwner => ApiError::new(ErrorCode::CouponNotFound, "no such coupon"),
+        UsageFailure::Rule(rule) => rule.into(),
     }
 }

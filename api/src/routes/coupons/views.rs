@@ -1,3 +1,4 @@
+use crate::http::ErrorCode;
 use chrono::{DateTime, Utc};
 use infra::coupons::repo::{CouponRow, PolicyRow};
 use serde::{Deserialize, Serialize};
@@ -87,7 +88,7 @@ impl PageQuery {
         if (1..=100).contains(&self.limit) && self.after >= 0 {
             Ok(self.limit)
         } else {
-            Err(crate::http::ApiError::bad_request("INVALID_QUERY", "limit must be 1 to 100 and after not negative"))
+            Err(crate::http::ApiError::new(ErrorCode::InvalidQuery, "limit must be 1 to 100 and after not negative"))
         }
     }
 }

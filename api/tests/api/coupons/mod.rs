@@ -4,5 +4,6 @@ mod abandoned;
 mod policies;
 mod requests;
 mod rush;
+mod settlement;
 pub mod support;
 mod usage;

@@ -64,6 +64,6 @@ async fn unknown_policies_and_closed_windows_are_clear_errors() {
                 .send()
         };
         assert_problem(ask(closed).await.expect("request"), 422, "OUTSIDE_ISSUE_WINDOW").await;
-        assert_problem(ask(999_999).await.expect("request"), 404, "UNKNOWN_POLICY").await;
+        assert_problem(ask(999_999).await.expect("request"), 404, "POLICY_NOT_FOUND").await;
     }
 }

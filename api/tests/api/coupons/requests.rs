@@ -22,13 +22,13 @@ async fn a_v3_request_reads_pending_then_issued_to_its_owner_only() {
 
     let pending: Value = read(owner).await.expect("request").json().await.expect("json");
     assert_eq!(pending["status"], "PENDING", "no worker runs yet: {pending}");
-    assert_problem(read(stranger).await.expect("request"), 403, "FORBIDDEN").await;
+    assert_problem(read(stranger).await.expect("request"), 404, "REQUEST_NOT_FOUND").await;
 
     let worker = Worker::start(&app);
     wait_for_verdicts(&app, 1).await;
     let issued: Value = read(owner).await.expect("request").json().await.expect("json");
     assert_eq!(issued["status"], "ISSUED", "{issued}");
-    assert_problem(read(stranger).await.expect("request"), 403, "FORBIDDEN").await;
+    assert_problem(read(stranger).await.expect("request"), 404, "REQUEST_NOT_FOUND").await;
 
     let mine = app.get_json("/api/v3/coupons", &app.token(owner, Role::User)).await;
     assert_eq!(mine["items"][0]["id"], issued["couponId"]);

@@ -148,16 +148,20 @@ impl Drop for Worker {
     }
 }
 
-/// Waits until `expected` issue requests have a verdict in the database.
+/// Waits until `expected` issue requests have a final outcome in the database: a verdict, or a rejection
+/// recorded when the worker dead-lettered them.
 pub async fn wait_for_verdicts(app: &TestApp, expected: i64) {
     let pool = app.env.pool.clone();
     let decided = testkit::process::eventually(Duration::from_secs(90), || {
         let pool = pool.clone();
         async move {
-            sqlx::query_scalar::<_, i64>("SELECT count(*) FROM coupon_issue_requests WHERE status <> 'PENDING'")
-                .fetch_one(&pool)
-                .await
-                .expect("count")
+            sqlx::query_scalar::<_, i64>(
+                "SELECT (SELECT count(*) FROM coupon_issue_requests WHERE status <> 'PENDING') \
+                      + (SELECT count(*) FROM coupon_issue_dead_letters)",
+            )
+            .fetch_one(&pool)
+            .await
+            .expect("count")
                 >= expected
         }
     })

@@ -53,8 +53,18 @@ async fn use_and_cancel_are_idempotent_write_one_outbox_event_each_and_refuse_wr
         "COUPON_ALREADY_USED",
     )
     .await;
-    assert_problem(post(&app, stranger, use_path.clone(), Some(json!({ "orderId": 1 }))).await, 403, "FORBIDDEN").await;
-    assert_problem(post(&app, stranger, cancel_path.clone(), None).await, 403, "FORBIDDEN").await;
+    // Someone else's coupon answers exactly like one that does not exist.
+    let unknown = format!("/api/v3/coupons/{}/use", coupon + 1_000_000);
+    let unknown_body =
+        post(&app, stranger, unknown, Some(json!({ "orderId": 1 }))).await.json::<Value>().await.expect("json");
+    let theirs = assert_problem(
+        post(&app, stranger, use_path.clone(), Some(json!({ "orderId": 1 }))).await,
+        404,
+        "COUPON_NOT_FOUND",
+    )
+    .await;
+    assert_eq!(theirs["detail"], unknown_body["detail"], "the same answer as for an unknown coupon");
+    assert_problem(post(&app, stranger, cancel_path.clone(), None).await, 404, "COUPON_NOT_FOUND").await;
 
     for _ in 0..2 {
         let cancelled = post(&app, owner, cancel_path.clone(), None).await;

@@ -1,0 +1,97 @@
+//! The one catalogue of error codes: every problem body's `code`, the status it always comes with, and
+//! what it means. A refusal anywhere in the API names one of these; the README's table is checked
+//! against this list by a test.
+
+use axum::http::StatusCode;
+
+macro_rules! catalogue {
+    ($($variant:ident => $status:ident, $code:literal, $meaning:literal;)*) => {
+        /// A stable error code. The status is the code's, never chosen at the call site.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum ErrorCode {
+            $($variant,)*
+        }
+
+        impl ErrorCode {
+            pub const ALL: &'static [ErrorCode] = &[$(ErrorCode::$variant,)*];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(ErrorCode::$variant => $code,)*
+                }
+            }
+
+            pub fn status(self) -> StatusCode {
+                match self {
+                    $(ErrorCode::$variant => StatusCode::$status,)*
+                }
+            }
+
+            pub fn meaning(self) -> &'static str {
+                match self {
+                    $(ErrorCode::$variant => $meaning,)*
+                }
+            }
+        }
+    };
+}
+
+catalogue! {
+    MalformedJson => BAD_REQUEST, "MALFORMED_JSON", "the body is not valid JSON";
+    UnreadableBody => BAD_REQUEST, "UNREADABLE_BODY", "the body could not be read";
+    InvalidPath => BAD_REQUEST, "INVALID_PATH", "a path segment is not a valid id";
+    InvalidQuery => BAD_REQUEST, "INVALID_QUERY", "a query parameter is missing, unknown or out of range";
+    InvalidCursor => BAD_REQUEST, "INVALID_CURSOR", "the page cursor was not made by this API";
+    InvalidIdempotencyKey => BAD_REQUEST, "INVALID_IDEMPOTENCY_KEY", "the Idempotency-Key header is empty, too long or not printable ASCII";
+    MissingToken => UNAUTHORIZED, "MISSING_TOKEN", "no Authorization: Bearer header";
+    InvalidToken => UNAUTHORIZED, "INVALID_TOKEN", "the bearer token is malformed, forged or for another audience";
+    TokenExpired => UNAUTHORIZED, "TOKEN_EXPIRED", "the bearer token has expired";
+    Forbidden => FORBIDDEN, "FORBIDDEN", "the caller's role may not do this";
+    RouteNotFound => NOT_FOUND, "ROUTE_NOT_FOUND", "no such route";
+    UserNotFound => NOT_FOUND, "USER_NOT_FOUND", "no such user (or not one the caller may see)";
+    PolicyNotFound => NOT_FOUND, "POLICY_NOT_FOUND", "no such coupon policy";
+    CouponNotFound => NOT_FOUND, "COUPON_NOT_FOUND", "no such coupon (or not the caller's)";
+    RequestNotFound => NOT_FOUND, "REQUEST_NOT_FOUND", "no such issue request (or not the caller's)";
+    PointNotFound => NOT_FOUND, "POINT_NOT_FOUND", "no such ledger entry (or not the caller's)";
+    MethodNotAllowed => METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED", "the route does not take that method";
+    SoldOut => CONFLICT, "SOLD_OUT", "every coupon of the policy has been issued";
+    AlreadyIssued => CONFLICT, "ALREADY_ISSUED", "the caller already holds a coupon of the policy";
+    CouponAlreadyUsed => CONFLICT, "COUPON_ALREADY_USED", "the coupon was used for another order";
+    CouponExpired => CONFLICT, "COUPON_EXPIRED", "the coupon's validity has ended";
+    CouponNotUsed => CONFLICT, "COUPON_NOT_USED", "the coupon has no use to cancel";
+    InsufficientBalance => CONFLICT, "INSUFFICIENT_BALANCE", "the balance does not cover the amount";
+    AlreadyCancelled => CONFLICT, "ALREADY_CANCELLED", "the ledger entry was cancelled before";
+    NotCancellable => CONFLICT, "NOT_CANCELLABLE", "a cancel entry cannot itself be cancelled";
+    PayloadTooLarge => PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE", "the body is larger than API_BODY_LIMIT_BYTES";
+    UnsupportedMediaType => UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_MEDIA_TYPE", "the body is not sent as application/json";
+    ValidationFailed => UNPROCESSABLE_ENTITY, "VALIDATION_FAILED", "some fields are invalid: `errors` names each";
+    InvalidBody => UNPROCESSABLE_ENTITY, "INVALID_BODY", "the body does not have the route's shape or a field's range";
+    InvalidRange => UNPROCESSABLE_ENTITY, "INVALID_RANGE", "the time range is empty or reversed";
+    OutsideIssueWindow => UNPROCESSABLE_ENTITY, "OUTSIDE_ISSUE_WINDOW", "the policy is not issuing now";
+    IdempotencyKeyReused => UNPROCESSABLE_ENTITY, "IDEMPOTENCY_KEY_REUSED", "the Idempotency-Key was used with another body";
+    Internal => INTERNAL_SERVER_ERROR, "INTERNAL", "an unexpected failure; quote the x-trace-id header";
+    BrokerUnavailable => SERVICE_UNAVAILABLE, "BROKER_UNAVAILABLE", "the request could not be queued; nothing was kept";
+    Timeout => SERVICE_UNAVAILABLE, "TIMEOUT", "the request took longer than API_REQUEST_TIMEOUT_MS";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ErrorCode;
+    use std::collections::HashSet;
+
+    #[test]
+    fn every_code_is_unique_and_names_an_error_status() {
+        let codes: HashSet<_> = ErrorCode::ALL.iter().map(|code| code.as_str()).collect();
+        assert_eq!(codes.len(), ErrorCode::ALL.len());
+        assert!(ErrorCode::ALL.iter().all(|code| code.status().is_client_error() || code.status().is_server_error()));
+    }
+
+    #[test]
+    fn the_readme_lists_every_code_with_its_status() {
+        let readme = include_str!("../../../README.md");
+        for code in ErrorCode::ALL {
+            let row = format!("| `{}` | {} |", code.as_str(), code.status().as_u16());
+            assert!(readme.contains(&row), "README.md has no row `{row}`");
+        }
+    }
+}
