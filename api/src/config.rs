@@ -1,5 +1,5 @@
 use clap::Parser;
-use infra::config::{KafkaArgs, PostgresArgs, RedisArgs, TelemetryArgs};
+use infra::config::{JwtArgs, KafkaArgs, PostgresArgs, RedisArgs, TelemetryArgs};
 use std::{net::SocketAddr, time::Duration};
 
 /// settle-api: the shop's HTTP API.
@@ -9,15 +9,14 @@ pub struct ApiConfig {
     /// Address the HTTP server listens on.
     #[arg(long, env = "API_LISTEN_ADDR", default_value = "127.0.0.1:8080")]
     pub listen_addr: SocketAddr,
-    /// HS256 secret that signs and verifies bearer tokens (at least 32 bytes; never logged).
-    #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
-    pub jwt_secret: String,
     /// Largest request body accepted, in bytes; larger bodies get 413.
     #[arg(long, env = "API_BODY_LIMIT_BYTES", default_value_t = 64 * 1024)]
     pub body_limit_bytes: usize,
     /// Longest a request may take before it is answered 503, in milliseconds.
     #[arg(long, env = "API_REQUEST_TIMEOUT_MS", default_value_t = 10_000)]
     pub request_timeout_ms: u64,
+    #[command(flatten)]
+    pub jwt: JwtArgs,
     #[command(flatten)]
     pub postgres: PostgresArgs,
     #[command(flatten)]

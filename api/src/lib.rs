@@ -19,10 +19,10 @@ use axum::{
 use config::{ApiConfig, HttpLimits};
 use http::{middleware, ApiError};
 use infra::{
-    cache::Redis,
     coupons::CouponStock,
-    health::Readiness,
     kafka::{Kafka, Topic},
+    ops::Readiness,
+    redis_client::Redis,
 };
 use std::sync::Arc;
 use tokio::net::TcpListener;
@@ -40,7 +40,7 @@ pub async fn build_state(config: &ApiConfig) -> anyhow::Result<AppState> {
     let producer = kafka.producer()?;
     let coupons = CouponStock::new(redis.clone());
     let balances = infra::points::cache::BalanceCache::new(redis.clone());
-    let jwt = Arc::new(auth::JwtKeys::from_secret(&config.jwt_secret)?);
+    let jwt = Arc::new(config.jwt.keys()?);
     Ok(AppState::new(Shared { pool, redis, kafka, producer, coupons, balances, jwt }))
 }
 
@@ -50,7 +50,7 @@ pub fn router(state: AppState, limits: HttpLimits) -> anyhow::Result<Router> {
         .with_postgres(state.pool.clone())
         .with_redis(state.redis.clone())
         .with_kafka(state.kafka.probe()?);
-    let ops = infra::health::ops_router(readiness, infra::metrics::install()?);
+    let ops = infra::ops::ops_router(readiness, infra::metrics::install()?);
     Ok(routes::router()
         .with_state(state)
         .merge(ops)

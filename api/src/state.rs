@@ -1,6 +1,6 @@
 use crate::auth::JwtKeys;
 use axum::extract::FromRef;
-use infra::{cache::Redis, coupons::CouponStock, kafka::Kafka, points::cache::BalanceCache};
+use infra::{coupons::CouponStock, kafka::Kafka, points::cache::BalanceCache, redis_client::Redis};
 use rdkafka::producer::FutureProducer;
 use sqlx::PgPool;
 use std::{ops::Deref, sync::Arc};

@@ -47,9 +47,8 @@ pub struct IssueTokenArgs {
     /// Lifetime in seconds.
     #[arg(long, default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..=86_400 * 30))]
     pub ttl_secs: u64,
-    /// HS256 signing secret shared with settle-api.
-    #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
-    pub jwt_secret: String,
+    #[command(flatten)]
+    pub jwt: infra::config::JwtArgs,
 }
 
 fn parse_user(raw: &str) -> Result<domain::UserId, String> {

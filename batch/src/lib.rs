@@ -1,8 +1,7 @@
 //! settle-batch: one binary, one subcommand per job. Exit codes are part of the interface (Jenkins and
-//! the scheduler read them): see [`ExitStatus`].
+//! the scheduler read them): see [`Exit`].
 
 mod cli;
-mod exit;
 mod jobs;
 mod outbox;
 mod progress;
@@ -10,11 +9,11 @@ pub mod reconcile;
 mod seed;
 
 pub use cli::{BatchCli, Command};
-pub use exit::ExitStatus;
+pub use infra::binary::Exit;
 
-use infra::health::Readiness;
+use infra::ops::Readiness;
 
-pub async fn run(cli: BatchCli) -> anyhow::Result<ExitStatus> {
+pub async fn run(cli: BatchCli) -> anyhow::Result<Exit> {
     match cli.command {
         Command::Migrate => {
             let pool = infra::db::connect(&cli.postgres).await?;
@@ -23,17 +22,17 @@ pub async fn run(cli: BatchCli) -> anyhow::Result<ExitStatus> {
                 sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations WHERE success").fetch_one(&pool).await?;
             tracing::info!(applied, "database schema is up to date");
             println!("migrations applied: {applied}");
-            Ok(ExitStatus::Success)
+            Ok(Exit::Success)
         }
         Command::Check => {
             let pool = infra::db::connect(&cli.postgres).await?;
             let report = Readiness::new().with_postgres(pool).report().await;
             println!("{}", serde_json::to_string(&report)?);
-            Ok(if report.failed.is_empty() { ExitStatus::Success } else { ExitStatus::Failure })
+            Ok(if report.failed.is_empty() { Exit::Success } else { Exit::Failure })
         }
         Command::SeedPoints(args) => {
             let pool = connect_for(&cli.postgres, args.threads).await?;
-            seed::run(&pool, args).await.map(|()| ExitStatus::Success)
+            seed::run(&pool, args).await.map(|()| Exit::Success)
         }
         Command::ReconcilePoints(args) => {
             let pool = connect_for(&cli.postgres, args.threads).await?;
@@ -44,16 +43,16 @@ pub async fn run(cli: BatchCli) -> anyhow::Result<ExitStatus> {
             for line in jobs::recent(&pool, limit).await? {
                 println!("{line}");
             }
-            Ok(ExitStatus::Success)
+            Ok(Exit::Success)
         }
         Command::Outbox(command) => {
             let pool = infra::db::connect(&cli.postgres).await?;
             outbox::run(&pool, command).await
         }
         Command::IssueToken(args) => {
-            let keys = infra::jwt::JwtKeys::from_secret(&args.jwt_secret)?;
+            let keys = args.jwt.keys()?;
             println!("{}", keys.issue(args.user, args.role, std::time::Duration::from_secs(args.ttl_secs))?);
-            Ok(ExitStatus::Success)
+            Ok(Exit::Success)
         }
     }
 }

@@ -1,7 +1,7 @@
 //! `settle-batch outbox`: what an operator does about parked outbox rows (deliveries that failed
 //! OUTBOX_MAX_ATTEMPTS times and now hold back the rest of their aggregate).
 
-use crate::ExitStatus;
+use crate::Exit;
 use clap::Subcommand;
 use infra::outbox::parked;
 use sqlx::PgPool;
@@ -22,7 +22,7 @@ pub enum OutboxCommand {
     },
 }
 
-pub async fn run(pool: &PgPool, command: OutboxCommand) -> anyhow::Result<ExitStatus> {
+pub async fn run(pool: &PgPool, command: OutboxCommand) -> anyhow::Result<Exit> {
     match command {
         OutboxCommand::Parked { limit } => {
             let rows = parked::list(pool, limit).await?;
@@ -40,16 +40,16 @@ pub async fn run(pool: &PgPool, command: OutboxCommand) -> anyhow::Result<ExitSt
                     row.last_error.as_deref().unwrap_or("-"),
                 );
             }
-            Ok(ExitStatus::Success)
+            Ok(Exit::Success)
         }
         OutboxCommand::Retry { id } => {
             if parked::retry(pool, id).await? {
                 tracing::info!(id, "parked outbox row re-driven");
                 println!("outbox row {id} is queued again");
-                Ok(ExitStatus::Success)
+                Ok(Exit::Success)
             } else {
                 eprintln!("settle-batch: no parked outbox row {id} (see `settle-batch outbox parked`)");
-                Ok(ExitStatus::BadArguments)
+                Ok(Exit::BadArguments)
             }
         }
     }

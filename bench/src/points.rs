@@ -3,7 +3,7 @@
 
 use anyhow::Context;
 use domain::{Role, UserId};
-use infra::{config::PostgresArgs, jwt::JwtKeys};
+use infra::config::PostgresArgs;
 use std::{io::Write, path::PathBuf, time::Duration};
 
 #[derive(clap::Args, Debug)]
@@ -14,8 +14,8 @@ pub struct SeedPointsArgs {
     /// Where to write the "token user-id" lines for the load tool.
     #[arg(long)]
     requests_out: PathBuf,
-    #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
-    jwt_secret: String,
+    #[command(flatten)]
+    jwt: infra::config::JwtArgs,
 }
 
 pub async fn seed(postgres: &PostgresArgs, args: SeedPointsArgs) -> anyhow::Result<()> {
@@ -33,7 +33,7 @@ pub async fn seed(postgres: &PostgresArgs, args: SeedPointsArgs) -> anyhow::Resu
     .fetch_all(&pool)
     .await
     .context("creating users with balances")?;
-    let keys = JwtKeys::from_secret(&args.jwt_secret)?;
+    let keys = args.jwt.keys()?;
     let mut out = std::io::BufWriter::new(std::fs::File::create(&args.requests_out)?);
     for user in &users {
         let token = keys.issue(UserId::parse(*user)?, Role::User, Duration::from_secs(6 * 3600))?;

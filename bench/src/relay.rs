@@ -4,10 +4,10 @@
 
 use anyhow::{ensure, Context};
 use infra::{
-    cache::Redis,
     config::BusinessTimeArgs,
     config::{KafkaArgs, PostgresArgs, RedisArgs},
     kafka::{Kafka, Topic},
+    redis_client::Redis,
 };
 use rdkafka::producer::FutureRecord;
 use settle_workers::{

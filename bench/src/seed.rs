@@ -1,6 +1,6 @@
 use anyhow::Context;
 use domain::{Role, UserId};
-use infra::{config::PostgresArgs, jwt::JwtKeys};
+use infra::config::PostgresArgs;
 use std::{io::Write, path::PathBuf, time::Duration};
 
 #[derive(clap::Args, Debug)]
@@ -23,8 +23,8 @@ pub struct SeedArgs {
     /// Tag that keeps the e-mail addresses of separate seedings apart.
     #[arg(long, default_value = "bench")]
     tag: String,
-    #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
-    jwt_secret: String,
+    #[command(flatten)]
+    jwt: infra::config::JwtArgs,
 }
 
 pub async fn run(postgres: &PostgresArgs, args: SeedArgs) -> anyhow::Result<()> {
@@ -51,7 +51,7 @@ pub async fn run(postgres: &PostgresArgs, args: SeedArgs) -> anyhow::Result<()> 
     .await
     .context("creating policies")?;
 
-    let keys = JwtKeys::from_secret(&args.jwt_secret)?;
+    let keys = args.jwt.keys()?;
     let mut lines = Vec::with_capacity(users.len());
     for (index, user) in users.iter().enumerate() {
         let token = keys.issue(UserId::parse(*user)?, Role::User, Duration::from_secs(6 * 3600))?;

@@ -6,6 +6,38 @@ use std::{
     future::Future,
     process::{ExitCode, Termination},
 };
+
+/// How every settle binary exits: the codes are part of the interface (Jenkins and the scheduler read
+/// them). Bad arguments exit 2, as clap's own argument errors do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    Success,
+    Failure,
+    /// Arguments or a file that parse but cannot be used (a time zone PostgreSQL does not know, a schedule
+    /// entry that does not exist, an outbox row that is not parked).
+    BadArguments,
+    /// Nothing was done because it already was: this job and date completed before (rerun with `--force`).
+    AlreadyCompleted,
+    /// Nothing was done because it is being done: the entry's previous run still runs.
+    StillRunning,
+}
+
+impl Exit {
+    pub fn code(self) -> u8 {
+        match self {
+            Exit::Success => 0,
+            Exit::Failure => 1,
+            Exit::BadArguments => 2,
+            Exit::AlreadyCompleted | Exit::StillRunning => 3,
+        }
+    }
+}
+
+impl Termination for Exit {
+    fn report(self) -> ExitCode {
+        ExitCode::from(self.code())
+    }
+}
 use tracing::Instrument;
 
 pub async fn run<F, T>(name: &'static str, telemetry: &TelemetryArgs, work: F) -> ExitCode

@@ -72,6 +72,21 @@ pub struct TelemetryArgs {
     pub filter: String,
 }
 
+/// The bearer-token settings every binary that signs or verifies tokens shares (settle-api,
+/// `settle-batch issue-token`, the benchmarks' seeders).
+#[derive(Args, Debug, Clone)]
+pub struct JwtArgs {
+    /// HS256 secret that signs and verifies bearer tokens (at least 32 bytes; never logged).
+    #[arg(id = "jwt_secret", long = "jwt-secret", env = "JWT_SECRET", hide_env_values = true)]
+    pub secret: String,
+}
+
+impl JwtArgs {
+    pub fn keys(&self) -> anyhow::Result<crate::jwt::JwtKeys> {
+        crate::jwt::JwtKeys::from_secret(&self.secret)
+    }
+}
+
 /// Where the shop's business day runs from midnight to midnight: the one definition of "a day" for the
 /// reconciliation batch and the daily point-activity projection.
 #[derive(Args, Debug, Clone)]

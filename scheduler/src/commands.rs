@@ -1,16 +1,15 @@
 //! The operator commands: `list`, `history` and `run-now`.
 
 use crate::{
-    fire::{Fired, Firer},
-    firings::{self, Status},
+    firer::{Fired, Firer},
+    firing_records::{self, Status},
     schedule::{Entry, Schedule},
 };
 use chrono::{DateTime, Utc};
+use infra::binary::Exit;
 use sqlx::PgPool;
-use std::process::ExitCode;
 
 /// `run-now`'s exit code when the entry was not run because its previous run is still going.
-pub const EXIT_STILL_RUNNING: u8 = 3;
 
 pub fn list(schedule: &Schedule, count: usize, now: DateTime<Utc>) -> Vec<String> {
     let mut lines = Vec::new();
@@ -35,7 +34,7 @@ pub async fn history(pool: &PgPool, entry: Option<&str>, limit: i64) -> anyhow::
         "id", "entry", "slot", "status", "leader", "took", "exit", "execution", "detail"
     );
     let mut lines = vec![header];
-    for row in firings::history(pool, entry, limit).await? {
+    for row in firing_records::history(pool, entry, limit).await? {
         let took = row.ended_at.map_or("running".to_owned(), |end| {
             format!("{:.1}s", (end - row.started_at).num_milliseconds().max(0) as f64 / 1000.0)
         });
@@ -60,7 +59,7 @@ pub async fn history(pool: &PgPool, entry: Option<&str>, limit: i64) -> anyhow::
 }
 
 /// Fires `entry` now and waits; the slot is the current instant, so it never collides with a scheduled one.
-pub async fn run_now(firer: &Firer, entry: &Entry) -> anyhow::Result<ExitCode> {
+pub async fn run_now(firer: &Firer, entry: &Entry) -> anyhow::Result<Exit> {
     println!("firing {} now: {}", entry.name, entry.describe());
     let fired = firer.fire(entry, Utc::now()).await?;
     let Fired::Recorded { firing, status, exit_status, detail } = fired else {
@@ -70,9 +69,9 @@ pub async fn run_now(firer: &Firer, entry: &Entry) -> anyhow::Result<ExitCode> {
     let exit = exit_status.map(|code| format!(", exit {code}")).unwrap_or_default();
     println!("firing {firing}: {}{exit}{detail}", status.as_str());
     Ok(match status {
-        Status::Succeeded => ExitCode::SUCCESS,
-        Status::Skipped => ExitCode::from(EXIT_STILL_RUNNING),
-        Status::Failed | Status::TimedOut => ExitCode::FAILURE,
+        Status::Succeeded => Exit::Success,
+        Status::Skipped => Exit::StillRunning,
+        Status::Failed | Status::TimedOut => Exit::Failure,
     })
 }
 

@@ -6,31 +6,29 @@ mod child;
 mod commands;
 mod config;
 mod entry_lock;
-mod fire;
-mod firings;
-mod leader;
-mod leading;
+mod firer;
+mod firing_records;
+mod leader_lock;
+mod replica;
 pub mod schedule;
 
 pub use config::{Command, SchedulerCli};
-pub use firings::FiringRow;
-pub use leader::LeaderLock;
+pub use firing_records::FiringRow;
+pub use leader_lock::LeaderLock;
 
 use anyhow::Context;
-use fire::Firer;
-use infra::health::Readiness;
-use std::{process::ExitCode, sync::Arc};
+use firer::Firer;
+use infra::binary::Exit;
+use infra::ops::Readiness;
+use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
-/// Exit code for a schedule file that cannot be used (the same as for bad arguments).
-pub const EXIT_BAD_SCHEDULE: u8 = 2;
-
-pub async fn run(cli: SchedulerCli, shutdown: CancellationToken) -> anyhow::Result<ExitCode> {
+pub async fn run(cli: SchedulerCli, shutdown: CancellationToken) -> anyhow::Result<Exit> {
     let schedule = match schedule::load(&cli.schedule) {
         Ok(schedule) => Arc::new(schedule),
         Err(error) => {
             eprintln!("settle-scheduler: the schedule file is not usable: {error}");
-            return Ok(ExitCode::from(EXIT_BAD_SCHEDULE));
+            return Ok(Exit::BadArguments);
         }
     };
     match cli.command.clone().unwrap_or(Command::Run) {
@@ -38,14 +36,14 @@ pub async fn run(cli: SchedulerCli, shutdown: CancellationToken) -> anyhow::Resu
             for line in commands::list(&schedule, usize::from(count), chrono::Utc::now()) {
                 println!("{line}");
             }
-            Ok(ExitCode::SUCCESS)
+            Ok(Exit::Success)
         }
         Command::History { limit, entry } => {
             let pool = infra::db::connect(&cli.postgres).await?;
             for line in commands::history(&pool, entry.as_deref(), limit).await? {
                 println!("{line}");
             }
-            Ok(ExitCode::SUCCESS)
+            Ok(Exit::Success)
         }
         Command::RunNow { name } => {
             let Some(entry) = schedule.entry(&name) else {
@@ -55,13 +53,13 @@ pub async fn run(cli: SchedulerCli, shutdown: CancellationToken) -> anyhow::Resu
                     cli.schedule.display(),
                     known.join(", ")
                 );
-                return Ok(ExitCode::from(EXIT_BAD_SCHEDULE));
+                return Ok(Exit::BadArguments);
             };
             let pool = infra::db::connect(&cli.postgres).await?;
             let firer = firer(&cli, pool, format!("run-now:{}", cli.identity()), shutdown);
             commands::run_now(&firer, entry).await
         }
-        Command::Run => serve(cli, schedule, shutdown).await.map(|()| ExitCode::SUCCESS),
+        Command::Run => serve(cli, schedule, shutdown).await.map(|()| Exit::Success),
     }
 }
 
@@ -72,16 +70,16 @@ async fn serve(
 ) -> anyhow::Result<()> {
     let pool = infra::db::connect(&cli.postgres).await?;
     let readiness = Readiness::new().with_postgres(pool.clone());
-    let ops = infra::health::ops_router(readiness, infra::metrics::install()?);
-    let ops_listener = infra::health::bind_ops(cli.ops_addr).await?;
-    let ops_server = tokio::spawn(infra::health::serve_ops(ops_listener, ops, shutdown.clone()));
+    let ops = infra::ops::ops_router(readiness, infra::metrics::install()?);
+    let ops_listener = infra::ops::bind_ops(cli.ops_addr).await?;
+    let ops_server = tokio::spawn(infra::ops::serve_ops(ops_listener, ops, shutdown.clone()));
 
     let identity = cli.identity();
     let names: Vec<&str> = schedule.entries.iter().map(|entry| entry.name.as_str()).collect();
     tracing::info!(identity = %identity, entries = ?names, file = %cli.schedule.display(), "settle-scheduler ready");
     let firer = Arc::new(firer(&cli, pool.clone(), identity.clone(), shutdown.clone()));
     let lock = LeaderLock::new(pool, identity);
-    leading::run(firer, schedule, lock, cli.leader_poll(), shutdown).await;
+    replica::run(firer, schedule, lock, cli.leader_poll(), shutdown).await;
     ops_server.await.context("the ops server task")??;
     tracing::info!("settle-scheduler stopped");
     Ok(())

@@ -17,9 +17,9 @@ pub use worker::{Worker, WorkerContext, WorkerFuture, WorkerSettings};
 
 use anyhow::Context;
 use infra::{
-    cache::Redis,
-    health::Readiness,
     kafka::{Kafka, Topic},
+    ops::Readiness,
+    redis_client::Redis,
 };
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -42,10 +42,10 @@ pub async fn run(config: WorkersConfig, shutdown: CancellationToken) -> anyhow::
         settings: config.settings(),
     };
     // Ops first: a taken port fails start-up before any work begins, and metrics have their recorder.
-    let ops_listener = infra::health::bind_ops(config.ops_addr).await?;
+    let ops_listener = infra::ops::bind_ops(config.ops_addr).await?;
     let readiness = Readiness::new().with_postgres(pool).with_redis(redis).with_kafka(kafka.probe()?);
     let readiness = selected.iter().fold(readiness, |readiness, worker| worker.readiness(&context, readiness));
-    let ops = infra::health::ops_router(readiness, infra::metrics::install()?);
+    let ops = infra::ops::ops_router(readiness, infra::metrics::install()?);
     let mut workers = JoinSet::new();
     for worker in selected {
         let (context, shutdown) = (context.clone(), shutdown.clone());
@@ -55,7 +55,7 @@ pub async fn run(config: WorkersConfig, shutdown: CancellationToken) -> anyhow::
         });
     }
 
-    let ops = tokio::spawn(infra::health::serve_ops(ops_listener, ops, shutdown.clone()));
+    let ops = tokio::spawn(infra::ops::serve_ops(ops_listener, ops, shutdown.clone()));
     tracing::info!(workers = ?names, concurrency = config.concurrency, "settle-workers ready");
     // A failed worker stops the whole process (non-zero exit), so its supervisor restarts all of it.
     let outcome = worker::first_failure(&mut workers, &shutdown).await;

@@ -1,7 +1,7 @@
 //! What a worker is and what it gets: the trait, its context and settings, and the runner of its members.
 
 use crate::outbox_relay::cleanup::Retention;
-use infra::{cache::Redis, config::BusinessTimeArgs, health::Readiness, kafka::Kafka};
+use infra::{config::BusinessTimeArgs, kafka::Kafka, ops::Readiness, redis_client::Redis};
 use sqlx::PgPool;
 use std::{future::Future, pin::Pin, time::Duration};
 use tokio::task::JoinSet;

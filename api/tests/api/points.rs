@@ -282,7 +282,7 @@ async fn a_read_after_a_write_sees_the_write_even_with_a_warm_cache() {
     assert_eq!(read_balance(&app, kim).await, 100); // cached now
     app.post_json("/api/v2/points/use", &app.token(kim, Role::User), &json!({ "amount": 30 })).await;
     assert_eq!(read_balance(&app, kim).await, 70);
-    let redis = infra::cache::Redis::connect(&app.env.redis).await.expect("redis");
+    let redis = infra::redis_client::Redis::connect(&app.env.redis).await.expect("redis");
     let cached: Option<String> = redis::cmd("GET")
         .arg(redis.key(&format!("points:balance:{kim}")))
         .query_async(&mut redis.connection())
@@ -296,8 +296,9 @@ async fn cache_control_no_cache_reads_the_database_and_leaves_a_newer_cached_val
     let app = spawn_app().await;
     let lee = user(&app, "lee@points.test").await;
     earn(&app, lee, 100).await;
-    let cache =
-        infra::points::cache::BalanceCache::new(infra::cache::Redis::connect(&app.env.redis).await.expect("redis"));
+    let cache = infra::points::cache::BalanceCache::new(
+        infra::redis_client::Redis::connect(&app.env.redis).await.expect("redis"),
+    );
     // A cached value the database does not hold, so the answer shows which source served it.
     cache.offer(domain::UserId::parse(lee).expect("id"), 99, 12_345).await;
     assert_eq!(read_balance(&app, lee).await, 12_345, "a plain read is served from the cache");
@@ -321,8 +322,9 @@ async fn cache_control_no_cache_reads_the_database_and_leaves_a_newer_cached_val
 #[tokio::test]
 async fn an_older_balance_never_replaces_a_newer_one_in_the_cache() {
     let app = spawn_app().await;
-    let cache =
-        infra::points::cache::BalanceCache::new(infra::cache::Redis::connect(&app.env.redis).await.expect("redis"));
+    let cache = infra::points::cache::BalanceCache::new(
+        infra::redis_client::Redis::connect(&app.env.redis).await.expect("redis"),
+    );
     let user = domain::UserId::parse(42).expect("id");
     cache.offer(user, 5, 500).await;
     cache.offer(user, 3, 300).await; // a slow reader arriving late with what it loaded earlier
@@ -363,7 +365,7 @@ async fn concurrent_reads_and_writes_with_evictions_leave_the_cache_holding_the_
     let app = spawn_app().await;
     let mia = user(&app, "mia@points.test").await;
     earn(&app, mia, 10_000).await;
-    let redis = infra::cache::Redis::connect(&app.env.redis).await.expect("redis");
+    let redis = infra::redis_client::Redis::connect(&app.env.redis).await.expect("redis");
     let key = redis.key(&format!("points:balance:{mia}"));
     let token = app.token(mia, Role::User);
     let mut tasks = Vec::new();

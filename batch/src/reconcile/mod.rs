@@ -14,7 +14,7 @@ mod write;
 use crate::{
     jobs::{self, Counts, Start},
     progress::Progress,
-    ExitStatus,
+    Exit,
 };
 use anyhow::{bail, Context};
 use chrono::NaiveDate;
@@ -75,10 +75,10 @@ struct Day {
     end: String,
 }
 
-pub async fn run(pool: &PgPool, args: ReconcileArgs) -> anyhow::Result<ExitStatus> {
+pub async fn run(pool: &PgPool, args: ReconcileArgs) -> anyhow::Result<Exit> {
     let Some(day) = business_day(pool, &args).await? else {
         eprintln!("settle-batch: time zone {:?} is not known to PostgreSQL", args.business.timezone.name());
-        return Ok(ExitStatus::BadArguments);
+        return Ok(Exit::BadArguments);
     };
     let parameters = serde_json::json!({ "timezone": args.business.timezone.name(), "partitions": args.partitions });
     let (execution, completed) = if args.dry_run {
@@ -87,7 +87,7 @@ pub async fn run(pool: &PgPool, args: ReconcileArgs) -> anyhow::Result<ExitStatu
         match jobs::start(pool, JOB, &args.date.to_string(), parameters, args.force).await? {
             Start::AlreadyCompleted { id } => {
                 println!("{JOB} for {} already completed (execution {id}); use --force to run it again", args.date);
-                return Ok(ExitStatus::AlreadyCompleted);
+                return Ok(Exit::AlreadyCompleted);
             }
             Start::Run(execution) => {
                 if execution.completed.is_empty() {
@@ -112,14 +112,14 @@ pub async fn run(pool: &PgPool, args: ReconcileArgs) -> anyhow::Result<ExitStatu
     let Some(id) = id else {
         let counts = outcome?;
         print_summary(&args, "DRY RUN (nothing written)", counts, None, elapsed, rows_read, completed.len());
-        return Ok(ExitStatus::Success);
+        return Ok(Exit::Success);
     };
     if let Err(error) = &outcome {
         jobs::finish(pool, id, Err(format!("{error:#}"))).await?;
-        return outcome.map(|_| ExitStatus::Failure);
+        return outcome.map(|_| Exit::Failure);
     }
     let fixed = if args.fix {
-        let cache = match infra::cache::Redis::connect(&args.redis).await {
+        let cache = match infra::redis_client::Redis::connect(&args.redis).await {
             Ok(redis) => Some(BalanceCache::new(redis)),
             Err(error) => {
                 tracing::warn!(error = ?error, "Redis unavailable: fixed balances stay cached until they expire");
@@ -132,7 +132,7 @@ pub async fn run(pool: &PgPool, args: ReconcileArgs) -> anyhow::Result<ExitStatu
     };
     let counts = jobs::finish(pool, id, Ok(())).await?;
     print_summary(&args, &format!("execution {id} COMPLETED"), counts, fixed, elapsed, rows_read, completed.len());
-    Ok(ExitStatus::Success)
+    Ok(Exit::Success)
 }
 
 async fn business_day(pool: &PgPool, args: &ReconcileArgs) -> anyhow::Result<Option<Day>> {

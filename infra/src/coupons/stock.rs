@@ -1,5 +1,5 @@
 use super::repo::{self, PolicyRow};
-use crate::cache::Redis;
+use crate::redis_client::Redis;
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use domain::{

@@ -3,7 +3,7 @@
 //! failure is logged and answered from PostgreSQL instead: the cache may be slow to help, never wrong
 //! for long (entries expire) and never an error for the caller.
 
-use crate::cache::Redis;
+use crate::redis_client::Redis;
 use domain::UserId;
 use redis::Script;
 use std::sync::Arc;

@@ -1,4 +1,4 @@
-use infra::cache::Redis;
+use infra::redis_client::Redis;
 use redis::AsyncCommands;
 use testkit::TestEnv;
 
@@ -42,8 +42,8 @@ mod coupon_stock {
         PolicyId, UserId,
     };
     use infra::{
-        cache::Redis,
         coupons::{CouponStock, Reservation, Settlement},
+        redis_client::Redis,
     };
     use redis::AsyncCommands;
     use sqlx::PgPool;

@@ -11,7 +11,7 @@ mod wake;
 pub use publish::{encode, settle, Delivery, Publisher, Settled};
 
 use crate::{retry, Worker, WorkerContext, WorkerFuture};
-use infra::health::{DetailCheck, Readiness};
+use infra::ops::{DetailCheck, Readiness};
 use sqlx::PgPool;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;

@@ -67,7 +67,7 @@ async fn a_v2_request_abandoned_after_its_reservation_still_ends_with_redis_and_
         let _ = request.await.expect("task");
     }
 
-    let redis = infra::cache::Redis::connect(&app.env.redis).await.expect("redis");
+    let redis = infra::redis_client::Redis::connect(&app.env.redis).await.expect("redis");
     let key = redis.key(&format!("coupon:policy:{policy}:users"));
     let pool = app.env.pool.clone();
     let agree = testkit::process::eventually(Duration::from_secs(20), || {

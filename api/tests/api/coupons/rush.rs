@@ -62,7 +62,7 @@ async fn v3_never_over_issues_when_redis_loses_its_state_in_the_middle_of_the_ru
 
     let first = rush(&app, "v3", policy, &users[..USERS / 2], 1, IN_FLIGHT).await;
     // Lose every key this test owns (a flush, as far as this test's state is concerned).
-    let redis = infra::cache::Redis::connect(&app.env.redis).await.expect("redis");
+    let redis = infra::redis_client::Redis::connect(&app.env.redis).await.expect("redis");
     let keys: Vec<String> = redis.connection().keys(format!("{}*", app.env.redis.key_prefix)).await.expect("KEYS");
     assert!(!keys.is_empty(), "the rush left no Redis state to lose");
     let _: () = redis.connection().del(keys).await.expect("DEL");

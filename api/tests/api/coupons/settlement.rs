@@ -62,7 +62,7 @@ async fn v3_issues_exactly_the_quantity_to_valid_users_when_a_tenth_of_the_reque
     assert_eq!((status["status"].as_str(), status["reason"].as_str()), (Some("REJECTED"), Some("USER_NOT_FOUND")));
 
     // Redis agrees with the database: the quantity's places are taken and nothing is left in flight.
-    let redis = infra::cache::Redis::connect(&app.env.redis).await.expect("redis");
+    let redis = infra::redis_client::Redis::connect(&app.env.redis).await.expect("redis");
     let places: i64 =
         redis.connection().scard(redis.key(&format!("coupon:policy:{policy}:users"))).await.expect("SCARD");
     let in_flight: i64 =

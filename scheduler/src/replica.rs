@@ -6,8 +6,8 @@
 //! both might claim (around a failover) from running twice.
 
 use crate::{
-    fire::Firer,
-    leader::LeaderLock,
+    firer::Firer,
+    leader_lock::LeaderLock,
     schedule::{Missed, Schedule},
 };
 use chrono::{DateTime, Utc};

@@ -3,7 +3,7 @@
 use crate::{
     child::{self, Ending, Launch},
     entry_lock::EntryLock,
-    firings::{self, Outcome, Slot, Status},
+    firing_records::{self, Outcome, Slot, Status},
     schedule::{Entry, Job, Overlap},
 };
 use chrono::{DateTime, Utc};
@@ -58,7 +58,7 @@ impl Firer {
             return Ok(());
         }
         if let Some(lock) = EntryLock::try_acquire(&self.pool, &entry.name).await? {
-            let closed = firings::close_abandoned(&self.pool, &entry.name, None).await;
+            let closed = firing_records::close_abandoned(&self.pool, &entry.name, None).await;
             lock.release().await;
             if closed? > 0 {
                 tracing::warn!(entry = %entry.name, "closed firings abandoned by a process that stopped");
@@ -78,14 +78,14 @@ impl Firer {
         let lock = match entry.overlap {
             Overlap::Skip => match EntryLock::try_acquire(&self.pool, &entry.name).await? {
                 Some(lock) => {
-                    firings::close_abandoned(&self.pool, &entry.name, None).await?;
+                    firing_records::close_abandoned(&self.pool, &entry.name, None).await?;
                     Some(lock)
                 }
                 None => return Ok(self.record_skip(&slot, "skipped: the previous run is still going").await?),
             },
             Overlap::Allow => {
                 let longest_live_run = entry.timeout + self.stop_grace + Duration::from_secs(60);
-                firings::close_abandoned(&self.pool, &entry.name, Some(longest_live_run)).await?;
+                firing_records::close_abandoned(&self.pool, &entry.name, Some(longest_live_run)).await?;
                 None
             }
         };
@@ -97,14 +97,14 @@ impl Firer {
     }
 
     async fn claim_and_run(&self, entry: &Entry, slot: &Slot<'_>) -> anyhow::Result<Fired> {
-        let Some(firing) = firings::claim(&self.pool, slot).await? else {
+        let Some(firing) = firing_records::claim(&self.pool, slot).await? else {
             tracing::debug!("the slot already has a record; not firing it again");
             return Ok(Fired::AlreadyFired);
         };
         tracing::info!(firing, command = %entry.describe(), "firing");
         let outcome = self.run(entry, slot, firing).await;
         // The record is written even when shutting down: the pool is still open until `run` returns.
-        firings::finish(&self.pool, firing, &outcome).await?;
+        firing_records::finish(&self.pool, firing, &outcome).await?;
         metrics::counter!("scheduler_firings_total", "entry" => entry.name.clone(), "status" => outcome.status.as_str())
             .increment(1);
         tracing::info!(firing, status = outcome.status.as_str(), exit_status = ?outcome.exit_status,
@@ -118,7 +118,7 @@ impl Firer {
             Ok(running) => {
                 if let Some(pid) = running.pid() {
                     let running_as = format!("running as pid {pid} on {}", self.identity);
-                    if let Err(error) = firings::note(&self.pool, firing, &running_as).await {
+                    if let Err(error) = firing_records::note(&self.pool, firing, &running_as).await {
                         tracing::warn!(error = ?error, "could not record the job's process id");
                     }
                 }
@@ -140,10 +140,12 @@ impl Firer {
             }
         };
         let batch_execution = match entry.job {
-            Job::Batch(_) => firings::execution_for_trace(&self.pool, slot.trace_id).await.unwrap_or_else(|error| {
-                tracing::warn!(error = ?error, "could not look up the batch execution of this firing");
-                None
-            }),
+            Job::Batch(_) => {
+                firing_records::execution_for_trace(&self.pool, slot.trace_id).await.unwrap_or_else(|error| {
+                    tracing::warn!(error = ?error, "could not look up the batch execution of this firing");
+                    None
+                })
+            }
             Job::Program(_) => None,
         };
         let (status, exit, detail) = match finished.ending {
@@ -185,7 +187,7 @@ impl Firer {
     }
 
     async fn record_skip(&self, slot: &Slot<'_>, reason: &str) -> sqlx::Result<Fired> {
-        let Some(firing) = firings::skip(&self.pool, slot, reason).await? else {
+        let Some(firing) = firing_records::skip(&self.pool, slot, reason).await? else {
             return Ok(Fired::AlreadyFired);
         };
         tracing::info!(firing, entry = slot.entry, slot = %slot.time, reason, "slot skipped");

@@ -1,7 +1,7 @@
 //! Liveness, readiness and metrics endpoints shared by every binary. Readiness asks each dependency for
 //! a real round trip under a deadline and names the ones that failed.
 
-use crate::{cache::Redis, kafka::KafkaProbe};
+use crate::{kafka::KafkaProbe, redis_client::Redis};
 use axum::{extract::State, http::StatusCode, response::IntoResponse, routing::get, Json, Router};
 use futures::future::BoxFuture;
 use metrics_exporter_prometheus::PrometheusHandle;
