@@ -9,8 +9,6 @@ use chrono::{DateTime, Utc};
 use infra::binary::Exit;
 use sqlx::PgPool;
 
-/// `run-now`'s exit code when the entry was not run because its previous run is still going.
-
 pub fn list(schedule: &Schedule, count: usize, now: DateTime<Utc>) -> Vec<String> {
     let mut lines = Vec::new();
     for entry in &schedule.entries {
