@@ -26,6 +26,9 @@ export WORKERS_OPS_ADDR=${WORKERS_OPS_ADDR:-127.0.0.1:9101}
 export SCHEDULER_OPS_ADDR=${SCHEDULER_OPS_ADDR:-127.0.0.1:9102}
 export SCHEDULE_FILE=${SCHEDULE_FILE:-$SETTLE_ROOT/scheduler/schedule.toml}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$SETTLE_ROOT/target}
+# Builds check their SQL against the committed query data (.sqlx/), not the live database, so the
+# database need not be migrated before a build; scripts/sqlx check proves that data current.
+export SQLX_OFFLINE=${SQLX_OFFLINE:-true}
 
 say() { printf '\033[1m[%s]\033[0m %s\n' "${SCRIPT_NAME:-settle}" "$*"; }
 fail() { printf '\033[1;31m[%s] error:\033[0m %s\n' "${SCRIPT_NAME:-settle}" "$*" >&2; exit 1; }

@@ -7,6 +7,15 @@ use infra::session_lock::{LockKey, SessionLock};
 use sqlx::{PgPool, Postgres};
 use std::collections::HashSet;
 
+/// An execution's (and a partition checkpoint's) state; the CHECKs list the same values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::Type)]
+#[sqlx(type_name = "text", rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum JobStatus {
+    Started,
+    Completed,
+    Failed,
+}
+
 /// First key of the advisory lock that lets one run per job key at a time (the second is its hash).
 const RUN_LOCK_SPACE: i32 = 0x5e77_00b1;
 
@@ -42,51 +51,54 @@ pub async fn start(
     let Some(mut lock) = SessionLock::try_acquire(pool, run).await? else {
         bail!("{job} for {key} is already running elsewhere");
     };
-    let latest: Option<(i64, String, serde_json::Value)> = sqlx::query_as(
-        "SELECT id, status, parameters FROM batch_job_executions WHERE job_name = $1 AND job_key = $2 \
-         ORDER BY started_at DESC, id DESC LIMIT 1",
+    let latest = sqlx::query!(
+        r#"SELECT id, status AS "status: JobStatus", parameters FROM batch_job_executions
+           WHERE job_name = $1 AND job_key = $2 ORDER BY started_at DESC, id DESC LIMIT 1"#,
+        job,
+        key
     )
-    .bind(job)
-    .bind(key)
     .fetch_optional(lock.connection())
-    .await?;
+    .await?
+    .map(|row| (row.id, row.status, row.parameters));
     match latest {
-        Some((id, status, _)) if status == "COMPLETED" && !force => Ok(Start::AlreadyCompleted { id }),
-        Some((id, status, previous)) if status != "COMPLETED" && !force => {
+        Some((id, JobStatus::Completed, _)) if !force => Ok(Start::AlreadyCompleted { id }),
+        Some((id, _, previous)) if !force => {
             if previous != parameters {
                 bail!(
                     "execution {id} of {job} for {key} is unfinished with other parameters ({previous}); \
                      rerun with those, or with --force to start over"
                 );
             }
-            sqlx::query(
-                "UPDATE batch_job_executions SET status = 'STARTED', ended_at = NULL, host = $2, trace_id = $3 \
-                 WHERE id = $1",
+            sqlx::query!(
+                "UPDATE batch_job_executions SET status = $4, ended_at = NULL, host = $2, trace_id = $3 WHERE id = $1",
+                id,
+                host(),
+                infra::telemetry::run_trace_id(),
+                JobStatus::Started as JobStatus,
             )
-            .bind(id)
-            .bind(host())
-            .bind(infra::telemetry::run_trace_id())
             .execute(lock.connection())
             .await?;
-            let completed: Vec<i32> = sqlx::query_scalar(
-                "SELECT partition_no FROM batch_partition_checkpoints WHERE execution_id = $1 AND status = 'COMPLETED'",
+            let completed = sqlx::query_scalar!(
+                "SELECT partition_no FROM batch_partition_checkpoints WHERE execution_id = $1 AND status = $2",
+                id,
+                JobStatus::Completed as JobStatus
             )
-            .bind(id)
             .fetch_all(lock.connection())
             .await?;
             tracing::info!(execution = id, skipped = completed.len(), "resuming an unfinished execution");
             Ok(Start::Run(Execution { id, completed: completed.into_iter().collect(), _lock: lock }))
         }
         _ => {
-            let id: i64 = sqlx::query_scalar(
-                "INSERT INTO batch_job_executions (job_name, job_key, parameters, status, host, trace_id) \
-                 VALUES ($1, $2, $3, 'STARTED', $4, $5) RETURNING id",
+            let id = sqlx::query_scalar!(
+                "INSERT INTO batch_job_executions (job_name, job_key, parameters, status, host, trace_id)
+                 VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+                job,
+                key,
+                parameters,
+                JobStatus::Started as JobStatus,
+                host(),
+                infra::telemetry::run_trace_id(),
             )
-            .bind(job)
-            .bind(key)
-            .bind(&parameters)
-            .bind(host())
-            .bind(infra::telemetry::run_trace_id())
             .fetch_one(lock.connection())
             .await?;
             Ok(Start::Run(Execution { id, completed: HashSet::new(), _lock: lock }))
@@ -101,17 +113,18 @@ pub async fn complete_partition(
     partition: i32,
     counts: Counts,
 ) -> sqlx::Result<()> {
-    sqlx::query(
-        "INSERT INTO batch_partition_checkpoints (execution_id, partition_no, status, rows_read, rows_written, discrepancies) \
-         VALUES ($1, $2, 'COMPLETED', $3, $4, $5) \
-         ON CONFLICT (execution_id, partition_no) DO UPDATE SET status = 'COMPLETED', rows_read = excluded.rows_read, \
+    sqlx::query!(
+        "INSERT INTO batch_partition_checkpoints (execution_id, partition_no, status, rows_read, rows_written, discrepancies)
+         VALUES ($1, $2, $6, $3, $4, $5)
+         ON CONFLICT (execution_id, partition_no) DO UPDATE SET status = excluded.status, rows_read = excluded.rows_read,
            rows_written = excluded.rows_written, discrepancies = excluded.discrepancies, updated_at = now()",
+        execution,
+        partition,
+        counts.rows_read,
+        counts.rows_written,
+        counts.discrepancies,
+        JobStatus::Completed as JobStatus,
     )
-    .bind(execution)
-    .bind(partition)
-    .bind(counts.rows_read)
-    .bind(counts.rows_written)
-    .bind(counts.discrepancies)
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -120,31 +133,32 @@ pub async fn complete_partition(
 /// Closes the execution with the totals of its checkpoints.
 pub async fn finish(pool: &PgPool, execution: i64, outcome: Result<(), String>) -> anyhow::Result<Counts> {
     let (status, message) = match &outcome {
-        Ok(()) => ("COMPLETED", None),
-        Err(message) => ("FAILED", Some(message.as_str())),
+        Ok(()) => (JobStatus::Completed, None),
+        Err(message) => (JobStatus::Failed, Some(message.as_str())),
     };
-    let counts: (i64, i64, i64) = sqlx::query_as(
-        "WITH totals AS (SELECT coalesce(sum(rows_read), 0)::bigint AS r, coalesce(sum(rows_written), 0)::bigint AS w, \
-                                coalesce(sum(discrepancies), 0)::bigint AS d \
-                         FROM batch_partition_checkpoints WHERE execution_id = $1 AND status = 'COMPLETED') \
-         UPDATE batch_job_executions SET status = $2, ended_at = now(), exit_message = $3, \
-                rows_read = totals.r, rows_written = totals.w, discrepancies = totals.d \
-         FROM totals WHERE id = $1 RETURNING totals.r, totals.w, totals.d",
+    let totals = sqlx::query!(
+        r#"WITH totals AS (SELECT coalesce(sum(rows_read), 0)::bigint AS r, coalesce(sum(rows_written), 0)::bigint AS w,
+                                  coalesce(sum(discrepancies), 0)::bigint AS d
+                           FROM batch_partition_checkpoints WHERE execution_id = $1 AND status = $4)
+           UPDATE batch_job_executions SET status = $2, ended_at = now(), exit_message = $3,
+                  rows_read = totals.r, rows_written = totals.w, discrepancies = totals.d
+           FROM totals WHERE id = $1 RETURNING totals.r AS "read!", totals.w AS "written!", totals.d AS "discrepancies!""#,
+        execution,
+        status as JobStatus,
+        message,
+        JobStatus::Completed as JobStatus,
     )
-    .bind(execution)
-    .bind(status)
-    .bind(message)
     .fetch_one(pool)
     .await
     .context("recording the end of the execution")?;
-    Ok(Counts { rows_read: counts.0, rows_written: counts.1, discrepancies: counts.2 })
+    Ok(Counts { rows_read: totals.read, rows_written: totals.written, discrepancies: totals.discrepancies })
 }
 
 fn host() -> String {
     std::fs::read_to_string("/etc/hostname").map(|name| name.trim().to_owned()).unwrap_or_else(|_| "unknown".into())
 }
 
-#[derive(sqlx::FromRow)]
+/// An execution as `runs` prints it (the status as stored: this is only shown).
 struct RunRow {
     id: i64,
     job_name: String,
@@ -159,12 +173,13 @@ struct RunRow {
 
 /// The latest executions, newest first, as printable lines.
 pub async fn recent(pool: &PgPool, limit: i64) -> anyhow::Result<Vec<String>> {
-    let rows: Vec<RunRow> = sqlx::query_as(
-        "SELECT id, job_name, job_key, status, to_char(started_at, 'YYYY-MM-DD HH24:MI:SS') AS started, \
-                to_char(ended_at - started_at, 'HH24:MI:SS.MS') AS took, rows_read, rows_written, discrepancies \
-         FROM batch_job_executions ORDER BY started_at DESC, id DESC LIMIT $1",
+    let rows = sqlx::query_as!(
+        RunRow,
+        r#"SELECT id, job_name, job_key, status, to_char(started_at, 'YYYY-MM-DD HH24:MI:SS') AS "started!",
+                  to_char(ended_at - started_at, 'HH24:MI:SS.MS') AS took, rows_read, rows_written, discrepancies
+           FROM batch_job_executions ORDER BY started_at DESC, id DESC LIMIT $1"#,
+        limit
     )
-    .bind(limit)
     .fetch_all(pool)
     .await?;
     let mut lines = vec![format!(
@@ -191,8 +206,7 @@ pub async fn recent(pool: &PgPool, limit: i64) -> anyhow::Result<Vec<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
-    use testkit::{process, TestEnv};
+    use testkit::TestEnv;
 
     #[tokio::test]
     async fn a_run_dropped_on_an_error_path_frees_its_lock_for_other_processes() {
@@ -203,20 +217,7 @@ mod tests {
             panic!("a fresh key cannot be completed already");
         };
         drop(execution); // as when `?` leaves the job early
-                         // Asked from another pool: a session of the first one would re-enter a lock it still held.
-        let elsewhere = PgPool::connect(&env.postgres.url).await.expect("a second pool");
-        let key = || LockKey::Named { space: RUN_LOCK_SPACE, name: "lock-test:2026-11-30".to_owned() };
-        let freed = process::eventually(Duration::from_secs(5), || async {
-            match SessionLock::try_acquire(&elsewhere, key()).await.expect("attempt") {
-                Some(lock) => {
-                    lock.release().await;
-                    true
-                }
-                None => false,
-            }
-        })
-        .await;
-        elsewhere.close().await;
-        assert!(freed, "the run lock went back to the pool still held");
+        let key = LockKey::Named { space: RUN_LOCK_SPACE, name: "lock-test:2026-11-30".to_owned() };
+        assert!(testkit::locks::free_elsewhere(&env, key).await, "the run lock went back to the pool still held");
     }
 }

@@ -19,6 +19,7 @@ pub async fn run(cli: BatchCli) -> anyhow::Result<Exit> {
             let pool = infra::db::connect(&cli.postgres).await?;
             infra::db::migrate(&pool).await?;
             let applied: i64 =
+                // Not a macro: `_sqlx_migrations` is the migrator's own bookkeeping, not part of our schema.
                 sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations WHERE success").fetch_one(&pool).await?;
             tracing::info!(applied, "database schema is up to date");
             println!("migrations applied: {applied}");

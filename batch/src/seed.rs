@@ -58,11 +58,8 @@ pub async fn run(pool: &PgPool, args: SeedArgs) -> anyhow::Result<()> {
     let until = args.until.unwrap_or_else(|| Utc::now().date_naive());
     let first_user = create_users(pool, &args).await?;
     let counts = entries_per_user(&args);
-    let first_point: i64 = sqlx::query_scalar("SELECT nextval('points_id_seq')").fetch_one(pool).await?;
-    sqlx::query("SELECT setval('points_id_seq', $1)")
-        .bind(first_point + args.transactions as i64)
-        .execute(pool)
-        .await?;
+    let first_point = sqlx::query_scalar!(r#"SELECT nextval('points_id_seq') AS "first!""#).fetch_one(pool).await?;
+    sqlx::query!("SELECT setval('points_id_seq', $1)", first_point + args.transactions as i64).fetch_one(pool).await?;
     let end =
         Utc.from_utc_datetime(&until.succ_opt().context("date overflow")?.and_hms_opt(0, 0, 0).context("midnight")?);
     let plan = Plan { seed: args.seed, first_user, first_point, end_micros: end.timestamp_micros(), days: args.days };
@@ -82,8 +79,8 @@ pub async fn run(pool: &PgPool, args: SeedArgs) -> anyhow::Result<()> {
     let corrupted: u64 = try_join_all(writers).await?.into_iter().sum();
     let rows = progress.rows.load(Ordering::Relaxed);
     drop(progress);
-    sqlx::query("ANALYZE points").execute(pool).await?;
-    sqlx::query("ANALYZE point_balances").execute(pool).await?;
+    sqlx::query!("ANALYZE points").execute(pool).await?;
+    sqlx::query!("ANALYZE point_balances").execute(pool).await?;
     println!(
         "seeded {} users, {rows} ledger entries over {} days up to {until}, {} corrupted balances (users without entries have no balance row)",
         args.users,
@@ -102,18 +99,19 @@ struct Plan {
 }
 
 async fn create_users(pool: &PgPool, args: &SeedArgs) -> anyhow::Result<i64> {
-    let (first, last, count): (i64, i64, i64) = sqlx::query_as(
-        "WITH created AS ( \
-             INSERT INTO users (email, password_hash, name) \
-             SELECT 'seed-' || $2 || '-' || txid_current() || '-' || g || '@seed.test', 'x', 'Seed ' || g \
-             FROM generate_series(1, $1) g RETURNING id) \
-         SELECT min(id), max(id), count(*) FROM created",
+    let created = sqlx::query!(
+        r#"WITH created AS (
+               INSERT INTO users (email, password_hash, name)
+               SELECT 'seed-' || $2::bigint || '-' || txid_current() || '-' || g || '@seed.test', 'x', 'Seed ' || g
+               FROM generate_series(1, $1::bigint) g RETURNING id)
+           SELECT min(id) AS "first!", max(id) AS "last!", count(*) AS "count!" FROM created"#,
+        args.users as i64,
+        args.seed as i64
     )
-    .bind(args.users as i64)
-    .bind(args.seed as i64)
     .fetch_one(pool)
     .await
     .context("creating users")?;
+    let (first, last, count) = (created.first, created.last, created.count);
     ensure!(last - first + 1 == count, "user ids are not contiguous (someone else was inserting users)");
     Ok(first)
 }
@@ -145,6 +143,7 @@ async fn write_part(
     let mut ledger_conn = pool.acquire().await?;
     let mut balance_conn = pool.acquire().await?;
     let mut ledger = ledger_conn
+        // COPY has no macro form: the statement stays a string (constant, no values in it).
         .copy_in_raw("COPY points (id, user_id, kind, amount, reason, cancels_point_id, created_at) FROM STDIN")
         .await?;
     let mut balances = balance_conn.copy_in_raw("COPY point_balances (user_id, balance, version) FROM STDIN").await?;

@@ -24,13 +24,9 @@ pub struct WaitArgs {
 pub async fn wait(postgres: &PostgresArgs, args: WaitArgs) -> anyhow::Result<()> {
     let pool = infra::db::connect(postgres).await?;
     let ids = read_policy_ids(&args.policies)?;
-    let filter = "status <> 'PENDING' AND (cardinality($1::bigint[]) = 0 OR policy_id = ANY($1))";
     let started = std::time::Instant::now();
     loop {
-        let decided: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM coupon_issue_requests WHERE {filter}"))
-            .bind(&ids)
-            .fetch_one(&pool)
-            .await?;
+        let (decided, _, _) = verdict_rate(&pool, &ids, None).await?;
         if decided >= args.expected {
             break;
         }
@@ -39,33 +35,37 @@ pub async fn wait(postgres: &PostgresArgs, args: WaitArgs) -> anyhow::Result<()>
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let (count, span, rate) = verdict_rate(&pool, filter, &ids, None).await?;
+    let (count, span, rate) = verdict_rate(&pool, &ids, None).await?;
     println!(
         "decided {count} requests: waited {:.2} s; first to last verdict {span:.2} s = {rate:.0}/s",
         started.elapsed().as_secs_f64()
     );
     if let Some(since) = args.since {
-        let (count, span, rate) = verdict_rate(&pool, filter, &ids, Some(since)).await?;
+        let (count, span, rate) = verdict_rate(&pool, &ids, Some(since)).await?;
         println!("since {since}: {count} requests decided in {span:.2} s = {rate:.0}/s (steady)");
     }
     Ok(())
 }
 
-/// Verdicts matching `filter` (from `since` on, if given): how many, seconds from first to last, per second.
+/// Decided requests of the policies `ids` (all when empty), from `since` on if given: how many, seconds
+/// from first to last verdict, per second.
 async fn verdict_rate(
     pool: &sqlx::PgPool,
-    filter: &str,
     ids: &[i64],
     since: Option<chrono::DateTime<chrono::Utc>>,
 ) -> sqlx::Result<(i64, f64, f64)> {
-    let (count, span): (i64, f64) = sqlx::query_as(&format!(
-        "SELECT count(*), coalesce(extract(epoch FROM max(resolved_at) - min(resolved_at))::float8, 0) \
-         FROM coupon_issue_requests WHERE {filter} AND ($2::timestamptz IS NULL OR resolved_at >= $2)"
-    ))
-    .bind(ids)
-    .bind(since)
+    let row = sqlx::query!(
+        r#"SELECT count(*) AS "count!",
+                  coalesce(extract(epoch FROM max(resolved_at) - min(resolved_at))::float8, 0) AS "span!"
+           FROM coupon_issue_requests
+           WHERE status <> 'PENDING' AND (cardinality($1::bigint[]) = 0 OR policy_id = ANY($1))
+             AND ($2::timestamptz IS NULL OR resolved_at >= $2)"#,
+        ids,
+        since
+    )
     .fetch_one(pool)
     .await?;
+    let (count, span) = (row.count, row.span);
     Ok((count, span, if span > 0.0 { count as f64 / span } else { 0.0 }))
 }
 
@@ -80,13 +80,18 @@ pub struct CheckArgs {
 pub async fn check(postgres: &PostgresArgs, args: CheckArgs) -> anyhow::Result<()> {
     let pool = infra::db::connect(postgres).await?;
     let ids = read_policy_ids(&args.policies)?;
-    let rows: Vec<(i64, i32, i32, i64, i64)> = sqlx::query_as(
-        "SELECT p.id, p.total_quantity, p.issued_quantity, count(c.id), count(DISTINCT c.user_id) \
-         FROM coupon_policies p LEFT JOIN coupons c ON c.policy_id = p.id WHERE p.id = ANY($1) GROUP BY p.id ORDER BY p.id",
+    let rows: Vec<(i64, i32, i32, i64, i64)> = sqlx::query!(
+        r#"SELECT p.id, p.total_quantity, p.issued_quantity, count(c.id) AS "coupons!",
+                  count(DISTINCT c.user_id) AS "holders!"
+           FROM coupon_policies p LEFT JOIN coupons c ON c.policy_id = p.id WHERE p.id = ANY($1)
+           GROUP BY p.id ORDER BY p.id"#,
+        &ids
     )
-    .bind(&ids)
     .fetch_all(&pool)
-    .await?;
+    .await?
+    .into_iter()
+    .map(|row| (row.id, row.total_quantity, row.issued_quantity, row.coupons, row.holders))
+    .collect();
     let mut breaches = 0;
     let (mut coupons, mut quantity) = (0, 0);
     for (policy, total, issued, count, holders) in &rows {

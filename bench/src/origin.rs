@@ -23,39 +23,44 @@ pub struct OriginArgs {
 
 pub async fn run(postgres: &PostgresArgs, args: OriginArgs) -> anyhow::Result<()> {
     let pool = infra::db::connect(postgres).await?;
+    // origin_snapshots is the baseline's own scratch table, made here: not in the schema the macros check.
     sqlx::query("CREATE TABLE IF NOT EXISTS origin_snapshots (LIKE daily_point_snapshots INCLUDING ALL)")
         .execute(&pool)
         .await?;
-    sqlx::query("TRUNCATE origin_snapshots").execute(&pool).await?;
-    let users: i64 = sqlx::query_scalar("SELECT count(*) FROM point_balances").fetch_one(&pool).await?;
+    sqlx::query("TRUNCATE origin_snapshots").execute(&pool).await?; // the scratch table: not a macro either
+    let users: i64 = sqlx::query_scalar!(r#"SELECT count(*) AS "users!" FROM point_balances"#).fetch_one(&pool).await?;
     let all_pages = (users + args.page - 1) / args.page;
     let step = (all_pages / args.pages.max(1)).max(1);
     let started = Instant::now();
     let mut measured = 0;
     for page in (0..all_pages).step_by(step as usize).take(args.pages as usize) {
-        let ids: Vec<i64> =
-            sqlx::query_scalar("SELECT user_id FROM point_balances ORDER BY user_id LIMIT $1 OFFSET $2")
-                .bind(args.page)
-                .bind(page * args.page)
-                .fetch_all(&pool)
-                .await?;
+        let ids: Vec<i64> = sqlx::query_scalar!(
+            "SELECT user_id FROM point_balances ORDER BY user_id LIMIT $1 OFFSET $2",
+            args.page,
+            page * args.page
+        )
+        .fetch_all(&pool)
+        .await?;
         for user in ids {
-            let (closing, earned, used, cancelled, entries): (Option<i64>, Option<i64>, Option<i64>, Option<i64>, i64) =
-                sqlx::query_as(
-                    "WITH day AS (SELECT ($2::date::timestamp AT TIME ZONE $3) s, (($2::date + 1)::timestamp AT TIME ZONE $3) e) \
-                     SELECT sum(amount) FILTER (WHERE created_at < e)::bigint, \
-                            sum(amount) FILTER (WHERE kind = 'EARN' AND created_at >= s AND created_at < e)::bigint, \
-                            (-sum(amount) FILTER (WHERE kind = 'USE' AND created_at >= s AND created_at < e))::bigint, \
-                            sum(abs(amount)) FILTER (WHERE kind = 'CANCEL' AND created_at >= s AND created_at < e)::bigint, \
-                            count(*) FILTER (WHERE created_at < e) \
-                     FROM points, day WHERE user_id = $1",
-                )
-                .bind(user)
-                .bind(args.date)
-                .bind(&args.timezone)
-                .fetch_one(&pool)
-                .await?;
+            let day = sqlx::query!(
+                r#"WITH day AS (SELECT ($2::date::timestamp AT TIME ZONE $3) s, (($2::date + 1)::timestamp AT TIME ZONE $3) e)
+                   SELECT sum(amount) FILTER (WHERE created_at < e)::bigint AS closing,
+                          sum(amount) FILTER (WHERE kind = 'EARN' AND created_at >= s AND created_at < e)::bigint AS earned,
+                          (-sum(amount) FILTER (WHERE kind = 'USE' AND created_at >= s AND created_at < e))::bigint AS used,
+                          sum(abs(amount)) FILTER (WHERE kind = 'CANCEL' AND created_at >= s AND created_at < e)::bigint
+                            AS cancelled,
+                          count(*) FILTER (WHERE created_at < e) AS "entries!"
+                   FROM points, day WHERE user_id = $1"#,
+                user,
+                args.date,
+                args.timezone
+            )
+            .fetch_one(&pool)
+            .await?;
+            let (closing, earned, used, cancelled, entries) =
+                (day.closing, day.earned, day.used, day.cancelled, day.entries);
             if entries > 0 {
+                // Not a macro: origin_snapshots is made at run time (above).
                 sqlx::query("INSERT INTO origin_snapshots VALUES ($1, $2, $3, $4, $5, $6)")
                     .bind(args.date)
                     .bind(user)

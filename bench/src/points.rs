@@ -20,16 +20,16 @@ pub struct SeedPointsArgs {
 
 pub async fn seed(postgres: &PostgresArgs, args: SeedPointsArgs) -> anyhow::Result<()> {
     let pool = infra::db::connect(postgres).await?;
-    let users: Vec<i64> = sqlx::query_scalar(
-        "WITH created AS ( \
-             INSERT INTO users (email, password_hash, name) \
-             SELECT 'points-' || gen_random_uuid() || '@bench.test', 'x', 'Bench' FROM generate_series(1, $1) \
-             RETURNING id), \
-         ledger AS (INSERT INTO points (user_id, kind, amount, reason) \
-             SELECT id, 'EARN', 1000, 'bench' FROM created) \
+    let users: Vec<i64> = sqlx::query_scalar!(
+        "WITH created AS (
+             INSERT INTO users (email, password_hash, name)
+             SELECT 'points-' || gen_random_uuid() || '@bench.test', 'x', 'Bench' FROM generate_series(1, $1)
+             RETURNING id),
+         ledger AS (INSERT INTO points (user_id, kind, amount, reason)
+             SELECT id, 'EARN', 1000, 'bench' FROM created)
          INSERT INTO point_balances (user_id, balance, version) SELECT id, 1000, 1 FROM created RETURNING user_id",
+        args.users as i32
     )
-    .bind(args.users as i32)
     .fetch_all(&pool)
     .await
     .context("creating users with balances")?;

@@ -68,8 +68,8 @@ pub async fn run(postgres: &PostgresArgs, kafka: &KafkaArgs, args: RelayArgs) ->
     println!("| bare producer, same records, keys, headers and settings | {bare:.0} events/s | |");
     let mut best: f64 = 0.0;
     for relays in &args.relays {
-        sqlx::query("UPDATE outbox_events SET sent_at = NULL WHERE id >= $1").bind(first).execute(&pool).await?;
-        sqlx::query("VACUUM ANALYZE outbox_events").execute(&pool).await?;
+        sqlx::query!("UPDATE outbox_events SET sent_at = NULL WHERE id >= $1", first).execute(&pool).await?;
+        sqlx::query!("VACUUM ANALYZE outbox_events").execute(&pool).await?;
         let rate = drain(&context, *relays, args.events).await?;
         best = best.max(rate);
         println!(
@@ -86,19 +86,21 @@ pub async fn run(postgres: &PostgresArgs, kafka: &KafkaArgs, args: RelayArgs) ->
 }
 
 async fn unsent(pool: &PgPool) -> sqlx::Result<i64> {
-    sqlx::query_scalar("SELECT count(*) FROM outbox_events WHERE sent_at IS NULL").fetch_one(pool).await
+    sqlx::query_scalar!(r#"SELECT count(*) AS "unsent!" FROM outbox_events WHERE sent_at IS NULL"#)
+        .fetch_one(pool)
+        .await
 }
 
 /// Point events for 5,000 users, as the ledger writes them; returns the first id.
 async fn write_backlog(pool: &PgPool, events: i64) -> anyhow::Result<i64> {
-    let first: i64 = sqlx::query_scalar(
-        "INSERT INTO outbox_events (event_id, aggregate_type, aggregate_id, event_type, payload, trace_id) \
-         SELECT gen_random_uuid(), 'points', (g % 5000 + 1)::text, 'PointsEarned', \
-                jsonb_build_object('pointId', g, 'userId', g % 5000 + 1, 'amount', 100, 'balance', 100 * g, 'version', g), \
-                md5(g::text) \
+    let first: i64 = sqlx::query_scalar!(
+        "INSERT INTO outbox_events (event_id, aggregate_type, aggregate_id, event_type, payload, trace_id)
+         SELECT gen_random_uuid(), 'points', (g % 5000 + 1)::text, 'PointsEarned',
+                jsonb_build_object('pointId', g, 'userId', g % 5000 + 1, 'amount', 100, 'balance', 100 * g, 'version', g),
+                md5(g::text)
          FROM generate_series(1, $1::bigint) g ORDER BY g RETURNING id",
+        events
     )
-    .bind(events)
     .fetch_all(pool)
     .await?
     .into_iter()
@@ -109,11 +111,12 @@ async fn write_backlog(pool: &PgPool, events: i64) -> anyhow::Result<i64> {
 
 /// Sends the backlog's records from memory and waits for every acknowledgement; events per second.
 async fn bare_producer(pool: &PgPool, kafka: &Kafka, first: i64) -> anyhow::Result<f64> {
-    let rows: Vec<settle_workers::outbox_relay::claim::Claimed> = sqlx::query_as(
-        "SELECT id, event_id, aggregate_type, aggregate_id, event_type, payload, trace_id, created_at \
+    let rows = sqlx::query_as!(
+        settle_workers::outbox_relay::claim::Claimed,
+        "SELECT id, event_id, aggregate_type, aggregate_id, event_type, payload, trace_id, created_at
          FROM outbox_events WHERE id >= $1 ORDER BY id",
+        first
     )
-    .bind(first)
     .fetch_all(pool)
     .await?;
     let records = rows
@@ -156,8 +159,9 @@ async fn drain(context: &WorkerContext, relays: u16, events: i64) -> anyhow::Res
 async fn latency(context: &WorkerContext, rate: u32, length: Duration) -> anyhow::Result<(i64, i64, i64)> {
     let shutdown = CancellationToken::new();
     let worker = tokio::spawn(OutboxRelay.run(context.clone(), shutdown.clone()));
-    let start: i64 =
-        sqlx::query_scalar("SELECT coalesce(max(id), 0) FROM outbox_events").fetch_one(&context.pool).await?;
+    let start: i64 = sqlx::query_scalar!(r#"SELECT coalesce(max(id), 0) AS "last!" FROM outbox_events"#)
+        .fetch_one(&context.pool)
+        .await?;
     const WRITERS: u32 = 4;
     let writers: Vec<_> = (0..WRITERS)
         .map(|writer| tokio::spawn(write_steadily(context.pool.clone(), writer, rate / WRITERS, length)))
@@ -170,16 +174,16 @@ async fn latency(context: &WorkerContext, rate: u32, length: Duration) -> anyhow
     }
     shutdown.cancel();
     worker.await??;
-    let row: (i64, Option<i64>, Option<i64>) = sqlx::query_as(
-        "SELECT count(*), \
-                (EXTRACT(EPOCH FROM percentile_disc(0.5) WITHIN GROUP (ORDER BY sent_at - created_at)) * 1000000)::bigint, \
-                (EXTRACT(EPOCH FROM percentile_disc(0.99) WITHIN GROUP (ORDER BY sent_at - created_at)) * 1000000)::bigint \
-         FROM outbox_events WHERE id > $1",
+    let row = sqlx::query!(
+        r#"SELECT count(*) AS "events!",
+                (EXTRACT(EPOCH FROM percentile_disc(0.5) WITHIN GROUP (ORDER BY sent_at - created_at)) * 1000000)::bigint AS p50,
+                (EXTRACT(EPOCH FROM percentile_disc(0.99) WITHIN GROUP (ORDER BY sent_at - created_at)) * 1000000)::bigint AS p99
+           FROM outbox_events WHERE id > $1"#,
+        start
     )
-    .bind(start)
     .fetch_one(&context.pool)
     .await?;
-    Ok((row.0, row.1.unwrap_or_default(), row.2.unwrap_or_default()))
+    Ok((row.events, row.p50.unwrap_or_default(), row.p99.unwrap_or_default()))
 }
 
 async fn write_steadily(pool: PgPool, writer: u32, per_second: u32, length: Duration) -> anyhow::Result<()> {
@@ -190,11 +194,12 @@ async fn write_steadily(pool: PgPool, writer: u32, per_second: u32, length: Dura
         ticks.tick().await;
         n += 1;
         let user = (n * 7 + i64::from(writer)) % 1_000 + 1;
-        sqlx::query(
-            "INSERT INTO outbox_events (event_id, aggregate_type, aggregate_id, event_type, payload) \
-             VALUES (gen_random_uuid(), 'points', $1::text, 'PointsEarned', jsonb_build_object('userId', $1, 'amount', 1))",
+        sqlx::query!(
+            "INSERT INTO outbox_events (event_id, aggregate_type, aggregate_id, event_type, payload)
+             VALUES (gen_random_uuid(), 'points', $1::bigint::text, 'PointsEarned',
+                     jsonb_build_object('userId', $1::bigint, 'amount', 1))",
+            user
         )
-        .bind(user)
         .execute(&pool)
         .await?;
     }

@@ -29,24 +29,24 @@ pub struct SeedArgs {
 
 pub async fn run(postgres: &PostgresArgs, args: SeedArgs) -> anyhow::Result<()> {
     let pool = infra::db::connect(postgres).await?;
-    let users: Vec<i64> = sqlx::query_scalar(
-        "INSERT INTO users (email, password_hash, name) \
+    let users: Vec<i64> = sqlx::query_scalar!(
+        "INSERT INTO users (email, password_hash, name)
          SELECT $2 || '-' || g || '@bench.test', 'x', 'Bench ' || g FROM generate_series(1, $1) g RETURNING id",
+        args.users as i32,
+        args.tag
     )
-    .bind(args.users as i32)
-    .bind(&args.tag)
     .fetch_all(&pool)
     .await
     .context("creating users")?;
-    let policies: Vec<i64> = sqlx::query_scalar(
-        "INSERT INTO coupon_policies (name, discount_type, discount_value, total_quantity, issue_starts_at, \
-         issue_ends_at, coupon_valid_days) \
-         SELECT $3 || ' policy ' || g, 'FIXED_AMOUNT', 1000, $2, now() - interval '1 minute', now() + interval '1 day', 7 \
+    let policies: Vec<i64> = sqlx::query_scalar!(
+        "INSERT INTO coupon_policies (name, discount_type, discount_value, total_quantity, issue_starts_at,
+         issue_ends_at, coupon_valid_days)
+         SELECT $3 || ' policy ' || g, 'FIXED_AMOUNT', 1000, $2, now() - interval '1 minute', now() + interval '1 day', 7
          FROM generate_series(1, $1) g RETURNING id",
+        args.policies as i32,
+        args.quantity,
+        args.tag
     )
-    .bind(args.policies as i32)
-    .bind(args.quantity)
-    .bind(&args.tag)
     .fetch_all(&pool)
     .await
     .context("creating policies")?;

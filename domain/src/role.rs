@@ -4,6 +4,7 @@ use std::{fmt, str::FromStr};
 /// Who is acting. Admin routes demand `Admin`; everything else acts on the caller's own data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[cfg_attr(feature = "sqlx", derive(sqlx::Type), sqlx(type_name = "text", rename_all = "SCREAMING_SNAKE_CASE"))]
 pub enum Role {
     User,
     Admin,

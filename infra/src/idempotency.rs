@@ -41,27 +41,27 @@ pub enum Claim {
 }
 
 pub async fn claim(tx: &mut Transaction<'_, Postgres>, key: &IdempotencyKey) -> sqlx::Result<Claim> {
-    let inserted = sqlx::query(
-        "INSERT INTO idempotency_keys (user_id, idempotency_key, request_hash) VALUES ($1, $2, $3) \
+    let inserted = sqlx::query!(
+        "INSERT INTO idempotency_keys (user_id, idempotency_key, request_hash) VALUES ($1, $2, $3)
          ON CONFLICT (user_id, idempotency_key) DO NOTHING",
+        key.user_id,
+        key.key,
+        key.request_hash
     )
-    .bind(key.user_id)
-    .bind(&key.key)
-    .bind(&key.request_hash)
     .execute(&mut **tx)
     .await?;
     if inserted.rows_affected() == 1 {
         return Ok(Claim::Fresh);
     }
-    let (hash, status, body): (String, Option<i16>, Option<serde_json::Value>) = sqlx::query_as(
-        "SELECT request_hash, response_status, response_body FROM idempotency_keys \
+    let stored = sqlx::query!(
+        "SELECT request_hash, response_status, response_body FROM idempotency_keys
          WHERE user_id = $1 AND idempotency_key = $2",
+        key.user_id,
+        key.key
     )
-    .bind(key.user_id)
-    .bind(&key.key)
     .fetch_one(&mut **tx)
     .await?;
-    Ok(match (hash == key.request_hash, status, body) {
+    Ok(match (stored.request_hash == key.request_hash, stored.response_status, stored.response_body) {
         (false, _, _) => Claim::KeyReused,
         (true, Some(status), Some(body)) => Claim::Replay { status: status as u16, body },
         // Committed without a response cannot happen (both are written in one transaction).
@@ -75,13 +75,13 @@ pub async fn complete(
     status: u16,
     body: &serde_json::Value,
 ) -> sqlx::Result<()> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE idempotency_keys SET response_status = $3, response_body = $4 WHERE user_id = $1 AND idempotency_key = $2",
+        key.user_id,
+        key.key,
+        status as i16,
+        body
     )
-    .bind(key.user_id)
-    .bind(&key.key)
-    .bind(status as i16)
-    .bind(body)
     .execute(&mut **tx)
     .await?;
     Ok(())

@@ -95,7 +95,9 @@ async fn check(dependency: &Dependency) -> CheckReport {
 
 async fn round_trip(dependency: &Dependency) -> anyhow::Result<Option<String>> {
     match dependency {
-        Dependency::Postgres(pool) => sqlx::query("SELECT 1").execute(pool).await.map(|_| None).map_err(Into::into),
+        Dependency::Postgres(pool) => {
+            sqlx::query!("SELECT 1 AS one").fetch_one(pool).await.map(|_| None).map_err(Into::into)
+        }
         Dependency::Redis(redis) => redis.ping().await.map(|()| None),
         // Leave the probe a little less than the overall deadline so its own error wins the race.
         Dependency::Kafka(probe) => probe.check(CHECK_TIMEOUT - Duration::from_millis(300)).await.map(|()| None),

@@ -24,14 +24,14 @@ impl SessionLock {
     /// The lock if nobody holds it, else None.
     pub async fn try_acquire(pool: &PgPool, key: LockKey) -> sqlx::Result<Option<Self>> {
         let mut connection = pool.acquire().await?;
-        let acquired: bool = match &key {
+        let acquired = match &key {
             LockKey::Single(key) => {
-                sqlx::query_scalar("SELECT pg_try_advisory_lock($1)").bind(key).fetch_one(&mut *connection).await?
+                sqlx::query_scalar!(r#"SELECT pg_try_advisory_lock($1) AS "locked!""#, key)
+                    .fetch_one(&mut *connection)
+                    .await?
             }
             LockKey::Named { space, name } => {
-                sqlx::query_scalar("SELECT pg_try_advisory_lock($1, hashtext($2))")
-                    .bind(space)
-                    .bind(name)
+                sqlx::query_scalar!(r#"SELECT pg_try_advisory_lock($1, hashtext($2)) AS "locked!""#, space, name)
                     .fetch_one(&mut *connection)
                     .await?
             }
@@ -48,7 +48,7 @@ impl SessionLock {
     /// closed for good (the caller must act as if it never held it).
     pub async fn verify(&mut self) -> bool {
         let Some(connection) = self.connection.as_mut() else { return false };
-        match sqlx::query("SELECT 1").execute(&mut **connection).await {
+        match sqlx::query!("SELECT 1 AS alive").fetch_one(&mut **connection).await {
             Ok(_) => true,
             Err(error) => {
                 tracing::warn!(key = ?self.key, error = ?error, "the session holding a lock broke; the lock is lost");
@@ -66,13 +66,11 @@ impl SessionLock {
         let Some(mut connection) = self.connection.take() else { return };
         let unlocked = match &self.key {
             LockKey::Single(key) => {
-                sqlx::query("SELECT pg_advisory_unlock($1)").bind(key).execute(&mut *connection).await
+                sqlx::query_scalar!("SELECT pg_advisory_unlock($1)", key).fetch_one(&mut *connection).await
             }
             LockKey::Named { space, name } => {
-                sqlx::query("SELECT pg_advisory_unlock($1, hashtext($2))")
-                    .bind(space)
-                    .bind(name)
-                    .execute(&mut *connection)
+                sqlx::query_scalar!("SELECT pg_advisory_unlock($1, hashtext($2))", space, name)
+                    .fetch_one(&mut *connection)
                     .await
             }
         };

@@ -41,7 +41,7 @@ pub async fn history(pool: &PgPool, entry: Option<&str>, limit: i64) -> anyhow::
             row.id,
             row.entry_name,
             row.slot_time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            row.status,
+            row.status.as_str(),
             row.leader,
             took,
             row.exit_status.map_or("-".into(), |code| code.to_string()),
@@ -69,7 +69,8 @@ pub async fn run_now(firer: &Firer, entry: &Entry) -> anyhow::Result<Exit> {
     Ok(match status {
         Status::Succeeded => Exit::Success,
         Status::Skipped => Exit::StillRunning,
-        Status::Failed | Status::TimedOut => Exit::Failure,
+        // A run-now firing is finished when it is reported; RUNNING cannot come back here.
+        Status::Failed | Status::TimedOut | Status::Running => Exit::Failure,
     })
 }
 

@@ -26,9 +26,9 @@ impl EntryLock {
 
 #[cfg(test)]
 mod tests {
-    use super::EntryLock;
-    use std::time::Duration;
-    use testkit::{process, TestEnv};
+    use super::{EntryLock, ENTRY_LOCK_SPACE};
+    use infra::session_lock::LockKey;
+    use testkit::TestEnv;
 
     #[tokio::test]
     async fn an_entry_lock_excludes_others_and_is_freed_even_when_dropped_without_release() {
@@ -38,19 +38,7 @@ mod tests {
         let other = EntryLock::try_acquire(&env.pool, "other").await.expect("attempt").expect("entries lock apart");
         other.release().await;
         drop(held);
-        // Asked from another pool: a session of the first one would re-enter a lock it still held.
-        let elsewhere = sqlx::PgPool::connect(&env.postgres.url).await.expect("a second pool");
-        let freed = process::eventually(Duration::from_secs(5), || async {
-            match EntryLock::try_acquire(&elsewhere, "nightly").await.expect("attempt") {
-                Some(lock) => {
-                    lock.release().await;
-                    true
-                }
-                None => false,
-            }
-        })
-        .await;
-        elsewhere.close().await;
-        assert!(freed, "a dropped entry lock stayed held");
+        let key = LockKey::Named { space: ENTRY_LOCK_SPACE, name: "nightly".to_owned() };
+        assert!(testkit::locks::free_elsewhere(&env, key).await, "a dropped entry lock stayed held");
     }
 }

@@ -27,7 +27,7 @@ async fn two_replicas_fire_each_slot_once_and_the_survivor_fires_the_next_slots_
     let mut b = start(&env, &dir, "replica-b").await;
 
     await_firings(&env, Duration::from_secs(20), "four successful firings", |f| {
-        f.iter().filter(|f| f.status == "SUCCEEDED").count() >= 4
+        f.iter().filter(|f| f.status.as_str() == "SUCCEEDED").count() >= 4
     })
     .await;
     let before = common::firings(&env).await;
@@ -44,7 +44,8 @@ async fn two_replicas_fire_each_slot_once_and_the_survivor_fires_the_next_slots_
     };
 
     await_firings(&env, Duration::from_secs(15), "the survivor firing two later slots", |f| {
-        f.iter().filter(|f| f.leader == survivor && f.slot_time > killed_at && f.status == "SUCCEEDED").count() >= 2
+        f.iter().filter(|f| f.leader == survivor && f.slot_time > killed_at && f.status.as_str() == "SUCCEEDED").count()
+            >= 2
     })
     .await;
     let takeover = common::firings(&env)
@@ -66,7 +67,7 @@ async fn two_replicas_fire_each_slot_once_and_the_survivor_fires_the_next_slots_
     for run in &runs {
         assert!(recorded.contains(run), "slot {run} ran without a firing record");
     }
-    for firing in firings.iter().filter(|f| f.status == "SUCCEEDED") {
+    for firing in firings.iter().filter(|f| f.status.as_str() == "SUCCEEDED") {
         assert!(distinct.contains(&rfc3339(firing.slot_time)), "firing {} succeeded but never ran", firing.id);
     }
     // While one leader led, no slot was left out: the slots it fired are consecutive seconds.

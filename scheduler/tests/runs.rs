@@ -25,18 +25,18 @@ timeout = "1m"
     );
     let mut scheduler = start(&env, &dir, "solo").await;
     await_firings(&env, Duration::from_secs(30), "two finished runs", |f| {
-        f.iter().filter(|f| f.status == "SUCCEEDED").count() >= 2
+        f.iter().filter(|f| f.status.as_str() == "SUCCEEDED").count() >= 2
     })
     .await;
     scheduler.terminate(Duration::from_secs(20)).await.expect("stopping");
 
     let firings = common::firings(&env).await;
-    let skipped: Vec<_> = firings.iter().filter(|f| f.status == "SKIPPED").collect();
+    let skipped: Vec<_> = firings.iter().filter(|f| f.status.as_str() == "SKIPPED").collect();
     assert!(
         skipped.iter().any(|f| f.detail.as_deref() == Some("skipped: the previous run is still going")),
         "no slot was skipped for overlap: {firings:#?}"
     );
-    let mut runs: Vec<_> = firings.iter().filter(|f| f.status == "SUCCEEDED").collect();
+    let mut runs: Vec<_> = firings.iter().filter(|f| f.status.as_str() == "SUCCEEDED").collect();
     runs.sort_by_key(|f| f.started_at);
     for pair in runs.windows(2) {
         let first_end = pair[0].ended_at.expect("a finished run has an end");
@@ -67,7 +67,7 @@ async fn the_latest_missed_slot_runs_once_at_start_unless_it_was_recorded_or_the
 
     let mut scheduler = start(&env, &dir, "solo").await;
     await_firings(&env, Duration::from_secs(20), "the catch-up run and the skipped record", |f| {
-        let has = |name: &str, status: &str| f.iter().any(|f| f.entry_name == name && f.status == status);
+        let has = |name: &str, status: &str| f.iter().any(|f| f.entry_name == name && f.status.as_str() == status);
         has("catch-up", "SUCCEEDED") && has("skip-missed", "SKIPPED")
     })
     .await;
@@ -105,7 +105,7 @@ timeout = "1s"
     assert!(started.elapsed() < Duration::from_secs(20), "the timeout was not enforced");
 
     let firing = common::firings(&env).await.pop().expect("a firing");
-    assert_eq!(firing.status, "TIMED_OUT");
+    assert_eq!(firing.status.as_str(), "TIMED_OUT");
     assert!(firing.ended_at.is_some() && firing.detail.as_deref().is_some_and(|d| d.contains("timeout")));
     let pid: u32 = dir.lines("pid")[0].parse().expect("the job's pid");
     assert!(
@@ -141,7 +141,7 @@ timeout = "1h"
     assert!(gone(pid), "the job outlived the scheduler");
 
     let firing = common::firings(&env).await.pop().expect("a firing");
-    assert_eq!(firing.status, "FAILED");
+    assert_eq!(firing.status.as_str(), "FAILED");
     assert_eq!(firing.detail.as_deref(), Some("stopped: the scheduler shut down"));
     assert!(firing.ended_at.is_some());
     assert!(Utc::now() - firing.started_at < Span::minutes(1));
@@ -165,7 +165,9 @@ timeout = "1h"
     );
     let mut leader = start(&env, &dir, "first").await;
     await_firings(&env, Duration::from_secs(20), "the run recording its process id", |f| {
-        f.iter().any(|f| f.status == "RUNNING" && f.detail.as_deref().is_some_and(|d| d.starts_with("running as pid")))
+        f.iter().any(|f| {
+            f.status.as_str() == "RUNNING" && f.detail.as_deref().is_some_and(|d| d.starts_with("running as pid"))
+        })
     })
     .await;
     let detail = common::firings(&env).await.pop().and_then(|f| f.detail).expect("a detail");
@@ -183,7 +185,7 @@ timeout = "1h"
     await_firings(&env, Duration::from_secs(15), "the successor closing the abandoned firing", |f| {
         f.iter().any(|f| {
             f.leader == "first"
-                && f.status == "FAILED"
+                && f.status.as_str() == "FAILED"
                 && f.detail.as_deref().is_some_and(|d| d.starts_with("abandoned"))
         })
     })
@@ -206,7 +208,8 @@ timeout = "30s"
 "#,
     );
     let mut scheduler = start(&env, &dir, "solo").await;
-    await_firings(&env, Duration::from_secs(20), "a first run", |f| f.iter().any(|f| f.status == "SUCCEEDED")).await;
+    await_firings(&env, Duration::from_secs(20), "a first run", |f| f.iter().any(|f| f.status.as_str() == "SUCCEEDED"))
+        .await;
 
     // The stall itself: the process is frozen for three seconds, as an overloaded or suspended host would.
     let pid = scheduler.0.id().to_string();
@@ -216,7 +219,7 @@ timeout = "30s"
     let resumed = Utc::now();
 
     await_firings(&env, Duration::from_secs(15), "a run after the stall", |f| {
-        f.iter().any(|f| f.status == "SUCCEEDED" && f.started_at > resumed)
+        f.iter().any(|f| f.status.as_str() == "SUCCEEDED" && f.started_at > resumed)
     })
     .await;
     scheduler.terminate(Duration::from_secs(20)).await.expect("stopping");

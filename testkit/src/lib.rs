@@ -5,6 +5,7 @@
 
 pub mod broker;
 mod cleanup;
+pub mod locks;
 mod names;
 pub mod process;
 mod topics;

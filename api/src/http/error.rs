@@ -11,6 +11,7 @@ use domain::{
     coupon::{IssueRejection, UsageError},
     FieldError,
 };
+use infra::{coupons::usage::UsageFailure, points::ledger::Refusal};
 use serde::Serialize;
 
 pub type ApiResult<T> = Result<T, ApiError>;
@@ -67,6 +68,35 @@ impl From<UsageError> for ApiError {
         };
         debug_assert_eq!(code.as_str(), rule.code(), "the domain's code and the API's agree");
         ApiError::new(code, rule.to_string())
+    }
+}
+
+impl From<UsageFailure> for ApiError {
+    fn from(failure: UsageFailure) -> Self {
+        match failure {
+            // Someone else's coupon answers like an unknown one: a stranger learns nothing of it.
+            UsageFailure::NotFound | UsageFailure::NotOwner => {
+                ApiError::new(ErrorCode::CouponNotFound, "no such coupon")
+            }
+            UsageFailure::Rule(rule) => rule.into(),
+        }
+    }
+}
+
+impl From<Refusal> for ApiError {
+    fn from(refusal: Refusal) -> Self {
+        match refusal {
+            Refusal::UnknownUser => ApiError::new(ErrorCode::UserNotFound, "no such user"),
+            Refusal::InsufficientBalance { balance } => {
+                ApiError::new(ErrorCode::InsufficientBalance, format!("the balance is {balance} points"))
+            }
+            Refusal::UnknownEntry => ApiError::new(ErrorCode::PointNotFound, "no such ledger entry"),
+            Refusal::NotAllowed => {
+                ApiError::new(ErrorCode::Forbidden, "users cancel their own uses; only admins cancel earns")
+            }
+            Refusal::AlreadyCancelled => ApiError::new(ErrorCode::AlreadyCancelled, "this entry was cancelled before"),
+            Refusal::NotCancellable => ApiError::new(ErrorCode::NotCancellable, "a cancel entry cannot be cancelled"),
+        }
     }
 }
 

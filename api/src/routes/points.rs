@@ -15,7 +15,10 @@ use axum::{
     Extension, Json, Router,
 };
 use chrono::{DateTime, Utc};
-use domain::{points::PointAmount, PointId, UserId};
+use domain::{
+    points::{PointAmount, PointKind},
+    PointId, UserId,
+};
 use futures::future::BoxFuture;
 use infra::idempotency::{self, Claim, IdempotencyKey};
 use infra::points::ledger::{self, Actor, Entry, Refusal};
@@ -53,7 +56,7 @@ struct UseBody {
 struct EntryView {
     point_id: i64,
     user_id: i64,
-    kind: &'static str,
+    kind: PointKind,
     amount: i64,
     balance: i64,
     created_at: DateTime<Utc>,
@@ -158,7 +161,7 @@ where
     let (status, body) = match outcome {
         Ok(entry) => (StatusCode::OK, serde_json::to_value(EntryView::from(entry)).map_err(anyhow::Error::from)?),
         Err(refused) => {
-            let error = refusal(refused);
+            let error = ApiError::from(refused);
             (error.status(), serde_json::to_value(error.problem()).map_err(anyhow::Error::from)?)
         }
     };
@@ -228,20 +231,5 @@ fn wants_fresh(headers: &HeaderMap) -> bool {
 }
 
 pub(crate) fn unknown_user() -> ApiError {
-    ApiError::new(ErrorCode::UserNotFound, "no such user")
-}
-
-fn refusal(refusal: Refusal) -> ApiError {
-    match refusal {
-        Refusal::UnknownUser => unknown_user(),
-        Refusal::InsufficientBalance { balance } => {
-            ApiError::new(ErrorCode::InsufficientBalance, format!("the balance is {balance} points"))
-        }
-        Refusal::UnknownEntry => ApiError::new(ErrorCode::PointNotFound, "no such ledger entry"),
-        Refusal::NotAllowed => {
-            ApiError::new(ErrorCode::Forbidden, "users cancel their own uses; only admins cancel earns")
-        }
-        Refusal::AlreadyCancelled => ApiError::new(ErrorCode::AlreadyCancelled, "this entry was cancelled before"),
-        Refusal::NotCancellable => ApiError::new(ErrorCode::NotCancellable, "a cancel entry cannot be cancelled"),
-    }
+    Refusal::UnknownUser.into()
 }

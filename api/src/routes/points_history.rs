@@ -9,18 +9,10 @@ use crate::{
 };
 use axum::{extract::State, Json};
 use chrono::{DateTime, Utc};
-use domain::UserId;
+use domain::{points::PointKind, UserId};
 use infra::points::history::{self, Cursor, Filter, HistoryRow};
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
-
-#[derive(Debug, Clone, Copy, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-enum Kind {
-    Earn,
-    Use,
-    Cancel,
-}
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -29,7 +21,7 @@ pub struct HistoryQuery {
     #[serde(default = "default_limit")]
     limit: i64,
     #[serde(rename = "type")]
-    kind: Option<Kind>,
+    kind: Option<PointKind>,
     from: Option<DateTime<Utc>>,
     to: Option<DateTime<Utc>>,
 }
@@ -42,7 +34,7 @@ fn default_limit() -> i64 {
 #[serde(rename_all = "camelCase")]
 struct HistoryItem {
     point_id: i64,
-    kind: String,
+    kind: PointKind,
     amount: i64,
     reason: Option<String>,
     order_id: Option<i64>,
@@ -79,12 +71,7 @@ pub async fn history(
         }
         None => None,
     };
-    let kind = query.kind.map(|kind| match kind {
-        Kind::Earn => "EARN",
-        Kind::Use => "USE",
-        Kind::Cancel => "CANCEL",
-    });
-    let filter = Filter { kind, from: query.from, until: query.to };
+    let filter = Filter { kind: query.kind, from: query.from, until: query.to };
     let rows = history::page(&pool, user, &filter, after, query.limit).await?;
     let next_cursor =
         (rows.len() as i64 == query.limit).then(|| rows.last().map(|row| Cursor::after(row).encode())).flatten();

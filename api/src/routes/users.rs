@@ -12,6 +12,7 @@ use axum::{
     Json, Router,
 };
 use chrono::{DateTime, Utc};
+use domain::Role;
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 use std::sync::Arc;
@@ -20,24 +21,27 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/api/v1/users/me", get(me)).route("/api/v1/users/validate-token", post(validate_token))
 }
 
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 struct Profile {
     id: i64,
     email: String,
     name: String,
-    role: String,
+    role: Role,
     created_at: DateTime<Utc>,
 }
 
 #[tracing::instrument(skip_all, fields(user_id = %caller.user_id))]
 async fn me(caller: AuthUser, State(pool): State<PgPool>) -> ApiResult<Json<Profile>> {
-    sqlx::query_as::<_, Profile>("SELECT id, email, name, role, created_at FROM users WHERE id = $1")
-        .bind(caller.user_id.get())
-        .fetch_optional(&pool)
-        .await?
-        .map(Json)
-        .ok_or_else(|| ApiError::new(ErrorCode::UserNotFound, "the token's user does not exist"))
+    sqlx::query_as!(
+        Profile,
+        r#"SELECT id, email, name, role AS "role: Role", created_at FROM users WHERE id = $1"#,
+        caller.user_id.get()
+    )
+    .fetch_optional(&pool)
+    .await?
+    .map(Json)
+    .ok_or_else(|| ApiError::new(ErrorCode::UserNotFound, "the token's user does not exist"))
 }
 
 #[derive(Debug, Deserialize)]

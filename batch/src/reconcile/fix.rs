@@ -13,15 +13,16 @@ pub struct Fixed {
 }
 
 pub async fn apply(pool: &PgPool, execution: i64, cache: Option<&BalanceCache>) -> anyhow::Result<Fixed> {
-    let pending: Vec<(i64, i64, i64, i64)> = sqlx::query_as(
-        "SELECT id, user_id, stored_balance, ledger_balance FROM reconciliation_discrepancies \
+    let pending = sqlx::query!(
+        "SELECT id, user_id, stored_balance, ledger_balance FROM reconciliation_discrepancies
          WHERE execution_id = $1 AND fixed_at IS NULL ORDER BY user_id",
+        execution
     )
-    .bind(execution)
     .fetch_all(pool)
     .await?;
     let mut outcome = Fixed::default();
-    for (id, user, stored, ledger) in pending {
+    for row in pending {
+        let (id, user, stored, ledger) = (row.id, row.user_id, row.stored_balance, row.ledger_balance);
         match fix_one(pool, id, user, stored, ledger).await {
             Ok(true) => {
                 outcome.fixed += 1;
@@ -44,27 +45,35 @@ pub async fn apply(pool: &PgPool, execution: i64, cache: Option<&BalanceCache>) 
 
 async fn fix_one(pool: &PgPool, id: i64, user: i64, stored: i64, ledger: i64) -> sqlx::Result<bool> {
     let mut tx = pool.begin().await?;
-    let balance: Option<i64> = sqlx::query_scalar("SELECT balance FROM point_balances WHERE user_id = $1 FOR UPDATE")
-        .bind(user)
+    let balance = sqlx::query_scalar!("SELECT balance FROM point_balances WHERE user_id = $1 FOR UPDATE", user)
         .fetch_optional(&mut *tx)
         .await?;
-    let now: i64 = sqlx::query_scalar("SELECT coalesce(sum(amount), 0)::bigint FROM points WHERE user_id = $1")
-        .bind(user)
-        .fetch_one(&mut *tx)
-        .await?;
+    let now = sqlx::query_scalar!(
+        r#"SELECT coalesce(sum(amount), 0)::bigint AS "sum!" FROM points WHERE user_id = $1"#,
+        user
+    )
+    .fetch_one(&mut *tx)
+    .await?;
     if balance.unwrap_or(0) - now != stored - ledger {
         return Ok(false);
     }
     let delta = ledger - stored;
     // An UPDATE when the row exists: an INSERT ... ON CONFLICT would check its own (delta) row first.
-    let statement = if balance.is_some() {
-        "UPDATE point_balances SET balance = balance + $2, version = version + 1, updated_at = now() WHERE user_id = $1"
+    if balance.is_some() {
+        sqlx::query!(
+            "UPDATE point_balances SET balance = balance + $2, version = version + 1, updated_at = now()
+             WHERE user_id = $1",
+            user,
+            delta
+        )
+        .execute(&mut *tx)
+        .await?;
     } else {
-        "INSERT INTO point_balances (user_id, balance, version) VALUES ($1, $2, 1)"
-    };
-    sqlx::query(statement).bind(user).bind(delta).execute(&mut *tx).await?;
-    sqlx::query("UPDATE reconciliation_discrepancies SET fixed_at = now() WHERE id = $1")
-        .bind(id)
+        sqlx::query!("INSERT INTO point_balances (user_id, balance, version) VALUES ($1, $2, 1)", user, delta)
+            .execute(&mut *tx)
+            .await?;
+    }
+    sqlx::query!("UPDATE reconciliation_discrepancies SET fixed_at = now() WHERE id = $1", id)
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;

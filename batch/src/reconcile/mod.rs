@@ -91,8 +91,7 @@ pub async fn run(pool: &PgPool, args: ReconcileArgs) -> anyhow::Result<Exit> {
             }
             Start::Run(execution) => {
                 if execution.completed.is_empty() {
-                    sqlx::query("DELETE FROM daily_point_snapshots WHERE business_date = $1")
-                        .bind(args.date)
+                    sqlx::query!("DELETE FROM daily_point_snapshots WHERE business_date = $1", args.date)
                         .execute(pool)
                         .await?;
                 }
@@ -136,22 +135,24 @@ pub async fn run(pool: &PgPool, args: ReconcileArgs) -> anyhow::Result<Exit> {
 }
 
 async fn business_day(pool: &PgPool, args: &ReconcileArgs) -> anyhow::Result<Option<Day>> {
-    let known: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_timezone_names WHERE name = $1)")
-        .bind(args.business.timezone.name())
-        .fetch_one(pool)
-        .await?;
+    let known = sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM pg_timezone_names WHERE name = $1) AS "known!""#,
+        args.business.timezone.name()
+    )
+    .fetch_one(pool)
+    .await?;
     if !known {
         return Ok(None);
     }
-    let (start, end): (String, String) = sqlx::query_as(
-        "SELECT to_char($1::date::timestamp AT TIME ZONE $2 AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), \
-                to_char(($1::date + 1)::timestamp AT TIME ZONE $2 AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')",
+    let bounds = sqlx::query!(
+        r#"SELECT to_char($1::date::timestamp AT TIME ZONE $2 AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS "start!",
+                  to_char(($1::date + 1)::timestamp AT TIME ZONE $2 AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS "end!""#,
+        args.date,
+        args.business.timezone.name()
     )
-    .bind(args.date)
-    .bind(args.business.timezone.name())
     .fetch_one(pool)
     .await?;
-    Ok(Some(Day { start, end }))
+    Ok(Some(Day { start: bounds.start, end: bounds.end }))
 }
 
 /// Runs the units `threads` at a time inside one exported snapshot; the sum of what they wrote.
@@ -166,8 +167,8 @@ async fn reconcile_units(
     // The exporting transaction stays open until every unit has imported its snapshot (here: to the end).
     let mut exporter = pool.acquire().await?;
     let mut export = exporter.begin().await?;
-    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY").execute(&mut *export).await?;
-    let snapshot: String = sqlx::query_scalar("SELECT pg_export_snapshot()").fetch_one(&mut *export).await?;
+    sqlx::query!("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY").execute(&mut *export).await?;
+    let snapshot = sqlx::query_scalar!(r#"SELECT pg_export_snapshot() AS "snapshot!""#).fetch_one(&mut *export).await?;
     let rayon =
         Arc::new(rayon::ThreadPoolBuilder::new().num_threads(args.threads.into()).build().context("starting rayon")?);
 
@@ -203,10 +204,13 @@ async fn reconcile_unit(
 ) -> anyhow::Result<(i32, Counts)> {
     let mut reader = pool.acquire().await?;
     let mut read = reader.begin().await?;
-    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY").execute(&mut *read).await?;
+    sqlx::query!("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY").execute(&mut *read).await?;
+    // Not a macro: SET TRANSACTION SNAPSHOT takes no parameter; the id comes from pg_export_snapshot().
     sqlx::query(&format!("SET TRANSACTION SNAPSHOT '{snapshot}'")).execute(&mut *read).await?;
     let (mut totals, mut rows_read) = (aggregate::Totals::new(), 0u64);
     for partition in (unit..LEDGER_PARTITIONS).step_by(args.partitions as usize) {
+        // COPY takes no parameters: the partition number and the day's bounds (made by PostgreSQL's to_char
+        // above, so a fixed format) are written into the statement.
         let ledger = format!(
             "COPY (SELECT user_id, CASE kind WHEN 'EARN' THEN 'e' WHEN 'USE' THEN 'u' ELSE 'c' END, amount, \
                           (created_at < '{end}')::int, (created_at >= '{start}')::int FROM points_p{partition}) TO STDOUT",

@@ -18,6 +18,7 @@ pub async fn partition(
 ) -> anyhow::Result<Counts> {
     let mut tx = pool.begin().await?;
     let mut copy = tx
+        // COPY has no macro form: the statement stays a string (constant, no values in it).
         .copy_in_raw("COPY daily_point_snapshots (business_date, user_id, balance, earned, used, cancelled) FROM STDIN")
         .await?;
     let mut text = String::with_capacity(chunk * 48);
@@ -42,15 +43,15 @@ pub async fn partition(
             l.push(ledger);
             (u, s, l)
         });
-    sqlx::query(
-        "INSERT INTO reconciliation_discrepancies (execution_id, business_date, user_id, stored_balance, ledger_balance) \
+    sqlx::query!(
+        "INSERT INTO reconciliation_discrepancies (execution_id, business_date, user_id, stored_balance, ledger_balance)
          SELECT $1, $2, * FROM unnest($3::bigint[], $4::bigint[], $5::bigint[])",
+        execution,
+        date,
+        &users,
+        &stored,
+        &ledger,
     )
-    .bind(execution)
-    .bind(date)
-    .bind(&users)
-    .bind(&stored)
-    .bind(&ledger)
     .execute(&mut *tx)
     .await?;
     let counts = Counts { rows_read, rows_written: written, discrepancies: users.len() as i64 };

@@ -10,6 +10,7 @@ pub const MAX_VALID_DAYS: i32 = 3_650;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[cfg_attr(feature = "sqlx", derive(sqlx::Type), sqlx(type_name = "text", rename_all = "SCREAMING_SNAKE_CASE"))]
 pub enum DiscountType {
     FixedAmount,
     Percentage,

@@ -11,7 +11,7 @@
 
 use super::{repo, Settlement};
 use domain::{
-    coupon::{decide_in_arrival_order, IssueDeadLetter, IssueRejection, IssueRequested},
+    coupon::{decide_in_arrival_order, IssueDeadLetter, IssueRejection, IssueRequested, RequestStatus},
     PolicyId, UserId,
 };
 use sqlx::{PgPool, Postgres, Transaction};
@@ -105,9 +105,10 @@ async fn persist_policy(pool: &PgPool, policy: PolicyId, requests: Vec<&IssueReq
 /// The quantity CHECK (more issued than the unlocked read allowed) or the one-coupon-per-user key (a
 /// coupon given to the user since that read): the optimistic decision is stale, not wrong data.
 fn lost_issue_race(error: &sqlx::Error) -> bool {
-    error.as_database_error().and_then(|db| db.constraint()).is_some_and(|constraint| {
-        matches!(constraint, "coupon_policies_issued_within_quantity" | "coupons_policy_user_key")
-    })
+    error
+        .as_database_error()
+        .and_then(|db| db.constraint())
+        .is_some_and(|constraint| [repo::ISSUED_WITHIN_QUANTITY, repo::ONE_COUPON_PER_USER].contains(&constraint))
 }
 
 async fn persist_policy_guarded(
@@ -165,14 +166,12 @@ async fn sort_out_known<'r>(
 ) -> sqlx::Result<(Vec<&'r IssueRequested>, Vec<&'r IssueRequested>)> {
     let ids: Vec<Uuid> = requests.iter().map(|r| r.request_id).collect();
     let users: Vec<i64> = requests.iter().map(|r| r.user_id.get()).collect();
-    let persisted: HashSet<Uuid> = sqlx::query_scalar("SELECT id FROM coupon_issue_requests WHERE id = ANY($1)")
-        .bind(&ids)
+    let persisted: HashSet<Uuid> = sqlx::query_scalar!("SELECT id FROM coupon_issue_requests WHERE id = ANY($1)", &ids)
         .fetch_all(&mut **tx)
         .await?
         .into_iter()
         .collect();
-    let known_users: HashSet<i64> = sqlx::query_scalar("SELECT id FROM users WHERE id = ANY($1)")
-        .bind(&users)
+    let known_users: HashSet<i64> = sqlx::query_scalar!("SELECT id FROM users WHERE id = ANY($1)", &users)
         .fetch_all(&mut **tx)
         .await?
         .into_iter()
@@ -199,12 +198,12 @@ async fn holders<'r>(
     let users: Vec<i64> = requests.map(|r| r.user_id.get()).collect();
     // One index probe per user (LATERAL ... LIMIT 1): with `user_id = ANY($2)` the planner scans every
     // coupon of the policy and filters, a cost that grows with each coupon issued during a rush.
-    let held: Vec<i64> = sqlx::query_scalar(
-        "SELECT u.id FROM unnest($2::bigint[]) AS u(id) \
-         CROSS JOIN LATERAL (SELECT FROM coupons c WHERE c.policy_id = $1 AND c.user_id = u.id LIMIT 1) held",
+    let held: Vec<i64> = sqlx::query_scalar!(
+        r#"SELECT u.id AS "id!" FROM unnest($2::bigint[]) AS u(id)
+           CROSS JOIN LATERAL (SELECT FROM coupons c WHERE c.policy_id = $1 AND c.user_id = u.id LIMIT 1) held"#,
+        policy.get(),
+        &users
     )
-    .bind(policy.get())
-    .bind(&users)
     .fetch_all(&mut **tx)
     .await?;
     Ok(held.into_iter().filter_map(|user| UserId::parse(user).ok()).collect())
@@ -222,21 +221,24 @@ async fn record(
     let ids: Vec<Uuid> = verdicts.iter().map(|v| v.request.request_id).collect();
     let users: Vec<i64> = verdicts.iter().map(|v| v.request.user_id.get()).collect();
     let times: Vec<_> = verdicts.iter().map(|v| v.request.requested_at).collect();
-    let statuses: Vec<&str> = verdicts.iter().map(|v| if v.outcome.is_ok() { "ISSUED" } else { "REJECTED" }).collect();
+    let statuses: Vec<RequestStatus> = verdicts
+        .iter()
+        .map(|v| if v.outcome.is_ok() { RequestStatus::Issued } else { RequestStatus::Rejected })
+        .collect();
     let reasons: Vec<Option<&str>> = verdicts.iter().map(|v| v.outcome.err().map(IssueRejection::code)).collect();
-    let inserted: HashSet<Uuid> = sqlx::query_scalar(
-        "INSERT INTO coupon_issue_requests (id, policy_id, user_id, status, reason, created_at, resolved_at) \
-         SELECT r.id, $1, r.user_id, r.status, r.reason, r.requested_at, now() \
-         FROM unnest($2::uuid[], $3::bigint[], $4::timestamptz[], $5::text[], $6::text[]) \
-              AS r(id, user_id, requested_at, status, reason) \
+    let inserted: HashSet<Uuid> = sqlx::query_scalar!(
+        "INSERT INTO coupon_issue_requests (id, policy_id, user_id, status, reason, created_at, resolved_at)
+         SELECT r.id, $1, r.user_id, r.status, r.reason, r.requested_at, now()
+         FROM unnest($2::uuid[], $3::bigint[], $4::timestamptz[], $5::text[], $6::text[])
+              AS r(id, user_id, requested_at, status, reason)
          ON CONFLICT (id) DO NOTHING RETURNING id",
+        policy.get(),
+        &ids,
+        &users,
+        &times,
+        &statuses as &[RequestStatus],
+        &reasons as &[Option<&str>],
     )
-    .bind(policy.get())
-    .bind(&ids)
-    .bind(&users)
-    .bind(&times)
-    .bind(&statuses)
-    .bind(&reasons)
     .fetch_all(&mut **tx)
     .await?
     .into_iter()
@@ -254,15 +256,15 @@ async fn record(
     issued.sort_unstable();
     let (issue_users, issue_ids): (Vec<i64>, Vec<Uuid>) = issued.into_iter().unzip();
     if !issue_ids.is_empty() {
-        sqlx::query(
-            "INSERT INTO coupons (policy_id, user_id, request_id, valid_until) \
-             SELECT $1, c.user_id, c.request_id, now() + make_interval(days => p.coupon_valid_days) \
-             FROM unnest($2::uuid[], $3::bigint[]) AS c(request_id, user_id) CROSS JOIN coupon_policies p \
+        sqlx::query!(
+            "INSERT INTO coupons (policy_id, user_id, request_id, valid_until)
+             SELECT $1, c.user_id, c.request_id, now() + make_interval(days => p.coupon_valid_days)
+             FROM unnest($2::uuid[], $3::bigint[]) AS c(request_id, user_id) CROSS JOIN coupon_policies p
              WHERE p.id = $1",
+            policy.get(),
+            &issue_ids,
+            &issue_users,
         )
-        .bind(policy.get())
-        .bind(&issue_ids)
-        .bind(&issue_users)
         .execute(&mut **tx)
         .await?;
     }
@@ -280,16 +282,16 @@ pub async fn record_dead_letters(pool: &PgPool, dead: &[(&IssueRequested, IssueD
     let users: Vec<i64> = dead.iter().map(|(r, _)| r.user_id.get()).collect();
     let times: Vec<_> = dead.iter().map(|(r, _)| r.requested_at).collect();
     let reasons: Vec<&str> = dead.iter().map(|(_, reason)| reason.code()).collect();
-    sqlx::query(
-        "INSERT INTO coupon_issue_dead_letters (request_id, policy_id, user_id, requested_at, reason) \
-         SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::timestamptz[], $5::text[]) \
+    sqlx::query!(
+        "INSERT INTO coupon_issue_dead_letters (request_id, policy_id, user_id, requested_at, reason)
+         SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::timestamptz[], $5::text[])
          ON CONFLICT (request_id) DO NOTHING",
+        &ids,
+        &policies,
+        &users,
+        &times,
+        &reasons as &[&str],
     )
-    .bind(&ids)
-    .bind(&policies)
-    .bind(&users)
-    .bind(&times)
-    .bind(&reasons)
     .execute(pool)
     .await?;
     Ok(())
@@ -298,9 +300,11 @@ pub async fn record_dead_letters(pool: &PgPool, dead: &[(&IssueRequested, IssueD
 /// Whether `request`'s user holds a coupon of its policy: decides whether a request that could not be
 /// persisted keeps its reservation.
 pub async fn holds_coupon(pool: &PgPool, request: &IssueRequested) -> sqlx::Result<bool> {
-    sqlx::query_scalar("SELECT EXISTS (SELECT FROM coupons WHERE policy_id = $1 AND user_id = $2)")
-        .bind(request.policy_id.get())
-        .bind(request.user_id.get())
-        .fetch_one(pool)
-        .await
+    sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT FROM coupons WHERE policy_id = $1 AND user_id = $2) AS "held!""#,
+        request.policy_id.get(),
+        request.user_id.get()
+    )
+    .fetch_one(pool)
+    .await
 }

@@ -1,10 +1,10 @@
 //! Using a coupon for an order and cancelling that use: owner only, one row lock, one outbox event.
 
-use super::repo::{CouponRow, COUPON_COLUMNS};
+use super::repo::CouponRow;
 use crate::outbox::{self, NewEvent};
 use chrono::Utc;
 use domain::{
-    coupon::{decide_cancel, decide_use, Change, CouponState, UsageError},
+    coupon::{decide_cancel, decide_use, Change, CouponState, CouponStatus, UsageError},
     UserId,
 };
 use serde_json::json;
@@ -32,11 +32,15 @@ pub async fn use_coupon(
         Err(rule) => Ok(Err(UsageFailure::Rule(rule))),
         Ok(Change::AlreadyDone) => Ok(Ok(current)),
         Ok(Change::Apply) => {
-            let used: CouponRow = sqlx::query_as(&format!(
-                "UPDATE coupons SET status = 'USED', order_id = $2, used_at = now() WHERE id = $1 RETURNING {COUPON_COLUMNS}"
-            ))
-            .bind(coupon)
-            .bind(order)
+            let used = sqlx::query_as!(
+                CouponRow,
+                r#"UPDATE coupons SET status = $3, order_id = $2, used_at = now() WHERE id = $1
+                   RETURNING id, policy_id, user_id, request_id, status AS "status: CouponStatus", order_id,
+                     issued_at, valid_until, used_at, cancelled_order_id"#,
+                coupon,
+                order,
+                CouponStatus::Used as CouponStatus,
+            )
             .fetch_one(&mut *tx)
             .await?;
             outbox::append(&mut *tx, event("CouponUsed", &used, order, trace_id)).await?;
@@ -61,11 +65,15 @@ pub async fn cancel_use(
         Ok(Change::AlreadyDone) => Ok(Ok(current)),
         Ok(Change::Apply) => {
             let order = current.order_id.unwrap_or_default();
-            let available: CouponRow = sqlx::query_as(&format!(
-                "UPDATE coupons SET status = 'AVAILABLE', cancelled_order_id = order_id, order_id = NULL, used_at = NULL \
-                 WHERE id = $1 RETURNING {COUPON_COLUMNS}"
-            ))
-            .bind(coupon)
+            let available = sqlx::query_as!(
+                CouponRow,
+                r#"UPDATE coupons SET status = $2, cancelled_order_id = order_id, order_id = NULL, used_at = NULL
+                   WHERE id = $1
+                   RETURNING id, policy_id, user_id, request_id, status AS "status: CouponStatus", order_id,
+                     issued_at, valid_until, used_at, cancelled_order_id"#,
+                coupon,
+                CouponStatus::Available as CouponStatus,
+            )
             .fetch_one(&mut *tx)
             .await?;
             outbox::append(&mut *tx, event("CouponUseCancelled", &available, order, trace_id)).await?;
@@ -82,11 +90,15 @@ async fn lock_owned(
     user: UserId,
 ) -> sqlx::Result<Result<(Transaction<'static, Postgres>, CouponRow), UsageFailure>> {
     let mut tx = pool.begin().await?;
-    let row: Option<CouponRow> =
-        sqlx::query_as(&format!("SELECT {COUPON_COLUMNS} FROM coupons WHERE id = $1 FOR UPDATE"))
-            .bind(coupon)
-            .fetch_optional(&mut *tx)
-            .await?;
+    let row = sqlx::query_as!(
+        CouponRow,
+        r#"SELECT id, policy_id, user_id, request_id, status AS "status: CouponStatus", order_id, issued_at,
+             valid_until, used_at, cancelled_order_id
+           FROM coupons WHERE id = $1 FOR UPDATE"#,
+        coupon
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
     Ok(match row {
         None => Err(UsageFailure::NotFound),
         Some(row) if row.user_id != user.get() => Err(UsageFailure::NotOwner),
@@ -100,7 +112,7 @@ fn state_of(row: &CouponRow) -> CouponState {
 
 fn event<'a>(event_type: &'a str, coupon: &CouponRow, order: i64, trace_id: Option<&'a str>) -> NewEvent<'a> {
     NewEvent {
-        aggregate_type: "coupon",
+        aggregate: outbox::Aggregate::Coupon,
         aggregate_id: coupon.id.to_string(),
         event_type,
         payload: json!({

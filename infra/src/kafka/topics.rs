@@ -1,3 +1,5 @@
+use crate::outbox::Aggregate;
+
 /// Every topic the platform uses. Names are fixed here; environments differ only by prefix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Topic {
@@ -25,13 +27,12 @@ impl Topic {
         Topic::CouponsEvents,
     ];
 
-    /// The topic that carries outbox events of `aggregate_type`; None for a type nobody routes yet.
-    pub fn for_aggregate(aggregate_type: &str) -> Option<Topic> {
-        match aggregate_type {
-            "points" => Some(Topic::PointsEvents),
-            "coupon" => Some(Topic::CouponsEvents),
-            "order" => Some(Topic::OrdersEvents),
-            _ => None,
+    /// The topic that carries outbox events of `aggregate`.
+    pub fn for_aggregate(aggregate: Aggregate) -> Topic {
+        match aggregate {
+            Aggregate::Points => Topic::PointsEvents,
+            Aggregate::Coupon => Topic::CouponsEvents,
+            Aggregate::Order => Topic::OrdersEvents,
         }
     }
 
@@ -49,13 +50,13 @@ impl Topic {
 
 #[cfg(test)]
 mod tests {
-    use super::Topic;
+    use super::{Aggregate, Topic};
 
     #[test]
-    fn every_aggregate_of_the_shop_has_an_event_topic() {
-        assert_eq!(Topic::for_aggregate("points"), Some(Topic::PointsEvents));
-        assert_eq!(Topic::for_aggregate("coupon"), Some(Topic::CouponsEvents));
-        assert_eq!(Topic::for_aggregate("order"), Some(Topic::OrdersEvents));
-        assert_eq!(Topic::for_aggregate("unknown"), None);
+    fn every_aggregate_of_the_shop_has_an_event_topic_and_unknown_types_have_none() {
+        let routed: Vec<_> = Aggregate::ALL.iter().map(|a| Topic::for_aggregate(*a)).collect();
+        assert_eq!(routed, [Topic::PointsEvents, Topic::CouponsEvents, Topic::OrdersEvents]);
+        assert_eq!(Aggregate::ALL.map(|a| Aggregate::parse(a.as_str())), Aggregate::ALL.map(Some));
+        assert_eq!(Aggregate::parse("bogus"), None);
     }
 }

@@ -2,13 +2,13 @@
 //! `(user_id, created_at DESC, id DESC)` index instead of OFFSET scans.
 
 use chrono::{DateTime, Utc};
-use domain::UserId;
+use domain::{points::PointKind, UserId};
 use sqlx::PgPool;
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct HistoryRow {
     pub id: i64,
-    pub kind: String,
+    pub kind: PointKind,
     pub amount: i64,
     pub reason: Option<String>,
     pub order_id: Option<i64>,
@@ -46,7 +46,7 @@ impl Cursor {
 
 #[derive(Debug, Default, Clone)]
 pub struct Filter {
-    pub kind: Option<&'static str>,
+    pub kind: Option<PointKind>,
     pub from: Option<DateTime<Utc>>,
     pub until: Option<DateTime<Utc>>,
 }
@@ -59,20 +59,21 @@ pub async fn page(
     limit: i64,
 ) -> anyhow::Result<Vec<HistoryRow>> {
     let after_time = after.and_then(|c| DateTime::<Utc>::from_timestamp_micros(c.created_at_micros));
-    Ok(sqlx::query_as(
-        "SELECT id, kind, amount, reason, order_id, cancels_point_id, created_at FROM points \
-         WHERE user_id = $1 AND ($2::text IS NULL OR kind = $2) \
-           AND ($3::timestamptz IS NULL OR created_at >= $3) AND ($4::timestamptz IS NULL OR created_at < $4) \
-           AND ($5::timestamptz IS NULL OR (created_at, id) < ($5, $6)) \
-         ORDER BY created_at DESC, id DESC LIMIT $7",
+    Ok(sqlx::query_as!(
+        HistoryRow,
+        r#"SELECT id, kind AS "kind: PointKind", amount, reason, order_id, cancels_point_id, created_at FROM points
+           WHERE user_id = $1 AND ($2::text IS NULL OR kind = $2)
+             AND ($3::timestamptz IS NULL OR created_at >= $3) AND ($4::timestamptz IS NULL OR created_at < $4)
+             AND ($5::timestamptz IS NULL OR (created_at, id) < ($5, $6))
+           ORDER BY created_at DESC, id DESC LIMIT $7"#,
+        user.get(),
+        filter.kind as Option<PointKind>,
+        filter.from,
+        filter.until,
+        after_time,
+        after.map_or(0, |c| c.id),
+        limit,
     )
-    .bind(user.get())
-    .bind(filter.kind)
-    .bind(filter.from)
-    .bind(filter.until)
-    .bind(after_time)
-    .bind(after.map_or(0, |c| c.id))
-    .bind(limit)
     .fetch_all(pool)
     .await?)
 }

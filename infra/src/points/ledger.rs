@@ -1,6 +1,9 @@
 use crate::outbox::{self, NewEvent};
 use chrono::{DateTime, Utc};
-use domain::{points::PointAmount, UserId};
+use domain::{
+    points::{PointAmount, PointKind},
+    UserId,
+};
 use serde_json::json;
 use sqlx::{PgPool, Postgres, Transaction};
 
@@ -9,7 +12,7 @@ use sqlx::{PgPool, Postgres, Transaction};
 pub struct Entry {
     pub point_id: i64,
     pub user_id: i64,
-    pub kind: &'static str,
+    pub kind: PointKind,
     pub amount: i64,
     pub balance: i64,
     pub version: i64,
@@ -44,35 +47,35 @@ pub async fn cancel(
     actor: Actor,
     trace_id: Option<&str>,
 ) -> anyhow::Result<Result<Entry, Refusal>> {
-    let original: Option<(i64, String, i64)> = sqlx::query_as("SELECT user_id, kind, amount FROM points WHERE id = $1")
-        .bind(point_id)
-        .fetch_optional(&mut **tx)
-        .await?;
-    let Some((owner, kind, amount)) = original else { return Ok(Err(Refusal::UnknownEntry)) };
-    let owner = UserId::parse(owner)?;
+    let original =
+        sqlx::query!(r#"SELECT user_id, kind AS "kind: PointKind", amount FROM points WHERE id = $1"#, point_id)
+            .fetch_optional(&mut **tx)
+            .await?;
+    let Some(original) = original else { return Ok(Err(Refusal::UnknownEntry)) };
+    let (owner, kind, amount) = (UserId::parse(original.user_id)?, original.kind, original.amount);
     if !actor.is_admin && actor.user != owner {
         // Another user's entry answers as an unknown one: a stranger learns nothing of it.
         return Ok(Err(Refusal::UnknownEntry));
     }
-    if !actor.is_admin && kind != "USE" {
+    if !actor.is_admin && kind != PointKind::Use {
         return Ok(Err(Refusal::NotAllowed));
     }
-    if kind == "CANCEL" {
+    if kind == PointKind::Cancel {
         return Ok(Err(Refusal::NotCancellable));
     }
     // Lock the balance row first: it serializes every change of this user, cancels included, and every
     // refusal below is decided before anything is written (the caller commits refusals too, to keep the
     // idempotent answer).
-    let balance: Option<i64> = sqlx::query_scalar("SELECT balance FROM point_balances WHERE user_id = $1 FOR UPDATE")
-        .bind(owner.get())
+    let balance = sqlx::query_scalar!("SELECT balance FROM point_balances WHERE user_id = $1 FOR UPDATE", owner.get())
         .fetch_optional(&mut **tx)
         .await?;
-    let already: bool =
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM points WHERE user_id = $1 AND cancels_point_id = $2)")
-            .bind(owner.get())
-            .bind(point_id)
-            .fetch_one(&mut **tx)
-            .await?;
+    let already = sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM points WHERE user_id = $1 AND cancels_point_id = $2) AS "already!""#,
+        owner.get(),
+        point_id
+    )
+    .fetch_one(&mut **tx)
+    .await?;
     if already {
         return Ok(Err(Refusal::AlreadyCancelled));
     }
@@ -80,15 +83,15 @@ pub async fn cancel(
     if balance - amount < 0 {
         return Ok(Err(Refusal::InsufficientBalance { balance }));
     }
-    let after: (i64, i64) = sqlx::query_as(
-        "UPDATE point_balances SET balance = balance - $2, version = version + 1, updated_at = now() \
+    let after = sqlx::query!(
+        "UPDATE point_balances SET balance = balance - $2, version = version + 1, updated_at = now()
          WHERE user_id = $1 RETURNING balance, version",
+        owner.get(),
+        amount
     )
-    .bind(owner.get())
-    .bind(amount)
     .fetch_one(&mut **tx)
     .await?;
-    let entry = append_cancel(tx, owner, -amount, point_id, after).await?;
+    let entry = append(tx, owner, Change::cancel(-amount, point_id), (after.balance, after.version)).await?;
     record_event(tx, "PointsCancelled", &entry, trace_id).await?;
     Ok(Ok(entry))
 }
@@ -103,22 +106,23 @@ pub async fn earn(
 ) -> anyhow::Result<Result<Entry, Refusal>> {
     // A savepoint, so that an unknown user's foreign-key error leaves the caller's transaction usable.
     let mut tx = sqlx::Connection::begin(&mut **tx).await?;
-    let updated = sqlx::query_as::<_, (i64, i64)>(
-        "INSERT INTO point_balances (user_id, balance, version) VALUES ($1, $2, 1) \
-         ON CONFLICT (user_id) DO UPDATE SET balance = point_balances.balance + EXCLUDED.balance, \
-             version = point_balances.version + 1, updated_at = now() \
+    let updated = sqlx::query!(
+        "INSERT INTO point_balances (user_id, balance, version) VALUES ($1, $2, 1)
+         ON CONFLICT (user_id) DO UPDATE SET balance = point_balances.balance + EXCLUDED.balance,
+             version = point_balances.version + 1, updated_at = now()
          RETURNING balance, version",
+        user.get(),
+        amount.get()
     )
-    .bind(user.get())
-    .bind(amount.get())
     .fetch_one(&mut *tx)
     .await;
-    let (balance, version) = match updated {
-        Ok(row) => row,
+    let after = match updated {
+        Ok(row) => (row.balance, row.version),
         Err(error) if is_unknown_user(&error) => return Ok(Err(Refusal::UnknownUser)),
         Err(error) => return Err(error.into()),
     };
-    let entry = append(&mut tx, user, "EARN", amount.get(), reason, None, (balance, version)).await?;
+    let change = Change { kind: PointKind::Earn, amount: amount.get(), reason, order_id: None, cancels: None };
+    let entry = append(&mut tx, user, change, after).await?;
     record_event(&mut tx, "PointsEarned", &entry, trace_id).await?;
     tx.commit().await?;
     Ok(Ok(entry))
@@ -132,77 +136,80 @@ pub async fn spend(
     order_id: Option<i64>,
     trace_id: Option<&str>,
 ) -> anyhow::Result<Result<Entry, Refusal>> {
-    let updated: Option<(i64, i64)> = sqlx::query_as(
-        "UPDATE point_balances SET balance = balance - $2, version = version + 1, updated_at = now() \
+    let updated = sqlx::query!(
+        "UPDATE point_balances SET balance = balance - $2, version = version + 1, updated_at = now()
          WHERE user_id = $1 AND balance >= $2 RETURNING balance, version",
+        user.get(),
+        amount.get()
     )
-    .bind(user.get())
-    .bind(amount.get())
     .fetch_optional(&mut **tx)
     .await?;
     let Some(after) = updated else {
         let balance = current_balance(tx, user).await?;
         return Ok(Err(Refusal::InsufficientBalance { balance: balance.unwrap_or(0) }));
     };
-    let entry = append(tx, user, "USE", -amount.get(), None, order_id, after).await?;
+    let change = Change { kind: PointKind::Use, amount: -amount.get(), reason: None, order_id, cancels: None };
+    let entry = append(tx, user, change, (after.balance, after.version)).await?;
     record_event(tx, "PointsUsed", &entry, trace_id).await?;
     Ok(Ok(entry))
 }
 
 /// The stored balance and its version, or None for a user who never earned.
 pub async fn balance(pool: &PgPool, user: UserId) -> sqlx::Result<Option<(i64, i64)>> {
-    sqlx::query_as("SELECT balance, version FROM point_balances WHERE user_id = $1")
-        .bind(user.get())
+    let row = sqlx::query!("SELECT balance, version FROM point_balances WHERE user_id = $1", user.get())
         .fetch_optional(pool)
-        .await
-}
-
-async fn append_cancel(
-    tx: &mut Transaction<'_, Postgres>,
-    user: UserId,
-    amount: i64,
-    cancels: i64,
-    (balance, version): (i64, i64),
-) -> sqlx::Result<Entry> {
-    let (point_id, created_at): (i64, DateTime<Utc>) = sqlx::query_as(
-        "INSERT INTO points (user_id, kind, amount, cancels_point_id) VALUES ($1, 'CANCEL', $2, $3) RETURNING id, created_at",
-    )
-    .bind(user.get())
-    .bind(amount)
-    .bind(cancels)
-    .fetch_one(&mut **tx)
-    .await?;
-    Ok(Entry { point_id, user_id: user.get(), kind: "CANCEL", amount, balance, version, created_at })
+        .await?;
+    Ok(row.map(|row| (row.balance, row.version)))
 }
 
 async fn current_balance(tx: &mut Transaction<'_, Postgres>, user: UserId) -> sqlx::Result<Option<i64>> {
-    sqlx::query_scalar("SELECT balance FROM point_balances WHERE user_id = $1")
-        .bind(user.get())
+    sqlx::query_scalar!("SELECT balance FROM point_balances WHERE user_id = $1", user.get())
         .fetch_optional(&mut **tx)
         .await
+}
+
+/// One ledger entry to append: its kind, signed amount and links.
+struct Change<'a> {
+    kind: PointKind,
+    amount: i64,
+    reason: Option<&'a str>,
+    order_id: Option<i64>,
+    cancels: Option<i64>,
+}
+
+impl Change<'_> {
+    fn cancel(amount: i64, cancels: i64) -> Self {
+        Change { kind: PointKind::Cancel, amount, reason: None, order_id: None, cancels: Some(cancels) }
+    }
 }
 
 async fn append(
     tx: &mut Transaction<'_, Postgres>,
     user: UserId,
-    kind: &'static str,
-    amount: i64,
-    reason: Option<&str>,
-    order_id: Option<i64>,
+    change: Change<'_>,
     (balance, version): (i64, i64),
 ) -> sqlx::Result<Entry> {
-    let (point_id, created_at): (i64, DateTime<Utc>) = sqlx::query_as(
-        "INSERT INTO points (user_id, kind, amount, reason, order_id) VALUES ($1, $2, $3, $4, $5) \
-         RETURNING id, created_at",
+    let written = sqlx::query!(
+        "INSERT INTO points (user_id, kind, amount, reason, order_id, cancels_point_id)
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id, created_at",
+        user.get(),
+        change.kind as PointKind,
+        change.amount,
+        change.reason,
+        change.order_id,
+        change.cancels,
     )
-    .bind(user.get())
-    .bind(kind)
-    .bind(amount)
-    .bind(reason)
-    .bind(order_id)
     .fetch_one(&mut **tx)
     .await?;
-    Ok(Entry { point_id, user_id: user.get(), kind, amount, balance, version, created_at })
+    Ok(Entry {
+        point_id: written.id,
+        user_id: user.get(),
+        kind: change.kind,
+        amount: change.amount,
+        balance,
+        version,
+        created_at: written.created_at,
+    })
 }
 
 async fn record_event(
@@ -212,7 +219,7 @@ async fn record_event(
     trace_id: Option<&str>,
 ) -> sqlx::Result<()> {
     let event = NewEvent {
-        aggregate_type: "points",
+        aggregate: outbox::Aggregate::Points,
         aggregate_id: entry.user_id.to_string(),
         event_type,
         payload: json!({

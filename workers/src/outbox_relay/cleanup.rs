@@ -9,22 +9,6 @@ use tokio_util::sync::CancellationToken;
 const CHUNK: i64 = 5_000;
 const EVERY: Duration = Duration::from_secs(60);
 
-const DELETE_SENT: &str = "\
-    DELETE FROM outbox_events WHERE id IN ( \
-        SELECT id FROM outbox_events WHERE sent_at < now() - $1 * interval '1 second' \
-        ORDER BY sent_at LIMIT $2 FOR UPDATE SKIP LOCKED)";
-
-const DELETE_PROCESSED: &str = "\
-    DELETE FROM processed_events WHERE (consumer, event_id) IN ( \
-        SELECT consumer, event_id FROM processed_events WHERE processed_at < now() - $1 * interval '1 second' \
-        ORDER BY processed_at LIMIT $2 FOR UPDATE SKIP LOCKED)";
-
-// A key past its retention answers as new: a client retrying a day later repeats the effect.
-const DELETE_IDEMPOTENCY_KEYS: &str = "\
-    DELETE FROM idempotency_keys WHERE (user_id, idempotency_key) IN ( \
-        SELECT user_id, idempotency_key FROM idempotency_keys WHERE created_at < now() - $1 * interval '1 second' \
-        ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED)";
-
 /// How long each kind of row is kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Retention {
@@ -41,20 +25,61 @@ pub struct Deleted {
     pub idempotency_keys: u64,
 }
 
-/// Deletes everything past its retention.
+/// Deletes everything past its retention. Oldest first, `CHUNK` rows per statement, skipping rows
+/// someone else holds (the relay, an operator's script).
 pub async fn delete_expired(pool: &PgPool, retention: Retention) -> sqlx::Result<Deleted> {
-    Ok(Deleted {
-        outbox: delete_in_chunks(pool, DELETE_SENT, retention.outbox).await?,
-        processed: delete_in_chunks(pool, DELETE_PROCESSED, retention.outbox).await?,
-        idempotency_keys: delete_in_chunks(pool, DELETE_IDEMPOTENCY_KEYS, retention.idempotency_keys).await?,
+    let outbox = seconds(retention.outbox);
+    let keys = seconds(retention.idempotency_keys);
+    let sent = delete_in_chunks(|| {
+        sqlx::query!(
+            "DELETE FROM outbox_events WHERE id IN (
+                 SELECT id FROM outbox_events WHERE sent_at < now() - $1::bigint * interval '1 second'
+                 ORDER BY sent_at LIMIT $2 FOR UPDATE SKIP LOCKED)",
+            outbox,
+            CHUNK
+        )
+        .execute(pool)
     })
+    .await?;
+    let processed = delete_in_chunks(|| {
+        sqlx::query!(
+            "DELETE FROM processed_events WHERE (consumer, event_id) IN (
+                 SELECT consumer, event_id FROM processed_events WHERE processed_at < now() - $1::bigint * interval '1 second'
+                 ORDER BY processed_at LIMIT $2 FOR UPDATE SKIP LOCKED)",
+            outbox,
+            CHUNK
+        )
+        .execute(pool)
+    })
+    .await?;
+    // A key past its retention answers as new: a client retrying later than that repeats the effect.
+    let idempotency_keys = delete_in_chunks(|| {
+        sqlx::query!(
+            "DELETE FROM idempotency_keys WHERE (user_id, idempotency_key) IN (
+                 SELECT user_id, idempotency_key FROM idempotency_keys
+                 WHERE created_at < now() - $1::bigint * interval '1 second'
+                 ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED)",
+            keys,
+            CHUNK
+        )
+        .execute(pool)
+    })
+    .await?;
+    Ok(Deleted { outbox: sent, processed, idempotency_keys })
 }
 
-async fn delete_in_chunks(pool: &PgPool, statement: &str, retention: Duration) -> sqlx::Result<u64> {
-    let seconds = i64::try_from(retention.as_secs()).unwrap_or(i64::MAX);
+fn seconds(retention: Duration) -> i64 {
+    i64::try_from(retention.as_secs()).unwrap_or(i64::MAX)
+}
+
+async fn delete_in_chunks<F, Fut>(mut delete_chunk: F) -> sqlx::Result<u64>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = sqlx::Result<sqlx::postgres::PgQueryResult>>,
+{
     let mut total = 0;
     loop {
-        let deleted = sqlx::query(statement).bind(seconds).bind(CHUNK).execute(pool).await?.rows_affected();
+        let deleted = delete_chunk().await?.rows_affected();
         total += deleted;
         if deleted < CHUNK as u64 {
             return Ok(total);

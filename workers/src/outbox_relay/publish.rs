@@ -4,7 +4,7 @@ use super::claim::Claimed;
 use anyhow::Context;
 use infra::{
     kafka::{with_trace_id, Kafka, Topic},
-    outbox::{Envelope, EVENT_ID_HEADER, EVENT_TYPE_HEADER},
+    outbox::{Aggregate, Envelope, EVENT_ID_HEADER, EVENT_TYPE_HEADER},
 };
 use rdkafka::{
     message::{Header, OwnedHeaders},
@@ -67,9 +67,9 @@ impl Publisher {
     }
 
     fn send(&self, row: &Claimed) -> Result<DeliveryFuture, String> {
-        let topic = Topic::for_aggregate(&row.aggregate_type)
-            .map(|topic| self.kafka.topic_name(topic))
+        let aggregate = Aggregate::parse(&row.aggregate_type)
             .ok_or_else(|| format!("no topic for aggregate type {:?}", row.aggregate_type))?;
+        let topic = self.kafka.topic_name(Topic::for_aggregate(aggregate));
         let (value, headers) = encode(row).map_err(|error| format!("{error:#}"))?;
         let record = FutureRecord::to(&topic).key(&row.aggregate_id).payload(&value).headers(headers);
         self.producer.send_result(record).map_err(|(error, _)| error.to_string())

@@ -56,12 +56,12 @@ pub async fn apply(pool: &PgPool, consumer: &str, events: &[PointEvent]) -> sqlx
     }
     let ids: Vec<Uuid> = events.iter().map(|event| event.event_id).collect();
     let mut tx = pool.begin().await?;
-    let new_events: HashSet<Uuid> = sqlx::query_scalar(
-        "INSERT INTO processed_events (consumer, event_id) SELECT $1, unnest($2::uuid[]) \
+    let new_events: HashSet<Uuid> = sqlx::query_scalar!(
+        "INSERT INTO processed_events (consumer, event_id) SELECT $1, unnest($2::uuid[])
          ON CONFLICT DO NOTHING RETURNING event_id",
+        consumer,
+        &ids
     )
-    .bind(consumer)
-    .bind(&ids)
     .fetch_all(&mut *tx)
     .await?
     .into_iter()
@@ -100,20 +100,20 @@ async fn upsert(tx: &mut sqlx::Transaction<'_, sqlx::Postgres>, totals: &Totals)
         net.push(*n);
         counts.push(*c);
     }
-    sqlx::query(
-        "INSERT INTO point_activity_daily AS a (business_date, user_id, earned, spent, net_change, events) \
-         SELECT * FROM unnest($1::date[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::int[]) \
-         ON CONFLICT (business_date, user_id) DO UPDATE SET \
-           earned = a.earned + excluded.earned, spent = a.spent + excluded.spent, \
-           net_change = a.net_change + excluded.net_change, events = a.events + excluded.events, \
+    sqlx::query!(
+        "INSERT INTO point_activity_daily AS a (business_date, user_id, earned, spent, net_change, events)
+         SELECT * FROM unnest($1::date[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::int[])
+         ON CONFLICT (business_date, user_id) DO UPDATE SET
+           earned = a.earned + excluded.earned, spent = a.spent + excluded.spent,
+           net_change = a.net_change + excluded.net_change, events = a.events + excluded.events,
            updated_at = now()",
+        &days,
+        &users,
+        &earned,
+        &spent,
+        &net,
+        &counts,
     )
-    .bind(&days)
-    .bind(&users)
-    .bind(&earned)
-    .bind(&spent)
-    .bind(&net)
-    .bind(&counts)
     .execute(&mut **tx)
     .await?;
     Ok(())

@@ -12,7 +12,7 @@ use crate::{
 use axum::{extract::State, http::StatusCode, Extension, Json};
 use chrono::Utc;
 use domain::{
-    coupon::{IssueRejection, IssueRequested},
+    coupon::{IssueRejection, IssueRequested, RequestStatus},
     PolicyId,
 };
 use infra::{
@@ -70,7 +70,7 @@ pub async fn v2_redis_then_insert(
 #[serde(rename_all = "camelCase")]
 pub struct Accepted {
     request_id: Uuid,
-    status: &'static str,
+    status: RequestStatus,
 }
 
 #[tracing::instrument(skip_all, fields(user = %caller.user_id, policy = %body.coupon_policy_id))]
@@ -91,7 +91,7 @@ pub async fn v3_redis_then_kafka(
             settle_quietly(&state, settlement).await;
             return Err(ApiError::new(ErrorCode::BrokerUnavailable, "the request could not be queued; try again"));
         }
-        Ok((StatusCode::ACCEPTED, Json(Accepted { request_id, status: "PENDING" })))
+        Ok((StatusCode::ACCEPTED, Json(Accepted { request_id, status: RequestStatus::Pending })))
     })
     .await
 }

@@ -7,7 +7,7 @@ use crate::{
 };
 use axum::{extract::State, Json};
 use chrono::{DateTime, Utc};
-use domain::UserId;
+use domain::{coupon::RequestStatus, UserId};
 use infra::coupons::repo;
 use serde::Serialize;
 use uuid::Uuid;
@@ -24,9 +24,9 @@ pub async fn list(
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct RequestStatus {
+pub struct RequestView {
     request_id: Uuid,
-    status: String,
+    status: RequestStatus,
     #[serde(skip_serializing_if = "Option::is_none")]
     policy_id: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -42,11 +42,11 @@ pub async fn request_status(
     caller: AuthUser,
     State(state): State<AppState>,
     ApiPath(request_id): ApiPath<Uuid>,
-) -> ApiResult<Json<RequestStatus>> {
+) -> ApiResult<Json<RequestView>> {
     if let Some(row) = repo::find_request(&state.pool, request_id).await? {
         caller
             .ensure_owner(UserId::parse(row.user_id).map_err(anyhow::Error::from)?, || unknown_request(request_id))?;
-        return Ok(Json(RequestStatus {
+        return Ok(Json(RequestView {
             request_id,
             status: row.status,
             policy_id: Some(row.policy_id),
@@ -58,8 +58,8 @@ pub async fn request_status(
     match state.coupons.pending_owner(request_id).await? {
         Some(owner) => {
             caller.ensure_owner(owner, || unknown_request(request_id))?;
-            let status = "PENDING".to_owned();
-            Ok(Json(RequestStatus {
+            let status = RequestStatus::Pending;
+            Ok(Json(RequestView {
                 request_id,
                 status,
                 policy_id: None,

@@ -8,7 +8,7 @@ use crate::{
 };
 use axum::{extract::State, Extension, Json};
 use domain::CouponId;
-use infra::coupons::usage::{self, UsageFailure};
+use infra::coupons::usage;
 use serde::Deserialize;
 use sqlx::PgPool;
 
@@ -31,7 +31,7 @@ pub async fn use_for_order(
     }
     to_completion(async move {
         let used = usage::use_coupon(&pool, coupon.get(), caller.user_id, body.order_id, Some(&trace_id)).await?;
-        Ok(Json(used.map_err(usage_error)?.into()))
+        Ok(Json(used.map_err(ApiError::from)?.into()))
     })
     .await
 }
@@ -45,15 +45,7 @@ pub async fn cancel_use(
 ) -> ApiResult<Json<CouponView>> {
     to_completion(async move {
         let available = usage::cancel_use(&pool, coupon.get(), caller.user_id, Some(&trace_id)).await?;
-        Ok(Json(available.map_err(usage_error)?.into()))
+        Ok(Json(available.map_err(ApiError::from)?.into()))
     })
     .await
-}
-
-fn usage_error(failure: UsageFailure) -> ApiError {
-    match failure {
-        // Someone else's coupon answers like an unknown one: a stranger learns nothing of it.
-        UsageFailure::NotFound | UsageFailure::NotOwner => ApiError::new(ErrorCode::CouponNotFound, "no such coupon"),
-        UsageFailure::Rule(rule) => rule.into(),
-    }
 }

@@ -1,5 +1,6 @@
 use crate::http::ErrorCode;
 use chrono::{DateTime, Utc};
+use domain::coupon::{CouponStatus, DiscountType};
 use infra::coupons::repo::{CouponRow, PolicyRow};
 use serde::{Deserialize, Serialize};
 
@@ -8,7 +9,7 @@ use serde::{Deserialize, Serialize};
 pub struct PolicyView {
     id: i64,
     name: String,
-    discount_type: String,
+    discount_type: DiscountType,
     discount_value: i64,
     minimum_order_amount: i64,
     maximum_discount_amount: Option<i64>,
@@ -47,7 +48,7 @@ pub struct CouponView {
     id: i64,
     policy_id: i64,
     user_id: i64,
-    status: String,
+    status: CouponStatus,
     order_id: Option<i64>,
     issued_at: DateTime<Utc>,
     valid_until: DateTime<Utc>,
