@@ -122,7 +122,7 @@ async fn persist_policy_guarded(
     // Under PolicyLock the lock comes first: from then on no other issuer can decide for this policy, so
     // what the reads below see (requests already persisted, coupons already held) stays true until commit.
     let read = match guard {
-        Guard::PolicyLock => repo::lock_policy_for_issue(&mut *tx, policy).await?,
+        Guard::PolicyLock => repo::lock_policy_for_issue(&mut tx, policy).await?,
         Guard::Optimistic => repo::find_policy(&mut *tx, policy).await?,
     };
     let Some(policy_row) = read else {

@@ -8,7 +8,7 @@ use domain::{
     },
     PolicyId, UserId,
 };
-use sqlx::{PgExecutor, PgPool};
+use sqlx::{PgConnection, PgExecutor, PgPool};
 
 #[derive(Debug, Clone)]
 pub struct PolicyRow {
@@ -107,17 +107,18 @@ pub async fn find_policy<'e>(executor: impl PgExecutor<'e>, id: PolicyId) -> sql
 /// UPDATE: an issuing transaction already holds KEY SHARE on the row (the foreign key of its request
 /// rows), and so may another worker's; with FOR UPDATE each would wait for the other's KEY SHARE, a
 /// deadlock whenever two workers meet on a policy.
-pub async fn lock_policy_for_issue<'e>(executor: impl PgExecutor<'e>, id: PolicyId) -> sqlx::Result<Option<PolicyRow>> {
-    sqlx::query_as!(
-        PolicyRow,
-        r#"SELECT id, name, discount_type AS "discount_type: DiscountType", discount_value, minimum_order_amount,
-             maximum_discount_amount, total_quantity, issued_quantity, issue_starts_at AS start_time,
-             issue_ends_at AS end_time, coupon_valid_days, created_at
-           FROM coupon_policies WHERE id = $1 FOR NO KEY UPDATE"#,
-        id.get()
-    )
-    .fetch_optional(executor)
-    .await
+pub async fn lock_policy_for_issue(
+    connection: &mut PgConnection,
+    id: PolicyId,
+) -> sqlx::Result<Option<PolicyRow>> {
+    let locked = sqlx::query_scalar!("SELECT id FROM coupon_policies WHERE id = $1 FOR NO KEY UPDATE", id.get())
+        .fetch_optional(&mut *connection)
+        .await?;
+    // Read after the lock: under READ COMMITTED the read sees every issuer that committed before it.
+    match locked {
+        Some(_) => find_policy(connection, id).await,
+        None => Ok(None),
+    }
 }
 
 /// One page of policies in id order, after the id `after` (keyset pagination).
