@@ -190,7 +190,7 @@ async fn the_issuers_policy_lock_does_not_wait_for_another_issuers_key_share() {
 
     let mut issuer = env.pool.begin().await.expect("begin");
     sqlx::query("SET LOCAL lock_timeout = '2s'").execute(&mut *issuer).await.expect("lock timeout");
-    let locked = infra::coupons::repo::lock_policy_for_issue(&mut *issuer, policy_id(policy)).await;
+    let locked = infra::coupons::repo::lock_policy_for_issue(&mut issuer, policy_id(policy)).await;
     assert!(locked.is_ok(), "the policy lock waited on KEY SHARE (two workers would deadlock): {locked:?}");
     issuer.rollback().await.expect("rollback");
     other.rollback().await.expect("rollback");
@@ -245,7 +245,7 @@ async fn an_issuer_that_decided_from_a_stale_read_decides_again_under_the_policy
     let users = users(&env.pool, 40).await;
     // Another issuer holds the policy row; it will take 20 of the 30 coupons.
     let mut other = env.pool.begin().await.expect("begin");
-    lock_policy_for_issue(&mut *other, self::policy_id(policy_id)).await.expect("lock");
+    lock_policy_for_issue(&mut other, self::policy_id(policy_id)).await.expect("lock");
 
     // The batch reads 30 remaining without the lock, decides to issue to all 20, and waits at its count update.
     let batch: Vec<_> = users[20..].iter().map(|&user| issue_request(policy_id, user)).collect();
@@ -284,7 +284,7 @@ async fn an_issuer_that_missed_a_coupon_given_meanwhile_decides_again_and_gives_
     let users = users(&env.pool, 20).await;
     // Another issuer, not yet committed, gives one of the batch's users a coupon.
     let mut other = env.pool.begin().await.expect("begin");
-    lock_policy_for_issue(&mut *other, self::policy_id(policy_id)).await.expect("lock");
+    lock_policy_for_issue(&mut other, self::policy_id(policy_id)).await.expect("lock");
     sqlx::query("INSERT INTO coupons (policy_id, user_id, valid_until) VALUES ($1, $2, now())")
         .bind(policy_id)
         .bind(users[0])
