@@ -107,10 +107,7 @@ pub async fn find_policy<'e>(executor: impl PgExecutor<'e>, id: PolicyId) -> sql
 /// UPDATE: an issuing transaction already holds KEY SHARE on the row (the foreign key of its request
 /// rows), and so may another worker's; with FOR UPDATE each would wait for the other's KEY SHARE, a
 /// deadlock whenever two workers meet on a policy.
-pub async fn lock_policy_for_issue(
-    connection: &mut PgConnection,
-    id: PolicyId,
-) -> sqlx::Result<Option<PolicyRow>> {
+pub async fn lock_policy_for_issue(connection: &mut PgConnection, id: PolicyId) -> sqlx::Result<Option<PolicyRow>> {
     let locked = sqlx::query_scalar!("SELECT id FROM coupon_policies WHERE id = $1 FOR NO KEY UPDATE", id.get())
         .fetch_optional(&mut *connection)
         .await?;
