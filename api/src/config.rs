@@ -18,6 +18,8 @@ pub struct ApiConfig {
     #[command(flatten)]
     pub jwt: JwtArgs,
     #[command(flatten)]
+    pub accounts: AccountsArgs,
+    #[command(flatten)]
     pub postgres: PostgresArgs,
     #[command(flatten)]
     pub redis: RedisArgs,
@@ -25,6 +27,39 @@ pub struct ApiConfig {
     pub kafka: KafkaArgs,
     #[command(flatten)]
     pub telemetry: TelemetryArgs,
+}
+
+/// Sessions and the password hashing pool.
+#[derive(clap::Args, Debug, Clone)]
+pub struct AccountsArgs {
+    /// How long an access token is valid, in seconds (also how long one outlives a password change).
+    #[arg(long, env = "ACCESS_TOKEN_TTL_SECS", default_value_t = 900, value_parser = clap::value_parser!(u64).range(30..=86_400))]
+    pub access_token_ttl_secs: u64,
+    /// How long a refresh token is valid, in days.
+    #[arg(long, env = "REFRESH_TOKEN_TTL_DAYS", default_value_t = 14, value_parser = clap::value_parser!(u64).range(1..=365))]
+    pub refresh_token_ttl_days: u64,
+    /// Passwords hashed at once (argon2id, ~20 ms of one core each).
+    #[arg(long, env = "PASSWORD_HASH_CONCURRENCY", default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=256))]
+    pub hash_concurrency: u64,
+    /// Callers that may wait for the hashing pool; beyond that 503 SERVER_BUSY at once.
+    #[arg(long, env = "PASSWORD_HASH_QUEUE", default_value_t = 16, value_parser = clap::value_parser!(u64).range(0..=10_000))]
+    pub hash_queue: u64,
+}
+
+impl AccountsArgs {
+    pub fn access_ttl(&self) -> Duration {
+        Duration::from_secs(self.access_token_ttl_secs)
+    }
+
+    pub fn refresh_ttl(&self) -> Duration {
+        Duration::from_secs(self.refresh_token_ttl_days * 86_400)
+    }
+}
+
+impl Default for AccountsArgs {
+    fn default() -> Self {
+        Self { access_token_ttl_secs: 900, refresh_token_ttl_days: 14, hash_concurrency: 2, hash_queue: 16 }
+    }
 }
 
 impl ApiConfig {

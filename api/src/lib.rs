@@ -8,7 +8,7 @@ pub mod http;
 mod routes;
 mod state;
 
-pub use state::{AppState, Shared};
+pub use state::{AppState, Sessions, Shared};
 
 use crate::http::ErrorCode;
 use axum::{
@@ -19,6 +19,7 @@ use axum::{
 use config::{ApiConfig, HttpLimits};
 use http::{middleware, ApiError};
 use infra::{
+    accounts::hashing::Hasher,
     coupons::CouponStock,
     kafka::{Kafka, Topic},
     ops::Readiness,
@@ -41,7 +42,10 @@ pub async fn build_state(config: &ApiConfig) -> anyhow::Result<AppState> {
     let coupons = CouponStock::new(redis.clone());
     let balances = infra::points::cache::BalanceCache::new(redis.clone());
     let jwt = Arc::new(config.jwt.keys()?);
-    Ok(AppState::new(Shared { pool, redis, kafka, producer, coupons, balances, jwt }))
+    let accounts = &config.accounts;
+    let hasher = Hasher::new(accounts.hash_concurrency as usize, accounts.hash_queue as usize)?;
+    let sessions = Sessions { access_ttl: accounts.access_ttl(), refresh_ttl: accounts.refresh_ttl() };
+    Ok(AppState::new(Shared { pool, redis, kafka, producer, coupons, balances, jwt, hasher, sessions }))
 }
 
 /// Every route plus the middleware stack, outermost first: trace id, deadline, body limit.
@@ -63,7 +67,9 @@ pub fn router(state: AppState, limits: HttpLimits) -> anyhow::Result<Router> {
 
 /// Serves `router` on `listener` until `shutdown` is cancelled, then lets in-flight requests finish.
 pub async fn serve(listener: TcpListener, router: Router, shutdown: CancellationToken) -> anyhow::Result<()> {
-    axum::serve(listener, router).with_graceful_shutdown(shutdown.cancelled_owned()).await?;
+    // With the peer address on every request: a login's client IP, for throttling and the history.
+    let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, service).with_graceful_shutdown(shutdown.cancelled_owned()).await?;
     Ok(())
 }
 

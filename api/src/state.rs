@@ -1,6 +1,8 @@
 use crate::auth::JwtKeys;
 use axum::extract::FromRef;
-use infra::{coupons::CouponStock, kafka::Kafka, points::cache::BalanceCache, redis_client::Redis};
+use infra::{
+    accounts::hashing::Hasher, coupons::CouponStock, kafka::Kafka, points::cache::BalanceCache, redis_client::Redis,
+};
 use rdkafka::producer::FutureProducer;
 use sqlx::PgPool;
 use std::{ops::Deref, sync::Arc};
@@ -19,6 +21,15 @@ pub struct Shared {
     pub coupons: CouponStock,
     pub balances: BalanceCache,
     pub jwt: Arc<JwtKeys>,
+    pub hasher: Hasher,
+    pub sessions: Sessions,
+}
+
+/// How long the tokens a login or refresh hands out live.
+#[derive(Debug, Clone, Copy)]
+pub struct Sessions {
+    pub access_ttl: std::time::Duration,
+    pub refresh_ttl: std::time::Duration,
 }
 
 impl AppState {

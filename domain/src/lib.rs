@@ -1,5 +1,6 @@
 //! The shop's rules without I/O. Everything here is parsed, never trusted raw.
 
+pub mod account;
 pub mod coupon;
 mod ids;
 pub mod points;

@@ -79,11 +79,25 @@ pub struct JwtArgs {
     /// HS256 secret that signs and verifies bearer tokens (at least 32 bytes; never logged).
     #[arg(id = "jwt_secret", long = "jwt-secret", env = "JWT_SECRET", hide_env_values = true)]
     pub secret: String,
+    /// `iss` of every token, checked on every request.
+    #[arg(long = "jwt-issuer", env = "JWT_ISSUER", default_value = crate::jwt::DEFAULT_ISSUER)]
+    pub issuer: String,
+    /// `aud` of every token, checked on every request.
+    #[arg(long = "jwt-audience", env = "JWT_AUDIENCE", default_value = crate::jwt::DEFAULT_AUDIENCE)]
+    pub audience: String,
 }
 
 impl JwtArgs {
+    pub fn with_secret(secret: &str) -> Self {
+        Self {
+            secret: secret.to_owned(),
+            issuer: crate::jwt::DEFAULT_ISSUER.to_owned(),
+            audience: crate::jwt::DEFAULT_AUDIENCE.to_owned(),
+        }
+    }
+
     pub fn keys(&self) -> anyhow::Result<crate::jwt::JwtKeys> {
-        crate::jwt::JwtKeys::from_secret(&self.secret)
+        crate::jwt::JwtKeys::new(&self.secret, &self.issuer, &self.audience)
     }
 }
 

@@ -1,4 +1,6 @@
-//! HS256 bearer tokens: the API verifies them, operators mint them (`settle-batch issue-token`).
+//! HS256 bearer tokens: the API issues them at login and verifies them, operators mint them
+//! (`settle-batch issue-token`). Issuer and audience are set and checked, and only HS256 is accepted (a
+//! token whose header names `none` or another algorithm is invalid).
 
 use domain::{Role, UserId};
 use jsonwebtoken::{errors::ErrorKind, Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -13,9 +15,15 @@ pub struct Claims {
     /// The user id, as text per RFC 7519.
     pub sub: String,
     pub role: Role,
+    pub iss: String,
+    pub aud: String,
     pub iat: i64,
     pub exp: i64,
 }
+
+/// Who issues tokens and for whom: set in every token and checked on every verification.
+pub const DEFAULT_ISSUER: &str = "settle";
+pub const DEFAULT_AUDIENCE: &str = "settle-api";
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum TokenError {
@@ -30,22 +38,34 @@ pub struct JwtKeys {
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
+    issuer: String,
+    audience: String,
 }
 
 impl JwtKeys {
+    /// Keys with the default issuer and audience.
     pub fn from_secret(secret: &str) -> anyhow::Result<Self> {
+        Self::new(secret, DEFAULT_ISSUER, DEFAULT_AUDIENCE)
+    }
+
+    pub fn new(secret: &str, issuer: &str, audience: &str) -> anyhow::Result<Self> {
         anyhow::ensure!(
             secret.len() >= MIN_SECRET_BYTES,
             "JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes long (got {})",
             secret.len()
         );
+        // Validation::new(HS256) accepts that algorithm only.
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = 5;
-        validation.set_required_spec_claims(&["exp", "sub"]);
+        validation.set_required_spec_claims(&["exp", "sub", "iss", "aud"]);
+        validation.set_issuer(&[issuer]);
+        validation.set_audience(&[audience]);
         Ok(Self {
             encoding: EncodingKey::from_secret(secret.as_bytes()),
             decoding: DecodingKey::from_secret(secret.as_bytes()),
             validation,
+            issuer: issuer.to_owned(),
+            audience: audience.to_owned(),
         })
     }
 
@@ -53,7 +73,14 @@ impl JwtKeys {
     pub fn issue(&self, user: UserId, role: Role, ttl: Duration) -> anyhow::Result<String> {
         let now = chrono::Utc::now().timestamp();
         let ttl = i64::try_from(ttl.as_secs())?;
-        let claims = Claims { sub: user.to_string(), role, iat: now, exp: now + ttl };
+        let claims = Claims {
+            sub: user.to_string(),
+            role,
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
+            iat: now,
+            exp: now + ttl,
+        };
         Ok(jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)?)
     }
 
@@ -107,9 +134,49 @@ mod tests {
     fn an_expired_token_is_reported_as_expired() {
         let keys = JwtKeys::from_secret(SECRET).expect("long secret");
         let now = chrono::Utc::now().timestamp();
-        let claims = Claims { sub: "1".into(), role: Role::User, iat: now - 120, exp: now - 60 };
+        let claims = Claims {
+            sub: "1".into(),
+            role: Role::User,
+            iss: DEFAULT_ISSUER.into(),
+            aud: DEFAULT_AUDIENCE.into(),
+            iat: now - 120,
+            exp: now - 60,
+        };
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &keys.encoding).expect("encode");
         assert_eq!(keys.verify(&token), Err(TokenError::Expired));
+    }
+
+    #[test]
+    fn another_issuer_or_audience_another_algorithm_or_none_is_invalid() {
+        let keys = JwtKeys::from_secret(SECRET).expect("long secret");
+        for (issuer, audience) in [("someone-else", DEFAULT_AUDIENCE), (DEFAULT_ISSUER, "another-service")] {
+            let theirs = JwtKeys::new(SECRET, issuer, audience).expect("keys");
+            let token = theirs.issue(user(1), Role::Admin, Duration::from_secs(60)).expect("issue");
+            assert!(matches!(keys.verify(&token), Err(TokenError::Invalid(_))), "{issuer} {audience}");
+        }
+        let genuine = keys.issue(user(1), Role::User, Duration::from_secs(60)).expect("issue");
+        let (_, rest) = genuine.split_once('.').expect("a JWT");
+        for header in
+            [r#"{"alg":"none","typ":"JWT"}"#, r#"{"alg":"RS256","typ":"JWT"}"#, r#"{"alg":"HS512","typ":"JWT"}"#]
+        {
+            let forged = format!("{}.{rest}", base64url(header.as_bytes()));
+            assert!(matches!(keys.verify(&forged), Err(TokenError::Invalid(_))), "{header}");
+        }
+        let (body, signature) = genuine.rsplit_once('.').expect("a JWT");
+        let tampered = format!("{body}.{}", signature.chars().rev().collect::<String>());
+        assert!(matches!(keys.verify(&tampered), Err(TokenError::Invalid(_))));
+    }
+
+    fn base64url(bytes: &[u8]) -> String {
+        const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        let mut out = String::new();
+        for chunk in bytes.chunks(3) {
+            let n = chunk.iter().fold(0u32, |n, b| (n << 8) | u32::from(*b)) << (8 * (3 - chunk.len()));
+            for i in 0..=chunk.len() {
+                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
+            }
+        }
+        out
     }
 
     #[test]

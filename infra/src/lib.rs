@@ -1,5 +1,6 @@
 //! The adapters every settle binary shares. Binaries depend on this crate; it depends only on `domain`.
 
+pub mod accounts;
 pub mod binary;
 pub mod config;
 pub mod coupons;

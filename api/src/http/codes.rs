@@ -46,6 +46,9 @@ catalogue! {
     MissingToken => UNAUTHORIZED, "MISSING_TOKEN", "no Authorization: Bearer header";
     InvalidToken => UNAUTHORIZED, "INVALID_TOKEN", "the bearer token is malformed, forged or for another audience";
     TokenExpired => UNAUTHORIZED, "TOKEN_EXPIRED", "the bearer token has expired";
+    InvalidCredentials => UNAUTHORIZED, "INVALID_CREDENTIALS", "the e-mail address or the password is wrong";
+    RefreshTokenInvalid => UNAUTHORIZED, "REFRESH_TOKEN_INVALID", "the refresh token is unknown, expired or revoked";
+    RefreshTokenReused => UNAUTHORIZED, "REFRESH_TOKEN_REUSED", "the refresh token was used before: its whole login is revoked";
     Forbidden => FORBIDDEN, "FORBIDDEN", "the caller's role may not do this";
     RouteNotFound => NOT_FOUND, "ROUTE_NOT_FOUND", "no such route";
     UserNotFound => NOT_FOUND, "USER_NOT_FOUND", "no such user (or not one the caller may see)";
@@ -54,6 +57,7 @@ catalogue! {
     RequestNotFound => NOT_FOUND, "REQUEST_NOT_FOUND", "no such issue request (or not the caller's)";
     PointNotFound => NOT_FOUND, "POINT_NOT_FOUND", "no such ledger entry (or not the caller's)";
     MethodNotAllowed => METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED", "the route does not take that method";
+    EmailTaken => CONFLICT, "EMAIL_TAKEN", "an account with this e-mail address exists";
     SoldOut => CONFLICT, "SOLD_OUT", "every coupon of the policy has been issued";
     AlreadyIssued => CONFLICT, "ALREADY_ISSUED", "the caller already holds a coupon of the policy";
     CouponAlreadyUsed => CONFLICT, "COUPON_ALREADY_USED", "the coupon was used for another order";
@@ -72,6 +76,7 @@ catalogue! {
     Internal => INTERNAL_SERVER_ERROR, "INTERNAL", "an unexpected failure; quote the x-trace-id header";
     BrokerUnavailable => SERVICE_UNAVAILABLE, "BROKER_UNAVAILABLE", "the request could not be queued; nothing was kept";
     Timeout => SERVICE_UNAVAILABLE, "TIMEOUT", "the request took longer than API_REQUEST_TIMEOUT_MS";
+    ServerBusy => SERVICE_UNAVAILABLE, "SERVER_BUSY", "the password hashing pool is full; retry after Retry-After seconds";
 }
 
 #[cfg(test)]

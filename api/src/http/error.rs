@@ -11,7 +11,7 @@ use domain::{
     coupon::{IssueRejection, UsageError},
     FieldError,
 };
-use infra::{coupons::usage::UsageFailure, points::ledger::Refusal};
+use infra::{accounts::hashing::Busy, coupons::usage::UsageFailure, points::ledger::Refusal};
 use serde::Serialize;
 
 pub type ApiResult<T> = Result<T, ApiError>;
@@ -19,7 +19,7 @@ pub type ApiResult<T> = Result<T, ApiError>;
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("{}: {detail}", code.as_str())]
-    Problem { code: ErrorCode, detail: String },
+    Problem { code: ErrorCode, detail: String, retry_after: Option<u64> },
     /// 422 `VALIDATION_FAILED`, naming every invalid field.
     #[error("invalid fields: {0:?}")]
     Invalid(Vec<FieldError>),
@@ -30,7 +30,12 @@ pub enum ApiError {
 impl ApiError {
     /// A refusal with `code` (whose status it takes) and a sentence for humans.
     pub fn new(code: ErrorCode, detail: impl Into<String>) -> Self {
-        ApiError::Problem { code, detail: detail.into() }
+        ApiError::Problem { code, detail: detail.into(), retry_after: None }
+    }
+
+    /// A refusal that tells the client when to try again (`Retry-After`, in seconds).
+    pub fn retry_after(code: ErrorCode, detail: impl Into<String>, seconds: u64) -> Self {
+        ApiError::Problem { code, detail: detail.into(), retry_after: Some(seconds.max(1)) }
     }
 
     pub fn code(&self) -> ErrorCode {
@@ -100,6 +105,12 @@ impl From<Refusal> for ApiError {
     }
 }
 
+impl From<Busy> for ApiError {
+    fn from(_: Busy) -> Self {
+        ApiError::retry_after(ErrorCode::ServerBusy, "too many sign-ins at once; try again in a moment", 1)
+    }
+}
+
 impl From<sqlx::Error> for ApiError {
     fn from(error: sqlx::Error) -> Self {
         ApiError::Internal(anyhow::Error::new(error).context("database operation"))
@@ -160,6 +171,10 @@ impl IntoResponse for ApiError {
         if let ApiError::Internal(error) = &self {
             tracing::error!(error = ?error, "request failed with an internal error");
         }
-        json_response(self.status(), &self.problem())
+        let mut response = json_response(self.status(), &self.problem());
+        if let ApiError::Problem { retry_after: Some(seconds), .. } = self {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
     }
 }

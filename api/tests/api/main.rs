@@ -1,5 +1,6 @@
 //! settle-api against real PostgreSQL, Redis and Kafka: one test binary, one module per area.
 
+mod accounts;
 mod auth;
 mod coupons;
 mod errors;

@@ -1,58 +1,23 @@
-//! Users: the caller's own profile and token validation. Sign-up, login and refresh build on these.
+//! `POST /api/v1/users/validate-token`: whether a token is one this API accepts (signature, expiry,
+//! issuer, audience, algorithm), and whose it is.
 
-use crate::http::ErrorCode;
 use crate::{
-    auth::{AuthUser, JwtKeys, TokenError},
-    http::{ApiError, ApiJson, ApiResult},
-    AppState,
+    auth::{JwtKeys, TokenError},
+    http::ApiJson,
 };
-use axum::{
-    extract::State,
-    routing::{get, post},
-    Json, Router,
-};
-use chrono::{DateTime, Utc};
-use domain::Role;
+use axum::{extract::State, Json};
 use serde::{Deserialize, Serialize};
-use sqlx::PgPool;
 use std::sync::Arc;
-
-pub fn router() -> Router<AppState> {
-    Router::new().route("/api/v1/users/me", get(me)).route("/api/v1/users/validate-token", post(validate_token))
-}
-
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Profile {
-    id: i64,
-    email: String,
-    name: String,
-    role: Role,
-    created_at: DateTime<Utc>,
-}
-
-#[tracing::instrument(skip_all, fields(user_id = %caller.user_id))]
-async fn me(caller: AuthUser, State(pool): State<PgPool>) -> ApiResult<Json<Profile>> {
-    sqlx::query_as!(
-        Profile,
-        r#"SELECT id, email, name, role AS "role: Role", created_at FROM users WHERE id = $1"#,
-        caller.user_id.get()
-    )
-    .fetch_optional(&pool)
-    .await?
-    .map(Json)
-    .ok_or_else(|| ApiError::new(ErrorCode::UserNotFound, "the token's user does not exist"))
-}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ValidateTokenRequest {
+pub struct ValidateTokenRequest {
     token: String,
 }
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-struct ValidateTokenResponse {
+pub struct ValidateTokenResponse {
     valid: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     user_id: Option<i64>,
@@ -64,7 +29,7 @@ struct ValidateTokenResponse {
     reason: Option<&'static str>,
 }
 
-async fn validate_token(
+pub async fn validate_token(
     State(keys): State<Arc<JwtKeys>>,
     ApiJson(request): ApiJson<ValidateTokenRequest>,
 ) -> Json<ValidateTokenResponse> {

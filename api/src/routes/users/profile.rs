@@ -1,0 +1,107 @@
+//! The caller's own profile and password.
+
+use crate::{
+    auth::AuthUser,
+    http::{ApiError, ApiJson, ApiResult, Client, ErrorCode},
+    AppState,
+};
+use axum::{extract::State, http::StatusCode, Json};
+use chrono::{DateTime, Utc};
+use domain::{
+    account::{check_name, check_password, Email},
+    FieldErrors, Role,
+};
+use infra::accounts::{
+    history::{self, Outcome},
+    users::{self, Profile},
+};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProfileView {
+    id: i64,
+    email: String,
+    name: String,
+    role: Role,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl From<Profile> for ProfileView {
+    fn from(profile: Profile) -> Self {
+        Self {
+            id: profile.id,
+            email: profile.email,
+            name: profile.name,
+            role: profile.role,
+            created_at: profile.created_at,
+            updated_at: profile.updated_at,
+        }
+    }
+}
+
+fn gone() -> ApiError {
+    ApiError::new(ErrorCode::UserNotFound, "the token's user does not exist")
+}
+
+#[tracing::instrument(skip_all, fields(user = %caller.user_id))]
+pub async fn me(caller: AuthUser, State(state): State<AppState>) -> ApiResult<Json<ProfileView>> {
+    let profile = users::profile(&state.pool, caller.user_id).await?.ok_or_else(gone)?;
+    Ok(Json(profile.into()))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileBody {
+    name: String,
+}
+
+#[tracing::instrument(skip_all, fields(user = %caller.user_id))]
+pub async fn update(
+    caller: AuthUser,
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<ProfileBody>,
+) -> ApiResult<Json<ProfileView>> {
+    let mut errors = FieldErrors::default();
+    let name = check_name(&body.name, &mut errors);
+    let name = errors.into_result(|| name).map_err(ApiError::Invalid)?.ok_or_else(gone)?;
+    let profile = users::rename(&state.pool, caller.user_id, &name).await?.ok_or_else(gone)?;
+    Ok(Json(profile.into()))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PasswordBody {
+    current_password: String,
+    new_password: String,
+}
+
+/// Checks the current password (a wrong one counts as a failed login), stores the new one, and revokes
+/// every refresh family of the user; access tokens already out stay valid until they expire.
+#[tracing::instrument(skip_all, fields(user = %caller.user_id))]
+pub async fn change_password(
+    caller: AuthUser,
+    State(state): State<AppState>,
+    client: Client,
+    ApiJson(body): ApiJson<PasswordBody>,
+) -> ApiResult<StatusCode> {
+    let (stored, email, name) = users::password_of(&state.pool, caller.user_id).await?.ok_or_else(gone)?;
+    if !state.hasher.verify(body.current_password.clone(), Some(stored)).await? {
+        let (ip, agent) = (client.ip.as_deref(), client.user_agent.as_deref());
+        history::record(&state.pool, caller.user_id, Outcome::WrongPassword, ip, agent).await?;
+        return Err(ApiError::new(ErrorCode::InvalidCredentials, "the current password is wrong"));
+    }
+    let email = Email::parse(&email).map_err(|message| anyhow::anyhow!("stored e-mail address: {message}"))?;
+    let mut errors = FieldErrors::default();
+    if body.new_password == body.current_password {
+        errors.add("newPassword", "must differ from the current password");
+    } else if let Err(rule) = check_password(&body.new_password, &email, &name) {
+        errors.add("newPassword", rule.message());
+    }
+    errors.into_result(|| ()).map_err(ApiError::Invalid)?;
+    let hash = state.hasher.hash(body.new_password).await??;
+    let revoked = users::change_password(&state.pool, caller.user_id, &hash).await?;
+    tracing::info!(revoked_logins = revoked, "password changed; every refresh token of the user revoked");
+    Ok(StatusCode::NO_CONTENT)
+}

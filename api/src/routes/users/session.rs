@@ -1,0 +1,102 @@
+//! Sessions: a login hands out a short-lived access token (the JWT every route checks) and an opaque
+//! refresh token in a new family; a refresh uses the refresh token up and hands out the next pair; a
+//! logout revokes the family.
+
+use crate::{
+    http::{ApiError, ApiJson, ApiResult, Client, ErrorCode},
+    AppState,
+};
+use axum::{extract::State, http::StatusCode, Json};
+use domain::{account::Email, Role, UserId};
+use infra::accounts::{
+    history::{self, Outcome},
+    refresh::{self, Refused},
+    users,
+};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginBody {
+    email: String,
+    password: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenPair {
+    access_token: String,
+    refresh_token: String,
+    /// Seconds the access token is valid for.
+    expires_in: u64,
+    token_type: &'static str,
+}
+
+fn invalid_credentials() -> ApiError {
+    ApiError::new(ErrorCode::InvalidCredentials, "the e-mail address or the password is wrong")
+}
+
+/// A wrong password and an unknown address answer the same, after the same work (a dummy hash is
+/// verified for an unknown address).
+#[tracing::instrument(skip_all)]
+pub async fn login(
+    State(state): State<AppState>,
+    client: Client,
+    ApiJson(body): ApiJson<LoginBody>,
+) -> ApiResult<Json<TokenPair>> {
+    let account = match Email::parse(&body.email) {
+        Ok(email) => users::credentials(&state.pool, &email).await?,
+        Err(_) => None,
+    };
+    let stored_hash = account.as_ref().map(|account| account.password_hash.clone());
+    let matched = state.hasher.verify(body.password, stored_hash).await?;
+    let Some(account) = account else { return Err(invalid_credentials()) };
+    let user = UserId::parse(account.id).map_err(anyhow::Error::from)?;
+    let outcome = if matched { Outcome::Ok } else { Outcome::WrongPassword };
+    history::record(&state.pool, user, outcome, client.ip.as_deref(), client.user_agent.as_deref()).await?;
+    if !matched {
+        tracing::info!(user = %user, "login refused: wrong password");
+        return Err(invalid_credentials());
+    }
+    let refresh_token = refresh::start_family(&state.pool, user, state.sessions.refresh_ttl).await?;
+    tracing::info!(user = %user, "logged in");
+    Ok(Json(pair(&state, user, account.role, refresh_token)?))
+}
+
+fn pair(state: &AppState, user: UserId, role: Role, refresh_token: String) -> ApiResult<TokenPair> {
+    let ttl = state.sessions.access_ttl;
+    Ok(TokenPair {
+        access_token: state.jwt.issue(user, role, ttl)?,
+        refresh_token,
+        expires_in: ttl.as_secs(),
+        token_type: "Bearer",
+    })
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RefreshBody {
+    refresh_token: String,
+}
+
+#[tracing::instrument(skip_all)]
+pub async fn refresh(State(state): State<AppState>, ApiJson(body): ApiJson<RefreshBody>) -> ApiResult<Json<TokenPair>> {
+    match refresh::rotate(&state.pool, &body.refresh_token, state.sessions.refresh_ttl).await? {
+        Ok(rotated) => Ok(Json(pair(&state, rotated.user, rotated.role, rotated.token)?)),
+        Err(Refused::Invalid) => {
+            Err(ApiError::new(ErrorCode::RefreshTokenInvalid, "the refresh token is unknown, expired or revoked"))
+        }
+        Err(Refused::Reused { family, user }) => {
+            tracing::warn!(user, %family, "a used refresh token was presented again: its whole family is revoked");
+            metrics::counter!("refresh_token_reuse_total").increment(1);
+            Err(ApiError::new(ErrorCode::RefreshTokenReused, "this refresh token was used before; sign in again"))
+        }
+    }
+}
+
+/// Revokes the login the token belongs to; idempotent, and silent about unknown tokens.
+#[tracing::instrument(skip_all)]
+pub async fn logout(State(state): State<AppState>, ApiJson(body): ApiJson<RefreshBody>) -> ApiResult<StatusCode> {
+    refresh::revoke_family_of(&state.pool, &body.refresh_token).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
