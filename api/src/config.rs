@@ -44,9 +44,34 @@ pub struct AccountsArgs {
     /// Callers that may wait for the hashing pool; beyond that 503 SERVER_BUSY at once.
     #[arg(long, env = "PASSWORD_HASH_QUEUE", default_value_t = 16, value_parser = clap::value_parser!(u64).range(0..=10_000))]
     pub hash_queue: u64,
+    /// Failed sign-ins of one account within the window before its attempts must wait.
+    #[arg(long, env = "LOGIN_MAX_FAILURES_PER_ACCOUNT", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1_000))]
+    pub max_failures_per_account: u32,
+    /// Failed sign-ins from one client IP (any accounts) within the window before its attempts must wait.
+    #[arg(long, env = "LOGIN_MAX_FAILURES_PER_IP", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub max_failures_per_ip: u32,
+    /// How long failed sign-ins are counted, in seconds.
+    #[arg(long, env = "LOGIN_FAILURE_WINDOW_SECS", default_value_t = 900, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub failure_window_secs: u64,
+    /// The first wait past the threshold, in milliseconds; each further failure doubles it (up to an hour).
+    #[arg(long, env = "LOGIN_BACKOFF_BASE_MS", default_value_t = 30_000, value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
+    pub backoff_base_ms: u64,
+    /// Proxies whose `X-Forwarded-For` is believed (comma-separated IPs); from anyone else it is ignored.
+    #[arg(long, env = "API_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 impl AccountsArgs {
+    pub fn throttle_limits(&self) -> infra::accounts::throttle::Limits {
+        infra::accounts::throttle::Limits {
+            max_per_account: self.max_failures_per_account,
+            max_per_ip: self.max_failures_per_ip,
+            window: Duration::from_secs(self.failure_window_secs),
+            backoff_base: Duration::from_millis(self.backoff_base_ms),
+            backoff_cap: Duration::from_secs(3_600),
+        }
+    }
+
     pub fn access_ttl(&self) -> Duration {
         Duration::from_secs(self.access_token_ttl_secs)
     }
@@ -58,7 +83,17 @@ impl AccountsArgs {
 
 impl Default for AccountsArgs {
     fn default() -> Self {
-        Self { access_token_ttl_secs: 900, refresh_token_ttl_days: 14, hash_concurrency: 2, hash_queue: 16 }
+        Self {
+            access_token_ttl_secs: 900,
+            refresh_token_ttl_days: 14,
+            hash_concurrency: 2,
+            hash_queue: 16,
+            max_failures_per_account: 5,
+            max_failures_per_ip: 20,
+            failure_window_secs: 900,
+            backoff_base_ms: 30_000,
+            trusted_proxies: Vec::new(),
+        }
     }
 }
 

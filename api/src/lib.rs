@@ -19,7 +19,7 @@ use axum::{
 use config::{ApiConfig, HttpLimits};
 use http::{middleware, ApiError};
 use infra::{
-    accounts::hashing::Hasher,
+    accounts::{hashing::Hasher, throttle::Throttle},
     coupons::CouponStock,
     kafka::{Kafka, Topic},
     ops::Readiness,
@@ -45,7 +45,21 @@ pub async fn build_state(config: &ApiConfig) -> anyhow::Result<AppState> {
     let accounts = &config.accounts;
     let hasher = Hasher::new(accounts.hash_concurrency as usize, accounts.hash_queue as usize)?;
     let sessions = Sessions { access_ttl: accounts.access_ttl(), refresh_ttl: accounts.refresh_ttl() };
-    Ok(AppState::new(Shared { pool, redis, kafka, producer, coupons, balances, jwt, hasher, sessions }))
+    let throttle = Throttle::new(redis.clone(), accounts.throttle_limits());
+    let trusted_proxies = accounts.trusted_proxies.clone();
+    Ok(AppState::new(Shared {
+        pool,
+        redis,
+        kafka,
+        producer,
+        coupons,
+        balances,
+        jwt,
+        hasher,
+        sessions,
+        throttle,
+        trusted_proxies,
+    }))
 }
 
 /// Every route plus the middleware stack, outermost first: trace id, deadline, body limit.

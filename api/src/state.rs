@@ -1,7 +1,11 @@
 use crate::auth::JwtKeys;
 use axum::extract::FromRef;
 use infra::{
-    accounts::hashing::Hasher, coupons::CouponStock, kafka::Kafka, points::cache::BalanceCache, redis_client::Redis,
+    accounts::{hashing::Hasher, throttle::Throttle},
+    coupons::CouponStock,
+    kafka::Kafka,
+    points::cache::BalanceCache,
+    redis_client::Redis,
 };
 use rdkafka::producer::FutureProducer;
 use sqlx::PgPool;
@@ -23,6 +27,9 @@ pub struct Shared {
     pub jwt: Arc<JwtKeys>,
     pub hasher: Hasher,
     pub sessions: Sessions,
+    pub throttle: Throttle,
+    /// Peers whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 /// How long the tokens a login or refresh hands out live.

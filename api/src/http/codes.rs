@@ -66,6 +66,7 @@ catalogue! {
     InsufficientBalance => CONFLICT, "INSUFFICIENT_BALANCE", "the balance does not cover the amount";
     AlreadyCancelled => CONFLICT, "ALREADY_CANCELLED", "the ledger entry was cancelled before";
     NotCancellable => CONFLICT, "NOT_CANCELLABLE", "a cancel entry cannot itself be cancelled";
+    TooManyAttempts => TOO_MANY_REQUESTS, "TOO_MANY_ATTEMPTS", "too many failed sign-ins; retry after Retry-After seconds";
     PayloadTooLarge => PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE", "the body is larger than API_BODY_LIMIT_BYTES";
     UnsupportedMediaType => UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_MEDIA_TYPE", "the body is not sent as application/json";
     ValidationFailed => UNPROCESSABLE_ENTITY, "VALIDATION_FAILED", "some fields are invalid: `errors` names each";

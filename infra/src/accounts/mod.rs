@@ -3,4 +3,5 @@
 pub mod hashing;
 pub mod history;
 pub mod refresh;
+pub mod throttle;
 pub mod users;

@@ -87,8 +87,10 @@ pub async fn change_password(
     ApiJson(body): ApiJson<PasswordBody>,
 ) -> ApiResult<StatusCode> {
     let (stored, email, name) = users::password_of(&state.pool, caller.user_id).await?.ok_or_else(gone)?;
+    super::session::throttled(&state, Some(caller.user_id.get()), &client).await?;
     if !state.hasher.verify(body.current_password.clone(), Some(stored)).await? {
         let (ip, agent) = (client.ip.as_deref(), client.user_agent.as_deref());
+        state.throttle.failed(Some(caller.user_id.get()), ip).await;
         history::record(&state.pool, caller.user_id, Outcome::WrongPassword, ip, agent).await?;
         return Err(ApiError::new(ErrorCode::InvalidCredentials, "the current password is wrong"));
     }

@@ -48,8 +48,13 @@ pub async fn login(
         Ok(email) => users::credentials(&state.pool, &email).await?,
         Err(_) => None,
     };
+    let account_id = account.as_ref().map(|account| account.id);
+    throttled(&state, account_id, &client).await?;
     let stored_hash = account.as_ref().map(|account| account.password_hash.clone());
     let matched = state.hasher.verify(body.password, stored_hash).await?;
+    if !matched {
+        state.throttle.failed(account_id, client.ip.as_deref()).await;
+    }
     let Some(account) = account else { return Err(invalid_credentials()) };
     let user = UserId::parse(account.id).map_err(anyhow::Error::from)?;
     let outcome = if matched { Outcome::Ok } else { Outcome::WrongPassword };
@@ -58,9 +63,23 @@ pub async fn login(
         tracing::info!(user = %user, "login refused: wrong password");
         return Err(invalid_credentials());
     }
+    state.throttle.succeeded(account.id).await;
     let refresh_token = refresh::start_family(&state.pool, user, state.sessions.refresh_ttl).await?;
     tracing::info!(user = %user, "logged in");
     Ok(Json(pair(&state, user, account.role, refresh_token)?))
+}
+
+/// 429 with Retry-After while the account or the client's address must wait after failed sign-ins; the
+/// refused attempt is in the account's history. Nothing is hashed for it.
+pub async fn throttled(state: &AppState, account: Option<i64>, client: &Client) -> ApiResult<()> {
+    let Some(wait) = state.throttle.wait(account, client.ip.as_deref()).await else { return Ok(()) };
+    if let Some(user) = account.and_then(|id| UserId::parse(id).ok()) {
+        let (ip, agent) = (client.ip.as_deref(), client.user_agent.as_deref());
+        history::record(&state.pool, user, Outcome::Throttled, ip, agent).await?;
+    }
+    metrics::counter!("login_throttled_total").increment(1);
+    let seconds = wait.as_millis().div_ceil(1_000) as u64;
+    Err(ApiError::retry_after(ErrorCode::TooManyAttempts, "too many failed sign-ins; try again later", seconds))
 }
 
 fn pair(state: &AppState, user: UserId, role: Role, refresh_token: String) -> ApiResult<TokenPair> {

@@ -4,3 +4,4 @@ mod login;
 mod refresh;
 mod signup;
 pub mod support;
+mod throttle;
