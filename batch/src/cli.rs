@@ -19,7 +19,9 @@ pub enum Command {
     Migrate,
     /// Check that the database answers; prints a JSON readiness report.
     Check,
-    /// Print a bearer token signed with JWT_SECRET (for operators, service accounts and the demo).
+    /// Create an account (e.g. the first admin); the password is read from standard input.
+    CreateUser(crate::accounts::CreateUserArgs),
+    /// Print a bearer token signed with JWT_SECRET (for benchmarks and the demo; people log in instead).
     IssueToken(IssueTokenArgs),
     /// Create users, a realistic point ledger and balances (some deliberately wrong), with COPY.
     SeedPoints(crate::seed::SeedArgs),

@@ -1,6 +1,7 @@
 //! settle-batch: one binary, one subcommand per job. Exit codes are part of the interface (Jenkins and
 //! the scheduler read them): see [`Exit`].
 
+mod accounts;
 mod cli;
 mod jobs;
 mod outbox;
@@ -45,6 +46,10 @@ pub async fn run(cli: BatchCli) -> anyhow::Result<Exit> {
                 println!("{line}");
             }
             Ok(Exit::Success)
+        }
+        Command::CreateUser(args) => {
+            let pool = infra::db::connect(&cli.postgres).await?;
+            accounts::create_user(&pool, args).await
         }
         Command::Outbox(command) => {
             let pool = infra::db::connect(&cli.postgres).await?;

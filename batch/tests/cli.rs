@@ -82,3 +82,38 @@ async fn outbox_parked_lists_parked_rows_and_retry_re_drives_one_or_exits_2() {
     assert_eq!(again.status.code(), Some(2), "a row that is not parked cannot be re-driven");
     assert!(String::from_utf8_lossy(&again.stderr).contains("no parked outbox row"));
 }
+
+#[tokio::test]
+async fn create_user_reads_the_password_from_stdin_and_refuses_weak_ones_or_taken_addresses() {
+    use std::io::Write;
+    let env = TestEnv::new().await;
+    let create = |password: &str| {
+        let mut child = process::command_for(batch().as_ref(), &env)
+            .args(["create-user", "--email", "Root@Shop.test", "--name", "Root Admin", "--role", "ADMIN"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("running create-user");
+        writeln!(child.stdin.take().expect("stdin"), "{password}").expect("writing the password");
+        child.wait_with_output().expect("create-user output")
+    };
+    let weak = create("password1");
+    assert_eq!(weak.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&weak.stderr).contains("PASSWORD_TOO_WEAK"),
+        "{}",
+        String::from_utf8_lossy(&weak.stderr)
+    );
+    let created = create("plum orbit canyon ledger");
+    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    let (role, hash): (String, String) =
+        sqlx::query_as("SELECT role, password_hash FROM users WHERE email = 'root@shop.test'")
+            .fetch_one(&env.pool)
+            .await
+            .expect("the account");
+    assert_eq!(role, "ADMIN");
+    assert!(hash.starts_with("$argon2id$"), "the password is stored hashed: {hash}");
+    let again = create("plum orbit canyon ledger");
+    assert_eq!(again.status.code(), Some(2), "the address is taken");
+}

@@ -56,6 +56,7 @@ pub async fn run(postgres: &PostgresArgs, kafka: &KafkaArgs, args: RelayArgs) ->
             retention: Retention {
                 outbox: Duration::from_secs(7 * 24 * 3_600),
                 idempotency_keys: Duration::from_secs(24 * 3_600),
+                login_history: Duration::from_secs(365 * 24 * 3_600),
             },
             outbox_max_attempts: 10,
             business_time: BusinessTimeArgs { timezone: chrono_tz::Asia::Seoul },

@@ -35,6 +35,9 @@ pub struct WorkersConfig {
     /// Hours the API's idempotency keys are kept: a retry within them gets the first answer again.
     #[arg(long, env = "IDEMPOTENCY_RETENTION_HOURS", default_value_t = 24, value_parser = clap::value_parser!(u64).range(1..=8_760))]
     pub idempotency_retention_hours: u64,
+    /// Days login attempts stay in the login history.
+    #[arg(long, env = "LOGIN_HISTORY_RETENTION_DAYS", default_value_t = 365, value_parser = clap::value_parser!(u64).range(1..=3_650))]
+    pub login_history_retention_days: u64,
     /// Address of the ops endpoints (/health/live, /health/ready, /metrics).
     #[arg(long, env = "WORKERS_OPS_ADDR", default_value = "127.0.0.1:9101")]
     pub ops_addr: SocketAddr,
@@ -60,6 +63,7 @@ impl WorkersConfig {
             retention: Retention {
                 outbox: hours(self.outbox_retention_hours),
                 idempotency_keys: hours(self.idempotency_retention_hours),
+                login_history: hours(self.login_history_retention_days * 24),
             },
             outbox_max_attempts: self.outbox_max_attempts,
             business_time: self.business_time.clone(),

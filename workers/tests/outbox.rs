@@ -248,7 +248,7 @@ async fn a_relay_and_a_consumer_killed_mid_batch_apply_every_event_exactly_once(
 }
 
 #[tokio::test]
-async fn cleanup_deletes_only_sent_rows_dedupe_rows_and_idempotency_keys_past_their_retention() {
+async fn cleanup_deletes_only_rows_past_their_retention_and_never_unsent_outbox_rows_or_live_tokens() {
     let env = TestEnv::new().await;
     write_events(&env.pool, 3, 1, 30).await;
     sqlx::query("UPDATE outbox_events SET sent_at = now() - interval '2 hours' WHERE id % 3 = 0")
@@ -275,9 +275,40 @@ async fn cleanup_deletes_only_sent_rows_dedupe_rows_and_idempotency_keys_past_th
     .await
     .expect("idempotency keys");
 
-    let retention = Retention { outbox: Duration::from_secs(3_600), idempotency_keys: Duration::from_secs(24 * 3_600) };
+    let user: i64 =
+        sqlx::query_scalar("INSERT INTO users (email, password_hash, name) VALUES ('r@x.io', 'x', 'R') RETURNING id")
+            .fetch_one(&env.pool)
+            .await
+            .expect("a user");
+    sqlx::query(
+        "WITH f AS (INSERT INTO refresh_token_families (id, user_id, created_at) \
+                    VALUES (gen_random_uuid(), $1, now() - interval '30 days') RETURNING id) \
+         INSERT INTO refresh_tokens (token_hash, family_id, expires_at) \
+         SELECT 'expired', id, now() - interval '1 day' FROM f UNION ALL SELECT 'live', id, now() + interval '1 day' FROM f",
+    )
+    .bind(user)
+    .execute(&env.pool)
+    .await
+    .expect("refresh tokens");
+    sqlx::query(
+        "INSERT INTO login_history (user_id, succeeded, reason, logged_in_at) \
+         VALUES ($1, true, 'OK', now() - interval '2 days'), ($1, true, 'OK', now())",
+    )
+    .bind(user)
+    .execute(&env.pool)
+    .await
+    .expect("login history");
+
+    let retention = Retention {
+        outbox: Duration::from_secs(3_600),
+        idempotency_keys: Duration::from_secs(24 * 3_600),
+        login_history: Duration::from_secs(24 * 3_600),
+    };
     let deleted = outbox_relay::cleanup::delete_expired(&env.pool, retention).await.expect("cleanup");
-    assert_eq!(deleted, Deleted { outbox: 10, processed: 1, idempotency_keys: 1 });
+    assert_eq!(deleted, Deleted { outbox: 10, processed: 1, idempotency_keys: 1, refresh_tokens: 1, login_history: 1 });
+    let tokens: Vec<String> =
+        sqlx::query_scalar("SELECT token_hash FROM refresh_tokens").fetch_all(&env.pool).await.expect("tokens");
+    assert_eq!(tokens, ["live"], "only the expired refresh token goes (its family stays with the live one)");
     let keys: Vec<String> =
         sqlx::query_scalar("SELECT idempotency_key FROM idempotency_keys").fetch_all(&env.pool).await.expect("keys");
     assert_eq!(keys, ["fresh"], "only the key past its retention goes");

@@ -1,5 +1,5 @@
-//! Retention: sent outbox rows, consumers' dedupe rows and the API's idempotency keys are deleted once
-//! older than their retention, in small chunks so cleanup never holds many row locks or competes with
+//! Retention: sent outbox rows, consumers' dedupe rows, the API's idempotency keys, expired refresh
+//! tokens and old login history are deleted once past their retention, in small chunks so cleanup never holds many row locks or competes with
 //! the relay for long. Unsent and parked outbox rows are never deleted, however old.
 
 use sqlx::PgPool;
@@ -15,6 +15,8 @@ pub struct Retention {
     /// Sent outbox rows and consumers' dedupe rows.
     pub outbox: Duration,
     pub idempotency_keys: Duration,
+    /// Login attempts in the login history.
+    pub login_history: Duration,
 }
 
 /// What one round deleted.
@@ -23,6 +25,8 @@ pub struct Deleted {
     pub outbox: u64,
     pub processed: u64,
     pub idempotency_keys: u64,
+    pub refresh_tokens: u64,
+    pub login_history: u64,
 }
 
 /// Deletes everything past its retention. Oldest first, `CHUNK` rows per statement, skipping rows
@@ -65,7 +69,37 @@ pub async fn delete_expired(pool: &PgPool, retention: Retention) -> sqlx::Result
         .execute(pool)
     })
     .await?;
-    Ok(Deleted { outbox: sent, processed, idempotency_keys })
+    // An expired refresh token can never be used again; its family goes with its last token.
+    let refresh_tokens = delete_in_chunks(|| {
+        sqlx::query!(
+            "DELETE FROM refresh_tokens WHERE token_hash IN (
+                 SELECT token_hash FROM refresh_tokens WHERE expires_at < now()
+                 ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED)",
+            CHUNK
+        )
+        .execute(pool)
+    })
+    .await?;
+    sqlx::query!(
+        "DELETE FROM refresh_token_families f
+         WHERE NOT EXISTS (SELECT FROM refresh_tokens t WHERE t.family_id = f.id)
+           AND f.created_at < now() - interval '1 day'"
+    )
+    .execute(pool)
+    .await?;
+    let history = seconds(retention.login_history);
+    let login_history = delete_in_chunks(|| {
+        sqlx::query!(
+            "DELETE FROM login_history WHERE id IN (
+                 SELECT id FROM login_history WHERE logged_in_at < now() - $1::bigint * interval '1 second'
+                 ORDER BY logged_in_at LIMIT $2 FOR UPDATE SKIP LOCKED)",
+            history,
+            CHUNK
+        )
+        .execute(pool)
+    })
+    .await?;
+    Ok(Deleted { outbox: sent, processed, idempotency_keys, refresh_tokens, login_history })
 }
 
 fn seconds(retention: Duration) -> i64 {
@@ -96,6 +130,8 @@ pub async fn run(pool: PgPool, retention: Retention, shutdown: CancellationToken
                 outbox = deleted.outbox,
                 processed = deleted.processed,
                 idempotency_keys = deleted.idempotency_keys,
+                refresh_tokens = deleted.refresh_tokens,
+                login_history = deleted.login_history,
                 "deleted rows past their retention"
             ),
             Err(error) => tracing::warn!(%error, "retention cleanup failed; trying again later"),
