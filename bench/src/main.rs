@@ -1,5 +1,6 @@
 //! settle-bench: the pieces the coupon benchmark and the demo need around the real binaries.
 
+mod accounts;
 mod check;
 mod consume;
 mod histogram;
@@ -48,6 +49,8 @@ enum Command {
     Relay(relay::RelayArgs),
     /// The origin's reconciliation method (OFFSET pages, row-at-a-time) on a sample, extrapolated.
     OriginBaseline(origin::OriginArgs),
+    /// Clients logging in (or refreshing) in a loop against settle-api; latencies by outcome.
+    Accounts(accounts::AccountsArgs),
     /// A quantile of one route's latency histogram between two /metrics scrapes.
     HistogramQuantile(histogram::QuantileArgs),
 }
@@ -67,6 +70,7 @@ async fn main() -> ExitCode {
             Command::SeedPoints(args) => points::seed(&cli.postgres, args).await,
             Command::Relay(args) => relay::run(&cli.postgres, &cli.kafka, args).await,
             Command::HistogramQuantile(args) => histogram::run(args),
+            Command::Accounts(args) => accounts::run(args).await,
             Command::OriginBaseline(args) => origin::run(&cli.postgres, args).await,
         }
     })
