@@ -134,6 +134,30 @@ mod tests {
     }
 
     #[test]
+    fn an_event_is_dated_on_the_business_day_it_happened_not_the_utc_one() {
+        let envelope = serde_json::json!({
+            "eventId": Uuid::new_v4(),
+            "aggregateType": "points",
+            "aggregateId": "7",
+            "eventType": "PointsEarned",
+            "occurredAt": "2026-11-30T16:30:00Z",
+            "payload": { "userId": 7, "amount": 100 },
+        });
+        let record = OwnedMessage::new(
+            Some(serde_json::to_vec(&envelope).expect("json")),
+            None,
+            "points.events".to_owned(),
+            rdkafka::Timestamp::NotAvailable,
+            0,
+            0,
+            None,
+        );
+        let seoul = BusinessTimeArgs { timezone: chrono_tz::Asia::Seoul };
+        let event = parse(&record, &seoul).expect("a point event");
+        assert_eq!(event.day.to_string(), "2026-12-01", "01:30 in Seoul: the next business day, not 30 November");
+    }
+
+    #[test]
     fn totals_split_earned_and_spent_and_count_a_repeated_event_once() {
         let earn = event(1, 100);
         let events = [earn.clone(), event(1, -30), earn, event(2, 5)];
