@@ -38,9 +38,10 @@ pub struct AccountsArgs {
     /// How long a refresh token is valid, in days.
     #[arg(long, env = "REFRESH_TOKEN_TTL_DAYS", default_value_t = 14, value_parser = clap::value_parser!(u64).range(1..=365))]
     pub refresh_token_ttl_days: u64,
-    /// Passwords hashed at once (argon2id, ~20 ms of one core each).
-    #[arg(long, env = "PASSWORD_HASH_CONCURRENCY", default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=256))]
-    pub hash_concurrency: u64,
+    /// Passwords hashed at once (argon2id, ~15 ms of one core each); by default half the cores (at least
+    /// one), so a login storm leaves the other half to everything else.
+    #[arg(long, env = "PASSWORD_HASH_CONCURRENCY", value_parser = clap::value_parser!(u64).range(1..=256))]
+    pub hash_concurrency: Option<u64>,
     /// Callers that may wait for the hashing pool; beyond that 503 SERVER_BUSY at once.
     #[arg(long, env = "PASSWORD_HASH_QUEUE", default_value_t = 16, value_parser = clap::value_parser!(u64).range(0..=10_000))]
     pub hash_queue: u64,
@@ -62,6 +63,12 @@ pub struct AccountsArgs {
 }
 
 impl AccountsArgs {
+    pub fn hash_concurrency(&self) -> usize {
+        self.hash_concurrency.map_or_else(
+            || std::thread::available_parallelism().map_or(1, |cores| (cores.get() / 2).max(1)),
+            |configured| configured as usize,
+        )
+    }
     pub fn throttle_limits(&self) -> infra::accounts::throttle::Limits {
         infra::accounts::throttle::Limits {
             max_per_account: self.max_failures_per_account,
@@ -86,7 +93,7 @@ impl Default for AccountsArgs {
         Self {
             access_token_ttl_secs: 900,
             refresh_token_ttl_days: 14,
-            hash_concurrency: 2,
+            hash_concurrency: None,
             hash_queue: 16,
             max_failures_per_account: 5,
             max_failures_per_ip: 20,

@@ -43,7 +43,7 @@ pub async fn build_state(config: &ApiConfig) -> anyhow::Result<AppState> {
     let balances = infra::points::cache::BalanceCache::new(redis.clone());
     let jwt = Arc::new(config.jwt.keys()?);
     let accounts = &config.accounts;
-    let hasher = Hasher::new(accounts.hash_concurrency as usize, accounts.hash_queue as usize)?;
+    let hasher = Hasher::new(accounts.hash_concurrency(), accounts.hash_queue as usize)?;
     let sessions = Sessions { access_ttl: accounts.access_ttl(), refresh_ttl: accounts.refresh_ttl() };
     let throttle = Throttle::new(redis.clone(), accounts.throttle_limits());
     let trusted_proxies = accounts.trusted_proxies.clone();

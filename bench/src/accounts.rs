@@ -22,6 +22,9 @@ pub struct AccountsArgs {
     clients: usize,
     #[arg(long, default_value_t = 10)]
     duration_secs: u64,
+    /// Wait out a 503's Retry-After before trying again, as a well-behaved client does (off: a raw flood).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    honor_retry_after: bool,
     /// Keeps the e-mail addresses of separate runs apart.
     #[arg(long, default_value = "bench")]
     tag: String,
@@ -56,9 +59,10 @@ pub async fn run(args: AccountsArgs) -> anyhow::Result<()> {
     let clients: Vec<_> = (0..args.clients)
         .map(|n| {
             let (client, url, mode) = (client.clone(), args.url.clone(), args.mode.clone());
+            let patient = args.honor_retry_after;
             let email = emails[n % emails.len()].clone();
             let token = tokens.get(n % tokens.len().max(1)).cloned().unwrap_or_default();
-            tokio::spawn(drive(client, url, mode, email, token, until))
+            tokio::spawn(drive(Load { client, url, mode, patient }, email, token, until))
         })
         .collect();
     let mut tally = Tally::default();
@@ -70,8 +74,9 @@ pub async fn run(args: AccountsArgs) -> anyhow::Result<()> {
     }
     let seconds = started.elapsed().as_secs_f64();
     println!(
-        "RESULT mode={} clients={} ok={} busy={} other={} seconds={seconds:.2} ok_per_s={:.0} p50_ok_ms={:.1} p99_ok_ms={:.1} p99_busy_ms={:.1}",
+        "RESULT mode={} patient={} clients={} ok={} busy={} other={} seconds={seconds:.2} ok_per_s={:.0} p50_ok_ms={:.1} p99_ok_ms={:.1} p99_busy_ms={:.1}",
         args.mode,
+        args.honor_retry_after,
         args.clients,
         tally.ok.len(),
         tally.busy.len(),
@@ -84,14 +89,17 @@ pub async fn run(args: AccountsArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn drive(
+/// What one client does.
+struct Load {
     client: reqwest::Client,
     url: String,
     mode: String,
-    email: String,
-    mut token: String,
-    until: Instant,
-) -> Tally {
+    /// Honours Retry-After.
+    patient: bool,
+}
+
+async fn drive(load: Load, email: String, mut token: String, until: Instant) -> Tally {
+    let Load { client, url, mode, patient } = load;
     let mut tally = Tally::default();
     while Instant::now() < until {
         let started = Instant::now();
@@ -108,7 +116,13 @@ async fn drive(
                 }
                 tally.ok.push(micros);
             }
-            Ok((503, _)) => tally.busy.push(micros),
+            Ok((503, _)) => {
+                tally.busy.push(micros);
+                if patient {
+                    // The API says 1 s; waiting it out is what its contract asks of a client.
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
             _ => tally.other += 1,
         }
     }

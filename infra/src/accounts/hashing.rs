@@ -68,39 +68,59 @@ impl Hasher {
         })
     }
 
-    /// A PHC string (`$argon2id$v=19$m=19456,t=2,p=1$...`) of `password` with a fresh salt.
+    /// A place in the pool, taken before any other work of the request (its database reads included),
+    /// so that a refusal costs nothing but the answer; [`Busy`] when the pool and its queue are full.
+    pub fn admit(&self) -> Result<Admission, Busy> {
+        let ahead = self.inside.fetch_add(1, Ordering::SeqCst);
+        let admission = Admission { hasher: self.clone() };
+        if ahead >= self.capacity {
+            metrics::counter!("password_hashing_refused_total").increment(1);
+            return Err(Busy);
+        }
+        Ok(admission)
+    }
+
+    /// Admits and hashes: a PHC string (`$argon2id$v=19$m=19456,t=2,p=1$...`) of `password`.
     pub async fn hash(&self, password: String) -> Result<anyhow::Result<String>, Busy> {
+        self.admit()?.hash(password).await
+    }
+
+    /// Admits and verifies (see [`Admission::verify`]).
+    pub async fn verify(&self, password: String, phc: Option<String>) -> Result<bool, Busy> {
+        self.admit()?.verify(password, phc).await
+    }
+}
+
+/// A caller's place in the hashing pool; it leaves the pool when dropped (done, refused or abandoned).
+pub struct Admission {
+    hasher: Hasher,
+}
+
+impl Admission {
+    /// A PHC string of `password` with a fresh salt.
+    pub async fn hash(self, password: String) -> Result<anyhow::Result<String>, Busy> {
         self.run(move || hash_now(&password)).await
     }
 
     /// Whether `password` matches `phc`; with no stored hash (unknown account) it checks against the
     /// dummy hash and answers false, taking as long as a real check.
-    pub async fn verify(&self, password: String, phc: Option<String>) -> Result<bool, Busy> {
+    pub async fn verify(self, password: String, phc: Option<String>) -> Result<bool, Busy> {
         let known = phc.is_some();
-        let phc = phc.unwrap_or_else(|| self.dummy.to_string());
+        let phc = phc.unwrap_or_else(|| self.hasher.dummy.to_string());
         let matched = self.run(move || verify_now(&password, &phc)).await?;
         Ok(known && matched)
     }
 
-    async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T, Busy> {
-        let ahead = self.inside.fetch_add(1, Ordering::SeqCst);
-        let _leave = Leave(&self.inside);
-        if ahead >= self.capacity {
-            metrics::counter!("password_hashing_refused_total").increment(1);
-            return Err(Busy);
-        }
-        let _permit = self.permits.acquire().await.map_err(|_| Busy)?;
+    async fn run<T: Send + 'static>(self, work: impl FnOnce() -> T + Send + 'static) -> Result<T, Busy> {
+        let _permit = self.hasher.permits.acquire().await.map_err(|_| Busy)?;
         let span = tracing::Span::current();
         tokio::task::spawn_blocking(move || span.in_scope(work)).await.map_err(|_| Busy)
     }
 }
 
-/// Leaves the queue however `run` ends (a refusal, a dropped request, a finished hash).
-struct Leave<'a>(&'a AtomicUsize);
-
-impl Drop for Leave<'_> {
+impl Drop for Admission {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
+        self.hasher.inside.fetch_sub(1, Ordering::SeqCst);
     }
 }
 

@@ -21,8 +21,9 @@ pub async fn signup(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<SignupBody>,
 ) -> ApiResult<(StatusCode, Json<ProfileView>)> {
+    let admission = state.hasher.admit()?;
     let (email, name) = new_account(&body.email, &body.password, &body.name).map_err(ApiError::Invalid)?;
-    let hash = state.hasher.hash(body.password).await??;
+    let hash = admission.hash(body.password).await??;
     match users::create(&state.pool, &email, &name, &hash, Role::User).await? {
         Ok(profile) => {
             tracing::info!(user = profile.id, "account created");
