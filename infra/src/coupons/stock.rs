@@ -155,7 +155,8 @@ impl CouponStock {
         };
         let holders = repo::policy_holders(pool, policy).await?;
         let loaded: i64 = self
-            .policy_invocation(&self.scripts.load, &row, &holders)
+            .policy_invocation(&self.scripts.load, &row)
+            .arg(&holders)
             .invoke_async(&mut self.redis.connection())
             .await
             .context("loading coupon state into Redis")?;
@@ -178,7 +179,7 @@ impl CouponStock {
         let holders = repo::policy_holders(pool, policy).await?;
         let oldest_counted = Utc::now() - IN_FLIGHT_HORIZON;
         let reloaded: i64 = self
-            .policy_invocation(&self.scripts.reload, &row, &[])
+            .policy_invocation(&self.scripts.reload, &row)
             .arg(millis(oldest_counted))
             .arg(&holders)
             .invoke_async(&mut self.redis.connection())
@@ -195,14 +196,9 @@ impl CouponStock {
         Ok(reloaded == 1)
     }
 
-    /// The meta and user-set keys of `policy`'s row and its meta arguments, then `holders`; `reload` takes
-    /// the in-flight set as a third key.
-    fn policy_invocation<'s>(
-        &self,
-        script: &'s Script,
-        policy: &PolicyRow,
-        holders: &[i64],
-    ) -> redis::ScriptInvocation<'s> {
+    /// `script` with the policy's keys (meta, user set, in-flight set) and its quantity and window as its
+    /// first arguments: the head that `load.lua` and `reload.lua` share.
+    fn policy_invocation<'s>(&self, script: &'s Script, policy: &PolicyRow) -> redis::ScriptInvocation<'s> {
         let id = PolicyId::parse(policy.id).expect("policy ids from the database are positive");
         let mut invocation = script.prepare_invoke();
         invocation
@@ -212,9 +208,6 @@ impl CouponStock {
             .arg(policy.total_quantity)
             .arg(millis(policy.start_time))
             .arg(millis(policy.end_time));
-        if !holders.is_empty() {
-            invocation.arg(holders);
-        }
         invocation
     }
 
