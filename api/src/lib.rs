@@ -41,6 +41,7 @@ pub async fn build_state(config: &ApiConfig) -> anyhow::Result<AppState> {
     let producer = kafka.producer()?;
     let coupons = CouponStock::new(redis.clone());
     let balances = infra::points::cache::BalanceCache::new(redis.clone());
+    let stock_gate = infra::shop::StockGate::new(redis.clone(), pool.clone());
     let jwt = Arc::new(config.jwt.keys()?);
     let accounts = &config.accounts;
     let hasher = Hasher::new(accounts.hash_concurrency(), accounts.hash_queue as usize)?;
@@ -54,6 +55,7 @@ pub async fn build_state(config: &ApiConfig) -> anyhow::Result<AppState> {
         producer,
         coupons,
         balances,
+        stock_gate,
         jwt,
         hasher,
         sessions,

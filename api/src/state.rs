@@ -6,6 +6,7 @@ use infra::{
     kafka::Kafka,
     points::cache::BalanceCache,
     redis_client::Redis,
+    shop::StockGate,
 };
 use rdkafka::producer::FutureProducer;
 use sqlx::PgPool;
@@ -24,6 +25,7 @@ pub struct Shared {
     pub producer: FutureProducer,
     pub coupons: CouponStock,
     pub balances: BalanceCache,
+    pub stock_gate: StockGate,
     pub jwt: Arc<JwtKeys>,
     pub hasher: Hasher,
     pub sessions: Sessions,

@@ -53,6 +53,9 @@ positive_id!(UserId, "user id");
 positive_id!(PolicyId, "coupon policy id");
 positive_id!(CouponId, "coupon id");
 positive_id!(PointId, "ledger entry id");
+positive_id!(ProductId, "product id");
+positive_id!(OptionId, "product option id");
+positive_id!(OrderId, "order id");
 
 #[cfg(test)]
 mod tests {

@@ -5,8 +5,9 @@ pub mod coupon;
 mod ids;
 pub mod points;
 mod role;
+pub mod shop;
 mod validation;
 
-pub use ids::{CouponId, IdError, PointId, PolicyId, UserId};
+pub use ids::{CouponId, IdError, OptionId, OrderId, PointId, PolicyId, ProductId, UserId};
 pub use role::{Role, RoleError};
 pub use validation::{FieldError, FieldErrors};

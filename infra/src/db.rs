@@ -22,3 +22,8 @@ pub async fn connect(args: &PostgresArgs) -> anyhow::Result<PgPool> {
 pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
     MIGRATOR.run(pool).await.context("applying database migrations")
 }
+
+/// The constraint a failed statement violated, if it failed on one.
+pub fn violated_constraint(error: &sqlx::Error) -> Option<&str> {
+    error.as_database_error()?.constraint()
+}

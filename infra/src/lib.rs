@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod ops;
 pub mod outbox;
 pub mod points;
+pub mod shop;
 pub mod redis_client;
 pub mod session_lock;
 pub mod shutdown;

@@ -70,6 +70,32 @@ where
     }
 }
 
+/// The caller when a bearer token is sent (a bad one is refused like anywhere else), `None` without one:
+/// for routes anyone may call that show admins more.
+#[derive(Debug, Clone, Copy)]
+pub struct MaybeUser(pub Option<AuthUser>);
+
+impl MaybeUser {
+    pub fn is_admin(&self) -> bool {
+        self.0.is_some_and(|user| user.is_admin())
+    }
+}
+
+impl<S> FromRequestParts<S> for MaybeUser
+where
+    Arc<JwtKeys>: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        if !parts.headers.contains_key(AUTHORIZATION) {
+            return Ok(MaybeUser(None));
+        }
+        AuthUser::from_request_parts(parts, state).await.map(|user| MaybeUser(Some(user)))
+    }
+}
+
 fn bearer_token(parts: &Parts) -> Result<&str, ApiError> {
     let header = parts
         .headers

@@ -4,5 +4,5 @@
 
 mod extract;
 
-pub use extract::{AdminUser, AuthUser};
+pub use extract::{AdminUser, AuthUser, MaybeUser};
 pub use infra::jwt::{Claims, JwtKeys, TokenError};

@@ -56,6 +56,10 @@ catalogue! {
     CouponNotFound => NOT_FOUND, "COUPON_NOT_FOUND", "no such coupon (or not the caller's)";
     RequestNotFound => NOT_FOUND, "REQUEST_NOT_FOUND", "no such issue request (or not the caller's)";
     PointNotFound => NOT_FOUND, "POINT_NOT_FOUND", "no such ledger entry (or not the caller's)";
+    ProductNotFound => NOT_FOUND, "PRODUCT_NOT_FOUND", "no such product";
+    OptionNotFound => NOT_FOUND, "OPTION_NOT_FOUND", "no such option of the product";
+    CartLineNotFound => NOT_FOUND, "CART_LINE_NOT_FOUND", "the cart has no line for that product option";
+    OrderNotFound => NOT_FOUND, "ORDER_NOT_FOUND", "no such order (or not the caller's)";
     MethodNotAllowed => METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED", "the route does not take that method";
     EmailTaken => CONFLICT, "EMAIL_TAKEN", "an account with this e-mail address exists";
     SoldOut => CONFLICT, "SOLD_OUT", "every coupon of the policy has been issued";
@@ -64,7 +68,15 @@ catalogue! {
     CouponExpired => CONFLICT, "COUPON_EXPIRED", "the coupon's validity has ended";
     CouponNotUsed => CONFLICT, "COUPON_NOT_USED", "the coupon has no use to cancel";
     InsufficientBalance => CONFLICT, "INSUFFICIENT_BALANCE", "the balance does not cover the amount";
-    AlreadyCancelled => CONFLICT, "ALREADY_CANCELLED", "the ledger entry was cancelled before";
+    AlreadyCancelled => CONFLICT, "ALREADY_CANCELLED", "the order or ledger entry was cancelled before";
+    OptionNameTaken => CONFLICT, "OPTION_NAME_TAKEN", "the product has an option of that name";
+    ProductNotAvailable => CONFLICT, "PRODUCT_NOT_AVAILABLE", "the product is stopped: not sold now";
+    CartFull => CONFLICT, "CART_FULL", "the cart has the most lines it may hold";
+    CartEmpty => CONFLICT, "CART_EMPTY", "the cart has no lines to order";
+    OutOfStock => CONFLICT, "OUT_OF_STOCK", "an option has fewer units left than ordered: `optionId` and `left` say which";
+    CouponNotApplicable => CONFLICT, "COUPON_NOT_APPLICABLE", "the coupon cannot serve this order: `reason` says why";
+    PointsExceedAmount => CONFLICT, "POINTS_EXCEED_AMOUNT", "more points than the amount left to pay after the coupon";
+    UseBelongsToOrder => CONFLICT, "USE_BELONGS_TO_ORDER", "the use was made by an order: cancel the order instead";
     NotCancellable => CONFLICT, "NOT_CANCELLABLE", "a cancel entry cannot itself be cancelled";
     TooManyAttempts => TOO_MANY_REQUESTS, "TOO_MANY_ATTEMPTS", "too many failed sign-ins; retry after Retry-After seconds";
     PayloadTooLarge => PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE", "the body is larger than API_BODY_LIMIT_BYTES";
@@ -73,6 +85,7 @@ catalogue! {
     InvalidBody => UNPROCESSABLE_ENTITY, "INVALID_BODY", "the body does not have the route's shape or a field's range";
     InvalidRange => UNPROCESSABLE_ENTITY, "INVALID_RANGE", "the time range is empty or reversed";
     OutsideIssueWindow => UNPROCESSABLE_ENTITY, "OUTSIDE_ISSUE_WINDOW", "the policy is not issuing now";
+    QuantityAboveLimit => UNPROCESSABLE_ENTITY, "QUANTITY_ABOVE_LIMIT", "a line would hold more units than one line may";
     IdempotencyKeyReused => UNPROCESSABLE_ENTITY, "IDEMPOTENCY_KEY_REUSED", "the Idempotency-Key was used with another body";
     Internal => INTERNAL_SERVER_ERROR, "INTERNAL", "an unexpected failure; quote the x-trace-id header";
     BrokerUnavailable => SERVICE_UNAVAILABLE, "BROKER_UNAVAILABLE", "the request could not be queued; nothing was kept";

@@ -19,7 +19,7 @@ pub type ApiResult<T> = Result<T, ApiError>;
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("{}: {detail}", code.as_str())]
-    Problem { code: ErrorCode, detail: String, retry_after: Option<u64> },
+    Problem { code: ErrorCode, detail: String, retry_after: Option<u64>, fields: Option<serde_json::Map<String, serde_json::Value>> },
     /// 422 `VALIDATION_FAILED`, naming every invalid field.
     #[error("invalid fields: {0:?}")]
     Invalid(Vec<FieldError>),
@@ -30,12 +30,22 @@ pub enum ApiError {
 impl ApiError {
     /// A refusal with `code` (whose status it takes) and a sentence for humans.
     pub fn new(code: ErrorCode, detail: impl Into<String>) -> Self {
-        ApiError::Problem { code, detail: detail.into(), retry_after: None }
+        ApiError::Problem { code, detail: detail.into(), retry_after: None, fields: None }
+    }
+
+    /// A refusal with members of its own beside the standard ones (RFC 9457 extensions), e.g. which
+    /// option is short and how many units it has left.
+    pub fn with_fields(code: ErrorCode, detail: impl Into<String>, fields: serde_json::Value) -> Self {
+        let fields = match fields {
+            serde_json::Value::Object(map) => Some(map),
+            _ => None,
+        };
+        ApiError::Problem { code, detail: detail.into(), retry_after: None, fields }
     }
 
     /// A refusal that tells the client when to try again (`Retry-After`, in seconds).
     pub fn retry_after(code: ErrorCode, detail: impl Into<String>, seconds: u64) -> Self {
-        ApiError::Problem { code, detail: detail.into(), retry_after: Some(seconds.max(1)) }
+        ApiError::Problem { code, detail: detail.into(), retry_after: Some(seconds.max(1)), fields: None }
     }
 
     pub fn code(&self) -> ErrorCode {
@@ -83,6 +93,8 @@ impl From<UsageFailure> for ApiError {
             UsageFailure::NotFound | UsageFailure::NotOwner => {
                 ApiError::new(ErrorCode::CouponNotFound, "no such coupon")
             }
+            UsageFailure::UnknownOrder => ApiError::new(ErrorCode::OrderNotFound, "no such order of yours"),
+            UsageFailure::BelongsToOrder(order) => belongs_to_order(order),
             UsageFailure::Rule(rule) => rule.into(),
         }
     }
@@ -101,8 +113,17 @@ impl From<Refusal> for ApiError {
             }
             Refusal::AlreadyCancelled => ApiError::new(ErrorCode::AlreadyCancelled, "this entry was cancelled before"),
             Refusal::NotCancellable => ApiError::new(ErrorCode::NotCancellable, "a cancel entry cannot be cancelled"),
+            Refusal::BelongsToOrder(order) => belongs_to_order(order),
         }
     }
+}
+
+fn belongs_to_order(order: i64) -> ApiError {
+    ApiError::with_fields(
+        ErrorCode::UseBelongsToOrder,
+        format!("this use was made by order {order}: cancel the order to get it back"),
+        serde_json::json!({ "orderId": order }),
+    )
 }
 
 impl From<Busy> for ApiError {
@@ -128,17 +149,20 @@ pub struct ProblemBody {
     pub detail: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub fields: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 impl ApiError {
     /// The body this error answers with. Internal errors show no internals.
     pub fn problem(&self) -> ProblemBody {
         let status = self.status();
-        let (detail, errors) = match self {
-            ApiError::Problem { detail, .. } => (detail.clone(), Vec::new()),
-            ApiError::Invalid(errors) => ("some fields are invalid: see errors".to_owned(), errors.clone()),
+        let (detail, errors, fields) = match self {
+            ApiError::Problem { detail, fields, .. } => (detail.clone(), Vec::new(), fields.clone()),
+            ApiError::Invalid(errors) => ("some fields are invalid: see errors".to_owned(), errors.clone(), None),
             ApiError::Internal(_) => {
-                ("internal error; quote the x-trace-id response header when reporting it".to_owned(), Vec::new())
+                let detail = "internal error; quote the x-trace-id response header when reporting it".to_owned();
+                (detail, Vec::new(), None)
             }
         };
         let code = self.code().as_str();
@@ -149,6 +173,7 @@ impl ApiError {
             code,
             detail,
             errors,
+            fields,
         }
     }
 }

@@ -5,6 +5,7 @@ pub mod codes;
 mod complete;
 pub mod error;
 pub mod extract;
+pub mod idempotent;
 pub mod middleware;
 
 pub use client::Client;

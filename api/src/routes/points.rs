@@ -4,7 +4,10 @@
 use crate::http::ErrorCode;
 use crate::{
     auth::{AdminUser, AuthUser},
-    http::{json_response, middleware::TraceId, to_completion, ApiError, ApiJson, ApiPath, ApiResult},
+    http::{
+        idempotent::{self, idempotency_key},
+        json_response,
+        middleware::TraceId, to_completion, ApiError, ApiJson, ApiPath, ApiResult},
     AppState,
 };
 use axum::{
@@ -20,7 +23,7 @@ use domain::{
     PointId, UserId,
 };
 use futures::future::BoxFuture;
-use infra::idempotency::{self, Claim, IdempotencyKey};
+use infra::idempotency::{self, IdempotencyKey};
 use infra::points::ledger::{self, Actor, Entry, Refusal};
 use serde::{Deserialize, Serialize};
 use sqlx::{Postgres, Transaction};
@@ -142,18 +145,8 @@ where
 {
     let mut tx = state.pool.begin().await?;
     if let Some(key) = &key {
-        match idempotency::claim(&mut tx, key).await? {
-            Claim::Fresh => {}
-            Claim::Replay { status, body } => {
-                let status = StatusCode::from_u16(status).map_err(anyhow::Error::from)?;
-                return Ok(json_response(status, &body));
-            }
-            Claim::KeyReused => {
-                return Err(ApiError::new(
-                    ErrorCode::IdempotencyKeyReused,
-                    "this Idempotency-Key was used for a different request",
-                ))
-            }
+        if let Some(first_answer) = idempotent::claim(&mut tx, key).await? {
+            return Ok(first_answer);
         }
     }
     let outcome = change(&mut tx).await?;
@@ -174,24 +167,6 @@ where
         state.balances.offer(UserId::parse(user).map_err(anyhow::Error::from)?, version, balance).await;
     }
     Ok(json_response(status, &body))
-}
-
-/// The request's Idempotency-Key, scoped to the acting user and fingerprinting route and body.
-fn idempotency_key(
-    headers: &HeaderMap,
-    actor: AuthUser,
-    route: &str,
-    body: &impl Serialize,
-) -> ApiResult<Option<IdempotencyKey>> {
-    let Some(raw) = headers.get("idempotency-key") else { return Ok(None) };
-    let fingerprint = serde_json::to_value(body).map_err(anyhow::Error::from)?;
-    raw.to_str()
-        .ok()
-        .and_then(|raw| IdempotencyKey::new(actor.user_id.get(), raw, route, &fingerprint))
-        .map(Some)
-        .ok_or_else(|| {
-            ApiError::new(ErrorCode::InvalidIdempotencyKey, "Idempotency-Key must be 1 to 200 visible ASCII characters")
-        })
 }
 
 #[derive(Debug, Serialize)]

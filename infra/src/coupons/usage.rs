@@ -14,6 +14,10 @@ use sqlx::{PgPool, Postgres, Transaction};
 pub enum UsageFailure {
     NotFound,
     NotOwner,
+    /// The order named for a direct use is not one of the caller's.
+    UnknownOrder,
+    /// The use was made by placing this order: it comes back only by cancelling the order.
+    BelongsToOrder(i64),
     Rule(UsageError),
 }
 
@@ -28,22 +32,15 @@ pub async fn use_coupon(
         Ok(locked) => locked,
         Err(failure) => return Ok(Err(failure)),
     };
+    let order_owner = sqlx::query_scalar!("SELECT user_id FROM orders WHERE id = $1", order).fetch_optional(&mut *tx).await?;
+    if order_owner != Some(user.get()) {
+        return Ok(Err(UsageFailure::UnknownOrder));
+    }
     match decide_use(&state_of(&current), order, Utc::now()) {
         Err(rule) => Ok(Err(UsageFailure::Rule(rule))),
         Ok(Change::AlreadyDone) => Ok(Ok(current)),
         Ok(Change::Apply) => {
-            let used = sqlx::query_as!(
-                CouponRow,
-                r#"UPDATE coupons SET status = $3, order_id = $2, used_at = now() WHERE id = $1
-                   RETURNING id, policy_id, user_id, request_id, status AS "status: CouponStatus", order_id,
-                     issued_at, valid_until, used_at, cancelled_order_id"#,
-                coupon,
-                order,
-                CouponStatus::Used as CouponStatus,
-            )
-            .fetch_one(&mut *tx)
-            .await?;
-            outbox::append(&mut *tx, event("CouponUsed", &used, order, trace_id)).await?;
+            let used = mark_used(&mut tx, coupon, order, trace_id).await?;
             tx.commit().await?;
             Ok(Ok(used))
         }
@@ -60,27 +57,69 @@ pub async fn cancel_use(
         Ok(locked) => locked,
         Err(failure) => return Ok(Err(failure)),
     };
+    if let Some(order) = placed_order_using(&mut tx, coupon).await? {
+        return Ok(Err(UsageFailure::BelongsToOrder(order)));
+    }
     match decide_cancel(&state_of(&current)) {
         Err(rule) => Ok(Err(UsageFailure::Rule(rule))),
         Ok(Change::AlreadyDone) => Ok(Ok(current)),
         Ok(Change::Apply) => {
-            let order = current.order_id.unwrap_or_default();
-            let available = sqlx::query_as!(
-                CouponRow,
-                r#"UPDATE coupons SET status = $2, cancelled_order_id = order_id, order_id = NULL, used_at = NULL
-                   WHERE id = $1
-                   RETURNING id, policy_id, user_id, request_id, status AS "status: CouponStatus", order_id,
-                     issued_at, valid_until, used_at, cancelled_order_id"#,
-                coupon,
-                CouponStatus::Available as CouponStatus,
-            )
-            .fetch_one(&mut *tx)
-            .await?;
-            outbox::append(&mut *tx, event("CouponUseCancelled", &available, order, trace_id)).await?;
+            let available = mark_returned(&mut tx, coupon, current.order_id.unwrap_or_default(), trace_id).await?;
             tx.commit().await?;
             Ok(Ok(available))
         }
     }
+}
+
+/// Marks `coupon` used by `order`, with its event, in `tx` (whose caller holds the coupon's row lock).
+pub async fn mark_used(
+    tx: &mut Transaction<'_, Postgres>,
+    coupon: i64,
+    order: i64,
+    trace_id: Option<&str>,
+) -> sqlx::Result<CouponRow> {
+    let used = sqlx::query_as!(
+        CouponRow,
+        r#"UPDATE coupons SET status = $3, order_id = $2, used_at = now() WHERE id = $1
+           RETURNING id, policy_id, user_id, request_id, status AS "status: CouponStatus", order_id,
+             issued_at, valid_until, used_at, cancelled_order_id"#,
+        coupon,
+        order,
+        CouponStatus::Used as CouponStatus,
+    )
+    .fetch_one(&mut **tx)
+    .await?;
+    outbox::append(&mut **tx, event("CouponUsed", &used, order, trace_id)).await?;
+    Ok(used)
+}
+
+/// Makes `coupon`, used by `order`, available again, with its event, in `tx`.
+pub async fn mark_returned(
+    tx: &mut Transaction<'_, Postgres>,
+    coupon: i64,
+    order: i64,
+    trace_id: Option<&str>,
+) -> sqlx::Result<CouponRow> {
+    let available = sqlx::query_as!(
+        CouponRow,
+        r#"UPDATE coupons SET status = $2, cancelled_order_id = order_id, order_id = NULL, used_at = NULL
+           WHERE id = $1
+           RETURNING id, policy_id, user_id, request_id, status AS "status: CouponStatus", order_id,
+             issued_at, valid_until, used_at, cancelled_order_id"#,
+        coupon,
+        CouponStatus::Available as CouponStatus,
+    )
+    .fetch_one(&mut **tx)
+    .await?;
+    outbox::append(&mut **tx, event("CouponUseCancelled", &available, order, trace_id)).await?;
+    Ok(available)
+}
+
+/// The placed order whose transaction used `coupon`, if any.
+pub async fn placed_order_using(tx: &mut Transaction<'_, Postgres>, coupon: i64) -> sqlx::Result<Option<i64>> {
+    sqlx::query_scalar!("SELECT id FROM orders WHERE coupon_id = $1 AND status = 'PLACED'", coupon)
+        .fetch_optional(&mut **tx)
+        .await
 }
 
 /// A transaction holding the row lock of `user`'s coupon.

@@ -31,6 +31,8 @@ pub enum Refusal {
     AlreadyCancelled,
     /// A cancel entry is not itself cancelled.
     NotCancellable,
+    /// The use was made by placing this order: it comes back only by cancelling the order.
+    BelongsToOrder(i64),
 }
 
 /// Who asks for a change that depends on ownership.
@@ -63,6 +65,24 @@ pub async fn cancel(
     if kind == PointKind::Cancel {
         return Ok(Err(Refusal::NotCancellable));
     }
+    let order = sqlx::query_scalar!("SELECT id FROM orders WHERE point_use_id = $1", point_id)
+        .fetch_optional(&mut **tx)
+        .await?;
+    if let Some(order) = order {
+        return Ok(Err(Refusal::BelongsToOrder(order)));
+    }
+    reverse(tx, point_id, owner, amount, trace_id).await
+}
+
+/// Appends the CANCEL entry of `point_id` (an entry of `owner` of `amount`), once, never taking the
+/// balance below zero. The caller decided that it may.
+pub async fn reverse(
+    tx: &mut Transaction<'_, Postgres>,
+    point_id: i64,
+    owner: UserId,
+    amount: i64,
+    trace_id: Option<&str>,
+) -> anyhow::Result<Result<Entry, Refusal>> {
     // Lock the balance row first: it serializes every change of this user, cancels included, and every
     // refusal below is decided before anything is written (the caller commits refusals too, to keep the
     // idempotent answer).

@@ -4,7 +4,7 @@ mod issue;
 mod mine;
 mod policies;
 mod usage;
-mod views;
+pub(crate) mod views;
 
 use crate::AppState;
 use axum::{

@@ -1,0 +1,151 @@
+//! Carts, on the origin's routes, always the caller's own (an admin may name a user). Another user's cart
+//! answers 404 like a cart that does not exist.
+
+use super::{products::unknown_option, views::CartView};
+use crate::{
+    auth::AuthUser,
+    http::{ApiError, ApiJson, ApiPath, ApiResult, ErrorCode},
+    routes::points::unknown_user,
+    AppState,
+};
+use axum::{
+    extract::State,
+    routing::{delete, get, post, put},
+    Json, Router,
+};
+use domain::{
+    shop::{check_quantity, MAX_LINES},
+    FieldErrors, OptionId, ProductId, UserId,
+};
+use infra::shop::carts::{self, CartRefusal};
+use serde::Deserialize;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/carts", post(add).delete(remove))
+        .route("/api/v1/carts/{user_id}", get(read))
+        .route("/api/v1/carts/product/{product_id}/option/{option_id}", put(change))
+        .route("/api/v1/carts/{user_id}/all", delete(clear))
+}
+
+async fn read(
+    caller: AuthUser,
+    State(state): State<AppState>,
+    ApiPath(user): ApiPath<UserId>,
+) -> ApiResult<Json<CartView>> {
+    caller.ensure_owner(user, unknown_user)?;
+    cart_of(&state, user).await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct AddBody {
+    product_id: ProductId,
+    option_id: OptionId,
+    quantity: i32,
+    /// Only an admin may name another user.
+    user_id: Option<UserId>,
+}
+
+async fn add(caller: AuthUser, State(state): State<AppState>, ApiJson(body): ApiJson<AddBody>) -> ApiResult<Json<CartView>> {
+    let user = owner(caller, body.user_id)?;
+    valid_quantity(body.quantity)?;
+    carts::add(&state.pool, user, body.product_id, body.option_id, body.quantity).await?.map_err(refused(body.option_id))?;
+    cart_of(&state, user).await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ChangeBody {
+    option_id: OptionId,
+    quantity: i32,
+    user_id: Option<UserId>,
+}
+
+/// Moves a line to another option of the same product and/or sets its quantity.
+async fn change(
+    caller: AuthUser,
+    State(state): State<AppState>,
+    ApiPath((product, original)): ApiPath<(ProductId, OptionId)>,
+    ApiJson(body): ApiJson<ChangeBody>,
+) -> ApiResult<Json<CartView>> {
+    let user = owner(caller, body.user_id)?;
+    valid_quantity(body.quantity)?;
+    carts::change(&state.pool, user, product, original, body.option_id, body.quantity)
+        .await?
+        .map_err(refused(body.option_id))?;
+    cart_of(&state, user).await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct LineRef {
+    product_id: ProductId,
+    option_id: OptionId,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RemoveBody {
+    items: Vec<LineRef>,
+    user_id: Option<UserId>,
+}
+
+async fn remove(
+    caller: AuthUser,
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<RemoveBody>,
+) -> ApiResult<Json<CartView>> {
+    let user = owner(caller, body.user_id)?;
+    if body.items.is_empty() || body.items.len() > MAX_LINES {
+        return Err(ApiError::new(ErrorCode::InvalidBody, format!("items must name 1 to {MAX_LINES} lines")));
+    }
+    let lines: Vec<_> = body.items.iter().map(|line| (line.product_id, line.option_id)).collect();
+    carts::remove(&state.pool, user, &lines).await?;
+    cart_of(&state, user).await
+}
+
+async fn clear(
+    caller: AuthUser,
+    State(state): State<AppState>,
+    ApiPath(user): ApiPath<UserId>,
+) -> ApiResult<Json<CartView>> {
+    caller.ensure_owner(user, unknown_user)?;
+    carts::clear(&state.pool, user).await?;
+    cart_of(&state, user).await
+}
+
+async fn cart_of(state: &AppState, user: UserId) -> ApiResult<Json<CartView>> {
+    let lines = carts::lines_of(&state.pool, user).await?;
+    Ok(Json(CartView::new(user.get(), lines)))
+}
+
+/// The cart's owner: the caller, or the user an admin names.
+pub(super) fn owner(caller: AuthUser, named: Option<UserId>) -> ApiResult<UserId> {
+    let user = named.unwrap_or(caller.user_id);
+    caller.ensure_owner(user, unknown_user)?;
+    Ok(user)
+}
+
+fn valid_quantity(quantity: i32) -> ApiResult<()> {
+    let mut errors = FieldErrors::default();
+    check_quantity(&mut errors, "quantity", quantity);
+    errors.into_result(|| ()).map_err(ApiError::Invalid)
+}
+
+fn refused(option: OptionId) -> impl FnOnce(CartRefusal) -> ApiError {
+    move |refusal| match refusal {
+        CartRefusal::UnknownUser => unknown_user(),
+        CartRefusal::UnknownProduct => ApiError::new(ErrorCode::ProductNotFound, "no such product"),
+        CartRefusal::UnknownOption => unknown_option(option),
+        CartRefusal::ProductStopped => {
+            ApiError::new(ErrorCode::ProductNotAvailable, "the product is stopped and cannot be ordered")
+        }
+        CartRefusal::LineNotFound => ApiError::new(ErrorCode::CartLineNotFound, "the cart has no such line"),
+        CartRefusal::QuantityAboveLimit => ApiError::new(
+            ErrorCode::QuantityAboveLimit,
+            format!("a line holds at most {} units", domain::shop::MAX_LINE_QUANTITY),
+        ),
+        CartRefusal::Full => ApiError::new(ErrorCode::CartFull, format!("a cart holds at most {MAX_LINES} lines")),
+    }
+}

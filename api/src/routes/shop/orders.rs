@@ -1,0 +1,201 @@
+//! Orders: place (from named lines or the cart), cancel, and read. Every write is one transaction; a
+//! refusal rolls it back, so it writes nothing (not even the idempotency key: a retry is decided anew).
+
+use super::{carts::owner, placing, views::OrderView};
+use crate::{
+    auth::AuthUser,
+    http::{
+        idempotent::idempotency_key, middleware::TraceId, to_completion, ApiError, ApiJson, ApiPath, ApiQuery,
+        ApiResult, ErrorCode,
+    },
+    AppState,
+};
+use axum::{
+    extract::State,
+    http::HeaderMap,
+    response::Response,
+    routing::{get, post},
+    Extension, Json, Router,
+};
+use domain::{
+    points::PointAmount,
+    shop::{check_quantity, OrderStatus, PaymentMethod, ShippingInput, MAX_LINES},
+    CouponId, FieldErrors, OptionId, OrderId, ProductId, UserId,
+};
+use infra::{
+    points::ledger::Actor,
+    shop::orders::{self, LineSource, OrderRequest, Shipping},
+};
+use serde::{Deserialize, Serialize};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v3/orders", post(place).get(list))
+        .route("/api/v3/orders/cart", post(place_cart))
+        .route("/api/v3/orders/cancel", post(cancel))
+        .route("/api/v3/orders/{order_id}", get(read))
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct LineBody {
+    product_id: ProductId,
+    option_id: OptionId,
+    quantity: i32,
+}
+
+/// What every order names besides its lines.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Checkout {
+    coupon_id: Option<CouponId>,
+    points: Option<PointAmount>,
+    shipping: ShippingInput,
+    payment_method: PaymentMethod,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct PlaceBody {
+    items: Vec<LineBody>,
+    #[serde(flatten)]
+    checkout: Checkout,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct CartLineRef {
+    product_id: ProductId,
+    option_id: OptionId,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct CartOrderBody {
+    /// The cart lines to order; all of them when absent.
+    lines: Option<Vec<CartLineRef>>,
+    #[serde(flatten)]
+    checkout: Checkout,
+}
+
+#[tracing::instrument(skip_all, fields(user = %caller.user_id))]
+async fn place(
+    caller: AuthUser,
+    State(state): State<AppState>,
+    Extension(TraceId(trace_id)): Extension<TraceId>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<PlaceBody>,
+) -> ApiResult<Response> {
+    let mut errors = FieldErrors::default();
+    if body.items.is_empty() || body.items.len() > MAX_LINES {
+        errors.add("items", format!("must hold 1 to {MAX_LINES} lines"));
+    }
+    for line in &body.items {
+        check_quantity(&mut errors, "items.quantity", line.quantity);
+    }
+    let lines = body.items.iter().map(|line| (line.product_id, line.option_id, line.quantity)).collect();
+    let request = order_request(caller.user_id, LineSource::Given(lines), &body.checkout, errors)?;
+    let key = idempotency_key(&headers, caller, "orders", &body)?;
+    to_completion(async move { placing::place(&state, key, request, &trace_id).await }).await
+}
+
+#[tracing::instrument(skip_all, fields(user = %caller.user_id))]
+async fn place_cart(
+    caller: AuthUser,
+    State(state): State<AppState>,
+    Extension(TraceId(trace_id)): Extension<TraceId>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<CartOrderBody>,
+) -> ApiResult<Response> {
+    let mut errors = FieldErrors::default();
+    if body.lines.as_ref().is_some_and(|lines| lines.is_empty() || lines.len() > MAX_LINES) {
+        errors.add("lines", format!("must name 1 to {MAX_LINES} lines, or be left out for the whole cart"));
+    }
+    let named = body.lines.as_ref().map(|lines| lines.iter().map(|l| (l.product_id, l.option_id)).collect());
+    let request = order_request(caller.user_id, LineSource::Cart(named), &body.checkout, errors)?;
+    let key = idempotency_key(&headers, caller, "orders/cart", &body)?;
+    to_completion(async move { placing::place(&state, key, request, &trace_id).await }).await
+}
+
+fn order_request(user: UserId, lines: LineSource, checkout: &Checkout, mut errors: FieldErrors) -> ApiResult<OrderRequest> {
+    let shipping = checkout.shipping.validate(&mut errors);
+    errors.into_result(|| ()).map_err(ApiError::Invalid)?;
+    let (receiver_name, phone, address) = shipping.ok_or_else(|| anyhow::anyhow!("valid shipping without values"))?;
+    Ok(OrderRequest {
+        user,
+        lines,
+        coupon: checkout.coupon_id,
+        points: checkout.points,
+        shipping: Shipping { receiver_name, phone, address },
+        payment_method: checkout.payment_method,
+    })
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct CancelBody {
+    order_id: OrderId,
+}
+
+#[tracing::instrument(skip_all, fields(caller = %caller.user_id, order = %body.order_id))]
+async fn cancel(
+    caller: AuthUser,
+    State(state): State<AppState>,
+    Extension(TraceId(trace_id)): Extension<TraceId>,
+    ApiJson(body): ApiJson<CancelBody>,
+) -> ApiResult<Json<OrderView>> {
+    let actor = Actor { user: caller.user_id, is_admin: caller.is_admin() };
+    to_completion(async move { placing::cancel(&state, body.order_id, actor, &trace_id).await.map(Json) }).await
+}
+
+async fn read(
+    caller: AuthUser,
+    State(state): State<AppState>,
+    ApiPath(order): ApiPath<OrderId>,
+) -> ApiResult<Json<OrderView>> {
+    let placed = orders::order(&state.pool, order).await?.ok_or_else(|| unknown_order(order))?;
+    let owner = UserId::parse(placed.order.user_id).map_err(anyhow::Error::from)?;
+    caller.ensure_owner(owner, || unknown_order(order))?;
+    Ok(Json(OrderView::from(placed)))
+}
+
+/// `?before=<id>&limit=<1..=100>&status=PLACED|CANCELLED&userId=<admin only>`: newest first.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ListQuery {
+    before: Option<i64>,
+    #[serde(default = "default_limit")]
+    limit: i64,
+    status: Option<OrderStatus>,
+    user_id: Option<UserId>,
+}
+
+fn default_limit() -> i64 {
+    20
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct OrderPage {
+    items: Vec<OrderView>,
+    /// Pass as `before` for the next (older) page; absent on the last page.
+    next_before: Option<i64>,
+}
+
+async fn list(
+    caller: AuthUser,
+    State(state): State<AppState>,
+    ApiQuery(query): ApiQuery<ListQuery>,
+) -> ApiResult<Json<OrderPage>> {
+    if !(1..=100).contains(&query.limit) || query.before.is_some_and(|before| before <= 0) {
+        return Err(ApiError::new(ErrorCode::InvalidQuery, "limit must be 1 to 100 and before positive"));
+    }
+    let user = owner(caller, query.user_id)?;
+    let rows = orders::orders_of(&state.pool, user, query.before.unwrap_or(i64::MAX), query.limit, query.status).await?;
+    let next_before = if rows.len() as i64 == query.limit { rows.last().map(|row| row.id) } else { None };
+    Ok(Json(OrderPage { items: rows.into_iter().map(OrderView::summary).collect(), next_before }))
+}
+
+pub(super) fn unknown_order(order: OrderId) -> ApiError {
+    ApiError::new(ErrorCode::OrderNotFound, format!("no order {order}"))
+}

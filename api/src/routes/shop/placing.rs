@@ -1,0 +1,222 @@
+//! The write paths of orders: the stock gate in front, one transaction behind, the gate told afterwards
+//! what the database committed. Refusals map to the catalogue's codes here.
+
+use super::{orders::unknown_order, views::OrderView};
+use crate::{
+    http::{idempotent, json_response, ApiError, ApiResult, ErrorCode},
+    AppState,
+};
+use axum::{http::StatusCode, response::Response};
+use domain::{shop::NotApplicable, OrderId};
+use infra::{
+    idempotency::{self, IdempotencyKey},
+    points::ledger::Actor,
+    shop::{
+        orders::{self, CancelRefusal, LineSource, OrderRefusal, OrderRequest},
+        Admission, Ticket,
+    },
+};
+use serde_json::json;
+
+/// Places `request` (behind `key` if the client sent one) and answers 201 with the breakdown.
+pub async fn place(
+    state: &AppState,
+    key: Option<IdempotencyKey>,
+    request: OrderRequest,
+    trace_id: &str,
+) -> ApiResult<Response> {
+    let ticket = match admit(state, &request).await {
+        Ok(ticket) => ticket,
+        Err(refused) => return answer_refused_or_replay(state, key.as_ref(), refused).await,
+    };
+    let outcome = place_in_transaction(state, key.as_ref(), request, trace_id).await;
+    match (outcome, ticket) {
+        (Ok(Placed::Committed { response, stock_left }), ticket) => {
+            // Gate-admitted orders took their units from the gate already; others tell it what is left.
+            if ticket.is_none() {
+                state.stock_gate.sync(&stock_left).await;
+            }
+            Ok(response)
+        }
+        (Ok(Placed::Replayed(response)), ticket) => {
+            give_back(state, ticket).await;
+            Ok(response)
+        }
+        (Err(error), ticket) => {
+            give_back(state, ticket).await;
+            if let Some((option, left)) = error.short_option() {
+                state.stock_gate.sync(&[(option, left)]).await;
+            }
+            Err(error.into())
+        }
+    }
+}
+
+enum Placed {
+    Committed { response: Response, stock_left: Vec<(i64, i32)> },
+    Replayed(Response),
+}
+
+/// A failed placement: a refusal, or an error.
+enum Failed {
+    Refused(OrderRefusal),
+    Error(ApiError),
+}
+
+impl Failed {
+    fn short_option(&self) -> Option<(i64, i32)> {
+        match self {
+            Failed::Refused(OrderRefusal::OutOfStock { option, left, .. }) => Some((*option, *left)),
+            _ => None,
+        }
+    }
+}
+
+impl From<Failed> for ApiError {
+    fn from(failed: Failed) -> Self {
+        match failed {
+            Failed::Refused(refusal) => order_refusal(refusal),
+            Failed::Error(error) => error,
+        }
+    }
+}
+
+macro_rules! failed_from {
+    ($($error:ty),*) => {$(
+        impl From<$error> for Failed {
+            fn from(error: $error) -> Self {
+                Failed::Error(error.into())
+            }
+        }
+    )*};
+}
+
+failed_from!(ApiError, sqlx::Error, anyhow::Error);
+
+async fn place_in_transaction(
+    state: &AppState,
+    key: Option<&IdempotencyKey>,
+    request: OrderRequest,
+    trace_id: &str,
+) -> Result<Placed, Failed> {
+    let mut tx = state.pool.begin().await?;
+    if let Some(key) = key {
+        if let Some(first_answer) = idempotent::claim(&mut tx, key).await? {
+            return Ok(Placed::Replayed(first_answer));
+        }
+    }
+    let (placed, stock_left) = orders::place(&mut tx, request, Some(trace_id)).await?.map_err(Failed::Refused)?;
+    let body = serde_json::to_value(OrderView::from(placed)).map_err(anyhow::Error::from)?;
+    if let Some(key) = key {
+        idempotency::complete(&mut tx, key, StatusCode::CREATED.as_u16(), &body).await?;
+    }
+    tx.commit().await?;
+    Ok(Placed::Committed { response: json_response(StatusCode::CREATED, &body), stock_left: stock_left.0 })
+}
+
+/// Takes a named-lines order's units from the gate. Cart orders skip it: their lines are only known
+/// inside the transaction (and a cart is not how a flash sale is bought).
+async fn admit(state: &AppState, request: &OrderRequest) -> Result<Option<Ticket>, OrderRefusal> {
+    let LineSource::Given(lines) = &request.lines else { return Ok(None) };
+    let mut units: Vec<(i64, i32)> = Vec::with_capacity(lines.len());
+    for (_, option, quantity) in lines {
+        match units.iter_mut().find(|(id, _)| *id == option.get()) {
+            Some((_, total)) => *total = total.saturating_add(*quantity),
+            None => units.push((option.get(), *quantity)),
+        }
+    }
+    match state.stock_gate.admit(&units).await {
+        Admission::Admitted(ticket) => Ok(Some(ticket)),
+        Admission::Bypassed => Ok(None),
+        Admission::SoldOut { option, requested, left } => Err(OrderRefusal::OutOfStock { option, requested, left }),
+    }
+}
+
+/// A gate refusal, unless the request is a retry of an order already placed with its key.
+async fn answer_refused_or_replay(
+    state: &AppState,
+    key: Option<&IdempotencyKey>,
+    refused: OrderRefusal,
+) -> ApiResult<Response> {
+    if let Some(key) = key {
+        if let Some((status, body)) = idempotency::stored_answer(&state.pool, key).await? {
+            return idempotent::replay(status, &body);
+        }
+    }
+    Err(order_refusal(refused))
+}
+
+async fn give_back(state: &AppState, ticket: Option<Ticket>) {
+    if let Some(ticket) = ticket {
+        state.stock_gate.give_back(ticket).await;
+    }
+}
+
+/// Cancels an order (its owner's, or any for an admin), once.
+pub async fn cancel(state: &AppState, order: OrderId, actor: Actor, trace_id: &str) -> ApiResult<OrderView> {
+    let mut tx = state.pool.begin().await?;
+    let cancelled = orders::cancel(&mut tx, order, actor, Some(trace_id)).await?;
+    let (cancelled, stock_left) = match cancelled {
+        Ok(done) => done,
+        Err(CancelRefusal::UnknownOrder) => return Err(unknown_order(order)),
+        Err(CancelRefusal::AlreadyCancelled) => {
+            return Err(ApiError::new(ErrorCode::AlreadyCancelled, format!("order {order} was cancelled before")))
+        }
+    };
+    tx.commit().await?;
+    state.stock_gate.sync(&stock_left.0).await;
+    Ok(OrderView::from(cancelled))
+}
+
+fn order_refusal(refusal: OrderRefusal) -> ApiError {
+    match refusal {
+        OrderRefusal::UnknownProduct(product) => {
+            ApiError::with_fields(ErrorCode::ProductNotFound, format!("no product {product}"), json!({ "productId": product }))
+        }
+        OrderRefusal::UnknownOption(option) => ApiError::with_fields(
+            ErrorCode::OptionNotFound,
+            format!("no option {option} of the product named with it"),
+            json!({ "optionId": option }),
+        ),
+        OrderRefusal::ProductStopped(product) => ApiError::with_fields(
+            ErrorCode::ProductNotAvailable,
+            format!("product {product} is stopped"),
+            json!({ "productId": product }),
+        ),
+        OrderRefusal::OutOfStock { option, requested, left } => ApiError::with_fields(
+            ErrorCode::OutOfStock,
+            format!("option {option} has {left} units left; {requested} ordered"),
+            json!({ "optionId": option, "requested": requested, "left": left }),
+        ),
+        OrderRefusal::CartEmpty => ApiError::new(ErrorCode::CartEmpty, "the cart has no lines to order"),
+        OrderRefusal::NotInCart { option } => ApiError::with_fields(
+            ErrorCode::CartLineNotFound,
+            format!("the cart has no line for option {option}"),
+            json!({ "optionId": option }),
+        ),
+        OrderRefusal::TooManyLines => {
+            ApiError::new(ErrorCode::InvalidBody, format!("an order holds at most {} lines", domain::shop::MAX_LINES))
+        }
+        OrderRefusal::QuantityAboveLimit { option } => ApiError::with_fields(
+            ErrorCode::QuantityAboveLimit,
+            format!("option {option} is ordered more than {} times", domain::shop::MAX_LINE_QUANTITY),
+            json!({ "optionId": option }),
+        ),
+        OrderRefusal::UnknownCoupon => ApiError::new(ErrorCode::CouponNotFound, "no such coupon"),
+        OrderRefusal::CouponNotApplicable(rule) => coupon_not_applicable(rule),
+        OrderRefusal::PointsAboveAmount(above) => ApiError::with_fields(
+            ErrorCode::PointsExceedAmount,
+            above.to_string(),
+            json!({ "points": above.asked, "payable": above.payable }),
+        ),
+        OrderRefusal::InsufficientBalance { balance } => ApiError::with_fields(
+            ErrorCode::InsufficientBalance,
+            format!("the balance is {balance} points"),
+            json!({ "balance": balance }),
+        ),
+    }
+}
+
+fn coupon_not_applicable(rule: NotApplicable) -> ApiError {
+    ApiError::with_fields(ErrorCode::CouponNotApplicable, rule.to_string(), json!({ "reason": rule.reason() }))
+}

@@ -1,0 +1,200 @@
+//! The catalogue: admins create and change products, options and stock; anyone browses (admins see
+//! stopped products in the list too).
+
+use super::views::{OptionView, ProductView};
+use crate::{
+    auth::{AdminUser, MaybeUser},
+    http::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult, ErrorCode},
+    routes::coupons::views::{Page, PageQuery},
+    AppState,
+};
+use axum::{
+    extract::State,
+    http::StatusCode,
+    routing::{get, patch, put},
+    Json, Router,
+};
+use domain::{
+    shop::{OptionInput, ProductInput, ProductStatus, MAX_STOCK},
+    OptionId, ProductId,
+};
+use infra::shop::catalogue::{self, DuplicateOption, NewOption, ProductChange, StockChange};
+use serde::Deserialize;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/products", get(list).post(create))
+        .route("/api/v1/products/{product_id}", get(read).patch(update))
+        .route("/api/v1/products/{product_id}/options", axum::routing::post(add_option))
+        .route("/api/v1/products/{product_id}/options/{option_id}", patch(update_option))
+        .route("/api/v1/products/{product_id}/options/{option_id}/stock", put(set_stock).post(add_stock))
+}
+
+async fn list(
+    caller: MaybeUser,
+    State(state): State<AppState>,
+    ApiQuery(page): ApiQuery<PageQuery>,
+) -> ApiResult<Json<Page<ProductView>>> {
+    let limit = page.checked_limit()?;
+    let rows = catalogue::products(&state.pool, page.after, limit, caller.is_admin()).await?;
+    Ok(Json(Page::from_rows(rows, limit, |row| row.id, |row| ProductView::new(row, None))))
+}
+
+/// A product with its options; a stopped one too (orders and carts still show it).
+async fn read(State(state): State<AppState>, ApiPath(product): ApiPath<ProductId>) -> ApiResult<Json<ProductView>> {
+    let row = catalogue::product(&state.pool, product).await?.ok_or_else(|| unknown_product(product))?;
+    let options = catalogue::options_of(&state.pool, product).await?;
+    Ok(Json(ProductView::new(row, Some(options))))
+}
+
+/// A new product, with the options it starts with.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct NewProductBody {
+    #[serde(flatten)]
+    product: ProductInput,
+    #[serde(default)]
+    options: Vec<OptionInput>,
+}
+
+async fn create(
+    AdminUser(_): AdminUser,
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<NewProductBody>,
+) -> ApiResult<(StatusCode, Json<ProductView>)> {
+    let product = body.product.validate(true).map_err(ApiError::Invalid)?;
+    let options: Vec<_> =
+        body.options.into_iter().map(|option| option.validate(true)).collect::<Result<_, _>>().map_err(ApiError::Invalid)?;
+    let mut tx = state.pool.begin().await?;
+    let row = catalogue::create_product(
+        &mut *tx,
+        product.name.as_deref().unwrap_or_default(),
+        product.price.unwrap_or_default(),
+        product.status.unwrap_or(ProductStatus::Active),
+    )
+    .await?;
+    let id = ProductId::parse(row.id).map_err(anyhow::Error::from)?;
+    let mut created = Vec::with_capacity(options.len());
+    for option in &options {
+        let new = NewOption {
+            name: option.name.as_deref().unwrap_or_default(),
+            extra_price: option.extra_price.unwrap_or(0),
+            stock: option.stock,
+        };
+        created.push(catalogue::add_option(&mut tx, id, &new).await?.map_err(duplicate_option)?);
+    }
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(ProductView::new(row, Some(created)))))
+}
+
+async fn update(
+    AdminUser(_): AdminUser,
+    State(state): State<AppState>,
+    ApiPath(product): ApiPath<ProductId>,
+    ApiJson(body): ApiJson<ProductInput>,
+) -> ApiResult<Json<ProductView>> {
+    let valid = body.validate(false).map_err(ApiError::Invalid)?;
+    let change = ProductChange { name: valid.name, price: valid.price, status: valid.status };
+    let row = catalogue::update_product(&state.pool, product, &change).await?.ok_or_else(|| unknown_product(product))?;
+    let options = catalogue::options_of(&state.pool, product).await?;
+    Ok(Json(ProductView::new(row, Some(options))))
+}
+
+async fn add_option(
+    AdminUser(_): AdminUser,
+    State(state): State<AppState>,
+    ApiPath(product): ApiPath<ProductId>,
+    ApiJson(body): ApiJson<OptionInput>,
+) -> ApiResult<(StatusCode, Json<OptionView>)> {
+    let valid = body.validate(true).map_err(ApiError::Invalid)?;
+    catalogue::product(&state.pool, product).await?.ok_or_else(|| unknown_product(product))?;
+    let new = NewOption {
+        name: valid.name.as_deref().unwrap_or_default(),
+        extra_price: valid.extra_price.unwrap_or(0),
+        stock: valid.stock,
+    };
+    let mut connection = state.pool.acquire().await?;
+    let option = catalogue::add_option(&mut connection, product, &new).await?.map_err(duplicate_option)?;
+    Ok((StatusCode::CREATED, Json(OptionView::from(option))))
+}
+
+async fn update_option(
+    AdminUser(_): AdminUser,
+    State(state): State<AppState>,
+    ApiPath((product, option)): ApiPath<(ProductId, OptionId)>,
+    ApiJson(body): ApiJson<OptionInput>,
+) -> ApiResult<Json<OptionView>> {
+    let valid = body.validate(false).map_err(ApiError::Invalid)?;
+    let updated = catalogue::update_option(&state.pool, product, option, valid.name.as_deref(), valid.extra_price)
+        .await?
+        .ok_or_else(|| unknown_option(option))?
+        .map_err(duplicate_option)?;
+    Ok(Json(OptionView::from(updated)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SetStockBody {
+    stock: i32,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AddStockBody {
+    add: i32,
+}
+
+/// Replaces the count (a stock take).
+async fn set_stock(
+    AdminUser(_): AdminUser,
+    State(state): State<AppState>,
+    ApiPath((product, option)): ApiPath<(ProductId, OptionId)>,
+    ApiJson(body): ApiJson<SetStockBody>,
+) -> ApiResult<Json<OptionView>> {
+    if !(0..=MAX_STOCK).contains(&body.stock) {
+        return Err(ApiError::new(ErrorCode::InvalidBody, format!("stock must be 0 to {MAX_STOCK}")));
+    }
+    change_stock(&state, product, option, StockChange::Set(body.stock)).await
+}
+
+/// Adds a delivery to the count (concurrent orders keep their units).
+async fn add_stock(
+    AdminUser(_): AdminUser,
+    State(state): State<AppState>,
+    ApiPath((product, option)): ApiPath<(ProductId, OptionId)>,
+    ApiJson(body): ApiJson<AddStockBody>,
+) -> ApiResult<Json<OptionView>> {
+    if !(1..=MAX_STOCK).contains(&body.add) {
+        return Err(ApiError::new(ErrorCode::InvalidBody, format!("add must be 1 to {MAX_STOCK}")));
+    }
+    change_stock(&state, product, option, StockChange::Add(body.add)).await
+}
+
+async fn change_stock(
+    state: &AppState,
+    product: ProductId,
+    option: OptionId,
+    change: StockChange,
+) -> ApiResult<Json<OptionView>> {
+    let changed = catalogue::change_stock(&state.pool, product, option, change).await?;
+    let changed = match changed {
+        Ok(row) => row.ok_or_else(|| unknown_option(option))?,
+        Err(catalogue::StockAboveLimit) => {
+            return Err(ApiError::new(ErrorCode::InvalidBody, format!("stock would exceed {MAX_STOCK}")))
+        }
+    };
+    state.stock_gate.sync(&[(changed.id, changed.stock)]).await;
+    Ok(Json(OptionView::from(changed)))
+}
+
+pub(crate) fn unknown_product(product: ProductId) -> ApiError {
+    ApiError::new(ErrorCode::ProductNotFound, format!("no product {product}"))
+}
+
+pub(crate) fn unknown_option(option: OptionId) -> ApiError {
+    ApiError::new(ErrorCode::OptionNotFound, format!("no option {option} of that product"))
+}
+
+fn duplicate_option(_: DuplicateOption) -> ApiError {
+    ApiError::new(ErrorCode::OptionNameTaken, "the product has an option of that name")
+}

@@ -1,0 +1,198 @@
+//! What the shop's routes answer with.
+
+use chrono::{DateTime, Utc};
+use domain::shop::{OrderStatus, PaymentMethod, ProductStatus};
+use infra::shop::{
+    carts::CartLine,
+    catalogue::{OptionRow, ProductRow},
+    orders::{OrderItemRow, OrderRow, PlacedOrder},
+};
+use serde::Serialize;
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProductView {
+    id: i64,
+    name: String,
+    price: i64,
+    status: ProductStatus,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    options: Option<Vec<OptionView>>,
+}
+
+impl ProductView {
+    pub fn new(row: ProductRow, options: Option<Vec<OptionRow>>) -> Self {
+        let price = row.price;
+        Self {
+            id: row.id,
+            name: row.name,
+            price,
+            status: row.status,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            options: options.map(|options| options.into_iter().map(|o| OptionView::priced(o, price)).collect()),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OptionView {
+    id: i64,
+    product_id: i64,
+    name: String,
+    extra_price: i64,
+    /// The product's price plus the option's extra price, when the product is known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    unit_price: Option<i64>,
+    stock: i32,
+}
+
+impl OptionView {
+    fn priced(row: OptionRow, product_price: i64) -> Self {
+        Self { unit_price: Some(product_price + row.extra_price), ..Self::from(row) }
+    }
+}
+
+impl From<OptionRow> for OptionView {
+    fn from(row: OptionRow) -> Self {
+        Self {
+            id: row.id,
+            product_id: row.product_id,
+            name: row.name,
+            extra_price: row.extra_price,
+            unit_price: None,
+            stock: row.stock,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CartView {
+    user_id: i64,
+    lines: Vec<CartLineView>,
+    /// Every line at today's prices.
+    total: i64,
+    /// The lines that could be ordered now.
+    available_total: i64,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CartLineView {
+    product_id: i64,
+    option_id: i64,
+    product_name: String,
+    option_name: String,
+    quantity: i32,
+    unit_price: i64,
+    line_total: i64,
+    available: bool,
+    stock_left: i32,
+}
+
+impl CartView {
+    pub fn new(user_id: i64, lines: Vec<CartLine>) -> Self {
+        let total = lines.iter().map(CartLine::line_total).sum();
+        let available_total = lines.iter().filter(|line| line.available()).map(CartLine::line_total).sum();
+        let lines = lines
+            .into_iter()
+            .map(|line| CartLineView {
+                line_total: line.line_total(),
+                available: line.available(),
+                product_id: line.product_id,
+                option_id: line.option_id,
+                product_name: line.product_name,
+                option_name: line.option_name,
+                quantity: line.quantity,
+                unit_price: line.unit_price,
+                stock_left: line.stock,
+            })
+            .collect();
+        Self { user_id, lines, total, available_total }
+    }
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderView {
+    id: i64,
+    user_id: i64,
+    status: OrderStatus,
+    subtotal: i64,
+    coupon_id: Option<i64>,
+    coupon_discount: i64,
+    points_used: i64,
+    amount_to_pay: i64,
+    payment_method: PaymentMethod,
+    shipping: ShippingView,
+    created_at: DateTime<Utc>,
+    cancelled_at: Option<DateTime<Utc>>,
+    /// Absent in lists (read the order for its items).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    items: Option<Vec<OrderItemView>>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ShippingView {
+    receiver_name: String,
+    phone: String,
+    address: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct OrderItemView {
+    product_id: i64,
+    option_id: i64,
+    product_name: String,
+    option_name: String,
+    quantity: i32,
+    unit_price: i64,
+    line_total: i64,
+}
+
+impl OrderView {
+    pub fn summary(row: OrderRow) -> Self {
+        Self {
+            id: row.id,
+            user_id: row.user_id,
+            status: row.status,
+            subtotal: row.subtotal,
+            coupon_id: row.coupon_id,
+            coupon_discount: row.coupon_discount,
+            points_used: row.points_used,
+            amount_to_pay: row.amount_to_pay,
+            payment_method: row.payment_method,
+            shipping: ShippingView { receiver_name: row.receiver_name, phone: row.phone, address: row.address },
+            created_at: row.created_at,
+            cancelled_at: row.cancelled_at,
+            items: None,
+        }
+    }
+}
+
+impl From<PlacedOrder> for OrderView {
+    fn from(placed: PlacedOrder) -> Self {
+        let items = placed.items.into_iter().map(OrderItemView::from).collect();
+        Self { items: Some(items), ..Self::summary(placed.order) }
+    }
+}
+
+impl From<OrderItemRow> for OrderItemView {
+    fn from(item: OrderItemRow) -> Self {
+        Self {
+            product_id: item.product_id,
+            option_id: item.option_id,
+            product_name: item.product_name,
+            option_name: item.option_name,
+            quantity: item.quantity,
+            unit_price: item.unit_price,
+            line_total: item.line_total,
+        }
+    }
+}

@@ -1,0 +1,30 @@
+//! The states and choices the shop stores as text (the CHECK constraints list the same values).
+
+use serde::{Deserialize, Serialize};
+
+macro_rules! stored_enum {
+    ($(#[$doc:meta])* $name:ident { $($variant:ident),* $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+        #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+        #[cfg_attr(feature = "sqlx", derive(sqlx::Type), sqlx(type_name = "text", rename_all = "SCREAMING_SNAKE_CASE"))]
+        pub enum $name {
+            $($variant,)*
+        }
+    };
+}
+
+stored_enum! {
+    /// A STOPPED product stays readable (orders show it) but cannot be put in a cart or ordered.
+    ProductStatus { Active, Stopped }
+}
+
+stored_enum! {
+    /// PLACED when its one transaction commits; CANCELLED once, by its owner or an admin.
+    OrderStatus { Placed, Cancelled }
+}
+
+stored_enum! {
+    /// How the buyer pays the amount left after coupon and points (payment itself is another system's).
+    PaymentMethod { Card, BankTransfer, VirtualAccount, Mobile }
+}

@@ -1,0 +1,19 @@
+//! Orders: placing one is ONE transaction (prices from the catalogue, the coupon used, points spent, stock
+//! taken, events appended) and cancelling it is another that undoes exactly that, once.
+//!
+//! Lock order, the same on every path so that no two transactions wait on each other in a cycle: the
+//! idempotency key, the user's cart lines, the order row (cancel), the coupon, the point balance, and last
+//! the stock rows in option id order. Stock goes last because it is the one row many buyers share: it is
+//! held only for its UPDATE and the commit.
+
+mod cancel;
+mod place;
+mod read;
+
+pub use cancel::{cancel, CancelRefusal};
+pub use place::{place, LineSource, OrderRefusal, OrderRequest, Shipping};
+pub use read::{order, orders_of, OrderItemRow, OrderRow, PlacedOrder};
+
+/// Each option's stock as committed by an order or a cancel: (option id, units left), for the gate.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StockLeft(pub Vec<(i64, i32)>);
