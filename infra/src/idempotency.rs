@@ -71,7 +71,10 @@ pub async fn claim(tx: &mut Transaction<'_, Postgres>, key: &IdempotencyKey) -> 
 
 /// The answer stored for `key` if a request with the same body completed with it (a lock-free read, for
 /// a path that refuses before it opens a transaction).
-pub async fn stored_answer(pool: &sqlx::PgPool, key: &IdempotencyKey) -> sqlx::Result<Option<(u16, serde_json::Value)>> {
+pub async fn stored_answer(
+    pool: &sqlx::PgPool,
+    key: &IdempotencyKey,
+) -> sqlx::Result<Option<(u16, serde_json::Value)>> {
     let stored = sqlx::query!(
         "SELECT response_status, response_body FROM idempotency_keys
          WHERE user_id = $1 AND idempotency_key = $2 AND request_hash = $3",

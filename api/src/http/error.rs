@@ -19,7 +19,12 @@ pub type ApiResult<T> = Result<T, ApiError>;
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("{}: {detail}", code.as_str())]
-    Problem { code: ErrorCode, detail: String, retry_after: Option<u64>, fields: Option<serde_json::Map<String, serde_json::Value>> },
+    Problem {
+        code: ErrorCode,
+        detail: String,
+        retry_after: Option<u64>,
+        fields: Option<serde_json::Map<String, serde_json::Value>>,
+    },
     /// 422 `VALIDATION_FAILED`, naming every invalid field.
     #[error("invalid fields: {0:?}")]
     Invalid(Vec<FieldError>),

@@ -34,10 +34,9 @@ pub async fn claim(tx: &mut Transaction<'_, Postgres>, key: &IdempotencyKey) -> 
     match idempotency::claim(tx, key).await? {
         Claim::Fresh => Ok(None),
         Claim::Replay { status, body } => Ok(Some(replay(status, &body)?)),
-        Claim::KeyReused => Err(ApiError::new(
-            ErrorCode::IdempotencyKeyReused,
-            "this Idempotency-Key was used for a different request",
-        )),
+        Claim::KeyReused => {
+            Err(ApiError::new(ErrorCode::IdempotencyKeyReused, "this Idempotency-Key was used for a different request"))
+        }
     }
 }
 

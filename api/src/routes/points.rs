@@ -7,7 +7,9 @@ use crate::{
     http::{
         idempotent::{self, idempotency_key},
         json_response,
-        middleware::TraceId, to_completion, ApiError, ApiJson, ApiPath, ApiResult},
+        middleware::TraceId,
+        to_completion, ApiError, ApiJson, ApiPath, ApiResult,
+    },
     AppState,
 };
 use axum::{

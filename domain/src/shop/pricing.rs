@@ -129,7 +129,10 @@ mod tests {
     fn points_pay_at_most_what_the_coupon_leaves() {
         let coupon = terms(DiscountType::FixedAmount, 1_000, 0, None);
         let breakdown = priced(10_000, Some(&coupon), 9_000);
-        assert_eq!(breakdown, PriceBreakdown { subtotal: 10_000, coupon_discount: 1_000, points_used: 9_000, amount_to_pay: 0 });
+        assert_eq!(
+            breakdown,
+            PriceBreakdown { subtotal: 10_000, coupon_discount: 1_000, points_used: 9_000, amount_to_pay: 0 }
+        );
         let too_many = price_order(10_000, Some(&coupon), 9_001, Utc::now()).expect("applicable");
         assert_eq!(too_many, Err(PointsAboveRemainder { asked: 9_001, payable: 9_000 }));
     }

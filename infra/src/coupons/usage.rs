@@ -32,7 +32,8 @@ pub async fn use_coupon(
         Ok(locked) => locked,
         Err(failure) => return Ok(Err(failure)),
     };
-    let order_owner = sqlx::query_scalar!("SELECT user_id FROM orders WHERE id = $1", order).fetch_optional(&mut *tx).await?;
+    let order_owner =
+        sqlx::query_scalar!("SELECT user_id FROM orders WHERE id = $1", order).fetch_optional(&mut *tx).await?;
     if order_owner != Some(user.get()) {
         return Ok(Err(UsageFailure::UnknownOrder));
     }

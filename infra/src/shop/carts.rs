@@ -196,9 +196,10 @@ async fn merge_into(
             .await?;
         }
         None => {
-            let lines = sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM cart_items WHERE user_id = $1"#, user.get())
-                .fetch_one(&mut **tx)
-                .await?;
+            let lines =
+                sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM cart_items WHERE user_id = $1"#, user.get())
+                    .fetch_one(&mut **tx)
+                    .await?;
             if lines >= MAX_LINES as i64 {
                 return Ok(Err(CartRefusal::Full));
             }

@@ -106,11 +106,9 @@ impl StockGate {
         Ok(match answer.as_slice() {
             [0] => Taken::All,
             [1, _] => Taken::NotLoaded,
-            [2, index, left, check] => Taken::Short {
-                index: usize::try_from(*index - 1)?,
-                left: i32::try_from(*left)?,
-                check: *check == 1,
-            },
+            [2, index, left, check] => {
+                Taken::Short { index: usize::try_from(*index - 1)?, left: i32::try_from(*left)?, check: *check == 1 }
+            }
             other => anyhow::bail!("the stock gate answered {other:?}"),
         })
     }

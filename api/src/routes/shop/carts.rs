@@ -47,10 +47,16 @@ struct AddBody {
     user_id: Option<UserId>,
 }
 
-async fn add(caller: AuthUser, State(state): State<AppState>, ApiJson(body): ApiJson<AddBody>) -> ApiResult<Json<CartView>> {
+async fn add(
+    caller: AuthUser,
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<AddBody>,
+) -> ApiResult<Json<CartView>> {
     let user = owner(caller, body.user_id)?;
     valid_quantity(body.quantity)?;
-    carts::add(&state.pool, user, body.product_id, body.option_id, body.quantity).await?.map_err(refused(body.option_id))?;
+    carts::add(&state.pool, user, body.product_id, body.option_id, body.quantity)
+        .await?
+        .map_err(refused(body.option_id))?;
     cart_of(&state, user).await
 }
 

@@ -44,22 +44,17 @@ struct LineBody {
     quantity: i32,
 }
 
-/// What every order names besides its lines.
+/// Both order routes' body: `items` for an order of named lines, `lines` (optional: the whole cart when
+/// absent) for a cart order; each route refuses the other's field by name.
 #[derive(Debug, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct Checkout {
+struct OrderBody {
+    items: Option<Vec<LineBody>>,
+    lines: Option<Vec<CartLineRef>>,
     coupon_id: Option<CouponId>,
     points: Option<PointAmount>,
     shipping: ShippingInput,
     payment_method: PaymentMethod,
-}
-
-#[derive(Debug, Deserialize, Serialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct PlaceBody {
-    items: Vec<LineBody>,
-    #[serde(flatten)]
-    checkout: Checkout,
 }
 
 #[derive(Debug, Deserialize, Serialize)]
@@ -69,32 +64,27 @@ struct CartLineRef {
     option_id: OptionId,
 }
 
-#[derive(Debug, Deserialize, Serialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct CartOrderBody {
-    /// The cart lines to order; all of them when absent.
-    lines: Option<Vec<CartLineRef>>,
-    #[serde(flatten)]
-    checkout: Checkout,
-}
-
 #[tracing::instrument(skip_all, fields(user = %caller.user_id))]
 async fn place(
     caller: AuthUser,
     State(state): State<AppState>,
     Extension(TraceId(trace_id)): Extension<TraceId>,
     headers: HeaderMap,
-    ApiJson(body): ApiJson<PlaceBody>,
+    ApiJson(body): ApiJson<OrderBody>,
 ) -> ApiResult<Response> {
     let mut errors = FieldErrors::default();
-    if body.items.is_empty() || body.items.len() > MAX_LINES {
+    let items = body.items.as_deref().unwrap_or_default();
+    if items.is_empty() || items.len() > MAX_LINES {
         errors.add("items", format!("must hold 1 to {MAX_LINES} lines"));
     }
-    for line in &body.items {
+    if body.lines.is_some() {
+        errors.add("lines", "names cart lines: send it to /api/v3/orders/cart");
+    }
+    for line in items {
         check_quantity(&mut errors, "items.quantity", line.quantity);
     }
-    let lines = body.items.iter().map(|line| (line.product_id, line.option_id, line.quantity)).collect();
-    let request = order_request(caller.user_id, LineSource::Given(lines), &body.checkout, errors)?;
+    let lines = items.iter().map(|line| (line.product_id, line.option_id, line.quantity)).collect();
+    let request = order_request(caller.user_id, LineSource::Given(lines), &body, errors)?;
     let key = idempotency_key(&headers, caller, "orders", &body)?;
     to_completion(async move { placing::place(&state, key, request, &trace_id).await }).await
 }
@@ -105,19 +95,27 @@ async fn place_cart(
     State(state): State<AppState>,
     Extension(TraceId(trace_id)): Extension<TraceId>,
     headers: HeaderMap,
-    ApiJson(body): ApiJson<CartOrderBody>,
+    ApiJson(body): ApiJson<OrderBody>,
 ) -> ApiResult<Response> {
     let mut errors = FieldErrors::default();
+    if body.items.is_some() {
+        errors.add("items", "a cart order takes its lines from the cart: name them in `lines`");
+    }
     if body.lines.as_ref().is_some_and(|lines| lines.is_empty() || lines.len() > MAX_LINES) {
         errors.add("lines", format!("must name 1 to {MAX_LINES} lines, or be left out for the whole cart"));
     }
     let named = body.lines.as_ref().map(|lines| lines.iter().map(|l| (l.product_id, l.option_id)).collect());
-    let request = order_request(caller.user_id, LineSource::Cart(named), &body.checkout, errors)?;
+    let request = order_request(caller.user_id, LineSource::Cart(named), &body, errors)?;
     let key = idempotency_key(&headers, caller, "orders/cart", &body)?;
     to_completion(async move { placing::place(&state, key, request, &trace_id).await }).await
 }
 
-fn order_request(user: UserId, lines: LineSource, checkout: &Checkout, mut errors: FieldErrors) -> ApiResult<OrderRequest> {
+fn order_request(
+    user: UserId,
+    lines: LineSource,
+    checkout: &OrderBody,
+    mut errors: FieldErrors,
+) -> ApiResult<OrderRequest> {
     let shipping = checkout.shipping.validate(&mut errors);
     errors.into_result(|| ()).map_err(ApiError::Invalid)?;
     let (receiver_name, phone, address) = shipping.ok_or_else(|| anyhow::anyhow!("valid shipping without values"))?;
@@ -191,7 +189,8 @@ async fn list(
         return Err(ApiError::new(ErrorCode::InvalidQuery, "limit must be 1 to 100 and before positive"));
     }
     let user = owner(caller, query.user_id)?;
-    let rows = orders::orders_of(&state.pool, user, query.before.unwrap_or(i64::MAX), query.limit, query.status).await?;
+    let rows =
+        orders::orders_of(&state.pool, user, query.before.unwrap_or(i64::MAX), query.limit, query.status).await?;
     let next_before = if rows.len() as i64 == query.limit { rows.last().map(|row| row.id) } else { None };
     Ok(Json(OrderPage { items: rows.into_iter().map(OrderView::summary).collect(), next_before }))
 }

@@ -170,9 +170,11 @@ pub async fn cancel(state: &AppState, order: OrderId, actor: Actor, trace_id: &s
 
 fn order_refusal(refusal: OrderRefusal) -> ApiError {
     match refusal {
-        OrderRefusal::UnknownProduct(product) => {
-            ApiError::with_fields(ErrorCode::ProductNotFound, format!("no product {product}"), json!({ "productId": product }))
-        }
+        OrderRefusal::UnknownProduct(product) => ApiError::with_fields(
+            ErrorCode::ProductNotFound,
+            format!("no product {product}"),
+            json!({ "productId": product }),
+        ),
         OrderRefusal::UnknownOption(option) => ApiError::with_fields(
             ErrorCode::OptionNotFound,
             format!("no option {option} of the product named with it"),

@@ -51,8 +51,9 @@ async fn read(State(state): State<AppState>, ApiPath(product): ApiPath<ProductId
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct NewProductBody {
-    #[serde(flatten)]
-    product: ProductInput,
+    name: Option<String>,
+    price: Option<i64>,
+    status: Option<ProductStatus>,
     #[serde(default)]
     options: Vec<OptionInput>,
 }
@@ -62,9 +63,14 @@ async fn create(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<NewProductBody>,
 ) -> ApiResult<(StatusCode, Json<ProductView>)> {
-    let product = body.product.validate(true).map_err(ApiError::Invalid)?;
-    let options: Vec<_> =
-        body.options.into_iter().map(|option| option.validate(true)).collect::<Result<_, _>>().map_err(ApiError::Invalid)?;
+    let input = ProductInput { name: body.name, price: body.price, status: body.status };
+    let product = input.validate(true).map_err(ApiError::Invalid)?;
+    let options: Vec<_> = body
+        .options
+        .into_iter()
+        .map(|option| option.validate(true))
+        .collect::<Result<_, _>>()
+        .map_err(ApiError::Invalid)?;
     let mut tx = state.pool.begin().await?;
     let row = catalogue::create_product(
         &mut *tx,
@@ -95,7 +101,8 @@ async fn update(
 ) -> ApiResult<Json<ProductView>> {
     let valid = body.validate(false).map_err(ApiError::Invalid)?;
     let change = ProductChange { name: valid.name, price: valid.price, status: valid.status };
-    let row = catalogue::update_product(&state.pool, product, &change).await?.ok_or_else(|| unknown_product(product))?;
+    let row =
+        catalogue::update_product(&state.pool, product, &change).await?.ok_or_else(|| unknown_product(product))?;
     let options = catalogue::options_of(&state.pool, product).await?;
     Ok(Json(ProductView::new(row, Some(options))))
 }

@@ -52,17 +52,27 @@ pub enum OrderRefusal {
     /// The option does not exist or is not an option of the product named with it.
     UnknownOption(i64),
     ProductStopped(i64),
-    OutOfStock { option: i64, requested: i32, left: i32 },
+    OutOfStock {
+        option: i64,
+        requested: i32,
+        left: i32,
+    },
     CartEmpty,
     /// A line named for a cart order is not in the cart.
-    NotInCart { option: i64 },
+    NotInCart {
+        option: i64,
+    },
     TooManyLines,
-    QuantityAboveLimit { option: i64 },
+    QuantityAboveLimit {
+        option: i64,
+    },
     /// No such coupon, or not the caller's.
     UnknownCoupon,
     CouponNotApplicable(NotApplicable),
     PointsAboveAmount(PointsAboveRemainder),
-    InsufficientBalance { balance: i64 },
+    InsufficientBalance {
+        balance: i64,
+    },
 }
 
 /// An order line with the catalogue's price, merged per option.
@@ -84,7 +94,11 @@ impl PricedLine {
 type Decided<T> = anyhow::Result<Result<T, OrderRefusal>>;
 
 /// Places `request` in `tx`. On `Ok(Err(_))` the caller must roll back (cart lines may have been taken).
-pub async fn place(tx: &mut Transaction<'_, Postgres>, request: OrderRequest, trace_id: Option<&str>) -> Decided<(PlacedOrder, StockLeft)> {
+pub async fn place(
+    tx: &mut Transaction<'_, Postgres>,
+    request: OrderRequest,
+    trace_id: Option<&str>,
+) -> Decided<(PlacedOrder, StockLeft)> {
     let user = request.user;
     let wanted = match request.lines {
         LineSource::Given(lines) => lines,
@@ -158,9 +172,6 @@ async fn take_cart(
     )
     .fetch_all(&mut **tx)
     .await?;
-    if taken.is_empty() {
-        return Ok(Err(OrderRefusal::CartEmpty));
-    }
     if let Some(named) = named {
         let missing = named.iter().find(|(product, option)| {
             !taken.iter().any(|line| line.product_id == product.get() && line.option_id == option.get())
@@ -168,6 +179,9 @@ async fn take_cart(
         if let Some((_, option)) = missing {
             return Ok(Err(OrderRefusal::NotInCart { option: option.get() }));
         }
+    }
+    if taken.is_empty() {
+        return Ok(Err(OrderRefusal::CartEmpty));
     }
     taken
         .into_iter()
@@ -197,7 +211,10 @@ fn merge(lines: Vec<(ProductId, OptionId, i32)>) -> Result<BTreeMap<i64, (i64, i
 
 /// Prices every line from the catalogue, refusing unknown, stopped and (as last committed) short options
 /// without taking a lock.
-async fn price_lines(tx: &mut Transaction<'_, Postgres>, lines: &BTreeMap<i64, (i64, i32)>) -> Decided<Vec<PricedLine>> {
+async fn price_lines(
+    tx: &mut Transaction<'_, Postgres>,
+    lines: &BTreeMap<i64, (i64, i32)>,
+) -> Decided<Vec<PricedLine>> {
     let ids: Vec<i64> = lines.keys().copied().collect();
     let found = sqlx::query!(
         r#"SELECT o.id, o.product_id, p.name AS product_name, o.name AS option_name,
@@ -231,9 +248,10 @@ async fn price_lines(tx: &mut Transaction<'_, Postgres>, lines: &BTreeMap<i64, (
 }
 
 async fn unknown_line(tx: &mut Transaction<'_, Postgres>, product: i64, option: i64) -> sqlx::Result<OrderRefusal> {
-    let product_exists = sqlx::query_scalar!(r#"SELECT EXISTS (SELECT 1 FROM products WHERE id = $1) AS "e!""#, product)
-        .fetch_one(&mut **tx)
-        .await?;
+    let product_exists =
+        sqlx::query_scalar!(r#"SELECT EXISTS (SELECT 1 FROM products WHERE id = $1) AS "e!""#, product)
+            .fetch_one(&mut **tx)
+            .await?;
     Ok(if product_exists { OrderRefusal::UnknownOption(option) } else { OrderRefusal::UnknownProduct(product) })
 }
 
@@ -304,7 +322,11 @@ async fn insert_order(
     .await
 }
 
-async fn insert_items(tx: &mut Transaction<'_, Postgres>, order: i64, lines: &[PricedLine]) -> sqlx::Result<Vec<OrderItemRow>> {
+async fn insert_items(
+    tx: &mut Transaction<'_, Postgres>,
+    order: i64,
+    lines: &[PricedLine],
+) -> sqlx::Result<Vec<OrderItemRow>> {
     let column = |f: fn(&PricedLine) -> i64| lines.iter().map(f).collect::<Vec<_>>();
     let names = |f: fn(&PricedLine) -> &str| lines.iter().map(|l| f(l).to_owned()).collect::<Vec<_>>();
     let quantities: Vec<i32> = lines.iter().map(|line| line.quantity).collect();

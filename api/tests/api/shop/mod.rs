@@ -1,0 +1,9 @@
+//! The shop end to end: catalogue, carts and orders against real PostgreSQL and Redis.
+
+mod carts;
+mod catalogue;
+mod concurrency;
+mod gate;
+mod orders;
+mod refunds;
+pub mod support;
