@@ -25,6 +25,8 @@ pub enum Command {
     IssueToken(IssueTokenArgs),
     /// Create users, a realistic point ledger and balances (some deliberately wrong), with COPY.
     SeedPoints(crate::seed::SeedArgs),
+    /// Create products with options and stock (for demos and benchmarks); prints the ids as JSON.
+    SeedCatalogue(crate::catalogue::SeedCatalogueArgs),
     /// The daily reconciliation: closing snapshots per user and date, and balances checked against the ledger.
     ReconcilePoints(crate::reconcile::ReconcileArgs),
     /// Parked outbox rows: list them, or re-drive one.

@@ -2,6 +2,7 @@
 //! the scheduler read them): see [`Exit`].
 
 mod accounts;
+mod catalogue;
 mod cli;
 mod jobs;
 mod outbox;
@@ -35,6 +36,10 @@ pub async fn run(cli: BatchCli) -> anyhow::Result<Exit> {
         Command::SeedPoints(args) => {
             let pool = connect_for(&cli.postgres, args.threads).await?;
             seed::run(&pool, args).await.map(|()| Exit::Success)
+        }
+        Command::SeedCatalogue(args) => {
+            let pool = infra::db::connect(&cli.postgres).await?;
+            catalogue::run(&pool, args).await.map(|()| Exit::Success)
         }
         Command::ReconcilePoints(args) => {
             let pool = connect_for(&cli.postgres, args.threads).await?;

@@ -117,3 +117,33 @@ async fn create_user_reads_the_password_from_stdin_and_refuses_weak_ones_or_take
     let again = create("plum orbit canyon ledger");
     assert_eq!(again.status.code(), Some(2), "the address is taken");
 }
+
+#[tokio::test]
+async fn seed_catalogue_makes_products_with_their_options_and_stock_and_refuses_bad_counts() {
+    let env = TestEnv::new().await;
+    let output = process::command_for(batch().as_ref(), &env)
+        .args(["seed-catalogue", "--products", "30", "--options", "3", "--stock", "7"])
+        .output()
+        .expect("running seed-catalogue");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).expect("a JSON summary");
+    assert_eq!(summary["options"], 90);
+    let (products, options, stock): (i64, i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM products WHERE status = 'ACTIVE'), count(*), sum(stock) FROM product_options",
+    )
+    .fetch_one(&env.pool)
+    .await
+    .expect("the catalogue");
+    assert_eq!((products, options, stock), (30, 90, 630));
+    let first = summary["firstOptionId"].as_i64().expect("first option");
+    let last = summary["lastOptionId"].as_i64().expect("last option");
+    assert_eq!(last - first + 1, 90, "the options' ids are one range the benchmark can draw from");
+    for bad in [["--products", "0", "--stock", "1"], ["--products", "1", "--stock", "-1"]] {
+        let output = process::command_for(batch().as_ref(), &env)
+            .arg("seed-catalogue")
+            .args(bad)
+            .output()
+            .expect("running seed-catalogue");
+        assert_eq!(output.status.code(), Some(2), "{bad:?}");
+    }
+}
