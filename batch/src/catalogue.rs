@@ -44,7 +44,6 @@ pub async fn run(pool: &PgPool, args: SeedCatalogueArgs) -> anyhow::Result<()> {
         "firstOptionId": made.first_option,
         "lastOptionId": made.last_option,
     });
-    tracing::info!(%summary, "catalogue seeded");
     println!("{summary}");
     Ok(())
 }

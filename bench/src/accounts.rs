@@ -2,6 +2,7 @@
 //! settle-api, with latencies by outcome. What `scripts/bench-auth` measures logins and refreshes with,
 //! and the login storm it runs beside V3 issuance.
 
+use crate::latency::quantile;
 use anyhow::{bail, Context};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
@@ -150,13 +151,4 @@ async fn sign_up(client: &reqwest::Client, url: &str, email: &str) -> anyhow::Re
         }
     }
     bail!("signing up {email}: the hashing pool stayed busy")
-}
-
-fn quantile(micros: &mut [u64], q: f64) -> f64 {
-    if micros.is_empty() {
-        return 0.0;
-    }
-    micros.sort_unstable();
-    let index = ((micros.len() as f64 * q).ceil() as usize).clamp(1, micros.len()) - 1;
-    micros[index] as f64 / 1_000.0
 }

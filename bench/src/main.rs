@@ -4,6 +4,8 @@ mod accounts;
 mod check;
 mod consume;
 mod histogram;
+mod latency;
+mod orders;
 mod origin;
 mod points;
 mod produce;
@@ -51,6 +53,10 @@ enum Command {
     OriginBaseline(origin::OriginArgs),
     /// Clients logging in (or refreshing) in a loop against settle-api; latencies by outcome.
     Accounts(accounts::AccountsArgs),
+    /// Create buyers (a third with a coupon, a third with points) and one order request line each.
+    SeedOrders(orders::SeedOrdersArgs),
+    /// Send each order request line once against settle-api; placed orders per second, latencies by outcome.
+    Orders(orders::OrdersArgs),
     /// A quantile of one route's latency histogram between two /metrics scrapes.
     HistogramQuantile(histogram::QuantileArgs),
 }
@@ -71,6 +77,8 @@ async fn main() -> ExitCode {
             Command::Relay(args) => relay::run(&cli.postgres, &cli.kafka, args).await,
             Command::HistogramQuantile(args) => histogram::run(args),
             Command::Accounts(args) => accounts::run(args).await,
+            Command::SeedOrders(args) => orders::seed(&cli.postgres, args).await,
+            Command::Orders(args) => orders::run(args).await,
             Command::OriginBaseline(args) => origin::run(&cli.postgres, args).await,
         }
     })
