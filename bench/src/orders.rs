@@ -183,8 +183,12 @@ pub async fn run(args: OrdersArgs) -> anyhow::Result<()> {
 
 fn report(answers: &[Answer], seconds: f64) {
     let mut placed: Vec<u64> = answers.iter().filter(|a| a.outcome == "201").map(|a| a.micros).collect();
-    let mut sold_out: Vec<u64> = answers.iter().filter(|a| a.outcome == "409 OUT_OF_STOCK").map(|a| a.micros).collect();
+    let refusals = || answers.iter().filter(|a| a.outcome == "409 OUT_OF_STOCK");
+    let mut sold_out: Vec<u64> = refusals().map(|a| a.micros).collect();
     let selling_until = answers.iter().filter(|a| a.outcome == "201").map(|a| a.at_micros).max().unwrap_or(0);
+    // Refusals answered while placed orders were still committing, and after the last one.
+    let mut while_selling: Vec<u64> = refusals().filter(|a| a.at_micros <= selling_until).map(|a| a.micros).collect();
+    let mut after_selling: Vec<u64> = refusals().filter(|a| a.at_micros > selling_until).map(|a| a.micros).collect();
     let mut codes: BTreeMap<&str, usize> = BTreeMap::new();
     for answer in answers {
         *codes.entry(answer.outcome.as_str()).or_default() += 1;
@@ -192,7 +196,7 @@ fn report(answers: &[Answer], seconds: f64) {
     let codes: Vec<String> = codes.iter().map(|(code, n)| format!("{}:{n}", code.replace(' ', "_"))).collect();
     let selling_seconds = selling_until as f64 / 1e6;
     println!(
-        "RESULT attempts={} placed={} seconds={seconds:.2} attempts_per_s={:.0} placed_per_s={:.0} selling_seconds={selling_seconds:.2} placed_per_s_while_selling={:.0} p50_placed_ms={:.1} p99_placed_ms={:.1} sold_out={} p50_sold_out_ms={:.1} p99_sold_out_ms={:.1} codes={}",
+        "RESULT attempts={} placed={} seconds={seconds:.2} attempts_per_s={:.0} placed_per_s={:.0} selling_seconds={selling_seconds:.2} placed_per_s_while_selling={:.0} p50_placed_ms={:.1} p99_placed_ms={:.1} sold_out={} p50_sold_out_ms={:.1} p99_sold_out_ms={:.1} sold_out_while_selling={} p99_sold_out_while_selling_ms={:.1} p99_sold_out_after_ms={:.1} codes={}",
         answers.len(),
         placed.len(),
         answers.len() as f64 / seconds,
@@ -203,6 +207,9 @@ fn report(answers: &[Answer], seconds: f64) {
         sold_out.len(),
         quantile(&mut sold_out, 0.5),
         quantile(&mut sold_out, 0.99),
+        while_selling.len(),
+        quantile(&mut while_selling, 0.99),
+        quantile(&mut after_selling, 0.99),
         codes.join(","),
     );
 }
