@@ -24,7 +24,7 @@ pub async fn run(pool: &PgPool, args: SeedCatalogueArgs) -> anyhow::Result<()> {
                RETURNING id),
            o AS (
                INSERT INTO product_options (product_id, name, extra_price, stock)
-               SELECT p.id, 'Option ' || m, 500 * (m - 1), $3::int FROM p, generate_series(1, $2::int) m
+               SELECT p.id, 'Option ' || m, 500 * (m - 1), $3::int FROM p, generate_series(1, $2::int) m ORDER BY p.id, m
                RETURNING id, product_id)
            SELECT min(product_id) AS "first_product!", max(product_id) AS "last_product!",
                   min(id) AS "first_option!", max(id) AS "last_option!", count(*) AS "options!"
