@@ -158,17 +158,7 @@ pub async fn run(args: OrdersArgs) -> anyhow::Result<()> {
                 client.post(&url).bearer_auth(token).header("content-type", "application/json").body(body.to_owned());
             async move {
                 let sent = Instant::now();
-                let outcome = match request.send().await {
-                    Ok(response) => {
-                        let status = response.status().as_u16();
-                        let body: serde_json::Value = response.json().await.unwrap_or_default();
-                        match body["code"].as_str() {
-                            Some(code) => format!("{status} {code}"),
-                            None => status.to_string(),
-                        }
-                    }
-                    Err(error) => format!("transport error: {error}"),
-                };
+                let outcome = crate::latency::outcome(request.send().await).await;
                 let at_micros = started.elapsed().as_micros() as u64;
                 Answer { outcome, micros: sent.elapsed().as_micros() as u64, at_micros }
             }

@@ -35,19 +35,7 @@ pub async fn run(args: RushArgs) -> anyhow::Result<()> {
                 .bearer_auth(token)
                 .header("content-type", "application/json")
                 .body(format!("{{\"couponPolicyId\":{policy}}}"));
-            async move {
-                match request.send().await {
-                    Ok(response) => {
-                        let status = response.status().as_u16();
-                        let body: serde_json::Value = response.json().await.unwrap_or_default();
-                        match body["code"].as_str() {
-                            Some(code) => format!("{status} {code}"),
-                            None => status.to_string(),
-                        }
-                    }
-                    Err(error) => format!("transport error: {error}"),
-                }
-            }
+            async move { crate::latency::outcome(request.send().await).await }
         })
         .buffer_unordered(args.concurrency)
         .collect()

@@ -106,3 +106,19 @@ pub async fn assert_problem(response: reqwest::Response, status: u16, code: &str
     assert_eq!(body["status"], status, "problem status in {body}");
     body
 }
+
+/// A redis-server of the test's own on a free port (so the test may kill it), and its URL.
+pub async fn private_redis() -> (testkit::process::Running, String) {
+    let port = testkit::broker::free_port();
+    let redis = testkit::process::Running::spawn(
+        std::process::Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .stdout(std::process::Stdio::null()),
+    )
+    .expect("a private redis-server");
+    let listening = testkit::process::wait_until(Duration::from_secs(10), || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    assert!(listening.await, "the private redis-server listens");
+    (redis, format!("redis://127.0.0.1:{port}"))
+}

@@ -335,20 +335,7 @@ async fn an_older_balance_never_replaces_a_newer_one_in_the_cache() {
 
 #[tokio::test]
 async fn with_redis_gone_balances_are_read_and_written_through_postgres() {
-    let port = testkit::broker::free_port();
-    let mut redis = testkit::process::Running::spawn(
-        std::process::Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .stdout(std::process::Stdio::null()),
-    )
-    .expect("a private redis-server");
-    assert!(
-        testkit::process::wait_until(std::time::Duration::from_secs(10), || {
-            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-        })
-        .await
-    );
-    let url = format!("redis://127.0.0.1:{port}");
+    let (mut redis, url) = crate::helpers::private_redis().await;
     let app = crate::helpers::spawn_app_with(Default::default(), |config| config.redis.url = url).await;
     let lena = user(&app, "lena@points.test").await;
     earn(&app, lena, 100).await;

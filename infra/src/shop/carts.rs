@@ -61,57 +61,59 @@ pub async fn lines_of(pool: &PgPool, user: UserId) -> sqlx::Result<Vec<CartLine>
     .await
 }
 
-/// Adds `quantity` units of an option, to its line if the cart has one.
-pub async fn add(
-    pool: &PgPool,
-    user: UserId,
-    product: ProductId,
-    option: OptionId,
-    quantity: i32,
-) -> sqlx::Result<Result<(), CartRefusal>> {
-    let mut tx = pool.begin().await?;
-    if !lock_cart(&mut tx, user).await? {
-        return Ok(Err(CartRefusal::UnknownUser));
-    }
-    if let Err(refusal) = check_orderable(&mut tx, product, option).await? {
-        return Ok(Err(refusal));
-    }
-    let outcome = merge_into(&mut tx, user, product, option, quantity).await?;
-    if outcome.is_ok() {
-        tx.commit().await?;
-    }
-    Ok(outcome)
+/// A line to put in a cart: `quantity` units of `option` of `product`.
+#[derive(Debug, Clone, Copy)]
+pub struct Line {
+    pub product: ProductId,
+    pub option: OptionId,
+    pub quantity: i32,
 }
 
-/// Moves the line of `original` to `option` (of the same product) with `quantity` units, merging into
-/// that option's line when the cart has one.
+/// Adds the line's units to the option's line, or makes it.
+pub async fn add(pool: &PgPool, user: UserId, line: Line) -> sqlx::Result<Result<(), CartRefusal>> {
+    in_cart(pool, user, None, line).await
+}
+
+/// Moves the line of `original` (an option of `line.product`) to `line`, merging into that option's
+/// line when the cart has one.
 pub async fn change(
     pool: &PgPool,
     user: UserId,
-    product: ProductId,
     original: OptionId,
-    option: OptionId,
-    quantity: i32,
+    line: Line,
+) -> sqlx::Result<Result<(), CartRefusal>> {
+    in_cart(pool, user, Some(original), line).await
+}
+
+/// One cart change in one transaction under the cart's lock: take the `original` line out (when moving
+/// one), then put `line` in. A refusal rolls the whole change back.
+async fn in_cart(
+    pool: &PgPool,
+    user: UserId,
+    original: Option<OptionId>,
+    line: Line,
 ) -> sqlx::Result<Result<(), CartRefusal>> {
     let mut tx = pool.begin().await?;
     if !lock_cart(&mut tx, user).await? {
         return Ok(Err(CartRefusal::UnknownUser));
     }
-    let removed = sqlx::query!(
-        "DELETE FROM cart_items WHERE user_id = $1 AND product_id = $2 AND option_id = $3",
-        user.get(),
-        product.get(),
-        original.get()
-    )
-    .execute(&mut *tx)
-    .await?;
-    if removed.rows_affected() == 0 {
-        return Ok(Err(CartRefusal::LineNotFound));
+    if let Some(original) = original {
+        let removed = sqlx::query!(
+            "DELETE FROM cart_items WHERE user_id = $1 AND product_id = $2 AND option_id = $3",
+            user.get(),
+            line.product.get(),
+            original.get()
+        )
+        .execute(&mut *tx)
+        .await?;
+        if removed.rows_affected() == 0 {
+            return Ok(Err(CartRefusal::LineNotFound));
+        }
     }
-    if let Err(refusal) = check_orderable(&mut tx, product, option).await? {
+    if let Err(refusal) = check_orderable(&mut tx, line.product, line.option).await? {
         return Ok(Err(refusal));
     }
-    let outcome = merge_into(&mut tx, user, product, option, quantity).await?;
+    let outcome = merge_into(&mut tx, user, line).await?;
     if outcome.is_ok() {
         tx.commit().await?;
     }
@@ -172,10 +174,9 @@ async fn check_orderable(
 async fn merge_into(
     tx: &mut Transaction<'_, Postgres>,
     user: UserId,
-    product: ProductId,
-    option: OptionId,
-    quantity: i32,
+    line: Line,
 ) -> sqlx::Result<Result<(), CartRefusal>> {
+    let Line { product, option, quantity } = line;
     let existing = sqlx::query_scalar!(
         "SELECT quantity FROM cart_items WHERE user_id = $1 AND option_id = $2",
         user.get(),

@@ -17,7 +17,7 @@ use domain::{
     shop::{check_quantity, MAX_LINES},
     FieldErrors, OptionId, ProductId, UserId,
 };
-use infra::shop::carts::{self, CartRefusal};
+use infra::shop::carts::{self, CartRefusal, Line};
 use serde::Deserialize;
 
 pub fn router() -> Router<AppState> {
@@ -54,9 +54,8 @@ async fn add(
 ) -> ApiResult<Json<CartView>> {
     let user = owner(caller, body.user_id)?;
     valid_quantity(body.quantity)?;
-    carts::add(&state.pool, user, body.product_id, body.option_id, body.quantity)
-        .await?
-        .map_err(refused(body.option_id))?;
+    let line = Line { product: body.product_id, option: body.option_id, quantity: body.quantity };
+    carts::add(&state.pool, user, line).await?.map_err(refused(body.option_id))?;
     cart_of(&state, user).await
 }
 
@@ -77,9 +76,8 @@ async fn change(
 ) -> ApiResult<Json<CartView>> {
     let user = owner(caller, body.user_id)?;
     valid_quantity(body.quantity)?;
-    carts::change(&state.pool, user, product, original, body.option_id, body.quantity)
-        .await?
-        .map_err(refused(body.option_id))?;
+    let line = Line { product, option: body.option_id, quantity: body.quantity };
+    carts::change(&state.pool, user, original, line).await?.map_err(refused(body.option_id))?;
     cart_of(&state, user).await
 }
 

@@ -3,10 +3,9 @@
 
 use super::support::{assert_invariants, order_body, place, product, stock};
 use crate::coupons::support::{admin_token, create_users};
-use crate::helpers::{assert_problem, spawn_app, spawn_app_with, TestApp};
+use crate::helpers::{assert_problem, private_redis, spawn_app, spawn_app_with, TestApp};
 use redis::AsyncCommands;
 use serde_json::json;
-use std::time::Duration;
 
 async fn redis(app: &TestApp) -> redis::aio::MultiplexedConnection {
     let client = redis::Client::open(app.env.redis.url.as_str()).expect("redis url");
@@ -77,18 +76,7 @@ async fn a_lost_or_too_low_gate_is_rebuilt_from_the_database_and_a_too_high_one_
 
 #[tokio::test]
 async fn with_redis_gone_orders_go_straight_to_the_database_and_stay_correct() {
-    let port = testkit::broker::free_port();
-    let mut redis = testkit::process::Running::spawn(
-        std::process::Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .stdout(std::process::Stdio::null()),
-    )
-    .expect("a private redis-server");
-    let up = testkit::process::wait_until(Duration::from_secs(10), || {
-        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-    });
-    assert!(up.await, "redis-server listening");
-    let url = format!("redis://127.0.0.1:{port}");
+    let (mut redis, url) = private_redis().await;
     let app = spawn_app_with(Default::default(), |config| config.redis.url = url).await;
     let users = create_users(&app, 3).await;
     let (sale, options) = product(&app, 1_000, &[("one", 0, 2)]).await;

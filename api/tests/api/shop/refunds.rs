@@ -5,7 +5,18 @@ use super::support::{cancel, coupon, coupon_state, discount, earn, order_body, p
 use crate::coupons::support::create_users;
 use crate::helpers::{assert_problem, spawn_app};
 use domain::Role;
+use infra::{
+    kafka::{Kafka, Topic},
+    outbox::Envelope,
+};
+use rdkafka::{consumer::Consumer, message::Message};
 use serde_json::{json, Value};
+use settle_workers::outbox_relay::{self, Publisher, RelayLimits};
+use std::{
+    collections::BTreeMap,
+    time::{Duration, Instant},
+};
+use tokio_util::sync::CancellationToken;
 
 #[tokio::test]
 async fn the_direct_cancel_routes_refuse_a_use_that_an_order_made() {
@@ -66,7 +77,7 @@ async fn every_placed_and_cancelled_order_appends_its_events_once_in_order_per_o
         }
         orders.push((id, n % 2 == 0));
     }
-    for (order, cancelled) in orders {
+    for &(order, cancelled) in &orders {
         let events: Vec<(String, Value)> = sqlx::query_as(
             "SELECT event_type, payload FROM outbox_events WHERE aggregate_type = 'order' AND aggregate_id = $1 ORDER BY id",
         )
@@ -79,4 +90,48 @@ async fn every_placed_and_cancelled_order_appends_its_events_once_in_order_per_o
         assert_eq!(types, expected, "order {order}");
         assert!(events.iter().all(|(_, payload)| payload["orderId"] == order));
     }
+    let delivered = relay_and_read_order_events(&app, 9).await;
+    let mut per_order: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for envelope in delivered {
+        per_order.entry(envelope.aggregate_id).or_default().push(envelope.event_type);
+    }
+    for (order, cancelled) in orders {
+        let expected: Vec<String> =
+            if cancelled { vec!["OrderPlaced".into(), "OrderCancelled".into()] } else { vec!["OrderPlaced".into()] };
+        assert_eq!(
+            per_order.get(&order.to_string()),
+            Some(&expected),
+            "orders.events for order {order}, once and in order"
+        );
+    }
+}
+
+/// Runs the outbox relay over everything unsent, then reads `orders.events` until `expected` arrived.
+async fn relay_and_read_order_events(app: &crate::helpers::TestApp, expected: usize) -> Vec<Envelope> {
+    let kafka = Kafka::new(app.env.kafka.clone());
+    kafka.ensure_topics(&Topic::ALL).await.expect("topics");
+    let publisher = Publisher::new(&kafka).expect("publisher");
+    let limits = RelayLimits { batch_size: 100, max_attempts: 10 };
+    let unsent = || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM outbox_events WHERE sent_at IS NULL")
+            .fetch_one(&app.env.pool)
+            .await
+            .expect("unsent")
+    };
+    while unsent().await > 0 {
+        outbox_relay::relay_batch(&app.env.pool, &publisher, limits, &CancellationToken::new()).await.expect("relay");
+    }
+    let consumer = kafka.consumer(&format!("orders-reader-{}", uuid::Uuid::new_v4())).expect("consumer");
+    consumer.subscribe(&[&kafka.topic_name(Topic::OrdersEvents)]).expect("subscribe");
+    let mut envelopes = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while envelopes.len() < expected && Instant::now() < deadline {
+        let Ok(Ok(message)) = tokio::time::timeout(Duration::from_secs(1), consumer.recv()).await else { continue };
+        envelopes.push(serde_json::from_slice(message.payload().expect("payload")).expect("an envelope"));
+    }
+    // Anything more than expected would be a duplicate: give it a moment to show up.
+    if let Ok(Ok(message)) = tokio::time::timeout(Duration::from_secs(1), consumer.recv()).await {
+        envelopes.push(serde_json::from_slice(message.payload().expect("payload")).expect("an envelope"));
+    }
+    envelopes
 }
