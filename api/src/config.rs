@@ -20,6 +20,8 @@ pub struct ApiConfig {
     #[command(flatten)]
     pub accounts: AccountsArgs,
     #[command(flatten)]
+    pub resilience: ResilienceArgs,
+    #[command(flatten)]
     pub postgres: PostgresArgs,
     #[command(flatten)]
     pub redis: RedisArgs,
@@ -131,5 +133,66 @@ mod tests {
     #[test]
     fn the_command_line_definition_is_consistent() {
         <super::ApiConfig as clap::CommandFactory>::command().debug_assert();
+    }
+}
+
+/// Bulkheads per route group and rate limits (`api/src/http/protect.rs`).
+#[derive(clap::Args, Debug, Clone)]
+pub struct ResilienceArgs {
+    /// false turns bulkheads and rate limits off: only for measuring what they cost.
+    #[arg(long, env = "RESILIENCE_ENABLED", default_value_t = true, action = clap::ArgAction::Set)]
+    pub enabled: bool,
+    /// Coupon issuance and policies: requests at once / waiting for a turn, as `CONCURRENCY/QUEUE`.
+    #[arg(long, env = "BULKHEAD_ISSUANCE", default_value = "512/2048", value_parser = parse_bulkhead)]
+    pub issuance: (u32, u32),
+    /// Points: earn, use, cancel, balances, history.
+    #[arg(long, env = "BULKHEAD_POINTS", default_value = "256/1024", value_parser = parse_bulkhead)]
+    pub points: (u32, u32),
+    /// The shop: catalogue, carts, orders.
+    #[arg(long, env = "BULKHEAD_SHOP", default_value = "128/512", value_parser = parse_bulkhead)]
+    pub shop: (u32, u32),
+    /// Accounts: sign-up, login, refresh, profile, history (the password hashing pool sits inside it).
+    #[arg(long, env = "BULKHEAD_ACCOUNTS", default_value = "128/512", value_parser = parse_bulkhead)]
+    pub accounts: (u32, u32),
+    /// Coupon issue requests one user may send per second, sustained.
+    #[arg(long, env = "RATE_LIMIT_ISSUE_PER_SECOND", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub issue_per_second: u32,
+    /// Issue requests one user may send at once before the per-second rate applies.
+    #[arg(long, env = "RATE_LIMIT_ISSUE_BURST", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub issue_burst: u32,
+    /// Requests without a token one client address may send per second, sustained.
+    #[arg(long, env = "RATE_LIMIT_ANONYMOUS_PER_SECOND", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub anonymous_per_second: u32,
+    /// Requests without a token one client address may send at once.
+    #[arg(long, env = "RATE_LIMIT_ANONYMOUS_BURST", default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub anonymous_burst: u32,
+}
+
+/// The same defaults as the command line's, for tests that build a configuration in code.
+impl Default for ResilienceArgs {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            issuance: (512, 2048),
+            points: (256, 1024),
+            shop: (128, 512),
+            accounts: (128, 512),
+            issue_per_second: 5,
+            issue_burst: 20,
+            anonymous_per_second: 20,
+            anonymous_burst: 50,
+        }
+    }
+}
+
+/// `CONCURRENCY/QUEUE`, e.g. `128/512`: at least one at once, any queue (0: refuse when all are busy).
+fn parse_bulkhead(raw: &str) -> Result<(u32, u32), String> {
+    let parsed =
+        raw.split_once('/').and_then(|(c, q)| Some((c.trim().parse::<u32>().ok()?, q.trim().parse::<u32>().ok()?)));
+    match parsed {
+        Some((concurrency, queue)) if (1..=100_000).contains(&concurrency) && queue <= 1_000_000 => {
+            Ok((concurrency, queue))
+        }
+        _ => Err(format!("{raw:?} is not CONCURRENCY/QUEUE with CONCURRENCY 1 to 100000 and QUEUE 0 to 1000000")),
     }
 }

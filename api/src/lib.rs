@@ -48,6 +48,7 @@ pub async fn build_state(config: &ApiConfig) -> anyhow::Result<AppState> {
     let sessions = Sessions { access_ttl: accounts.access_ttl(), refresh_ttl: accounts.refresh_ttl() };
     let throttle = Throttle::new(redis.clone(), accounts.throttle_limits());
     let trusted_proxies = accounts.trusted_proxies.clone();
+    let protection = http::protect::Protection::new(&config.resilience);
     Ok(AppState::new(Shared {
         pool,
         redis,
@@ -61,6 +62,7 @@ pub async fn build_state(config: &ApiConfig) -> anyhow::Result<AppState> {
         sessions,
         throttle,
         trusted_proxies,
+        protection,
     }))
 }
 
@@ -71,12 +73,14 @@ pub fn router(state: AppState, limits: HttpLimits) -> anyhow::Result<Router> {
         .with_redis(state.redis.clone())
         .with_kafka(state.kafka.probe()?);
     let ops = infra::ops::ops_router(readiness, infra::metrics::install()?);
-    Ok(routes::router()
+    let anonymous_limit = from_fn_with_state(state.clone(), http::protect::limit_anonymous);
+    Ok(routes::router(&state.protection)
         .with_state(state)
         .merge(ops)
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(limits.body_limit_bytes))
+        .layer(anonymous_limit)
         .layer(from_fn_with_state(limits.request_timeout, middleware::enforce_deadline))
         .layer(from_fn(middleware::trace_requests)))
 }

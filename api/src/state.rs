@@ -26,6 +26,7 @@ pub struct Shared {
     pub coupons: CouponStock,
     pub balances: BalanceCache,
     pub stock_gate: StockGate,
+    pub protection: crate::http::protect::Protection,
     pub jwt: Arc<JwtKeys>,
     pub hasher: Hasher,
     pub sessions: Sessions,

@@ -78,6 +78,7 @@ catalogue! {
     PointsExceedAmount => CONFLICT, "POINTS_EXCEED_AMOUNT", "more points than the amount left to pay after the coupon";
     UseBelongsToOrder => CONFLICT, "USE_BELONGS_TO_ORDER", "the use was made by an order: cancel the order instead";
     NotCancellable => CONFLICT, "NOT_CANCELLABLE", "a cancel entry cannot itself be cancelled";
+    RateLimited => TOO_MANY_REQUESTS, "RATE_LIMITED", "too many requests from this user or client address; retry after Retry-After seconds";
     TooManyAttempts => TOO_MANY_REQUESTS, "TOO_MANY_ATTEMPTS", "too many failed sign-ins; retry after Retry-After seconds";
     PayloadTooLarge => PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE", "the body is larger than API_BODY_LIMIT_BYTES";
     UnsupportedMediaType => UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_MEDIA_TYPE", "the body is not sent as application/json";
@@ -90,6 +91,7 @@ catalogue! {
     Internal => INTERNAL_SERVER_ERROR, "INTERNAL", "an unexpected failure; quote the x-trace-id header";
     BrokerUnavailable => SERVICE_UNAVAILABLE, "BROKER_UNAVAILABLE", "the request could not be queued; nothing was kept";
     Timeout => SERVICE_UNAVAILABLE, "TIMEOUT", "the request took longer than API_REQUEST_TIMEOUT_MS";
+    Overloaded => SERVICE_UNAVAILABLE, "OVERLOADED", "the route group is at its concurrency cap and queue; retry after Retry-After seconds";
     ServerBusy => SERVICE_UNAVAILABLE, "SERVER_BUSY", "the password hashing pool is full; retry after Retry-After seconds";
 }
 

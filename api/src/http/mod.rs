@@ -7,6 +7,7 @@ pub mod error;
 pub mod extract;
 pub mod idempotent;
 pub mod middleware;
+pub mod protect;
 
 pub use client::Client;
 pub use codes::ErrorCode;

@@ -7,4 +7,5 @@ mod errors;
 mod health;
 mod helpers;
 mod points;
+mod resilience;
 mod shop;

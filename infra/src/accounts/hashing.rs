@@ -3,16 +3,13 @@
 //! callers waiting. Beyond that a caller is refused at once ([`Busy`]): a login storm gets quick 503s
 //! instead of starving coupon issuance and balance reads of the runtime (a bulkhead).
 
+use crate::bulkhead::{Bulkhead, Place};
 use argon2::{
     password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString},
     Algorithm, Argon2, Params, Version,
 };
 use rand::RngCore;
-use std::sync::{
-    atomic::{AtomicUsize, Ordering},
-    Arc,
-};
-use tokio::sync::Semaphore;
+use std::sync::Arc;
 
 /// OWASP's argon2id parameters: 19 MiB of memory, 2 passes, 1 lane.
 const MEMORY_KIB: u32 = 19_456;
@@ -26,11 +23,7 @@ pub struct Busy;
 
 #[derive(Clone)]
 pub struct Hasher {
-    permits: Arc<Semaphore>,
-    /// Callers inside the pool: hashing or waiting for a permit.
-    inside: Arc<AtomicUsize>,
-    /// How many may be inside at once: the pool plus its queue.
-    capacity: usize,
+    pool: Bulkhead,
     /// A hash of a random password, verified against when the e-mail is unknown, so that an unknown
     /// address and a wrong password take the same time.
     dummy: Arc<str>,
@@ -59,25 +52,17 @@ impl Hasher {
         let mut random = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut random);
         let dummy = hash_now(&format!("{random:?}"))?;
-        let concurrency = concurrency.max(1);
-        Ok(Self {
-            permits: Arc::new(Semaphore::new(concurrency)),
-            inside: Arc::new(AtomicUsize::new(0)),
-            capacity: concurrency + queue,
-            dummy: dummy.into(),
-        })
+        Ok(Self { pool: Bulkhead::new("password_hashing", concurrency, queue), dummy: dummy.into() })
     }
 
     /// A place in the pool, taken before any other work of the request (its database reads included),
     /// so that a refusal costs nothing but the answer; [`Busy`] when the pool and its queue are full.
     pub fn admit(&self) -> Result<Admission, Busy> {
-        let ahead = self.inside.fetch_add(1, Ordering::SeqCst);
-        let admission = Admission { hasher: self.clone() };
-        if ahead >= self.capacity {
+        let place = self.pool.admit().map_err(|_| {
             metrics::counter!("password_hashing_refused_total").increment(1);
-            return Err(Busy);
-        }
-        Ok(admission)
+            Busy
+        })?;
+        Ok(Admission { place, dummy: self.dummy.clone() })
     }
 
     /// Admits and hashes: a PHC string (`$argon2id$v=19$m=19456,t=2,p=1$...`) of `password`.
@@ -93,7 +78,8 @@ impl Hasher {
 
 /// A caller's place in the hashing pool; it leaves the pool when dropped (done, refused or abandoned).
 pub struct Admission {
-    hasher: Hasher,
+    place: Place,
+    dummy: Arc<str>,
 }
 
 impl Admission {
@@ -106,21 +92,15 @@ impl Admission {
     /// dummy hash and answers false, taking as long as a real check.
     pub async fn verify(self, password: String, phc: Option<String>) -> Result<bool, Busy> {
         let known = phc.is_some();
-        let phc = phc.unwrap_or_else(|| self.hasher.dummy.to_string());
+        let phc = phc.unwrap_or_else(|| self.dummy.to_string());
         let matched = self.run(move || verify_now(&password, &phc)).await?;
         Ok(known && matched)
     }
 
     async fn run<T: Send + 'static>(self, work: impl FnOnce() -> T + Send + 'static) -> Result<T, Busy> {
-        let _permit = self.hasher.permits.acquire().await.map_err(|_| Busy)?;
+        let _turn = self.place.turn().await.map_err(|_| Busy)?;
         let span = tracing::Span::current();
         tokio::task::spawn_blocking(move || span.in_scope(work)).await.map_err(|_| Busy)
-    }
-}
-
-impl Drop for Admission {
-    fn drop(&mut self) {
-        self.hasher.inside.fetch_sub(1, Ordering::SeqCst);
     }
 }
 

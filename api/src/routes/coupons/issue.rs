@@ -41,6 +41,7 @@ pub async fn v1_row_lock(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<IssueBody>,
 ) -> ApiResult<(StatusCode, Json<CouponView>)> {
+    state.protection.admit_issue(caller.user_id)?;
     to_completion(async move {
         let coupon = repo::issue_with_row_lock(&state.pool, body.coupon_policy_id, caller.user_id).await??;
         Ok((StatusCode::CREATED, Json(coupon.into())))
@@ -54,6 +55,7 @@ pub async fn v2_redis_then_insert(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<IssueBody>,
 ) -> ApiResult<(StatusCode, Json<CouponView>)> {
+    state.protection.admit_issue(caller.user_id)?;
     to_completion(async move {
         let (policy, user) = (body.coupon_policy_id, caller.user_id);
         reserve(&state, policy, caller, None).await?;
@@ -80,6 +82,7 @@ pub async fn v3_redis_then_kafka(
     Extension(TraceId(trace_id)): Extension<TraceId>,
     ApiJson(body): ApiJson<IssueBody>,
 ) -> ApiResult<(StatusCode, Json<Accepted>)> {
+    state.protection.admit_issue(caller.user_id)?;
     to_completion(async move {
         let request_id = Uuid::new_v4();
         let policy = body.coupon_policy_id;

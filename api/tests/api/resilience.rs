@@ -1,0 +1,159 @@
+//! Bulkheads and rate limits against the real services: an overloaded route group sheds at once while
+//! the others answer, a user retrying issuance in a loop is told to wait, and so is an address that
+//! floods the routes anyone may call.
+
+use crate::coupons::support::{create_policy, create_users, policy_body};
+use crate::helpers::{assert_problem, spawn_app_with, TestApp};
+use crate::shop::support::{order_body, product};
+use domain::Role;
+use serde_json::json;
+use std::time::Duration;
+
+fn retry_after(response: &reqwest::Response) -> u64 {
+    response.headers().get("retry-after").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok()).unwrap_or(0)
+}
+
+async fn issue(app: &TestApp, user: i64, policy: i64) -> reqwest::Response {
+    app.post_json("/api/v3/coupons", &app.token(user, Role::User), &json!({ "couponPolicyId": policy })).await
+}
+
+#[tokio::test]
+async fn a_user_retrying_issuance_in_a_loop_gets_429_with_retry_after_and_nobody_else_does() {
+    let app = spawn_app_with(Default::default(), |config| {
+        config.resilience.issue_per_second = 1;
+        config.resilience.issue_burst = 3;
+    })
+    .await;
+    let users = create_users(&app, 2).await;
+    let policy = create_policy(&app, policy_body(10)).await;
+    let mut answered = 0;
+    let mut last = None;
+    for _ in 0..10 {
+        let response = issue(&app, users[0], policy).await;
+        if response.status() != 429 {
+            answered += 1;
+        }
+        last = Some(response);
+    }
+    let last = last.expect("ten answers");
+    assert!(retry_after(&last) >= 1, "a 429 says when to come back");
+    assert_problem(last, 429, "RATE_LIMITED").await;
+    assert!((3..=4).contains(&answered), "the burst of 3 (plus at most one refill) was answered: {answered}");
+    assert_eq!(issue(&app, users[1], policy).await.status(), 202, "another user is not limited");
+}
+
+#[tokio::test]
+async fn requests_without_a_token_are_limited_per_client_address() {
+    let app = spawn_app_with(Default::default(), |config| {
+        config.resilience.anonymous_per_second = 1;
+        config.resilience.anonymous_burst = 5;
+        config.accounts.trusted_proxies = vec!["127.0.0.1".parse().expect("loopback")];
+    })
+    .await;
+    let from =
+        |address: &'static str| app.client.get(app.url("/api/v1/products")).header("x-forwarded-for", address).send();
+    let mut answered = 0;
+    for _ in 0..10 {
+        if from("203.0.113.1").await.expect("request").status() == 200 {
+            answered += 1;
+        }
+    }
+    assert!((5..=6).contains(&answered), "the burst of 5 (plus at most one refill): {answered}");
+    let limited = from("203.0.113.1").await.expect("request");
+    assert!(retry_after(&limited) >= 1);
+    assert_problem(limited, 429, "RATE_LIMITED").await;
+    assert_eq!(from("203.0.113.2").await.expect("request").status(), 200, "another address has its own allowance");
+    let with_token = app
+        .client
+        .get(app.url("/api/v1/products"))
+        .header("x-forwarded-for", "203.0.113.1")
+        .bearer_auth(app.token(1, Role::User))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(with_token.status(), 200, "a signed-in caller is not counted against the address");
+    let probe =
+        app.client.get(app.url("/health/live")).header("x-forwarded-for", "203.0.113.1").send().await.expect("probe");
+    assert_eq!(probe.status(), 200, "probes are never limited");
+}
+
+/// An order sent on a task of its own: (status, Retry-After, problem code).
+fn order_task(app: &TestApp, user: i64, body: &serde_json::Value) -> tokio::task::JoinHandle<(u16, u64, String)> {
+    let (client, url, token, body) =
+        (app.client.clone(), app.url("/api/v3/orders"), app.token(user, Role::User), body.clone());
+    tokio::spawn(async move {
+        let response = client.post(url).bearer_auth(token).json(&body).send().await.expect("request");
+        let (status, wait) = (response.status().as_u16(), retry_after(&response));
+        let body: serde_json::Value = response.json().await.expect("json");
+        (status, wait, body["code"].as_str().unwrap_or_default().to_owned())
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_overloaded_route_group_refuses_at_once_while_the_other_groups_answer() {
+    let app = spawn_app_with(Default::default(), |config| config.resilience.shop = (1, 1)).await;
+    let users = create_users(&app, 3).await;
+    let (shirt, sizes) = product(&app, 1_000, &[("S", 0, 10)]).await;
+    let body = order_body(&[(shirt, sizes[0], 1)], json!({}));
+
+    // Hold the option's row lock: an order inside the shop's bulkhead waits on it at its stock update.
+    let mut holder = app.env.pool.begin().await.expect("a transaction");
+    sqlx::query("SELECT stock FROM product_options WHERE id = $1 FOR UPDATE")
+        .bind(sizes[0])
+        .execute(&mut *holder)
+        .await
+        .expect("lock");
+    let working = order_task(&app, users[0], &body);
+    let waiting_on_the_row = testkit::process::eventually(Duration::from_secs(10), || async {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .fetch_one(&app.env.pool)
+        .await
+        .expect("locks");
+        waiting > 0
+    });
+    assert!(waiting_on_the_row.await, "the first order is inside, waiting for the row");
+
+    // One of the next two takes the one queue place and waits; the other is refused at once.
+    let (first, second) = (order_task(&app, users[1], &body), order_task(&app, users[2], &body));
+    let (refused, queued) =
+        match tokio::time::timeout(Duration::from_secs(5), futures::future::select(first, second)).await {
+            Ok(futures::future::Either::Left((answer, other)) | futures::future::Either::Right((answer, other))) => {
+                (answer.expect("task"), other)
+            }
+            Err(_) => panic!("with one order working and one queued, the next was not refused at once"),
+        };
+    assert_eq!((refused.0, refused.2.as_str()), (503, "OVERLOADED"), "{refused:?}");
+    assert!(refused.1 >= 1, "the 503 says when to come back");
+    let points = app
+        .client
+        .get(app.url(&format!("/api/v2/points/users/{}/balance", users[2])))
+        .bearer_auth(app.token(users[2], Role::User))
+        .send()
+        .await
+        .expect("balance");
+    assert_eq!(points.status(), 200, "the points group answers while the shop's is full");
+
+    holder.rollback().await.expect("release the row");
+    assert_eq!(working.await.expect("task").0, 201);
+    assert_eq!(queued.await.expect("task").0, 201, "the queued order went ahead once there was room");
+}
+
+#[tokio::test]
+async fn with_resilience_off_nothing_is_limited_or_shed() {
+    let app = spawn_app_with(Default::default(), |config| {
+        config.resilience.enabled = false;
+        config.resilience.issue_burst = 1;
+        config.resilience.issue_per_second = 1;
+        config.resilience.anonymous_burst = 1;
+        config.resilience.anonymous_per_second = 1;
+    })
+    .await;
+    let user = create_users(&app, 1).await[0];
+    let policy = create_policy(&app, policy_body(10)).await;
+    for _ in 0..5 {
+        assert_ne!(issue(&app, user, policy).await.status(), 429);
+        assert_eq!(app.client.get(app.url("/api/v1/products")).send().await.expect("list").status(), 200);
+    }
+}
