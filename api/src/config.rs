@@ -22,6 +22,8 @@ pub struct ApiConfig {
     #[command(flatten)]
     pub resilience: ResilienceArgs,
     #[command(flatten)]
+    pub breakers: infra::breaker::BreakerArgs,
+    #[command(flatten)]
     pub postgres: PostgresArgs,
     #[command(flatten)]
     pub redis: RedisArgs,

@@ -32,13 +32,14 @@ use tokio_util::sync::CancellationToken;
 /// Connects to PostgreSQL, Redis and Kafka with the settings in `config`.
 pub async fn build_state(config: &ApiConfig) -> anyhow::Result<AppState> {
     let pool = infra::db::connect(&config.postgres).await?;
-    let redis = Redis::connect(&config.redis).await?;
+    let redis = Redis::connect(&config.redis).await?.with_breaker(&config.breakers);
+    let broker = infra::breaker::Breaker::new("kafka", &config.breakers);
     let kafka = Kafka::new(config.kafka.clone());
     // Best effort: with the broker down the API still starts, and readiness says why it cannot queue.
     if let Err(error) = kafka.ensure_topics(&[Topic::CouponIssueRequested]).await {
         tracing::warn!(error = ?error, "could not make sure the issue-request topic exists");
     }
-    let producer = kafka.producer()?;
+    let producer = infra::kafka::RenewableProducer::new(kafka.clone())?;
     let coupons = CouponStock::new(redis.clone());
     let balances = infra::points::cache::BalanceCache::new(redis.clone());
     let stock_gate = infra::shop::StockGate::new(redis.clone(), pool.clone());
@@ -54,6 +55,7 @@ pub async fn build_state(config: &ApiConfig) -> anyhow::Result<AppState> {
         redis,
         kafka,
         producer,
+        broker,
         coupons,
         balances,
         stock_gate,
@@ -71,7 +73,8 @@ pub fn router(state: AppState, limits: HttpLimits) -> anyhow::Result<Router> {
     let readiness = Readiness::new()
         .with_postgres(state.pool.clone())
         .with_redis(state.redis.clone())
-        .with_kafka(state.kafka.probe()?);
+        .with_kafka(state.kafka.probe()?)
+        .with_breakers(vec![state.redis.breaker().clone(), state.broker.clone()]);
     let ops = infra::ops::ops_router(readiness, infra::metrics::install()?);
     let anonymous_limit = from_fn_with_state(state.clone(), http::protect::limit_anonymous);
     Ok(routes::router(&state.protection)

@@ -8,7 +8,6 @@ use infra::{
     redis_client::Redis,
     shop::StockGate,
 };
-use rdkafka::producer::FutureProducer;
 use sqlx::PgPool;
 use std::{ops::Deref, sync::Arc};
 
@@ -22,7 +21,9 @@ pub struct Shared {
     pub redis: Redis,
     pub kafka: Kafka,
     /// One idempotent producer for the whole process: librdkafka batches across requests.
-    pub producer: FutureProducer,
+    pub producer: infra::kafka::RenewableProducer,
+    /// The breaker around producing to the broker (V3 issuance).
+    pub broker: infra::breaker::Breaker,
     pub coupons: CouponStock,
     pub balances: BalanceCache,
     pub stock_gate: StockGate,

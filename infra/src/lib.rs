@@ -2,6 +2,7 @@
 
 pub mod accounts;
 pub mod binary;
+pub mod breaker;
 pub mod bulkhead;
 pub mod config;
 pub mod coupons;

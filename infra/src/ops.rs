@@ -73,6 +73,16 @@ impl Readiness {
         self
     }
 
+    /// Reports each breaker's state ("redis=closed kafka=open"); an open breaker does not make the process
+    /// unready (it answers fast instead), the dependency's own check says whether that one is down.
+    pub fn with_breakers(self, breakers: Vec<crate::breaker::Breaker>) -> Self {
+        let check: DetailCheck = Arc::new(move || {
+            let states: Vec<String> = breakers.iter().map(|b| format!("{}={}", b.name(), b.state())).collect();
+            Box::pin(async move { Ok(Some(states.join(" "))) })
+        });
+        self.with_detail("circuit_breakers", check)
+    }
+
     pub async fn report(&self) -> ReadinessReport {
         let checks = self.dependencies.iter().map(|(name, dependency)| async move { (*name, check(dependency).await) });
         let checks: BTreeMap<_, _> = futures::future::join_all(checks).await.into_iter().collect();

@@ -1,8 +1,15 @@
 //! Redis: one multiplexed, self-reconnecting connection per process, and key names under a prefix.
 
-use crate::config::{redact_url, RedisArgs};
+use crate::{
+    breaker::{Breaker, BreakerArgs},
+    config::{redact_url, RedisArgs},
+};
 use anyhow::Context;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{
+    aio::{ConnectionManager, ConnectionManagerConfig},
+    Cmd, ErrorKind, FromRedisValue, Pipeline, RedisError, RedisResult, ScriptInvocation,
+};
+use std::future::Future;
 
 /// A Redis connection plus the key prefix this process owns. Cheap to clone.
 #[derive(Clone)]
@@ -10,6 +17,9 @@ pub struct Redis {
     connection: ConnectionManager,
     /// Shared, not owned: the handle is cloned for every request that uses Redis.
     prefix: std::sync::Arc<str>,
+    /// Every exchange goes through it: while Redis is down, calls fail at once instead of each
+    /// waiting out its timeout.
+    breaker: Breaker,
 }
 
 impl Redis {
@@ -24,7 +34,40 @@ impl Redis {
         let connection = ConnectionManager::new_with_config(client, config)
             .await
             .with_context(|| format!("connecting to Redis at {}", redact_url(&args.url)))?;
-        Ok(Self { connection, prefix: args.key_prefix.as_str().into() })
+        let breaker = Breaker::new("redis", &BreakerArgs::default());
+        Ok(Self { connection, prefix: args.key_prefix.as_str().into(), breaker })
+    }
+
+    /// The same connection behind a breaker with these settings.
+    pub fn with_breaker(self, args: &BreakerArgs) -> Self {
+        Self { breaker: Breaker::new("redis", args), ..self }
+    }
+
+    pub fn breaker(&self) -> &Breaker {
+        &self.breaker
+    }
+
+    /// One exchange behind the breaker; while it is open, an I/O error at once.
+    pub async fn guarded<T>(&self, exchange: impl Future<Output = RedisResult<T>>) -> RedisResult<T> {
+        match self.breaker.call(exchange, is_outage).await {
+            Ok(result) => result,
+            Err(open) => Err(RedisError::from((ErrorKind::Io, "circuit breaker open", open.to_string()))),
+        }
+    }
+
+    /// Runs a command behind the breaker.
+    pub async fn query<T: FromRedisValue>(&self, command: &Cmd) -> RedisResult<T> {
+        self.guarded(command.query_async(&mut self.connection())).await
+    }
+
+    /// Runs a pipeline behind the breaker.
+    pub async fn pipeline<T: FromRedisValue>(&self, pipe: &Pipeline) -> RedisResult<T> {
+        self.guarded(pipe.query_async(&mut self.connection())).await
+    }
+
+    /// Runs a script behind the breaker (loading it first if Redis does not have it).
+    pub async fn invoke<T: FromRedisValue>(&self, invocation: &ScriptInvocation<'_>) -> RedisResult<T> {
+        self.guarded(invocation.invoke_async(&mut self.connection())).await
     }
 
     /// The full key for `name`, under this process's prefix.
@@ -42,8 +85,23 @@ impl Redis {
     }
 
     pub async fn ping(&self) -> anyhow::Result<()> {
-        let mut connection = self.connection();
-        let _: String = redis::cmd("PING").query_async(&mut connection).await.context("Redis PING")?;
+        let _: String = self.query(&redis::cmd("PING")).await.context("Redis PING")?;
         Ok(())
     }
 }
+
+/// Errors that mean Redis is unreachable or not answering (what opens the breaker), as opposed to an
+/// answer such as a script error.
+pub fn is_outage(error: &RedisError) -> bool {
+    error.is_io_error() || error.is_timeout() || error.is_connection_dropped() || error.is_connection_refusal()
+}
+
+/// `exchange.behind(&redis)`: the exchange through the connection's breaker, written where the
+/// exchange is built (`...invoke_async(&mut redis.connection()).behind(&redis).await`).
+pub trait Behind<T>: Future<Output = RedisResult<T>> + Sized {
+    fn behind(self, redis: &Redis) -> impl Future<Output = RedisResult<T>> {
+        redis.guarded(self)
+    }
+}
+
+impl<T, F: Future<Output = RedisResult<T>>> Behind<T> for F {}

@@ -46,6 +46,8 @@ pub struct WorkersConfig {
     #[command(flatten)]
     pub redis: RedisArgs,
     #[command(flatten)]
+    pub breakers: infra::breaker::BreakerArgs,
+    #[command(flatten)]
     pub kafka: KafkaArgs,
     #[command(flatten)]
     pub business_time: BusinessTimeArgs,

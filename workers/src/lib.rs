@@ -28,7 +28,7 @@ use tokio_util::sync::CancellationToken;
 /// `shutdown` is cancelled and every worker has drained.
 pub async fn run(config: WorkersConfig, shutdown: CancellationToken) -> anyhow::Result<()> {
     let pool = infra::db::connect(&config.postgres).await?;
-    let redis = Redis::connect(&config.redis).await?;
+    let redis = Redis::connect(&config.redis).await?.with_breaker(&config.breakers);
     let kafka = Kafka::new(config.kafka.clone());
     kafka.ensure_topics(&Topic::ALL).await.context("creating the platform's topics")?;
 
@@ -43,7 +43,9 @@ pub async fn run(config: WorkersConfig, shutdown: CancellationToken) -> anyhow::
     };
     // Ops first: a taken port fails start-up before any work begins, and metrics have their recorder.
     let ops_listener = infra::ops::bind_ops(config.ops_addr).await?;
-    let readiness = Readiness::new().with_postgres(pool).with_redis(redis).with_kafka(kafka.probe()?);
+    let breakers = vec![redis.breaker().clone()];
+    let readiness =
+        Readiness::new().with_postgres(pool).with_redis(redis).with_kafka(kafka.probe()?).with_breakers(breakers);
     let readiness = selected.iter().fold(readiness, |readiness, worker| worker.readiness(&context, readiness));
     let ops = infra::ops::ops_router(readiness, infra::metrics::install()?);
     let mut workers = JoinSet::new();

@@ -89,6 +89,7 @@ catalogue! {
     QuantityAboveLimit => UNPROCESSABLE_ENTITY, "QUANTITY_ABOVE_LIMIT", "a line would hold more units than one line may";
     IdempotencyKeyReused => UNPROCESSABLE_ENTITY, "IDEMPOTENCY_KEY_REUSED", "the Idempotency-Key was used with another body";
     Internal => INTERNAL_SERVER_ERROR, "INTERNAL", "an unexpected failure; quote the x-trace-id header";
+    DependencyUnavailable => SERVICE_UNAVAILABLE, "DEPENDENCY_UNAVAILABLE", "PostgreSQL, Redis or the broker is unreachable (or its circuit breaker is open); nothing was changed unless the answer says so; retry after Retry-After seconds";
     BrokerUnavailable => SERVICE_UNAVAILABLE, "BROKER_UNAVAILABLE", "the request could not be queued; nothing was kept";
     Timeout => SERVICE_UNAVAILABLE, "TIMEOUT", "the request took longer than API_REQUEST_TIMEOUT_MS";
     Overloaded => SERVICE_UNAVAILABLE, "OVERLOADED", "the route group is at its concurrency cap and queue; retry after Retry-After seconds";

@@ -57,6 +57,7 @@ impl ApiError {
         match self {
             ApiError::Problem { code, .. } => *code,
             ApiError::Invalid(_) => ErrorCode::ValidationFailed,
+            ApiError::Internal(error) if is_outage(error) => ErrorCode::DependencyUnavailable,
             ApiError::Internal(_) => ErrorCode::Internal,
         }
     }
@@ -143,6 +144,23 @@ impl From<sqlx::Error> for ApiError {
     }
 }
 
+/// A dependency outage somewhere in the cause chain: PostgreSQL unreachable (or its pool exhausted),
+/// Redis not answering, the broker failing, or a breaker open. Not a bug: 503, never 500.
+fn is_outage(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        if let Some(redis) = cause.downcast_ref::<redis::RedisError>() {
+            return infra::redis_client::is_outage(redis);
+        }
+        if let Some(database) = cause.downcast_ref::<sqlx::Error>() {
+            return matches!(
+                database,
+                sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Tls(_)
+            );
+        }
+        cause.is::<infra::breaker::Open>() || cause.is::<rdkafka::error::KafkaError>()
+    })
+}
+
 /// The wire shape of an error (`application/problem+json`).
 #[derive(Debug, Serialize)]
 pub struct ProblemBody {
@@ -165,6 +183,10 @@ impl ApiError {
         let (detail, errors, fields) = match self {
             ApiError::Problem { detail, fields, .. } => (detail.clone(), Vec::new(), fields.clone()),
             ApiError::Invalid(errors) => ("some fields are invalid: see errors".to_owned(), errors.clone(), None),
+            ApiError::Internal(error) if is_outage(error) => {
+                let detail = "a service this request needs is unavailable; try again shortly".to_owned();
+                (detail, Vec::new(), None)
+            }
             ApiError::Internal(_) => {
                 let detail = "internal error; quote the x-trace-id response header when reporting it".to_owned();
                 (detail, Vec::new(), None)
@@ -198,11 +220,19 @@ pub fn json_response(status: StatusCode, body: &impl Serialize) -> Response {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        if let ApiError::Internal(error) = &self {
-            tracing::error!(error = ?error, "request failed with an internal error");
+        let outage = matches!(&self, ApiError::Internal(error) if is_outage(error));
+        match &self {
+            ApiError::Internal(error) if outage => tracing::warn!(error = ?error, "a dependency is unavailable"),
+            ApiError::Internal(error) => tracing::error!(error = ?error, "request failed with an internal error"),
+            _ => {}
         }
         let mut response = json_response(self.status(), &self.problem());
-        if let ApiError::Problem { retry_after: Some(seconds), .. } = self {
+        let retry_after = match self {
+            ApiError::Problem { retry_after, .. } => retry_after,
+            _ if outage => Some(1),
+            _ => None,
+        };
+        if let Some(seconds) = retry_after {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response

@@ -73,6 +73,7 @@ pub async fn spawn_app_with(limits: HttpLimits, adjust: impl FnOnce(&mut ApiConf
         jwt: infra::config::JwtArgs::with_secret(SECRET),
         accounts: Default::default(),
         resilience: Default::default(),
+        breakers: Default::default(),
         body_limit_bytes: limits.body_limit_bytes,
         request_timeout_ms: limits.request_timeout.as_millis() as u64,
         postgres: env.postgres.clone(),

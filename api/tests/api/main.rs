@@ -2,6 +2,7 @@
 
 mod accounts;
 mod auth;
+mod breakers;
 mod coupons;
 mod errors;
 mod health;

@@ -3,6 +3,7 @@
 //! account's count (not the IP's: one good password must not clear a flood from that address).
 //! Redis unreachable: logins go ahead (logged and counted), since the hashing pool still bounds them.
 
+use crate::redis_client::Behind;
 use crate::redis_client::Redis;
 use anyhow::Context;
 use redis::Script;
@@ -86,6 +87,10 @@ impl Throttle {
             .arg(limits.backoff_cap.as_millis() as u64)
             .arg(limits.max_per_account)
             .arg(limits.max_per_ip);
-        invocation.invoke_async(&mut self.redis.connection()).await.context("running the login throttle script")
+        invocation
+            .invoke_async(&mut self.redis.connection())
+            .behind(&self.redis)
+            .await
+            .context("running the login throttle script")
     }
 }

@@ -1,4 +1,5 @@
 use super::repo::{self, PolicyRow};
+use crate::redis_client::Behind;
 use crate::redis_client::Redis;
 use anyhow::Context;
 use chrono::{DateTime, Utc};
@@ -136,6 +137,7 @@ impl CouponStock {
             .arg(marker)
             .arg(DRIFT_CHECK_EVERY.as_millis() as u64)
             .invoke_async(&mut self.redis.connection())
+            .behind(&self.redis)
             .await
             .context("running the coupon reservation script")?;
         Ok(match outcome {
@@ -158,6 +160,7 @@ impl CouponStock {
             .policy_invocation(&self.scripts.load, &row)
             .arg(&holders)
             .invoke_async(&mut self.redis.connection())
+            .behind(&self.redis)
             .await
             .context("loading coupon state into Redis")?;
         if loaded == 1 {
@@ -183,6 +186,7 @@ impl CouponStock {
             .arg(millis(oldest_counted))
             .arg(&holders)
             .invoke_async(&mut self.redis.connection())
+            .behind(&self.redis)
             .await
             .context("replacing drifted coupon state")?;
         if reloaded == 1 {
@@ -235,7 +239,10 @@ impl CouponStock {
         for invocation in &invocations {
             pipe.invoke_script(invocation).ignore();
         }
-        pipe.query_async::<()>(&mut self.redis.connection()).await.context("settling coupon reservations")
+        pipe.query_async::<()>(&mut self.redis.connection())
+            .behind(&self.redis)
+            .await
+            .context("settling coupon reservations")
     }
 
     /// Who made a still-pending request, if Redis knows it.
@@ -243,6 +250,7 @@ impl CouponStock {
         let marker: Option<String> = redis::cmd("GET")
             .arg(self.pending_key(Some(request)))
             .query_async(&mut self.redis.connection())
+            .behind(&self.redis)
             .await
             .context("reading a pending request marker")?;
         Ok(marker

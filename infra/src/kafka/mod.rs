@@ -4,11 +4,14 @@
 mod admin;
 mod context;
 mod headers;
+mod renewable;
 mod topics;
 
 pub use context::{CommitOnRevoke, SettleConsumer};
 pub use headers::{trace_id_from, with_trace_id, TRACE_ID_HEADER};
 pub use topics::Topic;
+
+pub use renewable::RenewableProducer;
 
 use crate::config::KafkaArgs;
 use anyhow::Context;

@@ -3,6 +3,7 @@
 //! failure is logged and answered from PostgreSQL instead: the cache may be slow to help, never wrong
 //! for long (entries expire) and never an error for the caller.
 
+use crate::redis_client::Behind;
 use crate::redis_client::Redis;
 use domain::UserId;
 use redis::Script;
@@ -29,7 +30,7 @@ impl BalanceCache {
     /// (version, balance) if cached; None on a miss or any Redis trouble.
     pub async fn get(&self, user: UserId) -> Option<(i64, i64)> {
         let cached: redis::RedisResult<Option<String>> =
-            redis::cmd("GET").arg(self.key(user)).query_async(&mut self.redis.connection()).await;
+            redis::cmd("GET").arg(self.key(user)).query_async(&mut self.redis.connection()).behind(&self.redis).await;
         match cached {
             Ok(value) => value.and_then(|v| parse(&v)),
             Err(error) => {
@@ -48,6 +49,7 @@ impl BalanceCache {
             .arg(balance)
             .arg(TTL_SECONDS)
             .invoke_async(&mut self.redis.connection())
+            .behind(&self.redis)
             .await;
         if let Err(error) = stored {
             tracing::warn!(%error, user = %user, "could not refresh the cached balance");
@@ -60,7 +62,7 @@ impl BalanceCache {
     /// API, which does not come with a newer version the cache could compare).
     pub async fn evict(&self, user: UserId) {
         let deleted: redis::RedisResult<i64> =
-            redis::cmd("DEL").arg(self.key(user)).query_async(&mut self.redis.connection()).await;
+            redis::cmd("DEL").arg(self.key(user)).query_async(&mut self.redis.connection()).behind(&self.redis).await;
         if let Err(error) = deleted {
             tracing::warn!(%error, user = %user, "could not evict the cached balance; it expires on its own");
         }

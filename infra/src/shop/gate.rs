@@ -17,6 +17,7 @@
 //! another process's restock or cancel is seen here at most 100 ms late (a refusal, never an oversell).
 
 use super::catalogue;
+use crate::redis_client::Behind;
 use crate::redis_client::Redis;
 use redis::Script;
 use sqlx::PgPool;
@@ -145,7 +146,7 @@ impl StockGate {
         for &(option, units) in lines {
             invocation.key(self.key(option)).arg(units);
         }
-        let answer: Vec<i64> = invocation.invoke_async(&mut self.redis.connection()).await?;
+        let answer: Vec<i64> = invocation.invoke_async(&mut self.redis.connection()).behind(&self.redis).await?;
         Ok(match answer.as_slice() {
             [0] => Taken::All,
             [1, _] => Taken::NotLoaded,
@@ -164,7 +165,7 @@ impl StockGate {
                 pipe.cmd("SET").arg(self.key(option)).arg(stock).arg("NX").ignore();
             }
         }
-        pipe.query_async::<()>(&mut self.redis.connection()).await?;
+        pipe.query_async::<()>(&mut self.redis.connection()).behind(&self.redis).await?;
         Ok(())
     }
 
@@ -185,7 +186,7 @@ impl StockGate {
         for (option, units) in &ticket.0 {
             invocation.key(self.key(*option)).arg(*units);
         }
-        if let Err(error) = invocation.invoke_async::<i64>(&mut self.redis.connection()).await {
+        if let Err(error) = invocation.invoke_async::<i64>(&mut self.redis.connection()).behind(&self.redis).await {
             tracing::warn!(%error, ?ticket, "could not give units back to the stock gate; the next check repairs it");
         }
     }
@@ -204,6 +205,6 @@ impl StockGate {
         for &(option, left) in stock {
             pipe.cmd("SET").arg(self.key(option)).arg(left).arg("XX").ignore();
         }
-        pipe.query_async(&mut self.redis.connection()).await
+        pipe.query_async(&mut self.redis.connection()).behind(&self.redis).await
     }
 }

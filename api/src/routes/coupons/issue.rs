@@ -86,14 +86,25 @@ pub async fn v3_redis_then_kafka(
     to_completion(async move {
         let request_id = Uuid::new_v4();
         let policy = body.coupon_policy_id;
+        // Asked before reserving: while the broker is known to be down nothing is reserved at all.
+        let produce = state.broker.admit().map_err(|open| dependency_unavailable(open, &state.broker))?;
         reserve(&state, policy, caller, Some(request_id)).await?;
         let event = IssueRequested { request_id, policy_id: policy, user_id: caller.user_id, requested_at: Utc::now() };
         if let Err(error) = enqueue(&state, &event, &trace_id).await {
+            produce.failed();
+            if state.broker.state() == "open" {
+                state.producer.renew();
+            }
             tracing::warn!(%error, %request_id, "the broker did not take the issue request; releasing the reservation");
             let settlement = Settlement { policy, user: caller.user_id, request: Some(request_id), keep: false };
             settle_quietly(&state, settlement).await;
-            return Err(ApiError::new(ErrorCode::BrokerUnavailable, "the request could not be queued; try again"));
+            return Err(ApiError::retry_after(
+                ErrorCode::BrokerUnavailable,
+                "the request could not be queued; try again",
+                1,
+            ));
         }
+        produce.succeeded();
         Ok((StatusCode::ACCEPTED, Json(Accepted { request_id, status: RequestStatus::Pending })))
     })
     .await
@@ -105,8 +116,17 @@ async fn enqueue(state: &AppState, event: &IssueRequested, trace_id: &str) -> an
     let (topic, key) = (state.kafka.topic_name(Topic::CouponIssueRequested), event.user_id.to_string());
     let record =
         FutureRecord::to(&topic).key(&key).payload(&payload).headers(with_trace_id(OwnedHeaders::new(), trace_id));
-    state.producer.send(record, PRODUCE_TIMEOUT).await.map_err(|(error, _)| error)?;
+    state.producer.get().send(record, PRODUCE_TIMEOUT).await.map_err(|(error, _)| error)?;
     Ok(())
+}
+
+fn dependency_unavailable(open: infra::breaker::Open, breaker: &infra::breaker::Breaker) -> ApiError {
+    let wait = breaker.retry_after().as_secs().max(1);
+    ApiError::retry_after(
+        ErrorCode::DependencyUnavailable,
+        format!("{open}: nothing was reserved; retry shortly"),
+        wait,
+    )
 }
 
 async fn reserve(state: &AppState, policy: PolicyId, caller: AuthUser, request: Option<Uuid>) -> ApiResult<()> {
