@@ -141,7 +141,7 @@ mod tests {
 /// Bulkheads per route group and rate limits (`api/src/http/protect.rs`).
 #[derive(clap::Args, Debug, Clone)]
 pub struct ResilienceArgs {
-    /// false turns bulkheads and rate limits off: only for measuring what they cost.
+    /// false turns circuit breakers, bulkheads and rate limits off: only for measuring what they cost.
     #[arg(long, env = "RESILIENCE_ENABLED", default_value_t = true, action = clap::ArgAction::Set)]
     pub enabled: bool,
     /// Coupon issuance and policies: requests at once / waiting for a turn, as `CONCURRENCY/QUEUE`.

@@ -32,8 +32,10 @@ use tokio_util::sync::CancellationToken;
 /// Connects to PostgreSQL, Redis and Kafka with the settings in `config`.
 pub async fn build_state(config: &ApiConfig) -> anyhow::Result<AppState> {
     let pool = infra::db::connect(&config.postgres).await?;
-    let redis = Redis::connect(&config.redis).await?.with_breaker(&config.breakers);
+    let protected = config.resilience.enabled;
+    let redis = Redis::connect(&config.redis).await?.with_breaker(&config.breakers, protected);
     let broker = infra::breaker::Breaker::new("kafka", &config.breakers);
+    let broker = if protected { broker } else { broker.disabled() };
     let kafka = Kafka::new(config.kafka.clone());
     // Best effort: with the broker down the API still starts, and readiness says why it cannot queue.
     if let Err(error) = kafka.ensure_topics(&[Topic::CouponIssueRequested]).await {

@@ -38,9 +38,10 @@ impl Redis {
         Ok(Self { connection, prefix: args.key_prefix.as_str().into(), breaker })
     }
 
-    /// The same connection behind a breaker with these settings.
-    pub fn with_breaker(self, args: &BreakerArgs) -> Self {
-        Self { breaker: Breaker::new("redis", args), ..self }
+    /// The same connection behind a breaker with these settings (`enabled` false: one that never opens).
+    pub fn with_breaker(self, args: &BreakerArgs, enabled: bool) -> Self {
+        let breaker = Breaker::new("redis", args);
+        Self { breaker: if enabled { breaker } else { breaker.disabled() }, ..self }
     }
 
     pub fn breaker(&self) -> &Breaker {

@@ -28,7 +28,7 @@ use tokio_util::sync::CancellationToken;
 /// `shutdown` is cancelled and every worker has drained.
 pub async fn run(config: WorkersConfig, shutdown: CancellationToken) -> anyhow::Result<()> {
     let pool = infra::db::connect(&config.postgres).await?;
-    let redis = Redis::connect(&config.redis).await?.with_breaker(&config.breakers);
+    let redis = Redis::connect(&config.redis).await?.with_breaker(&config.breakers, true);
     let kafka = Kafka::new(config.kafka.clone());
     kafka.ensure_topics(&Topic::ALL).await.context("creating the platform's topics")?;
 
