@@ -59,7 +59,12 @@ pub struct Place {
 impl Place {
     /// Waits for a turn to work; the turn ends when the returned permit is dropped.
     pub async fn turn(&self) -> Result<OwnedSemaphorePermit, Full> {
-        self.bulkhead.permits.clone().acquire_owned().await.map_err(|_| Full(self.bulkhead.name))
+        let permits = self.bulkhead.permits.clone();
+        // The common case, a free permit, without building a future that waits.
+        match permits.clone().try_acquire_owned() {
+            Ok(permit) => Ok(permit),
+            Err(_) => permits.acquire_owned().await.map_err(|_| Full(self.bulkhead.name)),
+        }
     }
 }
 
