@@ -48,7 +48,7 @@ pub async fn create(
     .await;
     match created {
         Ok(profile) => Ok(Ok(profile)),
-        Err(error) if error.as_database_error().and_then(|e| e.constraint()) == Some(EMAIL_KEY) => Ok(Err(EmailTaken)),
+        Err(error) if crate::db::violated_constraint(&error) == Some(EMAIL_KEY) => Ok(Err(EmailTaken)),
         Err(error) => Err(error),
     }
 }

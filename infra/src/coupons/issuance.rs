@@ -105,9 +105,7 @@ async fn persist_policy(pool: &PgPool, policy: PolicyId, requests: Vec<&IssueReq
 /// The quantity CHECK (more issued than the unlocked read allowed) or the one-coupon-per-user key (a
 /// coupon given to the user since that read): the optimistic decision is stale, not wrong data.
 fn lost_issue_race(error: &sqlx::Error) -> bool {
-    error
-        .as_database_error()
-        .and_then(|db| db.constraint())
+    crate::db::violated_constraint(error)
         .is_some_and(|constraint| [repo::ISSUED_WITHIN_QUANTITY, repo::ONE_COUPON_PER_USER].contains(&constraint))
 }
 

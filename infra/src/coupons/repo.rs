@@ -212,7 +212,7 @@ async fn insert_coupon_row<'e>(
 
 /// The rejection a constraint violation stands for, if it is one of the issuance guards.
 pub fn rejection_for(error: &sqlx::Error) -> Option<IssueRejection> {
-    match error.as_database_error()?.constraint()? {
+    match crate::db::violated_constraint(error)? {
         ONE_COUPON_PER_USER => Some(IssueRejection::AlreadyIssued),
         ISSUED_WITHIN_QUANTITY => Some(IssueRejection::SoldOut),
         COUPON_OF_A_KNOWN_POLICY => Some(IssueRejection::UnknownPolicy),

@@ -255,5 +255,5 @@ async fn record_event(
 }
 
 fn is_unknown_user(error: &sqlx::Error) -> bool {
-    error.as_database_error().and_then(|e| e.constraint()) == Some("point_balances_user_id_fkey")
+    crate::db::violated_constraint(error) == Some("point_balances_user_id_fkey")
 }
