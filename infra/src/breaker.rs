@@ -131,9 +131,9 @@ impl Breaker {
     }
 
     /// Permission for one call: hold the ticket while calling and report how it went.
-    pub fn admit(&self) -> Result<Ticket, Open> {
+    pub fn admit(&self) -> Result<Ticket<'_>, Open> {
         if !self.enabled {
-            return Ok(Ticket { breaker: self.clone(), probe: false, reported: true });
+            return Ok(Ticket { breaker: self, probe: false, reported: true });
         }
         if !self.machine.is_call_permitted() {
             return Err(Open(self.name()));
@@ -144,7 +144,7 @@ impl Breaker {
             self.watch.on_call_rejected();
             return Err(Open(self.name()));
         }
-        Ok(Ticket { breaker: self.clone(), probe, reported: false })
+        Ok(Ticket { breaker: self, probe, reported: false })
     }
 
     /// Runs `call` behind the breaker; `is_outage` says which errors count as the dependency failing.
@@ -164,13 +164,13 @@ impl Breaker {
 }
 
 /// One admitted call. Dropped without a report (the caller gave up), it counts as neither.
-pub struct Ticket {
-    breaker: Breaker,
+pub struct Ticket<'b> {
+    breaker: &'b Breaker,
     probe: bool,
     reported: bool,
 }
 
-impl Ticket {
+impl Ticket<'_> {
     pub fn succeeded(mut self) {
         if !self.reported {
             self.reported = true;
@@ -186,7 +186,7 @@ impl Ticket {
     }
 }
 
-impl Drop for Ticket {
+impl Drop for Ticket<'_> {
     fn drop(&mut self) {
         if self.probe {
             self.breaker.probing.fetch_sub(1, Ordering::SeqCst);

@@ -7,7 +7,7 @@ use crate::{
 use anyhow::Context;
 use redis::{
     aio::{ConnectionManager, ConnectionManagerConfig},
-    Cmd, ErrorKind, FromRedisValue, Pipeline, RedisError, RedisResult, ScriptInvocation,
+    ErrorKind, RedisError, RedisResult,
 };
 use std::future::Future;
 
@@ -56,21 +56,6 @@ impl Redis {
         }
     }
 
-    /// Runs a command behind the breaker.
-    pub async fn query<T: FromRedisValue>(&self, command: &Cmd) -> RedisResult<T> {
-        self.guarded(command.query_async(&mut self.connection())).await
-    }
-
-    /// Runs a pipeline behind the breaker.
-    pub async fn pipeline<T: FromRedisValue>(&self, pipe: &Pipeline) -> RedisResult<T> {
-        self.guarded(pipe.query_async(&mut self.connection())).await
-    }
-
-    /// Runs a script behind the breaker (loading it first if Redis does not have it).
-    pub async fn invoke<T: FromRedisValue>(&self, invocation: &ScriptInvocation<'_>) -> RedisResult<T> {
-        self.guarded(invocation.invoke_async(&mut self.connection())).await
-    }
-
     /// The full key for `name`, under this process's prefix.
     pub fn key(&self, name: &str) -> String {
         format!("{}{}", self.prefix, name)
@@ -80,13 +65,15 @@ impl Redis {
         &self.prefix
     }
 
-    /// A handle for issuing commands; clones share one multiplexed connection.
+    /// A handle for issuing commands; clones share one multiplexed connection. Go through the breaker:
+    /// `....query_async(&mut redis.connection()).behind(&redis)`.
     pub fn connection(&self) -> ConnectionManager {
         self.connection.clone()
     }
 
     pub async fn ping(&self) -> anyhow::Result<()> {
-        let _: String = self.query(&redis::cmd("PING")).await.context("Redis PING")?;
+        let _: String =
+            redis::cmd("PING").query_async(&mut self.connection()).behind(self).await.context("Redis PING")?;
         Ok(())
     }
 }
