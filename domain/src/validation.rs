@@ -12,6 +12,10 @@ pub struct FieldError {
 pub struct FieldErrors(Vec<FieldError>);
 
 impl FieldErrors {
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     pub fn add(&mut self, field: &'static str, message: impl Into<String>) {
         self.0.push(FieldError { field, message: message.into() });
     }

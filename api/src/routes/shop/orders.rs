@@ -24,7 +24,7 @@ use domain::{
 };
 use infra::{
     points::ledger::Actor,
-    shop::orders::{self, LineSource, OrderRequest, Shipping},
+    shop::orders::{self, LineSource, OrderLines, OrderRequest, Shipping},
 };
 use serde::{Deserialize, Serialize};
 
@@ -83,7 +83,14 @@ async fn place(
     for line in items {
         check_quantity(&mut errors, "items.quantity", line.quantity);
     }
-    let lines = items.iter().map(|line| (line.product_id, line.option_id, line.quantity)).collect();
+    let named: Vec<_> = items.iter().map(|line| (line.product_id, line.option_id, line.quantity)).collect();
+    // Merged once, here: the stock gate and the transaction use the same lines. With invalid fields the
+    // request is refused below, naming every one, before the lines are used.
+    let lines = if errors.is_empty() {
+        OrderLines::merge(&named).map_err(placing::order_refusal)?
+    } else {
+        OrderLines::default()
+    };
     let request = order_request(caller.user_id, LineSource::Given(lines), &body, errors)?;
     let key = idempotency_key(&headers, caller, "orders", &body)?;
     to_completion(async move { placing::place(&state, key, request, &trace_id).await }).await

@@ -118,14 +118,7 @@ async fn place_in_transaction(
 /// inside the transaction (and a cart is not how a flash sale is bought).
 async fn admit(state: &AppState, request: &OrderRequest) -> Result<Option<Ticket>, OrderRefusal> {
     let LineSource::Given(lines) = &request.lines else { return Ok(None) };
-    let mut units: Vec<(i64, i32)> = Vec::with_capacity(lines.len());
-    for (_, option, quantity) in lines {
-        match units.iter_mut().find(|(id, _)| *id == option.get()) {
-            Some((_, total)) => *total = total.saturating_add(*quantity),
-            None => units.push((option.get(), *quantity)),
-        }
-    }
-    match state.stock_gate.admit(&units).await {
+    match state.stock_gate.admit(&lines.units()).await {
         Admission::Admitted(ticket) => Ok(Some(ticket)),
         Admission::Bypassed => Ok(None),
         Admission::SoldOut { option, requested, left } => Err(OrderRefusal::OutOfStock { option, requested, left }),
@@ -168,7 +161,7 @@ pub async fn cancel(state: &AppState, order: OrderId, actor: Actor, trace_id: &s
     Ok(OrderView::from(cancelled))
 }
 
-fn order_refusal(refusal: OrderRefusal) -> ApiError {
+pub(super) fn order_refusal(refusal: OrderRefusal) -> ApiError {
     match refusal {
         OrderRefusal::UnknownProduct(product) => ApiError::with_fields(
             ErrorCode::ProductNotFound,

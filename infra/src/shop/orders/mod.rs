@@ -11,7 +11,7 @@ mod place;
 mod read;
 
 pub use cancel::{cancel, CancelRefusal};
-pub use place::{place, LineSource, OrderRefusal, OrderRequest, Shipping};
+pub use place::{place, LineSource, OrderLines, OrderRefusal, OrderRequest, Shipping};
 pub use read::{order, orders_of, OrderItemRow, OrderRow, PlacedOrder};
 
 /// Each option's stock as committed by an order or a cancel: (option id, units left), for the gate.

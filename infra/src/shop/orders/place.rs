@@ -31,8 +31,8 @@ pub struct Shipping {
 }
 
 pub enum LineSource {
-    /// Lines named by the request: (product, option, quantity).
-    Given(Vec<(ProductId, OptionId, i32)>),
+    /// Lines named by the request, merged per option.
+    Given(OrderLines),
     /// The caller's cart: every line, or only the named ones; they leave the cart with the order.
     Cart(Option<Vec<(ProductId, OptionId)>>),
 }
@@ -100,16 +100,15 @@ pub async fn place(
     trace_id: Option<&str>,
 ) -> Decided<(PlacedOrder, StockLeft)> {
     let user = request.user;
-    let wanted = match request.lines {
+    let lines = match request.lines {
         LineSource::Given(lines) => lines,
         LineSource::Cart(named) => match take_cart(tx, user, named.as_deref()).await? {
-            Ok(lines) => lines,
+            Ok(taken) => match OrderLines::merge(&taken) {
+                Ok(lines) => lines,
+                Err(refusal) => return Ok(Err(refusal)),
+            },
             Err(refusal) => return Ok(Err(refusal)),
         },
-    };
-    let lines = match merge(wanted) {
-        Ok(lines) => lines,
-        Err(refusal) => return Ok(Err(refusal)),
     };
     let lines = match price_lines(tx, &lines).await? {
         Ok(priced) => priced,
@@ -190,10 +189,27 @@ async fn take_cart(
         .map(Ok)
 }
 
-/// One line per option, in option id order (the order stock rows are locked in).
-fn merge(lines: Vec<(ProductId, OptionId, i32)>) -> Result<BTreeMap<i64, (i64, i32)>, OrderRefusal> {
+/// An order's lines, one per option, in option id order (the order stock rows are locked in):
+/// option id -> (product id, units).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OrderLines(BTreeMap<i64, (i64, i32)>);
+
+impl OrderLines {
+    /// Merges lines naming the same option; refuses an option named with two products, a line above
+    /// `MAX_LINE_QUANTITY` and more than `MAX_LINES` options.
+    pub fn merge(lines: &[(ProductId, OptionId, i32)]) -> Result<Self, OrderRefusal> {
+        merge(lines).map(Self)
+    }
+
+    /// (option id, units) per line: what the stock gate takes.
+    pub fn units(&self) -> Vec<(i64, i32)> {
+        self.0.iter().map(|(&option, &(_, units))| (option, units)).collect()
+    }
+}
+
+fn merge(lines: &[(ProductId, OptionId, i32)]) -> Result<BTreeMap<i64, (i64, i32)>, OrderRefusal> {
     let mut merged: BTreeMap<i64, (i64, i32)> = BTreeMap::new();
-    for (product, option, quantity) in lines {
+    for &(product, option, quantity) in lines {
         let line = merged.entry(option.get()).or_insert((product.get(), 0));
         if line.0 != product.get() {
             return Err(OrderRefusal::UnknownOption(option.get()));
@@ -211,10 +227,7 @@ fn merge(lines: Vec<(ProductId, OptionId, i32)>) -> Result<BTreeMap<i64, (i64, i
 
 /// Prices every line from the catalogue, refusing unknown, stopped and (as last committed) short options
 /// without taking a lock.
-async fn price_lines(
-    tx: &mut Transaction<'_, Postgres>,
-    lines: &BTreeMap<i64, (i64, i32)>,
-) -> Decided<Vec<PricedLine>> {
+async fn price_lines(tx: &mut Transaction<'_, Postgres>, OrderLines(lines): &OrderLines) -> Decided<Vec<PricedLine>> {
     let ids: Vec<i64> = lines.keys().copied().collect();
     let found = sqlx::query!(
         r#"SELECT o.id, o.product_id, p.name AS product_name, o.name AS option_name,
