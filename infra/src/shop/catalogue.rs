@@ -220,7 +220,7 @@ pub async fn change_stock(
     Ok(if exists { Err(StockAboveLimit) } else { Ok(None) })
 }
 
-/// An option's stock as committed, for the gate to be rebuilt from.
-pub async fn stock_of(pool: &PgPool, option: i64) -> sqlx::Result<Option<i32>> {
-    sqlx::query_scalar!("SELECT stock FROM product_options WHERE id = $1", option).fetch_optional(pool).await
+/// An option's stock as the executor sees it (committed, or this transaction's), None for no such option.
+pub async fn stock_of<'e>(executor: impl PgExecutor<'e>, option: i64) -> sqlx::Result<Option<i32>> {
+    sqlx::query_scalar!("SELECT stock FROM product_options WHERE id = $1", option).fetch_optional(executor).await
 }

@@ -378,9 +378,7 @@ async fn take_stock(tx: &mut Transaction<'_, Postgres>, lines: &[PricedLine]) ->
         if let Some(left) = left {
             stock_left.push((line.option_id, left));
         } else {
-            let left = sqlx::query_scalar!("SELECT stock FROM product_options WHERE id = $1", line.option_id)
-                .fetch_one(&mut **tx)
-                .await?;
+            let left = crate::shop::catalogue::stock_of(&mut **tx, line.option_id).await?.unwrap_or(0);
             return Ok(Err(OrderRefusal::OutOfStock { option: line.option_id, requested: line.quantity, left }));
         }
     }
