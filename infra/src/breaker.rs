@@ -125,6 +125,12 @@ impl Breaker {
         }
     }
 
+    /// Closed again, its failures forgotten (the dependency behind it was replaced).
+    pub fn reset(&self) {
+        self.machine.reset();
+        self.probing.store(0, Ordering::SeqCst);
+    }
+
     /// How long a refused caller should wait before trying again.
     pub fn retry_after(&self) -> Duration {
         self.open_for

@@ -40,6 +40,13 @@ pub struct RedisArgs {
     /// Per-command response timeout in milliseconds.
     #[arg(long = "redis-timeout-ms", env = "REDIS_TIMEOUT_MS", default_value_t = 1_000)]
     pub timeout_ms: u64,
+    /// Sentinels (host:port, comma-separated) to find the master through; each failover is followed.
+    /// Empty: `REDIS_URL` names the server. With sentinels, `REDIS_URL` gives only credentials and database.
+    #[arg(long = "redis-sentinels", env = "REDIS_SENTINELS", value_delimiter = ',')]
+    pub sentinels: Vec<String>,
+    /// The name the sentinels monitor the master under.
+    #[arg(long = "redis-master-name", env = "REDIS_MASTER_NAME", default_value = "settle")]
+    pub master_name: String,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -128,6 +135,11 @@ impl PostgresArgs {
 }
 
 impl RedisArgs {
+    /// Settings for one Redis server at `url` (no sentinels).
+    pub fn server(url: String, key_prefix: String, timeout_ms: u64) -> Self {
+        Self { url, key_prefix, timeout_ms, sentinels: Vec::new(), master_name: "settle".to_owned() }
+    }
+
     pub fn timeout(&self) -> Duration {
         Duration::from_millis(self.timeout_ms)
     }

@@ -8,6 +8,7 @@ mod cleanup;
 pub mod locks;
 mod names;
 pub mod process;
+pub mod sentinel;
 mod topics;
 
 pub use names::unique_suffix;
@@ -64,7 +65,7 @@ impl TestEnv {
         };
         let pool = infra::db::connect(&postgres).await?;
         infra::db::migrate(&pool).await?;
-        let redis = RedisArgs { url: redis_url(), key_prefix: format!("test:{suffix}:"), timeout_ms: 2_000 };
+        let redis = RedisArgs::server(redis_url(), format!("test:{suffix}:"), 2_000);
         let kafka = KafkaArgs {
             brokers: kafka_brokers(),
             topic_prefix: format!("test-{suffix}."),

@@ -5,6 +5,7 @@ mod auth;
 mod breakers;
 mod coupons;
 mod errors;
+mod failover;
 mod health;
 mod helpers;
 mod points;

@@ -215,6 +215,32 @@ impl CouponStock {
         invocation
     }
 
+    /// After a failover: every policy the new master knows gets the database's coupon holders back in
+    /// its reservations, in case the writes that put them there were not replicated. Reservations the
+    /// new master holds beyond those (still in flight) stay. Returns how many policies were restored.
+    pub async fn restore_holders(&self, pool: &PgPool) -> anyhow::Result<usize> {
+        let metas = crate::failover::keys_matching(&self.redis, "coupon:policy:*:meta").await?;
+        let head = self.redis.key("coupon:policy:");
+        let policies: Vec<PolicyId> = metas
+            .iter()
+            .filter_map(|key| key.strip_prefix(&head)?.strip_suffix(":meta")?.parse().ok())
+            .filter_map(|id| PolicyId::parse(id).ok())
+            .collect();
+        for policy in &policies {
+            let holders = repo::policy_holders(pool, *policy).await?;
+            for chunk in holders.chunks(5_000) {
+                let _: i64 = redis::cmd("SADD")
+                    .arg(self.policy_key(*policy, "users"))
+                    .arg(chunk)
+                    .query_async(&mut self.redis.connection())
+                    .behind(&self.redis)
+                    .await
+                    .context("restoring coupon holders")?;
+            }
+        }
+        Ok(policies.len())
+    }
+
     /// Settles every request in one round trip.
     pub async fn settle(&self, settlements: &[Settlement]) -> anyhow::Result<()> {
         if settlements.is_empty() {

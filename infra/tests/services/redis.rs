@@ -215,4 +215,36 @@ mod coupon_stock {
             Reservation::Reserved { .. }
         ));
     }
+
+    #[tokio::test]
+    async fn after_a_failover_holders_are_restored_in_flight_places_kept_and_caches_dropped() {
+        let env = TestEnv::new().await;
+        let redis = Redis::connect(&env.redis).await.expect("redis");
+        let stock = CouponStock::new(redis.clone());
+        let people = users(&env.pool, 4).await;
+        let [held, in_flight, late] = [people[0], people[1], people[2]].map(|id| UserId::parse(id).expect("id"));
+        let policy = policy(&env.pool, 3, -1, &[people[0]]).await;
+        assert!(matches!(stock.reserve(&env.pool, policy, in_flight, None).await, Ok(Reservation::Reserved { .. })));
+        // The new master missed the write that loaded the holder; it has the in-flight reservation.
+        let users_key = redis.key(&format!("coupon:policy:{policy}:users"));
+        let _: () = redis.connection().srem(&users_key, held.get()).await.expect("SREM");
+        let (balance, gate) = (redis.key("points:balance:7"), redis.key("shop:stock:9"));
+        let _: () = redis.connection().set(&balance, "1:100").await.expect("SET");
+        let _: () = redis.connection().set(&gate, 5).await.expect("SET");
+
+        let restored = infra::failover::rebuild(&redis, &env.pool).await.expect("rebuild");
+
+        assert_eq!(restored, 1, "the one policy this test owns");
+        let mut members: Vec<i64> = redis.connection().smembers(&users_key).await.expect("SMEMBERS");
+        members.sort();
+        assert_eq!(members, vec![held.get(), in_flight.get()], "holder back, in-flight place kept");
+        let left: i64 = redis.connection().exists(&[&balance, &gate]).await.expect("EXISTS");
+        assert_eq!(left, 0, "cached balances and the stock gate are dropped");
+        assert_eq!(
+            stock.reserve(&env.pool, policy, held, None).await.expect("reserve"),
+            Reservation::Rejected(IssueRejection::AlreadyIssued),
+            "the holder cannot get a second coupon from the new master"
+        );
+        assert!(matches!(stock.reserve(&env.pool, policy, late, None).await, Ok(Reservation::Reserved { .. })));
+    }
 }

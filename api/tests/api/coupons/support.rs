@@ -116,6 +116,11 @@ pub struct Worker {
 
 impl Worker {
     pub fn start(app: &TestApp) -> Self {
+        Self::start_with(app, |_| {})
+    }
+
+    /// Like [`Worker::start`], with a chance to change the configuration (e.g. Redis through sentinels).
+    pub fn start_with(app: &TestApp, adjust: impl FnOnce(&mut settle_workers::WorkersConfig)) -> Self {
         let mut config = <settle_workers::WorkersConfig as clap::Parser>::parse_from([
             "settle-workers",
             "--only=coupon-issuance",
@@ -129,6 +134,7 @@ impl Worker {
         config.redis = app.env.redis.clone();
         config.kafka = app.env.kafka.clone();
         config.telemetry = TelemetryArgs { json: false, filter: "warn".to_owned() };
+        adjust(&mut config);
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(settle_workers::run(config, shutdown.clone()));
         Self { shutdown, task: Some(task) }
