@@ -9,6 +9,11 @@ PG_USER=${PG_USER:-settle}
 PG_PASSWORD=${PG_PASSWORD:-settle}
 PG_DATABASE=${PG_DATABASE:-settle}
 REDIS_PORT=${REDIS_PORT:-6379}
+# single: one Redis on REDIS_PORT. sentinel: a master there, a replica on REDIS_REPLICA_PORT and three
+# sentinels; every binary then finds the master through them and follows its failovers.
+REDIS_MODE=${REDIS_MODE:-single}
+REDIS_REPLICA_PORT=${REDIS_REPLICA_PORT:-6380}
+REDIS_SENTINEL_PORTS=${REDIS_SENTINEL_PORTS:-26379 26380 26381}
 KAFKA_PORT=${KAFKA_PORT:-9092}
 
 TANSU_VERSION=${TANSU_VERSION:-0.6.0}
@@ -18,6 +23,17 @@ TANSU_HOME=${TANSU_HOME:-${XDG_CACHE_HOME:-$HOME/.cache}/settle/tansu-$TANSU_VER
 
 export DATABASE_URL=${DATABASE_URL:-postgres://$PG_USER:$PG_PASSWORD@127.0.0.1:$PG_PORT/$PG_DATABASE}
 export REDIS_URL=${REDIS_URL:-redis://127.0.0.1:$REDIS_PORT}
+case $REDIS_MODE in
+  single) ;;
+  sentinel)
+    export REDIS_MASTER_NAME=${REDIS_MASTER_NAME:-settle}
+    sentinel_list=
+    for port in $REDIS_SENTINEL_PORTS; do sentinel_list+=${sentinel_list:+,}127.0.0.1:$port; done
+    export REDIS_SENTINELS=${REDIS_SENTINELS:-$sentinel_list}
+    unset sentinel_list port
+    ;;
+  *) printf 'REDIS_MODE must be single or sentinel, not %s\n' "$REDIS_MODE" >&2; exit 2 ;;
+esac
 export KAFKA_BROKERS=${KAFKA_BROKERS:-127.0.0.1:$KAFKA_PORT}
 # Development-only secret: set your own JWT_SECRET anywhere that matters.
 export JWT_SECRET=${JWT_SECRET:-settle-local-development-secret-change-me}
