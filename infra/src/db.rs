@@ -27,3 +27,24 @@ pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
 pub fn violated_constraint(error: &sqlx::Error) -> Option<&str> {
     error.as_database_error()?.constraint()
 }
+
+/// SQLSTATEs that mean the server cannot serve now (not that the statement was wrong): connection
+/// exceptions (class 08), shutdown or restart in progress (57P01-57P03), no connection slot (53300).
+const UNAVAILABLE_STATES: [&str; 4] = ["57P01", "57P02", "57P03", "53300"];
+
+/// True when `error` means PostgreSQL is unreachable or restarting, or the pool has no connection to
+/// give: an outage, answered 503 and safe to retry, never a bug. A write failing this way during its
+/// commit has an unknown outcome; callers make retries safe with idempotency keys or natural keys.
+pub fn is_outage(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(database) => {
+            database.code().is_some_and(|code| code.starts_with("08") || UNAVAILABLE_STATES.contains(&code.as_ref()))
+        }
+        _ => false,
+    }
+}

@@ -9,6 +9,7 @@ use sqlx::{Connection, PgConnection};
 
 pub(crate) struct Leftovers {
     pub database: String,
+    pub admin_url: String,
     pub redis_url: String,
     pub redis_prefix: String,
 }
@@ -20,7 +21,7 @@ pub(crate) fn remove(leftovers: Leftovers) {
             Err(error) => return eprintln!("test cleanup: no runtime: {error}"),
         };
         runtime.block_on(async {
-            if let Err(error) = drop_database(&leftovers.database).await {
+            if let Err(error) = drop_database(&leftovers.admin_url, &leftovers.database).await {
                 eprintln!("test cleanup: database {}: {error:#}", leftovers.database);
             }
             if let Err(error) = delete_keys(&leftovers.redis_url, &leftovers.redis_prefix).await {
@@ -31,8 +32,8 @@ pub(crate) fn remove(leftovers: Leftovers) {
     let _ = worker.join();
 }
 
-async fn drop_database(database: &str) -> anyhow::Result<()> {
-    let mut admin = PgConnection::connect(&crate::admin_database_url()).await?;
+async fn drop_database(admin_url: &str, database: &str) -> anyhow::Result<()> {
+    let mut admin = PgConnection::connect(admin_url).await?;
     // FORCE ends the test's own pooled connections, which may still be open while Drop runs.
     sqlx::query(&format!("DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)")).execute(&mut admin).await?;
     admin.close().await?;

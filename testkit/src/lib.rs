@@ -5,8 +5,10 @@
 
 pub mod broker;
 mod cleanup;
+pub mod firewall;
 pub mod locks;
 mod names;
+pub mod postgres;
 pub mod process;
 pub mod sentinel;
 mod topics;
@@ -42,6 +44,7 @@ pub struct TestEnv {
     pub redis: RedisArgs,
     pub kafka: KafkaArgs,
     database: String,
+    admin_url: String,
 }
 
 impl TestEnv {
@@ -50,10 +53,19 @@ impl TestEnv {
         Self::try_new().await.expect("setting up the test environment (is `scripts/stack up` running?)")
     }
 
+    /// Like [`TestEnv::new`], with the database on the server `admin_url` connects to (e.g. a
+    /// [`postgres::PrivatePostgres`] that the test restarts).
+    pub async fn on_postgres(admin_url: String) -> Self {
+        Self::try_new_on(admin_url).await.expect("setting up the test environment")
+    }
+
     async fn try_new() -> anyhow::Result<Self> {
+        Self::try_new_on(admin_database_url()).await
+    }
+
+    async fn try_new_on(admin_url: String) -> anyhow::Result<Self> {
         let suffix = unique_suffix();
         let database = format!("settle_test_{suffix}");
-        let admin_url = admin_database_url();
         let mut admin = PgConnection::connect(&admin_url).await.context("connecting as the test admin")?;
         sqlx::query(&format!("CREATE DATABASE \"{database}\"")).execute(&mut admin).await?;
         admin.close().await?;
@@ -73,7 +85,7 @@ impl TestEnv {
             message_timeout_ms: 10_000,
             linger_ms: 5,
         };
-        Ok(Self { pool, postgres, redis, kafka, database })
+        Ok(Self { pool, postgres, redis, kafka, database, admin_url })
     }
 
     pub fn database_name(&self) -> &str {
@@ -85,6 +97,7 @@ impl Drop for TestEnv {
     fn drop(&mut self) {
         cleanup::remove(cleanup::Leftovers {
             database: self.database.clone(),
+            admin_url: self.admin_url.clone(),
             redis_url: self.redis.url.clone(),
             redis_prefix: self.redis.key_prefix.clone(),
         });

@@ -152,10 +152,7 @@ fn is_outage(error: &anyhow::Error) -> bool {
             return infra::redis_client::is_outage(redis);
         }
         if let Some(database) = cause.downcast_ref::<sqlx::Error>() {
-            return matches!(
-                database,
-                sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Tls(_)
-            );
+            return infra::db::is_outage(database);
         }
         cause.is::<infra::breaker::Open>() || cause.is::<rdkafka::error::KafkaError>()
     })

@@ -10,6 +10,8 @@ use infra::idempotency::{self, Claim, IdempotencyKey};
 use serde::Serialize;
 use sqlx::{Postgres, Transaction};
 
+pub const KEY_REUSED: &str = "this Idempotency-Key was used for a different request";
+
 /// The request's Idempotency-Key, scoped to the acting user and fingerprinting route and body.
 pub fn idempotency_key(
     headers: &HeaderMap,
@@ -34,9 +36,7 @@ pub async fn claim(tx: &mut Transaction<'_, Postgres>, key: &IdempotencyKey) -> 
     match idempotency::claim(tx, key).await? {
         Claim::Fresh => Ok(None),
         Claim::Replay { status, body } => Ok(Some(replay(status, &body)?)),
-        Claim::KeyReused => {
-            Err(ApiError::new(ErrorCode::IdempotencyKeyReused, "this Idempotency-Key was used for a different request"))
-        }
+        Claim::KeyReused => Err(ApiError::new(ErrorCode::IdempotencyKeyReused, KEY_REUSED)),
     }
 }
 

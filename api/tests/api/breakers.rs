@@ -178,3 +178,48 @@ async fn with_redis_down_v3_fails_fast_balances_come_from_postgres_orders_are_pl
     assert_problem(place(&app, buyer, &order_body(&[(sale, options[0], 10)], json!({}))).await, 409, "OUT_OF_STOCK")
         .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_brokers_port_blackholed_the_breaker_opens_v3_fails_fast_and_resumes_once_the_path_opens() {
+    if !testkit::firewall::Blackhole::possible() {
+        eprintln!(
+            "SKIPPED: nftables is not usable here (needs root and the nft command); the blackhole test did not run"
+        );
+        return;
+    }
+    let broker = OwnBroker::start().await.expect("a private broker");
+    let brokers = broker.brokers();
+    let port: u16 = brokers.rsplit(':').next().and_then(|p| p.parse().ok()).expect("broker port");
+    let app = spawn_app_with(Default::default(), |config| {
+        config.kafka.brokers = brokers;
+        config.kafka.message_timeout_ms = 1_000;
+        config.breakers = quick_breakers();
+    })
+    .await;
+    let mut users = create_users(&app, 400).await.into_iter();
+    let policy = create_policy(&app, policy_body(100)).await;
+    assert_eq!(issue(&app, users.next().expect("user"), policy).await.0, 202);
+
+    let blackhole = testkit::firewall::Blackhole::drop_port(port).expect("the blackhole");
+    let cut = Instant::now();
+    let failing = until_breaker(&app, &mut users, policy, "kafka=open").await;
+    let opened_after = cut.elapsed();
+    let mut latencies = Vec::new();
+    for _ in 0..20 {
+        let (status, code, took) = issue(&app, users.next().expect("user"), policy).await;
+        assert_eq!((status, code.as_str()), (503, "DEPENDENCY_UNAVAILABLE"));
+        latencies.push(took);
+    }
+    let p99_open = p99(&mut latencies);
+    assert!(p99_open < Duration::from_millis(50), "503s while open answer fast: p99 {p99_open:?}");
+    // The path stays cut for 10 s from the first dropped packet: the fault's length, not a synchronisation.
+    tokio::time::sleep(Duration::from_secs(10).saturating_sub(cut.elapsed())).await;
+    drop(blackhole);
+    let restored = Instant::now();
+    until_answered(&app, &mut users, policy, 202, Duration::from_secs(60)).await;
+    eprintln!(
+        "broker blackholed: breaker open after {failing} requests, {opened_after:?}; p99 of the 503s {p99_open:?}; \
+         issuance resumed {:?} after the path opened",
+        restored.elapsed()
+    );
+}

@@ -67,7 +67,11 @@ pub async fn spawn_app() -> TestApp {
 /// Like [`spawn_app`], with other limits and a chance to change the configuration (e.g. point it at a
 /// private broker or Redis that the test stops).
 pub async fn spawn_app_with(limits: HttpLimits, adjust: impl FnOnce(&mut ApiConfig)) -> TestApp {
-    let env = TestEnv::new().await;
+    spawn_app_on(TestEnv::new().await, limits, adjust).await
+}
+
+/// Like [`spawn_app_with`], over `env` (e.g. one whose database lives on a server the test restarts).
+pub async fn spawn_app_on(env: TestEnv, limits: HttpLimits, adjust: impl FnOnce(&mut ApiConfig)) -> TestApp {
     let mut config = ApiConfig {
         listen_addr: "127.0.0.1:0".parse().expect("address"),
         jwt: infra::config::JwtArgs::with_secret(SECRET),

@@ -10,4 +10,5 @@ mod health;
 mod helpers;
 mod points;
 mod resilience;
+mod restarts;
 mod shop;

@@ -298,11 +298,5 @@ pub async fn record_dead_letters(pool: &PgPool, dead: &[(&IssueRequested, IssueD
 /// Whether `request`'s user holds a coupon of its policy: decides whether a request that could not be
 /// persisted keeps its reservation.
 pub async fn holds_coupon(pool: &PgPool, request: &IssueRequested) -> sqlx::Result<bool> {
-    sqlx::query_scalar!(
-        r#"SELECT EXISTS (SELECT FROM coupons WHERE policy_id = $1 AND user_id = $2) AS "held!""#,
-        request.policy_id.get(),
-        request.user_id.get()
-    )
-    .fetch_one(pool)
-    .await
+    super::repo::holds_coupon(pool, request.policy_id, request.user_id).await
 }

@@ -170,21 +170,24 @@ pub async fn issue_with_row_lock(
     if let Err(rejection) = decide_issue(&row.issue_context(counted.issued, counted.already), Utc::now()) {
         return Ok(Err(rejection));
     }
-    let coupon = insert_coupon_row(&mut *tx, policy, user).await?;
+    let coupon = insert_coupon(&mut *tx, policy, user).await?;
     tx.commit().await?;
     Ok(coupon)
 }
 
-/// V2's synchronous insert after a Redis reservation. The schema has the last word.
-pub async fn insert_coupon(
-    pool: &PgPool,
-    policy: PolicyId,
-    user: UserId,
-) -> anyhow::Result<Result<CouponRow, IssueRejection>> {
-    insert_coupon_row(pool, policy, user).await
+/// Whether `user` holds a coupon of `policy`.
+pub async fn holds_coupon(pool: &PgPool, policy: PolicyId, user: UserId) -> sqlx::Result<bool> {
+    sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT FROM coupons WHERE policy_id = $1 AND user_id = $2) AS "held!""#,
+        policy.get(),
+        user.get()
+    )
+    .fetch_one(pool)
+    .await
 }
 
-async fn insert_coupon_row<'e>(
+/// V2's synchronous insert after a Redis reservation. The schema has the last word.
+pub async fn insert_coupon<'e>(
     executor: impl PgExecutor<'e>,
     policy: PolicyId,
     user: UserId,

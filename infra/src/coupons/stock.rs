@@ -22,8 +22,13 @@ const IN_FLIGHT_HORIZON: Duration = Duration::from_secs(600);
 /// The outcome of a Redis reservation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reservation {
-    Reserved { remaining: i64 },
+    Reserved {
+        remaining: i64,
+    },
     Rejected(IssueRejection),
+    /// The user already holds a place whose request is not settled: still being decided, or one whose
+    /// commit outcome is unknown (the database was lost mid-commit). The database says which.
+    InFlight,
 }
 
 /// A request whose outcome is final: its reservation stops being in flight, its pending marker goes, and
@@ -146,6 +151,7 @@ impl CouponStock {
             -2 => Attempt::Decided(Reservation::Rejected(IssueRejection::AlreadyIssued)),
             -3 => Attempt::Decided(Reservation::Rejected(IssueRejection::OutsideIssueWindow)),
             -5 => Attempt::SoldOutCheckDrift,
+            -6 => Attempt::Decided(Reservation::InFlight),
             _ => Attempt::Missing,
         })
     }

@@ -173,6 +173,7 @@ mod coupon_stock {
             let through_lua = match reserved {
                 Reservation::Reserved { .. } => Ok(()),
                 Reservation::Rejected(rejection) => Err(rejection),
+                Reservation::InFlight => Err(IssueRejection::AlreadyIssued),
             };
             assert_eq!(through_lua, case.expected, "reserve.lua, case {:?}", case.name);
         }

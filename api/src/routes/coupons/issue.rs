@@ -6,15 +6,26 @@ use super::views::CouponView;
 use crate::http::ErrorCode;
 use crate::{
     auth::AuthUser,
-    http::{middleware::TraceId, to_completion, ApiError, ApiJson, ApiResult},
+    http::{
+        idempotent::{self, idempotency_key, KEY_REUSED},
+        json_response,
+        middleware::TraceId,
+        to_completion, ApiError, ApiJson, ApiResult,
+    },
     AppState,
 };
-use axum::{extract::State, http::StatusCode, Extension, Json};
+use axum::{
+    extract::State,
+    http::{HeaderMap, StatusCode},
+    response::Response,
+    Extension, Json,
+};
 use chrono::Utc;
 use domain::{
     coupon::{IssueRejection, IssueRequested, RequestStatus},
     PolicyId,
 };
+use infra::idempotency::{self, Claim, IdempotencyKey};
 use infra::{
     coupons::{repo, Reservation, Settlement},
     kafka::{with_trace_id, Topic},
@@ -29,7 +40,7 @@ const PENDING_MARKER_TTL: Duration = Duration::from_secs(24 * 3600);
 /// Longest a V3 request waits for the broker's acknowledgement before it is refused with 503.
 const PRODUCE_TIMEOUT: Duration = Duration::from_secs(5);
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct IssueBody {
     coupon_policy_id: PolicyId,
@@ -49,23 +60,76 @@ pub async fn v1_row_lock(
     .await
 }
 
+/// With an `Idempotency-Key`, a retry gets the first request's answer (the coupon), also when the first
+/// was told 503 because the database was lost while it committed.
 #[tracing::instrument(skip_all, fields(user = %caller.user_id, policy = %body.coupon_policy_id))]
 pub async fn v2_redis_then_insert(
     caller: AuthUser,
     State(state): State<AppState>,
+    headers: HeaderMap,
     ApiJson(body): ApiJson<IssueBody>,
-) -> ApiResult<(StatusCode, Json<CouponView>)> {
+) -> ApiResult<Response> {
     state.protection.admit_issue(caller.user_id)?;
+    let key = idempotency_key(&headers, caller, "POST /api/v2/coupons", &body)?;
     to_completion(async move {
+        if let Some(key) = &key {
+            if let Some((status, answer)) = idempotency::stored_answer(&state.pool, key).await? {
+                return idempotent::replay(status, &answer);
+            }
+        }
         let (policy, user) = (body.coupon_policy_id, caller.user_id);
-        reserve(&state, policy, caller, None).await?;
-        let inserted = repo::insert_coupon(&state.pool, policy, user).await;
-        // The user keeps the reservation only if they now hold the coupon (or already did).
-        let keep = matches!(inserted, Ok(Ok(_)) | Ok(Err(IssueRejection::AlreadyIssued)));
-        settle_quietly(&state, Settlement { policy, user, request: None, keep }).await;
-        Ok((StatusCode::CREATED, Json(inserted??.into())))
+        match state.coupons.reserve(&state.pool, policy, user, None).await? {
+            Reservation::Reserved { .. } => {}
+            // An earlier request's place, not settled: decided meanwhile, or its commit outcome unknown.
+            // If it left no coupon, this request finishes it.
+            Reservation::InFlight => {
+                if repo::holds_coupon(&state.pool, policy, user).await? {
+                    return Err(IssueRejection::AlreadyIssued.into());
+                }
+            }
+            Reservation::Rejected(rejection) => return Err(rejection.into()),
+        }
+        let inserted = insert_answering(&state, key.as_ref(), policy, user).await;
+        match &inserted {
+            // Committed or not, nobody knows: the place stays in flight for the retry to settle.
+            Err(error) if error.code() == ErrorCode::DependencyUnavailable => {}
+            // The user keeps the reservation only if they now hold the coupon (or already did).
+            Ok(Ok(_)) | Ok(Err(IssueRejection::AlreadyIssued)) => {
+                settle_quietly(&state, Settlement { policy, user, request: None, keep: true }).await
+            }
+            _ => settle_quietly(&state, Settlement { policy, user, request: None, keep: false }).await,
+        }
+        Ok(json_response(StatusCode::CREATED, &inserted??))
     })
     .await
+}
+
+/// The insert and, with a key, the answer stored with it, in one transaction.
+async fn insert_answering(
+    state: &AppState,
+    key: Option<&IdempotencyKey>,
+    policy: PolicyId,
+    user: domain::UserId,
+) -> ApiResult<Result<serde_json::Value, IssueRejection>> {
+    let mut tx = state.pool.begin().await?;
+    if let Some(key) = key {
+        match idempotency::claim(&mut tx, key).await? {
+            Claim::Fresh => {}
+            // Only coupons are stored under a V2 key: a concurrent twin committed first.
+            Claim::Replay { body, .. } => return Ok(Ok(body)),
+            Claim::KeyReused => return Err(ApiError::new(ErrorCode::IdempotencyKeyReused, KEY_REUSED)),
+        }
+    }
+    let coupon = match repo::insert_coupon(&mut *tx, policy, user).await? {
+        Ok(coupon) => coupon,
+        Err(rejection) => return Ok(Err(rejection)),
+    };
+    let answer = serde_json::to_value(CouponView::from(coupon)).map_err(anyhow::Error::from)?;
+    if let Some(key) = key {
+        idempotency::complete(&mut tx, key, StatusCode::CREATED.as_u16(), &answer).await?;
+    }
+    tx.commit().await?;
+    Ok(Ok(answer))
 }
 
 #[derive(Debug, Serialize)]
@@ -133,6 +197,8 @@ async fn reserve(state: &AppState, policy: PolicyId, caller: AuthUser, request: 
     let pending = request.map(|request| (request, PENDING_MARKER_TTL));
     match state.coupons.reserve(&state.pool, policy, caller.user_id, pending).await? {
         Reservation::Reserved { .. } => Ok(()),
+        // The user's earlier request is queued: it decides, this one is a duplicate.
+        Reservation::InFlight => Err(IssueRejection::AlreadyIssued.into()),
         Reservation::Rejected(rejection) => Err(rejection.into()),
     }
 }

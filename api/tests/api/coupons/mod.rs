@@ -6,4 +6,5 @@ mod requests;
 mod rush;
 mod settlement;
 pub mod support;
+mod unknown_outcome;
 mod usage;
