@@ -12,3 +12,4 @@ mod points;
 mod resilience;
 mod restarts;
 mod shop;
+mod shutdown;

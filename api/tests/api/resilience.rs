@@ -157,3 +157,82 @@ async fn with_resilience_off_nothing_is_limited_or_shed() {
         assert_eq!(app.client.get(app.url("/api/v1/products")).send().await.expect("list").status(), 200);
     }
 }
+
+/// Latencies of `count` point-history reads (PostgreSQL behind the points group), one after another.
+async fn history_reads(app: &TestApp, user: i64, count: usize) -> Vec<Duration> {
+    let (url, token) = (app.url(&format!("/api/v2/points/users/{user}/history")), app.token(user, Role::User));
+    let mut latencies = Vec::with_capacity(count);
+    for _ in 0..count {
+        let asked = std::time::Instant::now();
+        let response = app.client.get(&url).bearer_auth(&token).send().await.expect("history");
+        assert_eq!(response.status(), 200);
+        response.bytes().await.expect("body");
+        latencies.push(asked.elapsed());
+    }
+    latencies
+}
+
+fn p99(mut latencies: Vec<Duration>) -> Duration {
+    latencies.sort();
+    latencies[(latencies.len() * 99).div_ceil(100) - 1]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_times_the_shop_groups_capacity_leaves_the_points_groups_p99_within_2x_of_unloaded() {
+    // 4 working + 4 queued; the database pool has 10 connections, more than the shop group may hold.
+    let (working, queued) = (4, 4);
+    let app = spawn_app_with(Default::default(), |config| config.resilience.shop = (working, queued)).await;
+    let users = create_users(&app, 2).await;
+    let (shirt, sizes) = product(&app, 1_000, &[("S", 0, 10_000)]).await;
+    let body = order_body(&[(shirt, sizes[0], 1)], json!({}));
+    history_reads(&app, users[1], 20).await; // warm the connections
+
+    // Every order that gets in waits on the option's row lock, holding a connection: a slow dependency.
+    let mut holder = app.env.pool.begin().await.expect("a transaction");
+    sqlx::query("SELECT stock FROM product_options WHERE id = $1 FOR UPDATE")
+        .bind(sizes[0])
+        .execute(&mut *holder)
+        .await
+        .expect("lock");
+    let (flooding, on) = tokio::sync::watch::channel(false);
+    let shed = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut flood = tokio::task::JoinSet::new();
+    for client_number in 0..4 * (working + queued) {
+        let (client, url, token) = (app.client.clone(), app.url("/api/v3/orders"), app.token(users[0], Role::User));
+        // Each client its own period, so the 503s do not arrive in lockstep bursts.
+        let pause = Duration::from_millis(75 + u64::from(client_number * 7 % 50));
+        let (body, mut on, shed) = (body.clone(), on.clone(), shed.clone());
+        flood.spawn(async move {
+            while on.wait_for(|on| *on).await.is_ok() {
+                let response = client.post(&url).bearer_auth(&token).json(&body).send().await.expect("order");
+                if response.status() == 503 {
+                    shed.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    // Back sooner than the Retry-After: these clients are the overload.
+                    tokio::time::sleep(pause).await;
+                }
+            }
+        });
+    }
+    drop(on);
+    // Quiet and flooded rounds alternate, so whatever else this machine runs weighs on both alike.
+    let (mut quiet, mut loaded) = (Vec::new(), Vec::new());
+    for round in 0..5 {
+        quiet.extend(history_reads(&app, users[1], 200).await);
+        flooding.send_replace(true);
+        let shed_before = shed.load(std::sync::atomic::Ordering::SeqCst);
+        let full = testkit::process::eventually(Duration::from_secs(10), || async {
+            shed.load(std::sync::atomic::Ordering::SeqCst) > shed_before + 10
+        });
+        assert!(full.await, "round {round}: the shop group is full and shedding");
+        loaded.extend(history_reads(&app, users[1], 200).await);
+        flooding.send_replace(false);
+    }
+    drop(flooding);
+    holder.rollback().await.expect("release the row");
+    while flood.join_next().await.is_some() {}
+
+    let (quiet, loaded) = (p99(quiet), p99(loaded));
+    let refused = shed.load(std::sync::atomic::Ordering::SeqCst);
+    eprintln!("points p99 unloaded {quiet:?}, with the shop group at 4x its capacity {loaded:?} ({refused} shed)");
+    assert!(loaded <= quiet * 2, "points p99 {loaded:?} under the shop's overload, {quiet:?} without");
+}

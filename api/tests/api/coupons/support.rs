@@ -121,6 +121,11 @@ impl Worker {
 
     /// Like [`Worker::start`], with a chance to change the configuration (e.g. Redis through sentinels).
     pub fn start_with(app: &TestApp, adjust: impl FnOnce(&mut settle_workers::WorkersConfig)) -> Self {
+        Self::start_on(&app.env, adjust)
+    }
+
+    /// The worker over `env`'s services (for a test whose API runs as a process).
+    pub fn start_on(env: &testkit::TestEnv, adjust: impl FnOnce(&mut settle_workers::WorkersConfig)) -> Self {
         let mut config = <settle_workers::WorkersConfig as clap::Parser>::parse_from([
             "settle-workers",
             "--only=coupon-issuance",
@@ -130,9 +135,9 @@ impl Worker {
             "--max-attempts=3",
             "--ops-addr=127.0.0.1:0",
         ]);
-        config.postgres = app.env.postgres.clone();
-        config.redis = app.env.redis.clone();
-        config.kafka = app.env.kafka.clone();
+        config.postgres = env.postgres.clone();
+        config.redis = env.redis.clone();
+        config.kafka = env.kafka.clone();
         config.telemetry = TelemetryArgs { json: false, filter: "warn".to_owned() };
         adjust(&mut config);
         let shutdown = CancellationToken::new();
