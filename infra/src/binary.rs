@@ -49,7 +49,7 @@ where
         eprintln!("{name}: the process that started this run has already exited; not starting");
         return ExitCode::FAILURE;
     }
-    if let Err(error) = crate::telemetry::init(telemetry) {
+    if let Err(error) = crate::telemetry::init(name, telemetry) {
         eprintln!("{name}: {error:#}");
         return ExitCode::FAILURE;
     }

@@ -146,22 +146,25 @@ async fn forward(
     }
 }
 
-/// Re-emits a JSON log line of the job at its level; false if the line is not one.
+/// Re-emits a JSON (ECS) log line of the job at its level; false if the line is not one. The job's own
+/// fields go along; what the scheduler's line says anew (time, level, service) does not.
 fn log_line(line: &str) -> bool {
     let Ok(serde_json::Value::Object(mut fields)) = serde_json::from_str::<serde_json::Value>(line) else {
         return false;
     };
-    let Some(level) = fields.remove("level").and_then(|level| level.as_str().map(str::to_owned)) else {
+    let Some(level) = fields.remove("log.level").and_then(|level| level.as_str().map(str::to_owned)) else {
         return false;
     };
     let message = fields.remove("message").and_then(|m| m.as_str().map(str::to_owned)).unwrap_or_default();
-    fields.remove("timestamp");
+    for restated in ["@timestamp", "ecs.version", "log.logger"] {
+        fields.remove(restated);
+    }
     let job_fields = serde_json::Value::Object(fields);
     match level.as_str() {
-        "ERROR" => tracing::error!(job_fields = %job_fields, "job: {message}"),
-        "WARN" => tracing::warn!(job_fields = %job_fields, "job: {message}"),
-        "DEBUG" => tracing::debug!(job_fields = %job_fields, "job: {message}"),
-        "TRACE" => tracing::trace!(job_fields = %job_fields, "job: {message}"),
+        "error" => tracing::error!(job_fields = %job_fields, "job: {message}"),
+        "warn" => tracing::warn!(job_fields = %job_fields, "job: {message}"),
+        "debug" => tracing::debug!(job_fields = %job_fields, "job: {message}"),
+        "trace" => tracing::trace!(job_fields = %job_fields, "job: {message}"),
         _ => tracing::info!(job_fields = %job_fields, "job: {message}"),
     }
     true

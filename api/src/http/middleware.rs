@@ -29,7 +29,7 @@ pub async fn trace_requests(mut request: Request, next: Next) -> Response {
     request.extensions_mut().insert(TraceId(trace_id.clone()));
     let route = request.extensions().get::<MatchedPath>().map_or("unmatched", MatchedPath::as_str).to_owned();
     let method = request.method().to_string();
-    let span = tracing::info_span!("request", trace_id = %trace_id, %method, %route);
+    let span = tracing::info_span!("request", trace_id = %trace_id, http.request.method = %method, http.route = %route);
 
     let started = Instant::now();
     let mut response = next.run(request).instrument(span.clone()).await;
@@ -39,7 +39,14 @@ pub async fn trace_requests(mut request: Request, next: Next) -> Response {
     metrics::histogram!("http_server_request_duration_seconds",
         "method" => method, "route" => route, "status" => status.to_string())
     .record(elapsed.as_secs_f64());
-    span.in_scope(|| tracing::debug!(status, latency_us = elapsed.as_micros() as u64, "request finished"));
+    // The access log: one line per request, named as ECS names them (duration in nanoseconds).
+    span.in_scope(|| {
+        tracing::info!(
+            http.response.status_code = status,
+            event.duration = elapsed.as_nanos() as u64,
+            "request finished"
+        )
+    });
     if let Ok(value) = HeaderValue::from_str(&trace_id) {
         response.headers_mut().insert(TRACE_ID_HEADER, value);
     }

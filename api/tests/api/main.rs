@@ -13,3 +13,4 @@ mod resilience;
 mod restarts;
 mod shop;
 mod shutdown;
+mod trace_logs;

@@ -60,6 +60,14 @@ impl Publisher {
             if outcome == Delivery::Sent {
                 let age = (chrono::Utc::now() - row.created_at).num_microseconds().unwrap_or(i64::MAX);
                 metrics::histogram!("outbox_commit_to_publish_seconds").record(age as f64 / 1e6);
+                // The trace id of the request that wrote the row, so its story continues in this log.
+                tracing::info!(
+                    trace_id = row.trace_id.as_deref().unwrap_or(""),
+                    event_id = %row.event_id,
+                    event_type = %row.event_type,
+                    aggregate_id = %row.aggregate_id,
+                    "outbox event published"
+                );
             }
             outcomes.push(outcome);
         }

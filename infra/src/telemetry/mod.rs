@@ -1,15 +1,20 @@
-//! Logging: human-readable text by default, JSON lines behind one switch. Trace ids travel as span
-//! fields, so every line logged inside a request, record or job carries the id of what caused it.
+//! Logging: human-readable text by default, JSON lines in the Elastic Common Schema's shape behind one
+//! switch. Trace ids travel as span fields, so every line logged inside a request, record or job carries
+//! the id of what caused it (and a process's own lines the id of its run).
+
+mod ecs;
 
 use crate::config::TelemetryArgs;
 use anyhow::Context;
 use tracing_subscriber::{fmt, layer::SubscriberExt, util::SubscriberInitExt, EnvFilter};
 
-pub fn init(args: &TelemetryArgs) -> anyhow::Result<()> {
+/// Installs the process's log subscriber; `service` is the binary's name (`service.name` in JSON lines).
+pub fn init(service: &'static str, args: &TelemetryArgs) -> anyhow::Result<()> {
     let filter = EnvFilter::try_new(&args.filter).with_context(|| format!("parsing log filter {:?}", args.filter))?;
     let registry = tracing_subscriber::registry().with(filter);
     let result = if args.json {
-        registry.with(fmt::layer().json().with_current_span(true).with_span_list(false).flatten_event(true)).try_init()
+        let ecs = fmt::layer().fmt_fields(fmt::format::JsonFields::new()).event_format(ecs::EcsFormat { service });
+        registry.with(ecs).try_init()
     } else {
         registry.with(fmt::layer().with_target(false)).try_init()
     };
