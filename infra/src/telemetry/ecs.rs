@@ -51,7 +51,8 @@ where
             }
         }
         // A line outside any traced span (a task spawned without one) belongs to the process's run.
-        if !line.get("trace.id").is_some_and(|id| id.as_str().is_some_and(|id| !id.is_empty())) {
+        let traced = line.get("trace.id").and_then(Value::as_str).is_some_and(|id| !id.is_empty());
+        if !traced {
             line.insert("trace.id".into(), super::run_trace_id().into());
         }
         writeln!(writer, "{}", Value::Object(line))
