@@ -52,6 +52,7 @@ pub async fn build_state(config: &ApiConfig) -> anyhow::Result<AppState> {
     let throttle = Throttle::new(redis.clone(), accounts.throttle_limits());
     let trusted_proxies = accounts.trusted_proxies.clone();
     let protection = http::protect::Protection::new(&config.resilience);
+    protection.forget_idle_keys();
     infra::failover::rebuild_after_each_failover(redis.clone(), pool.clone());
     Ok(AppState::new(Shared {
         pool,

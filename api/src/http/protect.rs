@@ -21,8 +21,9 @@ use std::{
     sync::Arc,
 };
 
-/// Keys a limiter tracks before it forgets the ones that are back to a full allowance.
-const TRACKED_KEYS: usize = 100_000;
+/// How often the limiters forget the keys that are back to a full allowance (off the request path: a
+/// rush of a hundred thousand users must not make requests scan the table).
+const FORGET_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The route groups, each behind its own bulkhead.
 #[derive(Clone)]
@@ -61,6 +62,23 @@ impl Protection {
         }
     }
 
+    /// Every [`FORGET_EVERY`], drops the limiters' idle keys; ends when the protection is dropped.
+    pub fn forget_idle_keys(&self) -> tokio::task::JoinHandle<()> {
+        let (issue, anonymous) = (Arc::downgrade(&self.issue), Arc::downgrade(&self.anonymous));
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(FORGET_EVERY);
+            every.tick().await;
+            loop {
+                every.tick().await;
+                let (Some(issue), Some(anonymous)) = (issue.upgrade(), anonymous.upgrade()) else { return };
+                issue.retain_recent();
+                issue.shrink_to_fit();
+                anonymous.retain_recent();
+                anonymous.shrink_to_fit();
+            }
+        })
+    }
+
     /// A user's coupon issue request, counted against their allowance.
     pub fn admit_issue(&self, user: UserId) -> Result<(), ApiError> {
         if !self.enabled {
@@ -71,9 +89,6 @@ impl Protection {
 }
 
 fn check<K: Hash + Eq + Clone>(limiter: &DefaultKeyedRateLimiter<K>, key: &K, what: &str) -> Result<(), ApiError> {
-    if limiter.len() > TRACKED_KEYS {
-        limiter.retain_recent();
-    }
     limiter.check_key(key).map_err(|not_until| {
         let wait = not_until.wait_time_from(governor::clock::DefaultClock::default().now());
         metrics::counter!("rate_limited_total", "limit" => what.to_owned()).increment(1);
