@@ -1,7 +1,7 @@
 //! Circuit breakers against real services that a test stops and starts again: while a dependency is
 //! down the API fails fast (or serves from PostgreSQL), leaves nothing reserved, and recovers by itself.
 
-use crate::coupons::support::{create_policy, create_users, policy_body};
+use crate::coupons::support::{create_policy, create_users, holding_a_place, policy_body};
 use crate::helpers::{assert_problem, private_redis, spawn_app_with, TestApp};
 use crate::shop::support::{order_body, place, product};
 use domain::Role;
@@ -71,9 +71,8 @@ async fn breaker_states(app: &TestApp) -> String {
     body["checks"]["circuit_breakers"]["detail"].as_str().unwrap_or_default().to_owned()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn with_the_broker_down_v3_fails_fast_without_reserving_and_resumes_when_it_returns() {
-    let mut broker = OwnBroker::start().await.expect("a private broker");
+/// An app whose producer talks to `broker`, 400 users and a policy of 100, with one 202 behind it.
+async fn issuing_through(broker: &OwnBroker) -> (TestApp, std::vec::IntoIter<i64>, i64) {
     let brokers = broker.brokers();
     let app = spawn_app_with(Default::default(), |config| {
         config.kafka.brokers = brokers;
@@ -84,35 +83,40 @@ async fn with_the_broker_down_v3_fails_fast_without_reserving_and_resumes_when_i
     let mut users = create_users(&app, 400).await.into_iter();
     let policy = create_policy(&app, policy_body(100)).await;
     assert_eq!(issue(&app, users.next().expect("user"), policy).await.0, 202);
+    (app, users, policy)
+}
 
-    broker.stop();
-    let stopped = Instant::now();
-    let failing = until_breaker(&app, &mut users, policy, "kafka=open").await;
-    let fast_fail: Vec<_> = (0..20).map(|_| users.next().expect("user")).collect();
+/// Each of `users` asks once while the breaker is open: every answer is a 503, and their p99 is fast.
+async fn refused_fast(app: &TestApp, users: &[i64], policy: i64) -> Duration {
     let mut latencies = Vec::new();
-    for user in &fast_fail {
-        let (status, code, took) = issue(&app, *user, policy).await;
+    for user in users {
+        let (status, code, took) = issue(app, *user, policy).await;
         assert_eq!((status, code.as_str()), (503, "DEPENDENCY_UNAVAILABLE"));
         latencies.push(took);
     }
     let p99_open = p99(&mut latencies);
     assert!(p99_open < Duration::from_millis(50), "503s while open answer fast: p99 {p99_open:?}");
+    p99_open
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_broker_down_v3_fails_fast_without_reserving_and_resumes_when_it_returns() {
+    let mut broker = OwnBroker::start().await.expect("a private broker");
+    let (app, mut users, policy) = issuing_through(&broker).await;
+
+    broker.stop();
+    let stopped = Instant::now();
+    let failing = until_breaker(&app, &mut users, policy, "kafka=open").await;
+    let fast_fail: Vec<_> = (0..20).map(|_| users.next().expect("user")).collect();
+    let p99_open = refused_fast(&app, &fast_fail, policy).await;
     eprintln!(
         "broker down: open after {failing} requests, {:?} after the stop; p99 of the 503s while open {p99_open:?}",
         stopped.elapsed()
     );
 
     // Nothing is held for a request that got 503: the users who were refused hold no place in Redis.
-    let mut redis = redis::Client::open(app.env.redis.url.as_str())
-        .expect("url")
-        .get_multiplexed_async_connection()
-        .await
-        .expect("redis");
-    let key = format!("{}coupon:policy:{policy}:users", app.env.redis.key_prefix);
-    for user in &fast_fail {
-        let held: bool = redis::cmd("SISMEMBER").arg(&key).arg(user).query_async(&mut redis).await.expect("sismember");
-        assert!(!held, "user {user} got 503 but holds a place");
-    }
+    let held = holding_a_place(&app, policy, &fast_fail).await;
+    assert!(held.is_empty(), "users {held:?} got 503 but hold a place");
 
     broker.restart().await.expect("the broker returns");
     let returned = Instant::now();
@@ -140,14 +144,7 @@ async fn with_redis_down_v3_fails_fast_balances_come_from_postgres_orders_are_pl
     let stopped = Instant::now();
     until_breaker(&app, &mut users, policy, "redis=open").await;
     let first_fast = stopped.elapsed();
-    let mut latencies = Vec::new();
-    for _ in 0..20 {
-        let (status, code, took) = issue(&app, users.next().expect("user"), policy).await;
-        assert_eq!((status, code.as_str()), (503, "DEPENDENCY_UNAVAILABLE"));
-        latencies.push(took);
-    }
-    let p99_open = p99(&mut latencies);
-    assert!(p99_open < Duration::from_millis(50), "p99 {p99_open:?}");
+    let p99_open = refused_fast(&app, &(0..20).map(|_| users.next().expect("user")).collect::<Vec<_>>(), policy).await;
     let balance = app
         .client
         .get(app.url(&format!("/api/v2/points/users/{buyer}/balance")))
@@ -188,30 +185,14 @@ async fn with_the_brokers_port_blackholed_the_breaker_opens_v3_fails_fast_and_re
         return;
     }
     let broker = OwnBroker::start().await.expect("a private broker");
-    let brokers = broker.brokers();
-    let port: u16 = brokers.rsplit(':').next().and_then(|p| p.parse().ok()).expect("broker port");
-    let app = spawn_app_with(Default::default(), |config| {
-        config.kafka.brokers = brokers;
-        config.kafka.message_timeout_ms = 1_000;
-        config.breakers = quick_breakers();
-    })
-    .await;
-    let mut users = create_users(&app, 400).await.into_iter();
-    let policy = create_policy(&app, policy_body(100)).await;
-    assert_eq!(issue(&app, users.next().expect("user"), policy).await.0, 202);
+    let port: u16 = broker.brokers().rsplit(':').next().and_then(|p| p.parse().ok()).expect("broker port");
+    let (app, mut users, policy) = issuing_through(&broker).await;
 
     let blackhole = testkit::firewall::Blackhole::drop_port(port).expect("the blackhole");
     let cut = Instant::now();
     let failing = until_breaker(&app, &mut users, policy, "kafka=open").await;
     let opened_after = cut.elapsed();
-    let mut latencies = Vec::new();
-    for _ in 0..20 {
-        let (status, code, took) = issue(&app, users.next().expect("user"), policy).await;
-        assert_eq!((status, code.as_str()), (503, "DEPENDENCY_UNAVAILABLE"));
-        latencies.push(took);
-    }
-    let p99_open = p99(&mut latencies);
-    assert!(p99_open < Duration::from_millis(50), "503s while open answer fast: p99 {p99_open:?}");
+    let p99_open = refused_fast(&app, &(0..20).map(|_| users.next().expect("user")).collect::<Vec<_>>(), policy).await;
     // The path stays cut for 10 s from the first dropped packet: the fault's length, not a synchronisation.
     tokio::time::sleep(Duration::from_secs(10).saturating_sub(cut.elapsed())).await;
     drop(blackhole);

@@ -2,7 +2,9 @@
 //! find the new master through the sentinels, issuance comes back within 10 s of the kill, and the
 //! database ends up with exactly one coupon per accepted request, never more than the quantity.
 
-use crate::coupons::support::{coupon_counts, create_policy, create_users, policy_body, wait_for_verdicts, Worker};
+use crate::coupons::support::{
+    coupon_counts, coupons_of_requests, create_policy, create_users, policy_body, wait_for_verdicts, Worker,
+};
 use crate::helpers::{spawn_app_with, TestApp};
 use domain::Role;
 use infra::{breaker::BreakerArgs, config::RedisArgs};
@@ -127,13 +129,7 @@ async fn killing_the_redis_master_mid_rush_fails_over_within_10_s_without_over_i
     assert!(failover < Duration::from_secs(10), "issuance back within 10 s of the kill, took {failover:?}");
 
     wait_for_verdicts(&app, accepted.len() as i64).await;
-    let ids: Vec<uuid::Uuid> = accepted.iter().map(|id| id.parse().expect("uuid")).collect();
-    let issued: i64 = sqlx::query_scalar("SELECT count(*) FROM coupons WHERE request_id = ANY($1)")
-        .bind(&ids)
-        .fetch_one(&app.env.pool)
-        .await
-        .expect("count");
-    assert_eq!(issued as usize, accepted.len(), "every 202 became a coupon");
+    assert_eq!(coupons_of_requests(&app, &accepted).await, accepted.len(), "every 202 became a coupon");
     let (coupons, holders, issued_quantity) = coupon_counts(&app, policy).await;
     assert_eq!((coupons, holders), (accepted.len() as i64, accepted.len() as i64), "no duplicates, nothing else");
     assert!(issued_quantity <= QUANTITY && i64::from(issued_quantity) == coupons, "never over the quantity");

@@ -77,6 +77,17 @@ async fn requests_without_a_token_are_limited_per_client_address() {
     assert_eq!(probe.status(), 200, "probes are never limited");
 }
 
+/// A transaction holding `option`'s row lock: orders reaching their stock update wait until it ends.
+async fn lock_option(app: &TestApp, option: i64) -> sqlx::Transaction<'static, sqlx::Postgres> {
+    let mut holder = app.env.pool.begin().await.expect("a transaction");
+    sqlx::query("SELECT stock FROM product_options WHERE id = $1 FOR UPDATE")
+        .bind(option)
+        .execute(&mut *holder)
+        .await
+        .expect("lock");
+    holder
+}
+
 /// An order sent on a task of its own: (status, Retry-After, problem code).
 fn order_task(app: &TestApp, user: i64, body: &serde_json::Value) -> tokio::task::JoinHandle<(u16, u64, String)> {
     let (client, url, token, body) =
@@ -97,12 +108,7 @@ async fn an_overloaded_route_group_refuses_at_once_while_the_other_groups_answer
     let body = order_body(&[(shirt, sizes[0], 1)], json!({}));
 
     // Hold the option's row lock: an order inside the shop's bulkhead waits on it at its stock update.
-    let mut holder = app.env.pool.begin().await.expect("a transaction");
-    sqlx::query("SELECT stock FROM product_options WHERE id = $1 FOR UPDATE")
-        .bind(sizes[0])
-        .execute(&mut *holder)
-        .await
-        .expect("lock");
+    let holder = lock_option(&app, sizes[0]).await;
     let working = order_task(&app, users[0], &body);
     let waiting_on_the_row = testkit::process::eventually(Duration::from_secs(10), || async {
         let waiting: i64 = sqlx::query_scalar(
@@ -188,12 +194,7 @@ async fn four_times_the_shop_groups_capacity_leaves_the_points_groups_p99_within
     history_reads(&app, users[1], 20).await; // warm the connections
 
     // Every order that gets in waits on the option's row lock, holding a connection: a slow dependency.
-    let mut holder = app.env.pool.begin().await.expect("a transaction");
-    sqlx::query("SELECT stock FROM product_options WHERE id = $1 FOR UPDATE")
-        .bind(sizes[0])
-        .execute(&mut *holder)
-        .await
-        .expect("lock");
+    let holder = lock_option(&app, sizes[0]).await;
     let (flooding, on) = tokio::sync::watch::channel(false);
     let shed = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut flood = tokio::task::JoinSet::new();

@@ -4,7 +4,9 @@
 //! user told 503 for a write that did commit gets the committed answer on retry, and the API's pool
 //! recovers without a restart.
 
-use crate::coupons::support::{coupon_counts, create_policy, create_users, policy_body, wait_for_verdicts, Worker};
+use crate::coupons::support::{
+    coupon_counts, coupons_of_requests, create_policy, create_users, policy_body, wait_for_verdicts, Worker,
+};
 use crate::helpers::{spawn_app_on, TestApp};
 use domain::Role;
 use serde_json::{json, Value};
@@ -101,18 +103,31 @@ fn assert_only(seen: &Seen, allowed: &[u16]) {
     assert!(unexpected.is_empty(), "statuses {unexpected:?} in {:?}", seen.statuses);
 }
 
+/// `users` each asking `version` once for a coupon of a fresh policy, PostgreSQL restarted after
+/// `restart_after` of them were decided. Returns the policy, what the clients saw and the restart's length.
+async fn coupon_rush(
+    server: &PrivatePostgres,
+    app: &TestApp,
+    version: &str,
+    users: usize,
+    restart_after: usize,
+) -> (i64, Seen, Duration) {
+    let users = create_users(app, users).await;
+    let policy = create_policy(app, policy_body(10_000)).await;
+    let tokens: BTreeMap<i64, String> = users.iter().map(|u| (*u, app.token(*u, Role::User))).collect();
+    let done = Arc::new(AtomicUsize::new(0));
+    let url = app.url(&format!("/api/{version}/coupons"));
+    let rush = writes(app, users, done.clone(), move |client, user| {
+        client.post(&url).bearer_auth(&tokens[&user]).json(&json!({ "couponPolicyId": policy }))
+    });
+    let (seen, took) = tokio::join!(rush, restart_when(server, &done, restart_after));
+    (policy, seen, took)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_v2_rush_through_a_postgres_restart_answers_503_never_500_and_every_retry_gets_its_coupon() {
     let (server, app) = app_on_private_postgres().await;
-    let users = create_users(&app, 600).await;
-    let policy = create_policy(&app, policy_body(10_000)).await;
-    let tokens: BTreeMap<i64, String> = users.iter().map(|u| (*u, app.token(*u, Role::User))).collect();
-    let done = Arc::new(AtomicUsize::new(0));
-    let url = app.url("/api/v2/coupons");
-    let rush = writes(&app, users.clone(), done.clone(), move |client, user| {
-        client.post(&url).bearer_auth(&tokens[&user]).json(&json!({ "couponPolicyId": policy }))
-    });
-    let (rush, took) = tokio::join!(rush, restart_when(&server, &done, 150));
+    let (policy, rush, took) = coupon_rush(&server, &app, "v2", 600, 150).await;
 
     eprintln!("V2 rush through a PostgreSQL restart ({took:?}): statuses {:?}", rush.statuses);
     assert_only(&rush, &[201, 503]);
@@ -181,33 +196,21 @@ async fn point_writes_through_a_postgres_restart_apply_exactly_once_and_balances
 async fn a_v3_rush_through_a_postgres_restart_persists_every_accepted_request_once() {
     let (server, app) = app_on_private_postgres().await;
     let worker = Worker::start(&app);
-    let users = create_users(&app, 1_500).await;
-    let policy = create_policy(&app, policy_body(10_000)).await;
-    let tokens: BTreeMap<i64, String> = users.iter().map(|u| (*u, app.token(*u, Role::User))).collect();
-    let done = Arc::new(AtomicUsize::new(0));
-    let url = app.url("/api/v3/coupons");
-    let rush = writes(&app, users.clone(), done.clone(), move |client, user| {
-        client.post(&url).bearer_auth(&tokens[&user]).json(&json!({ "couponPolicyId": policy }))
-    });
-    let (rush, took) = tokio::join!(rush, restart_when(&server, &done, 500));
+    let (policy, rush, took) = coupon_rush(&server, &app, "v3", 1_500, 500).await;
 
     eprintln!("V3 rush through a PostgreSQL restart ({took:?}): statuses {:?}", rush.statuses);
     assert_only(&rush, &[202, 503]);
-    let accepted: Vec<uuid::Uuid> = rush
+    let accepted: Vec<String> = rush
         .finals
         .iter()
         .map(|(_, status, body)| {
             assert_eq!(*status, 202, "{body}");
-            body["requestId"].as_str().expect("request id").parse().expect("uuid")
+            body["requestId"].as_str().expect("request id").to_owned()
         })
         .collect();
     wait_for_verdicts(&app, accepted.len() as i64).await;
-    let issued: i64 = sqlx::query_scalar("SELECT count(*) FROM coupons WHERE request_id = ANY($1)")
-        .bind(&accepted)
-        .fetch_one(&app.env.pool)
-        .await
-        .expect("count");
-    assert_eq!(issued as usize, accepted.len(), "every accepted request became exactly one coupon");
+    let issued = coupons_of_requests(&app, &accepted).await;
+    assert_eq!(issued, accepted.len(), "every accepted request became exactly one coupon");
     assert_eq!(coupon_counts(&app, policy).await, (1_500, 1_500, 1_500));
     worker.stop().await;
 }

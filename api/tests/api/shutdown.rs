@@ -3,7 +3,10 @@
 //! persists every accepted request once. (The worker runs in-process: its shutdown token is what the
 //! binary's SIGTERM handler cancels, and `workers/tests/lifecycle.rs` covers the signal itself.)
 
-use crate::coupons::support::{coupon_counts, create_policy, create_users, policy_body, wait_for_verdicts, Worker};
+use crate::coupons::support::{
+    coupon_counts, coupons_of_requests, create_policy, create_users, holding_a_place, policy_body, wait_for_verdicts,
+    Worker,
+};
 use crate::helpers::{spawn_app, SECRET};
 use domain::Role;
 use serde_json::{json, Value};
@@ -103,28 +106,16 @@ async fn sigterm_mid_rush_answers_the_requests_in_flight_and_loses_no_accepted_o
     eprintln!("SIGTERM mid-rush: {} answered, {refused} refused after the stop, {} cut", answered.len(), cut.len());
     assert!(refused > 0, "the rush went on until settle-api had stopped listening");
     // A cut request was never read: it reserved nothing and issued nothing, so retrying it is safe.
-    let mut redis = redis::Client::open(app.env.redis.url.as_str())
-        .expect("url")
-        .get_multiplexed_async_connection()
-        .await
-        .expect("redis");
-    let places = format!("{}coupon:policy:{policy}:users", app.env.redis.key_prefix);
-    for (user, error) in &cut {
-        let held: bool = redis::cmd("SISMEMBER").arg(&places).arg(user).query_async(&mut redis).await.expect("redis");
-        assert!(!held, "user {user}'s request was cut ({error}) yet holds a place");
-    }
+    let cut_users: Vec<i64> = cut.iter().map(|(user, _)| *user).collect();
+    let held = holding_a_place(&app, policy, &cut_users).await;
+    assert!(held.is_empty(), "users {held:?} had their request cut ({cut:?}) yet hold a place");
     assert!(answered.iter().all(|(status, _)| *status == 202), "every answer was an acceptance");
 
-    let ids: Vec<uuid::Uuid> =
-        answered.iter().map(|(_, body)| body["requestId"].as_str().expect("id").parse().expect("uuid")).collect();
+    let ids: Vec<String> =
+        answered.iter().map(|(_, body)| body["requestId"].as_str().expect("id").to_owned()).collect();
     let _worker = Worker::start(&app);
     wait_for_verdicts(&app, ids.len() as i64).await;
-    let issued: i64 = sqlx::query_scalar("SELECT count(*) FROM coupons WHERE request_id = ANY($1)")
-        .bind(&ids)
-        .fetch_one(&app.env.pool)
-        .await
-        .expect("count");
-    assert_eq!(issued as usize, ids.len(), "every accepted request became a coupon");
+    assert_eq!(coupons_of_requests(&app, &ids).await, ids.len(), "every accepted request became a coupon");
     let (coupons, holders, _) = coupon_counts(&app, policy).await;
     assert_eq!((coupons, holders), (ids.len() as i64, ids.len() as i64), "once each, and none for a cut request");
 }

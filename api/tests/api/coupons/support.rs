@@ -108,6 +108,32 @@ pub async fn coupon_counts(app: &TestApp, policy: i64) -> (i64, i64, i32) {
     .expect("counts")
 }
 
+/// How many coupons the requests `ids` (V3 request ids, as the API answered them) became.
+pub async fn coupons_of_requests(app: &TestApp, ids: &[String]) -> usize {
+    let ids: Vec<uuid::Uuid> = ids.iter().map(|id| id.parse().expect("a request id")).collect();
+    let issued: i64 = sqlx::query_scalar("SELECT count(*) FROM coupons WHERE request_id = ANY($1)")
+        .bind(&ids)
+        .fetch_one(&app.env.pool)
+        .await
+        .expect("count");
+    issued as usize
+}
+
+/// Which of `users` hold a place (a reservation) of `policy` in Redis.
+pub async fn holding_a_place(app: &TestApp, policy: i64, users: &[i64]) -> Vec<i64> {
+    let client = redis::Client::open(app.env.redis.url.as_str()).expect("url");
+    let mut redis = client.get_multiplexed_async_connection().await.expect("redis");
+    let key = format!("{}coupon:policy:{policy}:users", app.env.redis.key_prefix);
+    let mut holding = Vec::new();
+    for user in users {
+        let held: bool = redis::cmd("SISMEMBER").arg(&key).arg(user).query_async(&mut redis).await.expect("SISMEMBER");
+        if held {
+            holding.push(*user);
+        }
+    }
+    holding
+}
+
 /// The issuance worker, in-process, against the app's services; stopped on drop.
 pub struct Worker {
     shutdown: CancellationToken,
