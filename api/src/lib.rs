@@ -5,7 +5,8 @@
 pub mod auth;
 pub mod config;
 pub mod http;
-mod routes;
+pub mod openapi;
+pub(crate) mod routes;
 mod state;
 
 pub use state::{AppState, Sessions, Shared};
@@ -81,9 +82,11 @@ pub fn router(state: AppState, limits: HttpLimits) -> anyhow::Result<Router> {
         .with_breakers(vec![state.redis.breaker().clone(), state.broker.clone()]);
     let ops = infra::ops::ops_router(readiness, infra::metrics::install()?);
     let anonymous_limit = from_fn_with_state(state.clone(), http::protect::limit_anonymous);
-    Ok(routes::router(&state.protection)
+    let (routes, document) = openapi::with_routes(routes::router(&state.protection)).split_for_parts();
+    Ok(routes
         .with_state(state)
         .merge(ops)
+        .merge(openapi::docs_router(document))
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(limits.body_limit_bytes))

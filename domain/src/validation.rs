@@ -2,6 +2,7 @@ use serde::Serialize;
 
 /// One invalid input field, named as the client sent it (camelCase), with what is wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FieldError {
     pub field: &'static str,
     pub message: String,

@@ -158,8 +158,10 @@ fn is_outage(error: &anyhow::Error) -> bool {
     })
 }
 
-/// The wire shape of an error (`application/problem+json`).
-#[derive(Debug, Serialize)]
+/// The wire shape of an error (`application/problem+json`). Some codes add members of their own
+/// (RFC 9457 extensions, e.g. `OUT_OF_STOCK`'s `optionId`, `requested`, `left`).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Problem)]
 pub struct ProblemBody {
     #[serde(rename = "type")]
     pub kind: &'static str,
@@ -170,6 +172,7 @@ pub struct ProblemBody {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    #[schema(ignore)]
     pub fields: Option<serde_json::Map<String, serde_json::Value>>,
 }
 

@@ -2,8 +2,9 @@ use crate::{
     http::protect::{bulkhead, Protection},
     AppState,
 };
-use axum::{middleware::from_fn_with_state, Router};
+use axum::middleware::from_fn_with_state;
 use infra::bulkhead::Bulkhead;
+use utoipa_axum::router::OpenApiRouter;
 
 mod coupons;
 mod points;
@@ -11,16 +12,17 @@ mod points_history;
 mod shop;
 mod users;
 
-/// The API's routes, by area, each area behind its own bulkhead.
-pub fn router(protection: &Protection) -> Router<AppState> {
+/// The API's routes, by area, each area behind its own bulkhead, with the OpenAPI document of the
+/// routes registered through `routes!` (areas still on plain axum routers are served, not yet documented).
+pub fn router(protection: &Protection) -> OpenApiRouter<AppState> {
     let groups = &protection.bulkheads;
-    let guarded = |routes: Router<AppState>, group: &Bulkhead| {
+    let guarded = |routes: OpenApiRouter<AppState>, group: &Bulkhead| {
         let group = protection.enabled.then(|| group.clone());
         routes.route_layer(from_fn_with_state(group, bulkhead))
     };
-    Router::new()
-        .merge(guarded(users::router(), &groups.accounts))
+    OpenApiRouter::new()
+        .merge(guarded(users::router().into(), &groups.accounts))
         .merge(guarded(coupons::router(), &groups.issuance))
         .merge(guarded(points::router(), &groups.points))
-        .merge(guarded(shop::router(), &groups.shop))
+        .merge(guarded(shop::router().into(), &groups.shop))
 }

@@ -1,6 +1,7 @@
 //! Points: operators (admin) grant, users spend their own, and balances are read by their owner.
 //! Earn, use and cancel honour an Idempotency-Key; balances are read through a versioned Redis cache.
 
+use crate::http::error::ProblemBody;
 use crate::http::ErrorCode;
 use crate::{
     auth::{AdminUser, AuthUser},
@@ -16,8 +17,7 @@ use axum::{
     extract::State,
     http::{header::CACHE_CONTROL, HeaderMap, StatusCode},
     response::Response,
-    routing::{get, post},
-    Extension, Json, Router,
+    Extension, Json,
 };
 use chrono::{DateTime, Utc};
 use domain::{
@@ -29,34 +29,45 @@ use infra::idempotency::{self, IdempotencyKey};
 use infra::points::ledger::{self, Actor, Entry, Refusal};
 use serde::{Deserialize, Serialize};
 use sqlx::{Postgres, Transaction};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v2/points/earn", post(earn))
-        .route("/api/v2/points/use", post(spend))
-        .route("/api/v2/points/{point_id}/cancel", post(cancel))
-        .route("/api/v2/points/users/{user_id}/balance", get(balance))
-        .route("/api/v2/points/users/{user_id}/history", get(super::points_history::history))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(earn))
+        .routes(routes!(spend))
+        .routes(routes!(cancel))
+        .routes(routes!(balance))
+        .routes(routes!(super::points_history::history))
 }
 
-#[derive(Debug, Deserialize, Serialize)]
+/// The optional `Idempotency-Key` of the ledger's write routes.
+const KEY_DOC: &str = "1 to 200 visible ASCII characters; a retry with the same key and body gets the first answer";
+
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct EarnBody {
+    #[schema(value_type = i64, minimum = 1)]
     user_id: UserId,
+    #[schema(value_type = i64, minimum = 1, maximum = 10_000_000)]
     amount: PointAmount,
+    #[schema(max_length = 200)]
     reason: Option<String>,
 }
 
-#[derive(Debug, Deserialize, Serialize)]
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(as = PointUseBody)]
 struct UseBody {
+    #[schema(value_type = i64, minimum = 1, maximum = 10_000_000)]
     amount: PointAmount,
+    #[schema(minimum = 1)]
     order_id: Option<i64>,
     /// Only an admin may name another user; everyone else spends their own points.
+    #[schema(value_type = Option<i64>, minimum = 1)]
     user_id: Option<UserId>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct EntryView {
     point_id: i64,
@@ -80,6 +91,10 @@ impl From<Entry> for EntryView {
     }
 }
 
+/// Grants points to a user (admin).
+#[utoipa::path(post, path = "/api/v2/points/earn", tag = "points", request_body = EarnBody,
+    params(("Idempotency-Key" = Option<String>, Header, description = KEY_DOC)), security(("bearer" = ["ADMIN"])),
+    responses((status = 200, body = EntryView), (status = "4XX", body = ProblemBody, content_type = "application/problem+json"), (status = 503, body = ProblemBody, content_type = "application/problem+json")))]
 #[tracing::instrument(skip_all, fields(admin = %admin.user_id, user = %body.user_id, amount = %body.amount))]
 async fn earn(
     AdminUser(admin): AdminUser,
@@ -100,6 +115,10 @@ async fn earn(
     .await
 }
 
+/// Spends the caller's points (an admin may name `userId`); never below zero.
+#[utoipa::path(post, path = "/api/v2/points/use", tag = "points", request_body = UseBody,
+    params(("Idempotency-Key" = Option<String>, Header, description = KEY_DOC)), security(("bearer" = [])),
+    responses((status = 200, body = EntryView), (status = "4XX", body = ProblemBody, content_type = "application/problem+json"), (status = 503, body = ProblemBody, content_type = "application/problem+json")))]
 #[tracing::instrument(skip_all, fields(caller = %caller.user_id, amount = %body.amount))]
 async fn spend(
     caller: AuthUser,
@@ -121,6 +140,10 @@ async fn spend(
     .await
 }
 
+/// Cancels one ledger entry once: a user their own uses, an admin any earn or use.
+#[utoipa::path(post, path = "/api/v2/points/{point_id}/cancel", tag = "points",
+    params(("point_id" = i64, Path, minimum = 1), ("Idempotency-Key" = Option<String>, Header, description = KEY_DOC)),
+    security(("bearer" = [])), responses((status = 200, body = EntryView), (status = "4XX", body = ProblemBody, content_type = "application/problem+json"), (status = 503, body = ProblemBody, content_type = "application/problem+json")))]
 #[tracing::instrument(skip_all, fields(caller = %caller.user_id, point_id = %point_id))]
 async fn cancel(
     caller: AuthUser,
@@ -171,7 +194,7 @@ where
     Ok(json_response(status, &body))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct BalanceView {
     user_id: i64,
@@ -181,6 +204,9 @@ struct BalanceView {
 
 /// Cache-aside: Redis first; on a miss (or Redis trouble) PostgreSQL, then offer the value to the cache.
 /// `Cache-Control: no-cache` skips Redis and reads the ledger's balance row (support tools, audits).
+#[utoipa::path(get, path = "/api/v2/points/users/{user_id}/balance", tag = "points",
+    params(("user_id" = i64, Path, minimum = 1), ("Cache-Control" = Option<String>, Header, description = "no-cache: read PostgreSQL")),
+    security(("bearer" = [])), responses((status = 200, body = BalanceView), (status = "4XX", body = ProblemBody, content_type = "application/problem+json"), (status = 503, body = ProblemBody, content_type = "application/problem+json")))]
 async fn balance(
     caller: AuthUser,
     State(state): State<AppState>,

@@ -2,6 +2,7 @@
 //! filtered by entry type and a `[from, to)` time range.
 
 use super::points::unknown_user;
+use crate::http::error::ProblemBody;
 use crate::http::ErrorCode;
 use crate::{
     auth::AuthUser,
@@ -14,15 +15,20 @@ use infra::points::history::{self, Cursor, Filter, HistoryRow};
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct HistoryQuery {
+    /// `nextCursor` of the previous page.
     cursor: Option<String>,
     #[serde(default = "default_limit")]
+    #[param(minimum = 1, maximum = 100, default = 20)]
     limit: i64,
     #[serde(rename = "type")]
     kind: Option<PointKind>,
+    /// Entries at or after this time.
     from: Option<DateTime<Utc>>,
+    /// Entries before this time.
     to: Option<DateTime<Utc>>,
 }
 
@@ -30,7 +36,7 @@ fn default_limit() -> i64 {
     20
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct HistoryItem {
     point_id: i64,
@@ -42,7 +48,7 @@ struct HistoryItem {
     created_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct HistoryPage {
     items: Vec<HistoryItem>,
@@ -50,6 +56,10 @@ pub struct HistoryPage {
     next_cursor: Option<String>,
 }
 
+/// A user's ledger entries, newest first (the owner, or an admin).
+#[utoipa::path(get, path = "/api/v2/points/users/{user_id}/history", tag = "points",
+    params(("user_id" = i64, Path, minimum = 1), HistoryQuery), security(("bearer" = [])),
+    responses((status = 200, body = HistoryPage), (status = "4XX", body = ProblemBody, content_type = "application/problem+json"), (status = 503, body = ProblemBody, content_type = "application/problem+json")))]
 pub async fn history(
     caller: AuthUser,
     State(pool): State<PgPool>,

@@ -8,6 +8,7 @@ mod errors;
 mod failover;
 mod health;
 mod helpers;
+mod openapi;
 mod points;
 mod resilience;
 mod restarts;

@@ -11,6 +11,7 @@ pub const MAX_VALID_DAYS: i32 = 3_650;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 #[cfg_attr(feature = "sqlx", derive(sqlx::Type), sqlx(type_name = "text", rename_all = "SCREAMING_SNAKE_CASE"))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum DiscountType {
     FixedAmount,
     Percentage,
@@ -28,6 +29,7 @@ impl DiscountType {
 /// A policy as a client sends it: every field optional so that missing ones are reported by name.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PolicyInput {
     pub name: Option<String>,
     pub discount_type: Option<DiscountType>,

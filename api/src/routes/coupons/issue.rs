@@ -3,6 +3,7 @@
 //! insert to the issuance worker through Kafka.
 
 use super::views::CouponView;
+use crate::http::error::ProblemBody;
 use crate::http::ErrorCode;
 use crate::{
     auth::AuthUser,
@@ -40,12 +41,17 @@ const PENDING_MARKER_TTL: Duration = Duration::from_secs(24 * 3600);
 /// Longest a V3 request waits for the broker's acknowledgement before it is refused with 503.
 const PRODUCE_TIMEOUT: Duration = Duration::from_secs(5);
 
-#[derive(Debug, Deserialize, Serialize)]
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct IssueBody {
+    #[schema(value_type = i64, minimum = 1)]
     coupon_policy_id: PolicyId,
 }
 
+/// V1, the origin's baseline: the policy row locked, coupons counted, the coupon inserted.
+#[utoipa::path(post, path = "/api/v1/coupons", tag = "coupons", request_body = IssueBody, security(("bearer" = [])),
+    responses((status = 201, body = CouponView), (status = "4XX", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 503, body = ProblemBody, content_type = "application/problem+json")))]
 #[tracing::instrument(skip_all, fields(user = %caller.user_id, policy = %body.coupon_policy_id))]
 pub async fn v1_row_lock(
     caller: AuthUser,
@@ -60,8 +66,13 @@ pub async fn v1_row_lock(
     .await
 }
 
-/// With an `Idempotency-Key`, a retry gets the first request's answer (the coupon), also when the first
-/// was told 503 because the database was lost while it committed.
+/// V2: a Redis reservation, then a synchronous insert. With an `Idempotency-Key`, a retry gets the first
+/// request's answer (the coupon), also when the first was told 503 because the database was lost while it
+/// committed.
+#[utoipa::path(post, path = "/api/v2/coupons", tag = "coupons", request_body = IssueBody, security(("bearer" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "1 to 200 visible ASCII characters")),
+    responses((status = 201, body = CouponView), (status = "4XX", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 503, body = ProblemBody, content_type = "application/problem+json")))]
 #[tracing::instrument(skip_all, fields(user = %caller.user_id, policy = %body.coupon_policy_id))]
 pub async fn v2_redis_then_insert(
     caller: AuthUser,
@@ -132,13 +143,18 @@ async fn insert_answering(
     Ok(Ok(answer))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Accepted {
     request_id: Uuid,
     status: RequestStatus,
 }
 
+/// V3: the same reservation, then a Kafka record; 202 once the broker has it (the worker decides later:
+/// `GET /api/v3/coupons/requests/{id}`).
+#[utoipa::path(post, path = "/api/v3/coupons", tag = "coupons", request_body = IssueBody, security(("bearer" = [])),
+    responses((status = 202, body = Accepted), (status = "4XX", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 503, body = ProblemBody, content_type = "application/problem+json")))]
 #[tracing::instrument(skip_all, fields(user = %caller.user_id, policy = %body.coupon_policy_id))]
 pub async fn v3_redis_then_kafka(
     caller: AuthUser,

@@ -1,4 +1,5 @@
 use super::views::{CouponView, Page, PageQuery};
+use crate::http::error::ProblemBody;
 use crate::http::ErrorCode;
 use crate::{
     auth::AuthUser,
@@ -12,6 +13,9 @@ use infra::coupons::repo;
 use serde::Serialize;
 use uuid::Uuid;
 
+/// The caller's coupons, newest first.
+#[utoipa::path(get, path = "/api/v3/coupons", tag = "coupons", params(PageQuery), security(("bearer" = [])),
+    responses((status = 200, body = Page<CouponView>), (status = "4XX", body = ProblemBody, content_type = "application/problem+json")))]
 pub async fn list(
     caller: AuthUser,
     State(state): State<AppState>,
@@ -22,7 +26,7 @@ pub async fn list(
     Ok(Json(Page::from_rows(rows, limit, |row| row.id, CouponView::from)))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RequestView {
     request_id: Uuid,
@@ -38,6 +42,11 @@ pub struct RequestView {
 }
 
 /// The worker's verdict from the database, or PENDING while only Redis knows the request.
+/// A V3 request: PENDING until the worker decides it, then ISSUED or REJECTED with its reason. Another
+/// user's request is 404.
+#[utoipa::path(get, path = "/api/v3/coupons/requests/{id}", tag = "coupons", params(("id" = Uuid, Path)),
+    security(("bearer" = [])),
+    responses((status = 200, body = RequestView), (status = "4XX", body = ProblemBody, content_type = "application/problem+json")))]
 pub async fn request_status(
     caller: AuthUser,
     State(state): State<AppState>,

@@ -7,19 +7,16 @@ mod usage;
 pub(crate) mod views;
 
 use crate::AppState;
-use axum::{
-    routing::{get, post},
-    Router,
-};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v3/coupon-policies", post(policies::create).get(policies::list))
-        .route("/api/v3/coupon-policies/{id}", get(policies::show))
-        .route("/api/v1/coupons", post(issue::v1_row_lock))
-        .route("/api/v2/coupons", post(issue::v2_redis_then_insert))
-        .route("/api/v3/coupons", post(issue::v3_redis_then_kafka).get(mine::list))
-        .route("/api/v3/coupons/requests/{id}", get(mine::request_status))
-        .route("/api/v3/coupons/{id}/use", post(usage::use_for_order))
-        .route("/api/v3/coupons/{id}/cancel", post(usage::cancel_use))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(policies::create, policies::list))
+        .routes(routes!(policies::show))
+        .routes(routes!(issue::v1_row_lock))
+        .routes(routes!(issue::v2_redis_then_insert))
+        .routes(routes!(issue::v3_redis_then_kafka, mine::list))
+        .routes(routes!(mine::request_status))
+        .routes(routes!(usage::use_for_order))
+        .routes(routes!(usage::cancel_use))
 }

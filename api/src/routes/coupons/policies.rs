@@ -1,4 +1,5 @@
 use super::views::{Page, PageQuery, PolicyView};
+use crate::http::error::ProblemBody;
 use crate::http::ErrorCode;
 use crate::{
     auth::AdminUser,
@@ -9,6 +10,10 @@ use domain::{coupon::PolicyInput, PolicyId};
 use infra::coupons::repo;
 use sqlx::PgPool;
 
+/// Creates a policy (admin). Every invalid field is named in the 422.
+#[utoipa::path(post, path = "/api/v3/coupon-policies", tag = "coupons", request_body = PolicyInput,
+    security(("bearer" = ["ADMIN"])),
+    responses((status = 201, body = PolicyView), (status = "4XX", body = ProblemBody, content_type = "application/problem+json")))]
 #[tracing::instrument(skip_all, fields(admin = %admin.user_id))]
 pub async fn create(
     AdminUser(admin): AdminUser,
@@ -24,6 +29,10 @@ pub async fn create(
     .await
 }
 
+/// One policy with its issued and remaining quantity (admin).
+#[utoipa::path(get, path = "/api/v3/coupon-policies/{id}", tag = "coupons", params(("id" = i64, Path, minimum = 1)),
+    security(("bearer" = ["ADMIN"])),
+    responses((status = 200, body = PolicyView), (status = "4XX", body = ProblemBody, content_type = "application/problem+json")))]
 pub async fn show(
     _: AdminUser,
     State(pool): State<PgPool>,
@@ -35,6 +44,10 @@ pub async fn show(
         .ok_or_else(|| ApiError::new(ErrorCode::PolicyNotFound, format!("no coupon policy {id}")))
 }
 
+/// Policies by id, in keyset pages (admin).
+#[utoipa::path(get, path = "/api/v3/coupon-policies", tag = "coupons", params(PageQuery),
+    security(("bearer" = ["ADMIN"])),
+    responses((status = 200, body = Page<PolicyView>), (status = "4XX", body = ProblemBody, content_type = "application/problem+json")))]
 pub async fn list(
     _: AdminUser,
     State(pool): State<PgPool>,

@@ -4,7 +4,7 @@ use domain::coupon::{CouponStatus, DiscountType};
 use infra::coupons::repo::{CouponRow, PolicyRow};
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PolicyView {
     id: i64,
@@ -42,7 +42,7 @@ impl From<PolicyRow> for PolicyView {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CouponView {
     id: i64,
@@ -71,12 +71,16 @@ impl From<CouponRow> for CouponView {
 }
 
 /// `?after=<last id seen>&limit=<1..=100>`: keyset pagination, stable under concurrent inserts.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
+    /// The last id of the previous page (`nextAfter`); 0 for the first page.
     #[serde(default)]
+    #[param(minimum = 0, default = 0)]
     pub after: i64,
     #[serde(default = "default_limit")]
+    #[param(minimum = 1, maximum = 100, default = 20)]
     pub limit: i64,
 }
 
@@ -94,7 +98,7 @@ impl PageQuery {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Page<T> {
     pub items: Vec<T>,

@@ -1,0 +1,78 @@
+//! The OpenAPI document: served at /api-docs/openapi.json, equal to the committed `api/openapi.json`
+//! (a route change that does not update it fails here), every documented operation answered by a real
+//! route, and Swagger UI served at /docs from compiled-in assets.
+//! Refresh the committed copy with `UPDATE_OPENAPI=1 cargo test -p settle-api --test api openapi`.
+
+use crate::helpers::spawn_app;
+use serde_json::Value;
+
+const COMMITTED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/openapi.json");
+
+async fn served() -> Value {
+    let app = spawn_app().await;
+    let response = app.client.get(app.url("/api-docs/openapi.json")).send().await.expect("document");
+    assert_eq!(response.status(), 200);
+    response.json().await.expect("JSON")
+}
+
+#[tokio::test]
+async fn the_served_document_is_the_committed_one() {
+    let served = served().await;
+    assert_eq!(served["openapi"], "3.1.0");
+    if std::env::var("UPDATE_OPENAPI").is_ok() {
+        let text = serde_json::to_string_pretty(&served).expect("JSON") + "\n";
+        std::fs::write(COMMITTED, text).expect("writing api/openapi.json");
+    }
+    let committed: Value =
+        serde_json::from_str(&std::fs::read_to_string(COMMITTED).expect("api/openapi.json")).expect("JSON");
+    assert!(
+        served == committed,
+        "api/openapi.json differs from the served document: refresh it with \
+         `UPDATE_OPENAPI=1 cargo test -p settle-api --test api openapi` and review the diff"
+    );
+}
+
+/// `path` with every `{parameter}` replaced by 1.
+fn with_ids(path: &str) -> String {
+    path.split('/').map(|segment| if segment.starts_with('{') { "1" } else { segment }).collect::<Vec<_>>().join("/")
+}
+
+#[tokio::test]
+async fn every_documented_operation_is_a_route_and_names_its_errors_and_security() {
+    let app = spawn_app().await;
+    let document = served().await;
+    let paths = document["paths"].as_object().expect("paths");
+    assert!(paths.len() >= 8, "the coupon routes at least: {:?}", paths.keys());
+    for (path, item) in paths {
+        for (method, operation) in item.as_object().expect("path item") {
+            let concrete = with_ids(path);
+            let request = app.client.request(method.to_uppercase().parse().expect("method"), app.url(&concrete));
+            let response = request.send().await.expect("request");
+            let body: Value = response.json().await.unwrap_or_default();
+            assert!(
+                !["ROUTE_NOT_FOUND", "METHOD_NOT_ALLOWED"].contains(&body["code"].as_str().unwrap_or_default()),
+                "{method} {path} is documented but not routed: {body}"
+            );
+            let responses = operation["responses"].as_object().expect("responses");
+            assert!(responses.contains_key("4XX"), "{method} {path} documents its problem answers");
+            assert!(operation["security"].is_array(), "{method} {path} names its security");
+        }
+    }
+    assert!(document["components"]["securitySchemes"]["bearer"].is_object());
+    let schemas = &document["components"]["schemas"];
+    for body in ["EarnBody", "PointUseBody"] {
+        let amount = &schemas[body]["properties"]["amount"];
+        assert_eq!(amount["maximum"], domain::points::MAX_POINTS_PER_ENTRY, "{body}.amount names the real bound");
+    }
+    assert!(document["components"]["schemas"]["Problem"].is_object());
+}
+
+#[tokio::test]
+async fn swagger_ui_is_served_from_compiled_in_assets() {
+    let app = spawn_app().await;
+    let page = app.client.get(app.url("/docs/")).send().await.expect("docs");
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.expect("html").contains("swagger-ui"));
+    let script = app.client.get(app.url("/docs/swagger-ui-bundle.js")).send().await.expect("bundle");
+    assert_eq!(script.status(), 200, "the UI's assets come from the binary, not the network");
+}
