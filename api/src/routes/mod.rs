@@ -21,7 +21,7 @@ pub fn router(protection: &Protection) -> OpenApiRouter<AppState> {
         routes.route_layer(from_fn_with_state(group, bulkhead))
     };
     OpenApiRouter::new()
-        .merge(guarded(users::router().into(), &groups.accounts))
+        .merge(guarded(users::router(), &groups.accounts))
         .merge(guarded(coupons::router(), &groups.issuance))
         .merge(guarded(points::router(), &groups.points))
         .merge(guarded(shop::router().into(), &groups.shop))

@@ -1,5 +1,6 @@
 //! The caller's login history: every attempt on the account, newest first, in keyset pages.
 
+use crate::http::error::ProblemBody;
 use crate::{
     auth::AuthUser,
     http::{ApiError, ApiQuery, ApiResult, ErrorCode},
@@ -10,12 +11,14 @@ use chrono::{DateTime, Utc};
 use infra::accounts::history::{self, Attempt, Outcome};
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct HistoryQuery {
     /// The `nextCursor` of the previous page.
     cursor: Option<i64>,
     #[serde(default = "default_limit")]
+    #[param(minimum = 1, maximum = 100, default = 20)]
     limit: i64,
 }
 
@@ -23,11 +26,13 @@ fn default_limit() -> i64 {
     20
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AttemptView {
     id: i64,
     succeeded: bool,
+    /// OK, WRONG_PASSWORD or THROTTLED.
+    #[schema(value_type = String, example = "WRONG_PASSWORD")]
     reason: Outcome,
     ip_address: Option<String>,
     user_agent: Option<String>,
@@ -47,14 +52,18 @@ impl From<Attempt> for AttemptView {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = LoginHistoryPage)]
 pub struct HistoryPage {
     items: Vec<AttemptView>,
     /// Pass as `cursor` for the next page; absent on the last page.
     next_cursor: Option<i64>,
 }
 
+/// The caller's sign-ins and failed attempts, newest first.
+#[utoipa::path(get, path = "/api/v1/users/me/login-history", tag = "accounts", params(HistoryQuery),
+    security(("bearer" = [])), responses((status = 200, body = HistoryPage), (status = "4XX", body = ProblemBody, content_type = "application/problem+json"), (status = 503, body = ProblemBody, content_type = "application/problem+json")))]
 pub async fn page(
     caller: AuthUser,
     State(state): State<AppState>,

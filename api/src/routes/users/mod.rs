@@ -8,19 +8,16 @@ mod signup;
 mod validate;
 
 use crate::AppState;
-use axum::{
-    routing::{get, post},
-    Router,
-};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/users/signup", post(signup::signup))
-        .route("/api/v1/users/login", post(session::login))
-        .route("/api/v1/users/refresh-token", post(session::refresh))
-        .route("/api/v1/users/logout", post(session::logout))
-        .route("/api/v1/users/validate-token", post(validate::validate_token))
-        .route("/api/v1/users/me", get(profile::me).put(profile::update))
-        .route("/api/v1/users/me/password", post(profile::change_password))
-        .route("/api/v1/users/me/login-history", get(history::page))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(signup::signup))
+        .routes(routes!(session::login))
+        .routes(routes!(session::refresh))
+        .routes(routes!(session::logout))
+        .routes(routes!(validate::validate_token))
+        .routes(routes!(profile::me, profile::update))
+        .routes(routes!(profile::change_password))
+        .routes(routes!(history::page))
 }

@@ -1,5 +1,6 @@
 //! The caller's own profile and password.
 
+use crate::http::error::ProblemBody;
 use crate::{
     auth::AuthUser,
     http::{ApiError, ApiJson, ApiResult, Client, ErrorCode},
@@ -17,7 +18,7 @@ use infra::accounts::{
 };
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ProfileView {
     id: i64,
@@ -45,18 +46,24 @@ fn gone() -> ApiError {
     ApiError::new(ErrorCode::UserNotFound, "the token's user does not exist")
 }
 
+/// The caller's profile.
+#[utoipa::path(get, path = "/api/v1/users/me", tag = "accounts", security(("bearer" = [])),
+    responses((status = 200, body = ProfileView), (status = "4XX", body = ProblemBody, content_type = "application/problem+json"), (status = 503, body = ProblemBody, content_type = "application/problem+json")))]
 #[tracing::instrument(skip_all, fields(user = %caller.user_id))]
 pub async fn me(caller: AuthUser, State(state): State<AppState>) -> ApiResult<Json<ProfileView>> {
     let profile = users::profile(&state.pool, caller.user_id).await?.ok_or_else(gone)?;
     Ok(Json(profile.into()))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProfileBody {
     name: String,
 }
 
+/// Renames the caller.
+#[utoipa::path(put, path = "/api/v1/users/me", tag = "accounts", request_body = ProfileBody, security(("bearer" = [])),
+    responses((status = 200, body = ProfileView), (status = "4XX", body = ProblemBody, content_type = "application/problem+json"), (status = 503, body = ProblemBody, content_type = "application/problem+json")))]
 #[tracing::instrument(skip_all, fields(user = %caller.user_id))]
 pub async fn update(
     caller: AuthUser,
@@ -70,7 +77,7 @@ pub async fn update(
     Ok(Json(profile.into()))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PasswordBody {
     current_password: String,
@@ -79,6 +86,8 @@ pub struct PasswordBody {
 
 /// Checks the current password (a wrong one counts as a failed login), stores the new one, and revokes
 /// every refresh family of the user; access tokens already out stay valid until they expire.
+#[utoipa::path(post, path = "/api/v1/users/me/password", tag = "accounts", request_body = PasswordBody,
+    security(("bearer" = [])), responses((status = 204, description = "changed; every refresh token revoked"), (status = "4XX", body = ProblemBody, content_type = "application/problem+json"), (status = 503, body = ProblemBody, content_type = "application/problem+json")))]
 #[tracing::instrument(skip_all, fields(user = %caller.user_id))]
 pub async fn change_password(
     caller: AuthUser,

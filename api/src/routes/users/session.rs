@@ -2,6 +2,7 @@
 //! refresh token in a new family; a refresh uses the refresh token up and hands out the next pair; a
 //! logout revokes the family.
 
+use crate::http::error::ProblemBody;
 use crate::{
     http::{ApiError, ApiJson, ApiResult, Client, ErrorCode},
     AppState,
@@ -15,14 +16,14 @@ use infra::accounts::{
 };
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginBody {
     email: String,
     password: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TokenPair {
     access_token: String,
@@ -38,6 +39,8 @@ fn invalid_credentials() -> ApiError {
 
 /// A wrong password and an unknown address answer the same, after the same work (a dummy hash is
 /// verified for an unknown address).
+#[utoipa::path(post, path = "/api/v1/users/login", tag = "accounts", request_body = LoginBody, security(()),
+    responses((status = 200, body = TokenPair), (status = "4XX", body = ProblemBody, content_type = "application/problem+json"), (status = 503, body = ProblemBody, content_type = "application/problem+json")))]
 #[tracing::instrument(skip_all)]
 pub async fn login(
     State(state): State<AppState>,
@@ -94,12 +97,16 @@ fn pair(state: &AppState, user: UserId, role: Role, refresh_token: String) -> Ap
     })
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RefreshBody {
     refresh_token: String,
 }
 
+/// Rotates a refresh token: a new pair, the old token spent. A spent token presented again revokes its
+/// whole family.
+#[utoipa::path(post, path = "/api/v1/users/refresh-token", tag = "accounts", request_body = RefreshBody, security(()),
+    responses((status = 200, body = TokenPair), (status = "4XX", body = ProblemBody, content_type = "application/problem+json"), (status = 503, body = ProblemBody, content_type = "application/problem+json")))]
 #[tracing::instrument(skip_all)]
 pub async fn refresh(State(state): State<AppState>, ApiJson(body): ApiJson<RefreshBody>) -> ApiResult<Json<TokenPair>> {
     match refresh::rotate(&state.pool, &body.refresh_token, state.sessions.refresh_ttl).await? {
@@ -116,6 +123,8 @@ pub async fn refresh(State(state): State<AppState>, ApiJson(body): ApiJson<Refre
 }
 
 /// Revokes the login the token belongs to; idempotent, and silent about unknown tokens.
+#[utoipa::path(post, path = "/api/v1/users/logout", tag = "accounts", request_body = RefreshBody, security(()),
+    responses((status = 204, description = "signed out (also for an unknown token)"), (status = "4XX", body = ProblemBody, content_type = "application/problem+json"), (status = 503, body = ProblemBody, content_type = "application/problem+json")))]
 #[tracing::instrument(skip_all)]
 pub async fn logout(State(state): State<AppState>, ApiJson(body): ApiJson<RefreshBody>) -> ApiResult<StatusCode> {
     refresh::revoke_family_of(&state.pool, &body.refresh_token).await?;

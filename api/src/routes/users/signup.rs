@@ -1,4 +1,5 @@
 use super::profile::ProfileView;
+use crate::http::error::ProblemBody;
 use crate::{
     http::{ApiError, ApiJson, ApiResult, ErrorCode},
     AppState,
@@ -8,7 +9,7 @@ use domain::{account::new_account, Role};
 use infra::accounts::users;
 use serde::Deserialize;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignupBody {
     email: String,
@@ -16,6 +17,9 @@ pub struct SignupBody {
     name: String,
 }
 
+/// Creates a user account (role USER). Every invalid field is named in the 422.
+#[utoipa::path(post, path = "/api/v1/users/signup", tag = "accounts", request_body = SignupBody, security(()),
+    responses((status = 201, body = ProfileView), (status = "4XX", body = ProblemBody, content_type = "application/problem+json"), (status = 503, body = ProblemBody, content_type = "application/problem+json")))]
 #[tracing::instrument(skip_all)]
 pub async fn signup(
     State(state): State<AppState>,

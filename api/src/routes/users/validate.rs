@@ -1,6 +1,7 @@
 //! `POST /api/v1/users/validate-token`: whether a token is one this API accepts (signature, expiry,
 //! issuer, audience, algorithm), and whose it is.
 
+use crate::http::error::ProblemBody;
 use crate::{
     auth::{JwtKeys, TokenError},
     http::ApiJson,
@@ -9,13 +10,13 @@ use axum::{extract::State, Json};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ValidateTokenRequest {
     token: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ValidateTokenResponse {
     valid: bool,
@@ -29,6 +30,9 @@ pub struct ValidateTokenResponse {
     reason: Option<&'static str>,
 }
 
+/// Whether an access token is valid now, and whose it is (for other services).
+#[utoipa::path(post, path = "/api/v1/users/validate-token", tag = "accounts", request_body = ValidateTokenRequest,
+    security(()), responses((status = 200, body = ValidateTokenResponse), (status = "4XX", body = ProblemBody, content_type = "application/problem+json"), (status = 503, body = ProblemBody, content_type = "application/problem+json")))]
 pub async fn validate_token(
     State(keys): State<Arc<JwtKeys>>,
     ApiJson(request): ApiJson<ValidateTokenRequest>,
