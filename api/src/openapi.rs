@@ -27,6 +27,7 @@ pub const UI_PATH: &str = "/docs";
     tags(
         (name = "coupons", description = "Coupon policies (admin), issuance V1/V2/V3, the caller's coupons"),
         (name = "accounts", description = "Sign-up, sessions (login, refresh, logout), profile, password, login history"),
+        (name = "shop", description = "Catalogue (admins change it, anyone browses), carts, orders"),
         (name = "points", description = "The ledger: earn (admin), use, cancel, balance, history"),
     )
 )]

@@ -12,8 +12,8 @@ mod points_history;
 mod shop;
 mod users;
 
-/// The API's routes, by area, each area behind its own bulkhead, with the OpenAPI document of the
-/// routes registered through `routes!` (areas still on plain axum routers are served, not yet documented).
+/// The API's routes, by area, each area behind its own bulkhead, with the OpenAPI document of every
+/// route (each is registered through `routes!`, which reads its `#[utoipa::path]`).
 pub fn router(protection: &Protection) -> OpenApiRouter<AppState> {
     let groups = &protection.bulkheads;
     let guarded = |routes: OpenApiRouter<AppState>, group: &Bulkhead| {
@@ -24,5 +24,5 @@ pub fn router(protection: &Protection) -> OpenApiRouter<AppState> {
         .merge(guarded(users::router(), &groups.accounts))
         .merge(guarded(coupons::router(), &groups.issuance))
         .merge(guarded(points::router(), &groups.points))
-        .merge(guarded(shop::router().into(), &groups.shop))
+        .merge(guarded(shop::router(), &groups.shop))
 }

@@ -76,3 +76,22 @@ async fn swagger_ui_is_served_from_compiled_in_assets() {
     let script = app.client.get(app.url("/docs/swagger-ui-bundle.js")).send().await.expect("bundle");
     assert_eq!(script.status(), 200, "the UI's assets come from the binary, not the network");
 }
+
+/// Routes are registered only through `utoipa_axum::routes!` (which reads each handler's
+/// `#[utoipa::path]`), so a route cannot be served without being documented.
+#[test]
+fn no_route_is_registered_around_the_document() {
+    let mut plain = Vec::new();
+    let mut dirs = vec![std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/src/routes"))];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).expect("routes directory").flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if std::fs::read_to_string(&path).expect("source").contains(".route(\"") {
+                plain.push(path.display().to_string());
+            }
+        }
+    }
+    assert!(plain.is_empty(), "plain axum .route(...) calls (undocumented routes) in {plain:?}: use routes!()");
+}

@@ -200,16 +200,17 @@ async fn four_times_the_shop_groups_capacity_leaves_the_points_groups_p99_within
     let mut flood = tokio::task::JoinSet::new();
     for client_number in 0..4 * (working + queued) {
         let (client, url, token) = (app.client.clone(), app.url("/api/v3/orders"), app.token(users[0], Role::User));
-        // Each client its own period, so the 503s do not arrive in lockstep bursts.
-        let pause = Duration::from_millis(75 + u64::from(client_number * 7 % 50));
+        // Each client a slightly different wait, so the retries do not arrive in lockstep bursts.
+        let jitter = Duration::from_millis(u64::from(client_number * 37 % 200));
         let (body, mut on, shed) = (body.clone(), on.clone(), shed.clone());
         flood.spawn(async move {
             while on.wait_for(|on| *on).await.is_ok() {
                 let response = client.post(&url).bearer_auth(&token).json(&body).send().await.expect("order");
                 if response.status() == 503 {
                     shed.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                    // Back sooner than the Retry-After: these clients are the overload.
-                    tokio::time::sleep(pause).await;
+                    // Clients as they should be: back after the Retry-After they were given. The overload
+                    // is the 4x demand for the group's places, not a flood of refusals.
+                    tokio::time::sleep(Duration::from_secs(retry_after(&response)) + jitter).await;
                 }
             }
         });

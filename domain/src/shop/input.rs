@@ -10,6 +10,7 @@ pub const MAX_PRICE: i64 = 1_000_000_000;
 /// A product as created (`create`) or changed (`change`: absent fields stay as they are).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ProductInput {
     pub name: Option<String>,
     pub price: Option<i64>,
@@ -41,6 +42,7 @@ impl ProductInput {
 /// An option as created or changed (`stock` only on creation: later changes go through the stock routes).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OptionInput {
     pub name: Option<String>,
     pub extra_price: Option<i64>,
@@ -75,6 +77,7 @@ impl OptionInput {
 /// Where an order goes.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ShippingInput {
     pub receiver_name: Option<String>,
     pub phone: Option<String>,

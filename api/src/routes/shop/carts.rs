@@ -2,32 +2,32 @@
 //! answers 404 like a cart that does not exist.
 
 use super::{products::unknown_option, views::CartView};
+use crate::http::error::ProblemBody;
 use crate::{
     auth::AuthUser,
     http::{ApiError, ApiJson, ApiPath, ApiResult, ErrorCode},
     routes::points::unknown_user,
     AppState,
 };
-use axum::{
-    extract::State,
-    routing::{delete, get, post, put},
-    Json, Router,
-};
+use axum::{extract::State, Json};
 use domain::{
     shop::{check_quantity, MAX_LINES},
     FieldErrors, OptionId, ProductId, UserId,
 };
 use infra::shop::carts::{self, CartRefusal, Line};
 use serde::Deserialize;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/carts", post(add).delete(remove))
-        .route("/api/v1/carts/{user_id}", get(read))
-        .route("/api/v1/carts/product/{product_id}/option/{option_id}", put(change))
-        .route("/api/v1/carts/{user_id}/all", delete(clear))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(add, remove))
+        .routes(routes!(read))
+        .routes(routes!(change))
+        .routes(routes!(clear))
 }
 
+#[utoipa::path(get, path = "/api/v1/carts/{user_id}", tag = "shop", params(("user_id" = i64, Path, minimum = 1)), security(("bearer" = [])),
+    responses((status = 200, body = CartView), (status = "4XX", body = ProblemBody, content_type = "application/problem+json"), (status = 503, body = ProblemBody, content_type = "application/problem+json")))]
 async fn read(
     caller: AuthUser,
     State(state): State<AppState>,
@@ -37,16 +37,21 @@ async fn read(
     cart_of(&state, user).await
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct AddBody {
+    #[schema(value_type = i64, minimum = 1)]
     product_id: ProductId,
+    #[schema(value_type = i64, minimum = 1)]
     option_id: OptionId,
     quantity: i32,
     /// Only an admin may name another user.
+    #[schema(value_type = Option<i64>, minimum = 1)]
     user_id: Option<UserId>,
 }
 
+#[utoipa::path(post, path = "/api/v1/carts", tag = "shop", request_body = AddBody, security(("bearer" = [])),
+    responses((status = 200, body = CartView), (status = "4XX", body = ProblemBody, content_type = "application/problem+json"), (status = 503, body = ProblemBody, content_type = "application/problem+json")))]
 async fn add(
     caller: AuthUser,
     State(state): State<AppState>,
@@ -59,15 +64,19 @@ async fn add(
     cart_of(&state, user).await
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct ChangeBody {
+    #[schema(value_type = i64, minimum = 1)]
     option_id: OptionId,
     quantity: i32,
+    #[schema(value_type = Option<i64>, minimum = 1)]
     user_id: Option<UserId>,
 }
 
 /// Moves a line to another option of the same product and/or sets its quantity.
+#[utoipa::path(put, path = "/api/v1/carts/product/{product_id}/option/{option_id}", tag = "shop", params(("product_id" = i64, Path, minimum = 1), ("option_id" = i64, Path, minimum = 1)),
+    request_body = ChangeBody, security(("bearer" = [])), responses((status = 200, body = CartView), (status = "4XX", body = ProblemBody, content_type = "application/problem+json"), (status = 503, body = ProblemBody, content_type = "application/problem+json")))]
 async fn change(
     caller: AuthUser,
     State(state): State<AppState>,
@@ -81,20 +90,25 @@ async fn change(
     cart_of(&state, user).await
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct LineRef {
+    #[schema(value_type = i64, minimum = 1)]
     product_id: ProductId,
+    #[schema(value_type = i64, minimum = 1)]
     option_id: OptionId,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct RemoveBody {
     items: Vec<LineRef>,
+    #[schema(value_type = Option<i64>, minimum = 1)]
     user_id: Option<UserId>,
 }
 
+#[utoipa::path(delete, path = "/api/v1/carts", tag = "shop", request_body = RemoveBody, security(("bearer" = [])),
+    responses((status = 200, body = CartView), (status = "4XX", body = ProblemBody, content_type = "application/problem+json"), (status = 503, body = ProblemBody, content_type = "application/problem+json")))]
 async fn remove(
     caller: AuthUser,
     State(state): State<AppState>,
@@ -109,6 +123,8 @@ async fn remove(
     cart_of(&state, user).await
 }
 
+#[utoipa::path(delete, path = "/api/v1/carts/{user_id}/all", tag = "shop", params(("user_id" = i64, Path, minimum = 1)), security(("bearer" = [])),
+    responses((status = 200, body = CartView), (status = "4XX", body = ProblemBody, content_type = "application/problem+json"), (status = 503, body = ProblemBody, content_type = "application/problem+json")))]
 async fn clear(
     caller: AuthUser,
     State(state): State<AppState>,

@@ -7,8 +7,8 @@ mod products;
 mod views;
 
 use crate::AppState;
-use axum::Router;
+use utoipa_axum::router::OpenApiRouter;
 
-pub fn router() -> Router<AppState> {
-    Router::new().merge(products::router()).merge(carts::router()).merge(orders::router())
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().merge(products::router()).merge(carts::router()).merge(orders::router())
 }

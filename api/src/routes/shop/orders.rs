@@ -2,6 +2,7 @@
 //! refusal rolls it back, so it writes nothing (not even the idempotency key: a retry is decided anew).
 
 use super::{carts::owner, placing, views::OrderView};
+use crate::http::error::ProblemBody;
 use crate::{
     auth::AuthUser,
     http::{
@@ -10,13 +11,7 @@ use crate::{
     },
     AppState,
 };
-use axum::{
-    extract::State,
-    http::HeaderMap,
-    response::Response,
-    routing::{get, post},
-    Extension, Json, Router,
-};
+use axum::{extract::State, http::HeaderMap, response::Response, Extension, Json};
 use domain::{
     points::PointAmount,
     shop::{check_quantity, OrderStatus, PaymentMethod, ShippingInput, MAX_LINES},
@@ -27,43 +22,52 @@ use infra::{
     shop::orders::{self, LineSource, OrderLines, OrderRequest, Shipping},
 };
 use serde::{Deserialize, Serialize};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v3/orders", post(place).get(list))
-        .route("/api/v3/orders/cart", post(place_cart))
-        .route("/api/v3/orders/cancel", post(cancel))
-        .route("/api/v3/orders/{order_id}", get(read))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(place, list))
+        .routes(routes!(place_cart))
+        .routes(routes!(cancel))
+        .routes(routes!(read))
 }
 
-#[derive(Debug, Deserialize, Serialize)]
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct LineBody {
+    #[schema(value_type = i64, minimum = 1)]
     product_id: ProductId,
+    #[schema(value_type = i64, minimum = 1)]
     option_id: OptionId,
     quantity: i32,
 }
 
 /// Both order routes' body: `items` for an order of named lines, `lines` (optional: the whole cart when
 /// absent) for a cart order; each route refuses the other's field by name.
-#[derive(Debug, Deserialize, Serialize)]
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct OrderBody {
     items: Option<Vec<LineBody>>,
     lines: Option<Vec<CartLineRef>>,
+    #[schema(value_type = Option<i64>, minimum = 1)]
     coupon_id: Option<CouponId>,
+    #[schema(value_type = Option<i64>, minimum = 1)]
     points: Option<PointAmount>,
     shipping: ShippingInput,
     payment_method: PaymentMethod,
 }
 
-#[derive(Debug, Deserialize, Serialize)]
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct CartLineRef {
+    #[schema(value_type = i64, minimum = 1)]
     product_id: ProductId,
+    #[schema(value_type = i64, minimum = 1)]
     option_id: OptionId,
 }
 
+#[utoipa::path(post, path = "/api/v3/orders", tag = "shop", request_body = OrderBody, params(("Idempotency-Key" = Option<String>, Header, description = "a retry with the same key and body gets the first answer")), security(("bearer" = [])),
+    responses((status = 201, body = OrderView), (status = "4XX", body = ProblemBody, content_type = "application/problem+json"), (status = 503, body = ProblemBody, content_type = "application/problem+json")))]
 #[tracing::instrument(skip_all, fields(user = %caller.user_id))]
 async fn place(
     caller: AuthUser,
@@ -96,6 +100,8 @@ async fn place(
     to_completion(async move { placing::place(&state, key, request, &trace_id).await }).await
 }
 
+#[utoipa::path(post, path = "/api/v3/orders/cart", tag = "shop", request_body = OrderBody, params(("Idempotency-Key" = Option<String>, Header, description = "a retry with the same key and body gets the first answer")), security(("bearer" = [])),
+    responses((status = 201, body = OrderView), (status = "4XX", body = ProblemBody, content_type = "application/problem+json"), (status = 503, body = ProblemBody, content_type = "application/problem+json")))]
 #[tracing::instrument(skip_all, fields(user = %caller.user_id))]
 async fn place_cart(
     caller: AuthUser,
@@ -136,12 +142,15 @@ fn order_request(
     })
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct CancelBody {
+    #[schema(value_type = i64, minimum = 1)]
     order_id: OrderId,
 }
 
+#[utoipa::path(post, path = "/api/v3/orders/cancel", tag = "shop", request_body = CancelBody, security(("bearer" = [])),
+    responses((status = 200, body = OrderView), (status = "4XX", body = ProblemBody, content_type = "application/problem+json"), (status = 503, body = ProblemBody, content_type = "application/problem+json")))]
 #[tracing::instrument(skip_all, fields(caller = %caller.user_id, order = %body.order_id))]
 async fn cancel(
     caller: AuthUser,
@@ -153,6 +162,8 @@ async fn cancel(
     to_completion(async move { placing::cancel(&state, body.order_id, actor, &trace_id).await.map(Json) }).await
 }
 
+#[utoipa::path(get, path = "/api/v3/orders/{order_id}", tag = "shop", params(("order_id" = i64, Path, minimum = 1)), security(("bearer" = [])),
+    responses((status = 200, body = OrderView), (status = "4XX", body = ProblemBody, content_type = "application/problem+json"), (status = 503, body = ProblemBody, content_type = "application/problem+json")))]
 async fn read(
     caller: AuthUser,
     State(state): State<AppState>,
@@ -165,13 +176,16 @@ async fn read(
 }
 
 /// `?before=<id>&limit=<1..=100>&status=PLACED|CANCELLED&userId=<admin only>`: newest first.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
     before: Option<i64>,
     #[serde(default = "default_limit")]
+    #[param(minimum = 1, maximum = 100, default = 20)]
     limit: i64,
     status: Option<OrderStatus>,
+    #[param(value_type = Option<i64>, minimum = 1)]
     user_id: Option<UserId>,
 }
 
@@ -179,7 +193,7 @@ fn default_limit() -> i64 {
     20
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct OrderPage {
     items: Vec<OrderView>,
@@ -187,6 +201,8 @@ struct OrderPage {
     next_before: Option<i64>,
 }
 
+#[utoipa::path(get, path = "/api/v3/orders", tag = "shop", params(ListQuery), security(("bearer" = [])),
+    responses((status = 200, body = OrderPage), (status = "4XX", body = ProblemBody, content_type = "application/problem+json"), (status = 503, body = ProblemBody, content_type = "application/problem+json")))]
 async fn list(
     caller: AuthUser,
     State(state): State<AppState>,

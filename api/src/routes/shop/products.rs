@@ -2,34 +2,33 @@
 //! stopped products in the list too).
 
 use super::views::{OptionView, ProductView};
+use crate::http::error::ProblemBody;
 use crate::{
     auth::{AdminUser, MaybeUser},
     http::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult, ErrorCode},
     routes::coupons::views::{Page, PageQuery},
     AppState,
 };
-use axum::{
-    extract::State,
-    http::StatusCode,
-    routing::{get, patch, put},
-    Json, Router,
-};
+use axum::{extract::State, http::StatusCode, Json};
 use domain::{
     shop::{OptionInput, ProductInput, ProductStatus, MAX_STOCK},
     OptionId, ProductId,
 };
 use infra::shop::catalogue::{self, DuplicateOption, NewOption, ProductChange, StockChange};
 use serde::Deserialize;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/products", get(list).post(create))
-        .route("/api/v1/products/{product_id}", get(read).patch(update))
-        .route("/api/v1/products/{product_id}/options", axum::routing::post(add_option))
-        .route("/api/v1/products/{product_id}/options/{option_id}", patch(update_option))
-        .route("/api/v1/products/{product_id}/options/{option_id}/stock", put(set_stock).post(add_stock))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(read, update))
+        .routes(routes!(add_option))
+        .routes(routes!(update_option))
+        .routes(routes!(set_stock, add_stock))
 }
 
+#[utoipa::path(get, path = "/api/v1/products", tag = "shop", params(PageQuery), security((), ("bearer" = [])),
+    responses((status = 200, body = Page<ProductView>), (status = "4XX", body = ProblemBody, content_type = "application/problem+json"), (status = 503, body = ProblemBody, content_type = "application/problem+json")))]
 async fn list(
     caller: MaybeUser,
     State(state): State<AppState>,
@@ -41,6 +40,8 @@ async fn list(
 }
 
 /// A product with its options; a stopped one too (orders and carts still show it).
+#[utoipa::path(get, path = "/api/v1/products/{product_id}", tag = "shop", params(("product_id" = i64, Path, minimum = 1)), security(()),
+    responses((status = 200, body = ProductView), (status = "4XX", body = ProblemBody, content_type = "application/problem+json"), (status = 503, body = ProblemBody, content_type = "application/problem+json")))]
 async fn read(State(state): State<AppState>, ApiPath(product): ApiPath<ProductId>) -> ApiResult<Json<ProductView>> {
     let row = catalogue::product(&state.pool, product).await?.ok_or_else(|| unknown_product(product))?;
     let options = catalogue::options_of(&state.pool, product).await?;
@@ -48,7 +49,7 @@ async fn read(State(state): State<AppState>, ApiPath(product): ApiPath<ProductId
 }
 
 /// A new product, with the options it starts with.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct NewProductBody {
     name: Option<String>,
@@ -58,6 +59,8 @@ struct NewProductBody {
     options: Vec<OptionInput>,
 }
 
+#[utoipa::path(post, path = "/api/v1/products", tag = "shop", request_body = NewProductBody, security(("bearer" = ["ADMIN"])),
+    responses((status = 201, body = ProductView), (status = "4XX", body = ProblemBody, content_type = "application/problem+json"), (status = 503, body = ProblemBody, content_type = "application/problem+json")))]
 async fn create(
     AdminUser(_): AdminUser,
     State(state): State<AppState>,
@@ -93,6 +96,8 @@ async fn create(
     Ok((StatusCode::CREATED, Json(ProductView::new(row, Some(created)))))
 }
 
+#[utoipa::path(patch, path = "/api/v1/products/{product_id}", tag = "shop", params(("product_id" = i64, Path, minimum = 1)), request_body = ProductInput, security(("bearer" = ["ADMIN"])),
+    responses((status = 200, body = ProductView), (status = "4XX", body = ProblemBody, content_type = "application/problem+json"), (status = 503, body = ProblemBody, content_type = "application/problem+json")))]
 async fn update(
     AdminUser(_): AdminUser,
     State(state): State<AppState>,
@@ -107,6 +112,8 @@ async fn update(
     Ok(Json(ProductView::new(row, Some(options))))
 }
 
+#[utoipa::path(post, path = "/api/v1/products/{product_id}/options", tag = "shop", params(("product_id" = i64, Path, minimum = 1)), request_body = OptionInput, security(("bearer" = ["ADMIN"])),
+    responses((status = 201, body = OptionView), (status = "4XX", body = ProblemBody, content_type = "application/problem+json"), (status = 503, body = ProblemBody, content_type = "application/problem+json")))]
 async fn add_option(
     AdminUser(_): AdminUser,
     State(state): State<AppState>,
@@ -125,6 +132,8 @@ async fn add_option(
     Ok((StatusCode::CREATED, Json(OptionView::from(option))))
 }
 
+#[utoipa::path(patch, path = "/api/v1/products/{product_id}/options/{option_id}", tag = "shop", params(("product_id" = i64, Path, minimum = 1), ("option_id" = i64, Path, minimum = 1)),
+    request_body = OptionInput, security(("bearer" = ["ADMIN"])), responses((status = 200, body = OptionView), (status = "4XX", body = ProblemBody, content_type = "application/problem+json"), (status = 503, body = ProblemBody, content_type = "application/problem+json")))]
 async fn update_option(
     AdminUser(_): AdminUser,
     State(state): State<AppState>,
@@ -139,19 +148,21 @@ async fn update_option(
     Ok(Json(OptionView::from(updated)))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct SetStockBody {
     stock: i32,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct AddStockBody {
     add: i32,
 }
 
 /// Replaces the count (a stock take).
+#[utoipa::path(put, path = "/api/v1/products/{product_id}/options/{option_id}/stock", tag = "shop", params(("product_id" = i64, Path, minimum = 1), ("option_id" = i64, Path, minimum = 1)),
+    request_body = SetStockBody, security(("bearer" = ["ADMIN"])), responses((status = 200, body = OptionView), (status = "4XX", body = ProblemBody, content_type = "application/problem+json"), (status = 503, body = ProblemBody, content_type = "application/problem+json")))]
 async fn set_stock(
     AdminUser(_): AdminUser,
     State(state): State<AppState>,
@@ -165,6 +176,8 @@ async fn set_stock(
 }
 
 /// Adds a delivery to the count (concurrent orders keep their units).
+#[utoipa::path(post, path = "/api/v1/products/{product_id}/options/{option_id}/stock", tag = "shop", params(("product_id" = i64, Path, minimum = 1), ("option_id" = i64, Path, minimum = 1)),
+    request_body = AddStockBody, security(("bearer" = ["ADMIN"])), responses((status = 200, body = OptionView), (status = "4XX", body = ProblemBody, content_type = "application/problem+json"), (status = 503, body = ProblemBody, content_type = "application/problem+json")))]
 async fn add_stock(
     AdminUser(_): AdminUser,
     State(state): State<AppState>,

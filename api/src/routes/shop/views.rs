@@ -9,7 +9,7 @@ use infra::shop::{
 };
 use serde::Serialize;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ProductView {
     id: i64,
@@ -37,7 +37,7 @@ impl ProductView {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OptionView {
     id: i64,
@@ -69,7 +69,7 @@ impl From<OptionRow> for OptionView {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CartView {
     user_id: i64,
@@ -80,7 +80,7 @@ pub struct CartView {
     available_total: i64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct CartLineView {
     product_id: i64,
@@ -116,7 +116,7 @@ impl CartView {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OrderView {
     id: i64,
@@ -136,7 +136,7 @@ pub struct OrderView {
     items: Option<Vec<OrderItemView>>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct ShippingView {
     receiver_name: String,
@@ -144,7 +144,7 @@ struct ShippingView {
     address: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct OrderItemView {
     product_id: i64,
