@@ -33,6 +33,17 @@ pub const UI_PATH: &str = "/docs";
 )]
 pub struct ApiDoc;
 
+/// The problem answers every operation may give: a refusal with its code, or an outage.
+#[derive(utoipa::IntoResponses)]
+pub enum Problems {
+    /// Refused: the problem body's `code` says why (see the error catalogue).
+    #[response(status = "4XX", content_type = "application/problem+json")]
+    Refused(ProblemBody),
+    /// A dependency is unavailable or the route group is at capacity; retry after `Retry-After`.
+    #[response(status = 503, content_type = "application/problem+json")]
+    Unavailable(ProblemBody),
+}
+
 /// The bearer scheme every signed-in route names (`security(("bearer" = []))`).
 struct BearerToken;
 

@@ -1,8 +1,8 @@
 //! Points: operators (admin) grant, users spend their own, and balances are read by their owner.
 //! Earn, use and cancel honour an Idempotency-Key; balances are read through a versioned Redis cache.
 
-use crate::http::error::ProblemBody;
 use crate::http::ErrorCode;
+use crate::openapi::Problems;
 use crate::{
     auth::{AdminUser, AuthUser},
     http::{
@@ -94,7 +94,7 @@ impl From<Entry> for EntryView {
 /// Grants points to a user (admin).
 #[utoipa::path(post, path = "/api/v2/points/earn", tag = "points", request_body = EarnBody,
     params(("Idempotency-Key" = Option<String>, Header, description = KEY_DOC)), security(("bearer" = ["ADMIN"])),
-    responses((status = 200, body = EntryView), (status = "4XX", body = ProblemBody, content_type = "application/problem+json"), (status = 503, body = ProblemBody, content_type = "application/problem+json")))]
+    responses((status = 200, body = EntryView), Problems))]
 #[tracing::instrument(skip_all, fields(admin = %admin.user_id, user = %body.user_id, amount = %body.amount))]
 async fn earn(
     AdminUser(admin): AdminUser,
@@ -118,7 +118,7 @@ async fn earn(
 /// Spends the caller's points (an admin may name `userId`); never below zero.
 #[utoipa::path(post, path = "/api/v2/points/use", tag = "points", request_body = UseBody,
     params(("Idempotency-Key" = Option<String>, Header, description = KEY_DOC)), security(("bearer" = [])),
-    responses((status = 200, body = EntryView), (status = "4XX", body = ProblemBody, content_type = "application/problem+json"), (status = 503, body = ProblemBody, content_type = "application/problem+json")))]
+    responses((status = 200, body = EntryView), Problems))]
 #[tracing::instrument(skip_all, fields(caller = %caller.user_id, amount = %body.amount))]
 async fn spend(
     caller: AuthUser,
@@ -143,7 +143,7 @@ async fn spend(
 /// Cancels one ledger entry once: a user their own uses, an admin any earn or use.
 #[utoipa::path(post, path = "/api/v2/points/{point_id}/cancel", tag = "points",
     params(("point_id" = i64, Path, minimum = 1), ("Idempotency-Key" = Option<String>, Header, description = KEY_DOC)),
-    security(("bearer" = [])), responses((status = 200, body = EntryView), (status = "4XX", body = ProblemBody, content_type = "application/problem+json"), (status = 503, body = ProblemBody, content_type = "application/problem+json")))]
+    security(("bearer" = [])), responses((status = 200, body = EntryView), Problems))]
 #[tracing::instrument(skip_all, fields(caller = %caller.user_id, point_id = %point_id))]
 async fn cancel(
     caller: AuthUser,
@@ -206,7 +206,7 @@ struct BalanceView {
 /// `Cache-Control: no-cache` skips Redis and reads the ledger's balance row (support tools, audits).
 #[utoipa::path(get, path = "/api/v2/points/users/{user_id}/balance", tag = "points",
     params(("user_id" = i64, Path, minimum = 1), ("Cache-Control" = Option<String>, Header, description = "no-cache: read PostgreSQL")),
-    security(("bearer" = [])), responses((status = 200, body = BalanceView), (status = "4XX", body = ProblemBody, content_type = "application/problem+json"), (status = 503, body = ProblemBody, content_type = "application/problem+json")))]
+    security(("bearer" = [])), responses((status = 200, body = BalanceView), Problems))]
 async fn balance(
     caller: AuthUser,
     State(state): State<AppState>,

@@ -2,8 +2,8 @@
 //! filtered by entry type and a `[from, to)` time range.
 
 use super::points::unknown_user;
-use crate::http::error::ProblemBody;
 use crate::http::ErrorCode;
+use crate::openapi::Problems;
 use crate::{
     auth::AuthUser,
     http::{ApiError, ApiPath, ApiQuery, ApiResult},
@@ -59,7 +59,7 @@ pub struct HistoryPage {
 /// A user's ledger entries, newest first (the owner, or an admin).
 #[utoipa::path(get, path = "/api/v2/points/users/{user_id}/history", tag = "points",
     params(("user_id" = i64, Path, minimum = 1), HistoryQuery), security(("bearer" = [])),
-    responses((status = 200, body = HistoryPage), (status = "4XX", body = ProblemBody, content_type = "application/problem+json"), (status = 503, body = ProblemBody, content_type = "application/problem+json")))]
+    responses((status = 200, body = HistoryPage), Problems))]
 pub async fn history(
     caller: AuthUser,
     State(pool): State<PgPool>,

@@ -3,8 +3,8 @@
 //! insert to the issuance worker through Kafka.
 
 use super::views::CouponView;
-use crate::http::error::ProblemBody;
 use crate::http::ErrorCode;
+use crate::openapi::Problems;
 use crate::{
     auth::AuthUser,
     http::{
@@ -50,8 +50,7 @@ pub struct IssueBody {
 
 /// V1, the origin's baseline: the policy row locked, coupons counted, the coupon inserted.
 #[utoipa::path(post, path = "/api/v1/coupons", tag = "coupons", request_body = IssueBody, security(("bearer" = [])),
-    responses((status = 201, body = CouponView), (status = "4XX", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 503, body = ProblemBody, content_type = "application/problem+json")))]
+    responses((status = 201, body = CouponView), Problems))]
 #[tracing::instrument(skip_all, fields(user = %caller.user_id, policy = %body.coupon_policy_id))]
 pub async fn v1_row_lock(
     caller: AuthUser,
@@ -71,8 +70,7 @@ pub async fn v1_row_lock(
 /// committed.
 #[utoipa::path(post, path = "/api/v2/coupons", tag = "coupons", request_body = IssueBody, security(("bearer" = [])),
     params(("Idempotency-Key" = Option<String>, Header, description = "1 to 200 visible ASCII characters")),
-    responses((status = 201, body = CouponView), (status = "4XX", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 503, body = ProblemBody, content_type = "application/problem+json")))]
+    responses((status = 201, body = CouponView), Problems))]
 #[tracing::instrument(skip_all, fields(user = %caller.user_id, policy = %body.coupon_policy_id))]
 pub async fn v2_redis_then_insert(
     caller: AuthUser,
@@ -153,8 +151,7 @@ pub struct Accepted {
 /// V3: the same reservation, then a Kafka record; 202 once the broker has it (the worker decides later:
 /// `GET /api/v3/coupons/requests/{id}`).
 #[utoipa::path(post, path = "/api/v3/coupons", tag = "coupons", request_body = IssueBody, security(("bearer" = [])),
-    responses((status = 202, body = Accepted), (status = "4XX", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 503, body = ProblemBody, content_type = "application/problem+json")))]
+    responses((status = 202, body = Accepted), Problems))]
 #[tracing::instrument(skip_all, fields(user = %caller.user_id, policy = %body.coupon_policy_id))]
 pub async fn v3_redis_then_kafka(
     caller: AuthUser,

@@ -1,6 +1,6 @@
 use super::views::{CouponView, Page, PageQuery};
-use crate::http::error::ProblemBody;
 use crate::http::ErrorCode;
+use crate::openapi::Problems;
 use crate::{
     auth::AuthUser,
     http::{ApiError, ApiPath, ApiQuery, ApiResult},
@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 /// The caller's coupons, newest first.
 #[utoipa::path(get, path = "/api/v3/coupons", tag = "coupons", params(PageQuery), security(("bearer" = [])),
-    responses((status = 200, body = Page<CouponView>), (status = "4XX", body = ProblemBody, content_type = "application/problem+json")))]
+    responses((status = 200, body = Page<CouponView>), Problems))]
 pub async fn list(
     caller: AuthUser,
     State(state): State<AppState>,
@@ -46,7 +46,7 @@ pub struct RequestView {
 /// user's request is 404.
 #[utoipa::path(get, path = "/api/v3/coupons/requests/{id}", tag = "coupons", params(("id" = Uuid, Path)),
     security(("bearer" = [])),
-    responses((status = 200, body = RequestView), (status = "4XX", body = ProblemBody, content_type = "application/problem+json")))]
+    responses((status = 200, body = RequestView), Problems))]
 pub async fn request_status(
     caller: AuthUser,
     State(state): State<AppState>,

@@ -1,6 +1,6 @@
 use super::views::{Page, PageQuery, PolicyView};
-use crate::http::error::ProblemBody;
 use crate::http::ErrorCode;
+use crate::openapi::Problems;
 use crate::{
     auth::AdminUser,
     http::{to_completion, ApiError, ApiJson, ApiPath, ApiQuery, ApiResult},
@@ -13,7 +13,7 @@ use sqlx::PgPool;
 /// Creates a policy (admin). Every invalid field is named in the 422.
 #[utoipa::path(post, path = "/api/v3/coupon-policies", tag = "coupons", request_body = PolicyInput,
     security(("bearer" = ["ADMIN"])),
-    responses((status = 201, body = PolicyView), (status = "4XX", body = ProblemBody, content_type = "application/problem+json")))]
+    responses((status = 201, body = PolicyView), Problems))]
 #[tracing::instrument(skip_all, fields(admin = %admin.user_id))]
 pub async fn create(
     AdminUser(admin): AdminUser,
@@ -32,7 +32,7 @@ pub async fn create(
 /// One policy with its issued and remaining quantity (admin).
 #[utoipa::path(get, path = "/api/v3/coupon-policies/{id}", tag = "coupons", params(("id" = i64, Path, minimum = 1)),
     security(("bearer" = ["ADMIN"])),
-    responses((status = 200, body = PolicyView), (status = "4XX", body = ProblemBody, content_type = "application/problem+json")))]
+    responses((status = 200, body = PolicyView), Problems))]
 pub async fn show(
     _: AdminUser,
     State(pool): State<PgPool>,
@@ -47,7 +47,7 @@ pub async fn show(
 /// Policies by id, in keyset pages (admin).
 #[utoipa::path(get, path = "/api/v3/coupon-policies", tag = "coupons", params(PageQuery),
     security(("bearer" = ["ADMIN"])),
-    responses((status = 200, body = Page<PolicyView>), (status = "4XX", body = ProblemBody, content_type = "application/problem+json")))]
+    responses((status = 200, body = Page<PolicyView>), Problems))]
 pub async fn list(
     _: AdminUser,
     State(pool): State<PgPool>,

@@ -1,8 +1,8 @@
 //! Using a coupon for an order, and cancelling that use. Owner only; retries answer as the first time.
 
 use super::views::CouponView;
-use crate::http::error::ProblemBody;
 use crate::http::ErrorCode;
+use crate::openapi::Problems;
 use crate::{
     auth::AuthUser,
     http::{middleware::TraceId, to_completion, ApiError, ApiJson, ApiPath, ApiResult},
@@ -23,7 +23,7 @@ pub struct UseBody {
 /// Uses the caller's coupon for one of their orders; a retry answers as the first time.
 #[utoipa::path(post, path = "/api/v3/coupons/{id}/use", tag = "coupons", params(("id" = i64, Path, minimum = 1)),
     request_body = UseBody, security(("bearer" = [])),
-    responses((status = 200, body = CouponView), (status = "4XX", body = ProblemBody, content_type = "application/problem+json")))]
+    responses((status = 200, body = CouponView), Problems))]
 #[tracing::instrument(skip_all, fields(user = %caller.user_id, coupon = %coupon))]
 pub async fn use_for_order(
     caller: AuthUser,
@@ -45,7 +45,7 @@ pub async fn use_for_order(
 /// Undoes a direct use of the caller's coupon (a use an order made is undone by cancelling the order).
 #[utoipa::path(post, path = "/api/v3/coupons/{id}/cancel", tag = "coupons", params(("id" = i64, Path, minimum = 1)),
     security(("bearer" = [])),
-    responses((status = 200, body = CouponView), (status = "4XX", body = ProblemBody, content_type = "application/problem+json")))]
+    responses((status = 200, body = CouponView), Problems))]
 #[tracing::instrument(skip_all, fields(user = %caller.user_id, coupon = %coupon))]
 pub async fn cancel_use(
     caller: AuthUser,

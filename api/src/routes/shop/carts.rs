@@ -2,7 +2,7 @@
 //! answers 404 like a cart that does not exist.
 
 use super::{products::unknown_option, views::CartView};
-use crate::http::error::ProblemBody;
+use crate::openapi::Problems;
 use crate::{
     auth::AuthUser,
     http::{ApiError, ApiJson, ApiPath, ApiResult, ErrorCode},
@@ -27,7 +27,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 #[utoipa::path(get, path = "/api/v1/carts/{user_id}", tag = "shop", params(("user_id" = i64, Path, minimum = 1)), security(("bearer" = [])),
-    responses((status = 200, body = CartView), (status = "4XX", body = ProblemBody, content_type = "application/problem+json"), (status = 503, body = ProblemBody, content_type = "application/problem+json")))]
+    responses((status = 200, body = CartView), Problems))]
 async fn read(
     caller: AuthUser,
     State(state): State<AppState>,
@@ -51,7 +51,7 @@ struct AddBody {
 }
 
 #[utoipa::path(post, path = "/api/v1/carts", tag = "shop", request_body = AddBody, security(("bearer" = [])),
-    responses((status = 200, body = CartView), (status = "4XX", body = ProblemBody, content_type = "application/problem+json"), (status = 503, body = ProblemBody, content_type = "application/problem+json")))]
+    responses((status = 200, body = CartView), Problems))]
 async fn add(
     caller: AuthUser,
     State(state): State<AppState>,
@@ -76,7 +76,7 @@ struct ChangeBody {
 
 /// Moves a line to another option of the same product and/or sets its quantity.
 #[utoipa::path(put, path = "/api/v1/carts/product/{product_id}/option/{option_id}", tag = "shop", params(("product_id" = i64, Path, minimum = 1), ("option_id" = i64, Path, minimum = 1)),
-    request_body = ChangeBody, security(("bearer" = [])), responses((status = 200, body = CartView), (status = "4XX", body = ProblemBody, content_type = "application/problem+json"), (status = 503, body = ProblemBody, content_type = "application/problem+json")))]
+    request_body = ChangeBody, security(("bearer" = [])), responses((status = 200, body = CartView), Problems))]
 async fn change(
     caller: AuthUser,
     State(state): State<AppState>,
@@ -108,7 +108,7 @@ struct RemoveBody {
 }
 
 #[utoipa::path(delete, path = "/api/v1/carts", tag = "shop", request_body = RemoveBody, security(("bearer" = [])),
-    responses((status = 200, body = CartView), (status = "4XX", body = ProblemBody, content_type = "application/problem+json"), (status = 503, body = ProblemBody, content_type = "application/problem+json")))]
+    responses((status = 200, body = CartView), Problems))]
 async fn remove(
     caller: AuthUser,
     State(state): State<AppState>,
@@ -124,7 +124,7 @@ async fn remove(
 }
 
 #[utoipa::path(delete, path = "/api/v1/carts/{user_id}/all", tag = "shop", params(("user_id" = i64, Path, minimum = 1)), security(("bearer" = [])),
-    responses((status = 200, body = CartView), (status = "4XX", body = ProblemBody, content_type = "application/problem+json"), (status = 503, body = ProblemBody, content_type = "application/problem+json")))]
+    responses((status = 200, body = CartView), Problems))]
 async fn clear(
     caller: AuthUser,
     State(state): State<AppState>,

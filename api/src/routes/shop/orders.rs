@@ -2,7 +2,7 @@
 //! refusal rolls it back, so it writes nothing (not even the idempotency key: a retry is decided anew).
 
 use super::{carts::owner, placing, views::OrderView};
-use crate::http::error::ProblemBody;
+use crate::openapi::Problems;
 use crate::{
     auth::AuthUser,
     http::{
@@ -67,7 +67,7 @@ struct CartLineRef {
 }
 
 #[utoipa::path(post, path = "/api/v3/orders", tag = "shop", request_body = OrderBody, params(("Idempotency-Key" = Option<String>, Header, description = "a retry with the same key and body gets the first answer")), security(("bearer" = [])),
-    responses((status = 201, body = OrderView), (status = "4XX", body = ProblemBody, content_type = "application/problem+json"), (status = 503, body = ProblemBody, content_type = "application/problem+json")))]
+    responses((status = 201, body = OrderView), Problems))]
 #[tracing::instrument(skip_all, fields(user = %caller.user_id))]
 async fn place(
     caller: AuthUser,
@@ -101,7 +101,7 @@ async fn place(
 }
 
 #[utoipa::path(post, path = "/api/v3/orders/cart", tag = "shop", request_body = OrderBody, params(("Idempotency-Key" = Option<String>, Header, description = "a retry with the same key and body gets the first answer")), security(("bearer" = [])),
-    responses((status = 201, body = OrderView), (status = "4XX", body = ProblemBody, content_type = "application/problem+json"), (status = 503, body = ProblemBody, content_type = "application/problem+json")))]
+    responses((status = 201, body = OrderView), Problems))]
 #[tracing::instrument(skip_all, fields(user = %caller.user_id))]
 async fn place_cart(
     caller: AuthUser,
@@ -150,7 +150,7 @@ struct CancelBody {
 }
 
 #[utoipa::path(post, path = "/api/v3/orders/cancel", tag = "shop", request_body = CancelBody, security(("bearer" = [])),
-    responses((status = 200, body = OrderView), (status = "4XX", body = ProblemBody, content_type = "application/problem+json"), (status = 503, body = ProblemBody, content_type = "application/problem+json")))]
+    responses((status = 200, body = OrderView), Problems))]
 #[tracing::instrument(skip_all, fields(caller = %caller.user_id, order = %body.order_id))]
 async fn cancel(
     caller: AuthUser,
@@ -163,7 +163,7 @@ async fn cancel(
 }
 
 #[utoipa::path(get, path = "/api/v3/orders/{order_id}", tag = "shop", params(("order_id" = i64, Path, minimum = 1)), security(("bearer" = [])),
-    responses((status = 200, body = OrderView), (status = "4XX", body = ProblemBody, content_type = "application/problem+json"), (status = 503, body = ProblemBody, content_type = "application/problem+json")))]
+    responses((status = 200, body = OrderView), Problems))]
 async fn read(
     caller: AuthUser,
     State(state): State<AppState>,
@@ -202,7 +202,7 @@ struct OrderPage {
 }
 
 #[utoipa::path(get, path = "/api/v3/orders", tag = "shop", params(ListQuery), security(("bearer" = [])),
-    responses((status = 200, body = OrderPage), (status = "4XX", body = ProblemBody, content_type = "application/problem+json"), (status = 503, body = ProblemBody, content_type = "application/problem+json")))]
+    responses((status = 200, body = OrderPage), Problems))]
 async fn list(
     caller: AuthUser,
     State(state): State<AppState>,

@@ -2,7 +2,7 @@
 //! stopped products in the list too).
 
 use super::views::{OptionView, ProductView};
-use crate::http::error::ProblemBody;
+use crate::openapi::Problems;
 use crate::{
     auth::{AdminUser, MaybeUser},
     http::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult, ErrorCode},
@@ -28,7 +28,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 #[utoipa::path(get, path = "/api/v1/products", tag = "shop", params(PageQuery), security((), ("bearer" = [])),
-    responses((status = 200, body = Page<ProductView>), (status = "4XX", body = ProblemBody, content_type = "application/problem+json"), (status = 503, body = ProblemBody, content_type = "application/problem+json")))]
+    responses((status = 200, body = Page<ProductView>), Problems))]
 async fn list(
     caller: MaybeUser,
     State(state): State<AppState>,
@@ -41,7 +41,7 @@ async fn list(
 
 /// A product with its options; a stopped one too (orders and carts still show it).
 #[utoipa::path(get, path = "/api/v1/products/{product_id}", tag = "shop", params(("product_id" = i64, Path, minimum = 1)), security(()),
-    responses((status = 200, body = ProductView), (status = "4XX", body = ProblemBody, content_type = "application/problem+json"), (status = 503, body = ProblemBody, content_type = "application/problem+json")))]
+    responses((status = 200, body = ProductView), Problems))]
 async fn read(State(state): State<AppState>, ApiPath(product): ApiPath<ProductId>) -> ApiResult<Json<ProductView>> {
     let row = catalogue::product(&state.pool, product).await?.ok_or_else(|| unknown_product(product))?;
     let options = catalogue::options_of(&state.pool, product).await?;
@@ -60,7 +60,7 @@ struct NewProductBody {
 }
 
 #[utoipa::path(post, path = "/api/v1/products", tag = "shop", request_body = NewProductBody, security(("bearer" = ["ADMIN"])),
-    responses((status = 201, body = ProductView), (status = "4XX", body = ProblemBody, content_type = "application/problem+json"), (status = 503, body = ProblemBody, content_type = "application/problem+json")))]
+    responses((status = 201, body = ProductView), Problems))]
 async fn create(
     AdminUser(_): AdminUser,
     State(state): State<AppState>,
@@ -97,7 +97,7 @@ async fn create(
 }
 
 #[utoipa::path(patch, path = "/api/v1/products/{product_id}", tag = "shop", params(("product_id" = i64, Path, minimum = 1)), request_body = ProductInput, security(("bearer" = ["ADMIN"])),
-    responses((status = 200, body = ProductView), (status = "4XX", body = ProblemBody, content_type = "application/problem+json"), (status = 503, body = ProblemBody, content_type = "application/problem+json")))]
+    responses((status = 200, body = ProductView), Problems))]
 async fn update(
     AdminUser(_): AdminUser,
     State(state): State<AppState>,
@@ -113,7 +113,7 @@ async fn update(
 }
 
 #[utoipa::path(post, path = "/api/v1/products/{product_id}/options", tag = "shop", params(("product_id" = i64, Path, minimum = 1)), request_body = OptionInput, security(("bearer" = ["ADMIN"])),
-    responses((status = 201, body = OptionView), (status = "4XX", body = ProblemBody, content_type = "application/problem+json"), (status = 503, body = ProblemBody, content_type = "application/problem+json")))]
+    responses((status = 201, body = OptionView), Problems))]
 async fn add_option(
     AdminUser(_): AdminUser,
     State(state): State<AppState>,
@@ -133,7 +133,7 @@ async fn add_option(
 }
 
 #[utoipa::path(patch, path = "/api/v1/products/{product_id}/options/{option_id}", tag = "shop", params(("product_id" = i64, Path, minimum = 1), ("option_id" = i64, Path, minimum = 1)),
-    request_body = OptionInput, security(("bearer" = ["ADMIN"])), responses((status = 200, body = OptionView), (status = "4XX", body = ProblemBody, content_type = "application/problem+json"), (status = 503, body = ProblemBody, content_type = "application/problem+json")))]
+    request_body = OptionInput, security(("bearer" = ["ADMIN"])), responses((status = 200, body = OptionView), Problems))]
 async fn update_option(
     AdminUser(_): AdminUser,
     State(state): State<AppState>,
@@ -162,7 +162,7 @@ struct AddStockBody {
 
 /// Replaces the count (a stock take).
 #[utoipa::path(put, path = "/api/v1/products/{product_id}/options/{option_id}/stock", tag = "shop", params(("product_id" = i64, Path, minimum = 1), ("option_id" = i64, Path, minimum = 1)),
-    request_body = SetStockBody, security(("bearer" = ["ADMIN"])), responses((status = 200, body = OptionView), (status = "4XX", body = ProblemBody, content_type = "application/problem+json"), (status = 503, body = ProblemBody, content_type = "application/problem+json")))]
+    request_body = SetStockBody, security(("bearer" = ["ADMIN"])), responses((status = 200, body = OptionView), Problems))]
 async fn set_stock(
     AdminUser(_): AdminUser,
     State(state): State<AppState>,
@@ -177,7 +177,7 @@ async fn set_stock(
 
 /// Adds a delivery to the count (concurrent orders keep their units).
 #[utoipa::path(post, path = "/api/v1/products/{product_id}/options/{option_id}/stock", tag = "shop", params(("product_id" = i64, Path, minimum = 1), ("option_id" = i64, Path, minimum = 1)),
-    request_body = AddStockBody, security(("bearer" = ["ADMIN"])), responses((status = 200, body = OptionView), (status = "4XX", body = ProblemBody, content_type = "application/problem+json"), (status = 503, body = ProblemBody, content_type = "application/problem+json")))]
+    request_body = AddStockBody, security(("bearer" = ["ADMIN"])), responses((status = 200, body = OptionView), Problems))]
 async fn add_stock(
     AdminUser(_): AdminUser,
     State(state): State<AppState>,

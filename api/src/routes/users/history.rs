@@ -1,6 +1,6 @@
 //! The caller's login history: every attempt on the account, newest first, in keyset pages.
 
-use crate::http::error::ProblemBody;
+use crate::openapi::Problems;
 use crate::{
     auth::AuthUser,
     http::{ApiError, ApiQuery, ApiResult, ErrorCode},
@@ -63,7 +63,7 @@ pub struct HistoryPage {
 
 /// The caller's sign-ins and failed attempts, newest first.
 #[utoipa::path(get, path = "/api/v1/users/me/login-history", tag = "accounts", params(HistoryQuery),
-    security(("bearer" = [])), responses((status = 200, body = HistoryPage), (status = "4XX", body = ProblemBody, content_type = "application/problem+json"), (status = 503, body = ProblemBody, content_type = "application/problem+json")))]
+    security(("bearer" = [])), responses((status = 200, body = HistoryPage), Problems))]
 pub async fn page(
     caller: AuthUser,
     State(state): State<AppState>,

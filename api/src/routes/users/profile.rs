@@ -1,6 +1,6 @@
 //! The caller's own profile and password.
 
-use crate::http::error::ProblemBody;
+use crate::openapi::Problems;
 use crate::{
     auth::AuthUser,
     http::{ApiError, ApiJson, ApiResult, Client, ErrorCode},
@@ -48,7 +48,7 @@ fn gone() -> ApiError {
 
 /// The caller's profile.
 #[utoipa::path(get, path = "/api/v1/users/me", tag = "accounts", security(("bearer" = [])),
-    responses((status = 200, body = ProfileView), (status = "4XX", body = ProblemBody, content_type = "application/problem+json"), (status = 503, body = ProblemBody, content_type = "application/problem+json")))]
+    responses((status = 200, body = ProfileView), Problems))]
 #[tracing::instrument(skip_all, fields(user = %caller.user_id))]
 pub async fn me(caller: AuthUser, State(state): State<AppState>) -> ApiResult<Json<ProfileView>> {
     let profile = users::profile(&state.pool, caller.user_id).await?.ok_or_else(gone)?;
@@ -63,7 +63,7 @@ pub struct ProfileBody {
 
 /// Renames the caller.
 #[utoipa::path(put, path = "/api/v1/users/me", tag = "accounts", request_body = ProfileBody, security(("bearer" = [])),
-    responses((status = 200, body = ProfileView), (status = "4XX", body = ProblemBody, content_type = "application/problem+json"), (status = 503, body = ProblemBody, content_type = "application/problem+json")))]
+    responses((status = 200, body = ProfileView), Problems))]
 #[tracing::instrument(skip_all, fields(user = %caller.user_id))]
 pub async fn update(
     caller: AuthUser,
@@ -87,7 +87,7 @@ pub struct PasswordBody {
 /// Checks the current password (a wrong one counts as a failed login), stores the new one, and revokes
 /// every refresh family of the user; access tokens already out stay valid until they expire.
 #[utoipa::path(post, path = "/api/v1/users/me/password", tag = "accounts", request_body = PasswordBody,
-    security(("bearer" = [])), responses((status = 204, description = "changed; every refresh token revoked"), (status = "4XX", body = ProblemBody, content_type = "application/problem+json"), (status = 503, body = ProblemBody, content_type = "application/problem+json")))]
+    security(("bearer" = [])), responses((status = 204, description = "changed; every refresh token revoked"), Problems))]
 #[tracing::instrument(skip_all, fields(user = %caller.user_id))]
 pub async fn change_password(
     caller: AuthUser,

@@ -2,7 +2,7 @@
 //! refresh token in a new family; a refresh uses the refresh token up and hands out the next pair; a
 //! logout revokes the family.
 
-use crate::http::error::ProblemBody;
+use crate::openapi::Problems;
 use crate::{
     http::{ApiError, ApiJson, ApiResult, Client, ErrorCode},
     AppState,
@@ -40,7 +40,7 @@ fn invalid_credentials() -> ApiError {
 /// A wrong password and an unknown address answer the same, after the same work (a dummy hash is
 /// verified for an unknown address).
 #[utoipa::path(post, path = "/api/v1/users/login", tag = "accounts", request_body = LoginBody, security(()),
-    responses((status = 200, body = TokenPair), (status = "4XX", body = ProblemBody, content_type = "application/problem+json"), (status = 503, body = ProblemBody, content_type = "application/problem+json")))]
+    responses((status = 200, body = TokenPair), Problems))]
 #[tracing::instrument(skip_all)]
 pub async fn login(
     State(state): State<AppState>,
@@ -106,7 +106,7 @@ pub struct RefreshBody {
 /// Rotates a refresh token: a new pair, the old token spent. A spent token presented again revokes its
 /// whole family.
 #[utoipa::path(post, path = "/api/v1/users/refresh-token", tag = "accounts", request_body = RefreshBody, security(()),
-    responses((status = 200, body = TokenPair), (status = "4XX", body = ProblemBody, content_type = "application/problem+json"), (status = 503, body = ProblemBody, content_type = "application/problem+json")))]
+    responses((status = 200, body = TokenPair), Problems))]
 #[tracing::instrument(skip_all)]
 pub async fn refresh(State(state): State<AppState>, ApiJson(body): ApiJson<RefreshBody>) -> ApiResult<Json<TokenPair>> {
     match refresh::rotate(&state.pool, &body.refresh_token, state.sessions.refresh_ttl).await? {
@@ -124,7 +124,7 @@ pub async fn refresh(State(state): State<AppState>, ApiJson(body): ApiJson<Refre
 
 /// Revokes the login the token belongs to; idempotent, and silent about unknown tokens.
 #[utoipa::path(post, path = "/api/v1/users/logout", tag = "accounts", request_body = RefreshBody, security(()),
-    responses((status = 204, description = "signed out (also for an unknown token)"), (status = "4XX", body = ProblemBody, content_type = "application/problem+json"), (status = 503, body = ProblemBody, content_type = "application/problem+json")))]
+    responses((status = 204, description = "signed out (also for an unknown token)"), Problems))]
 #[tracing::instrument(skip_all)]
 pub async fn logout(State(state): State<AppState>, ApiJson(body): ApiJson<RefreshBody>) -> ApiResult<StatusCode> {
     refresh::revoke_family_of(&state.pool, &body.refresh_token).await?;

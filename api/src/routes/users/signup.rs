@@ -1,5 +1,5 @@
 use super::profile::ProfileView;
-use crate::http::error::ProblemBody;
+use crate::openapi::Problems;
 use crate::{
     http::{ApiError, ApiJson, ApiResult, ErrorCode},
     AppState,
@@ -19,7 +19,7 @@ pub struct SignupBody {
 
 /// Creates a user account (role USER). Every invalid field is named in the 422.
 #[utoipa::path(post, path = "/api/v1/users/signup", tag = "accounts", request_body = SignupBody, security(()),
-    responses((status = 201, body = ProfileView), (status = "4XX", body = ProblemBody, content_type = "application/problem+json"), (status = 503, body = ProblemBody, content_type = "application/problem+json")))]
+    responses((status = 201, body = ProfileView), Problems))]
 #[tracing::instrument(skip_all)]
 pub async fn signup(
     State(state): State<AppState>,

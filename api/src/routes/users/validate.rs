@@ -1,7 +1,7 @@
 //! `POST /api/v1/users/validate-token`: whether a token is one this API accepts (signature, expiry,
 //! issuer, audience, algorithm), and whose it is.
 
-use crate::http::error::ProblemBody;
+use crate::openapi::Problems;
 use crate::{
     auth::{JwtKeys, TokenError},
     http::ApiJson,
@@ -32,7 +32,7 @@ pub struct ValidateTokenResponse {
 
 /// Whether an access token is valid now, and whose it is (for other services).
 #[utoipa::path(post, path = "/api/v1/users/validate-token", tag = "accounts", request_body = ValidateTokenRequest,
-    security(()), responses((status = 200, body = ValidateTokenResponse), (status = "4XX", body = ProblemBody, content_type = "application/problem+json"), (status = 503, body = ProblemBody, content_type = "application/problem+json")))]
+    security(()), responses((status = 200, body = ValidateTokenResponse), Problems))]
 pub async fn validate_token(
     State(keys): State<Arc<JwtKeys>>,
     ApiJson(request): ApiJson<ValidateTokenRequest>,
