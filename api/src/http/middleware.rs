@@ -36,16 +36,19 @@ pub async fn trace_requests(mut request: Request, next: Next) -> Response {
     let elapsed = started.elapsed();
 
     let status = response.status().as_u16();
+    let probe = route.starts_with("/health/") || route == "/metrics";
     metrics::histogram!("http_server_request_duration_seconds",
         "method" => method, "route" => route, "status" => status.to_string())
     .record(elapsed.as_secs_f64());
-    // The access log: one line per request, named as ECS names them (duration in nanoseconds).
+    // The access log: one line per request, named as ECS names them (duration in nanoseconds). Probes and
+    // scrapes come every few seconds and say nothing about clients: debug only.
     span.in_scope(|| {
-        tracing::info!(
-            http.response.status_code = status,
-            event.duration = elapsed.as_nanos() as u64,
-            "request finished"
-        )
+        let duration = elapsed.as_nanos() as u64;
+        if probe {
+            tracing::debug!(http.response.status_code = status, event.duration = duration, "request finished")
+        } else {
+            tracing::info!(http.response.status_code = status, event.duration = duration, "request finished")
+        }
     });
     if let Ok(value) = HeaderValue::from_str(&trace_id) {
         response.headers_mut().insert(TRACE_ID_HEADER, value);

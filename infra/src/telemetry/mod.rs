@@ -16,7 +16,9 @@ pub fn init(service: &'static str, args: &TelemetryArgs) -> anyhow::Result<()> {
         let ecs = fmt::layer().fmt_fields(fmt::format::JsonFields::new()).event_format(ecs::EcsFormat { service });
         registry.with(ecs).try_init()
     } else {
-        registry.with(fmt::layer().with_target(false)).try_init()
+        // Colours only for a terminal: a log file (scripts/apps writes them) gets plain text.
+        let colours = std::io::IsTerminal::is_terminal(&std::io::stdout());
+        registry.with(fmt::layer().with_target(false).with_ansi(colours)).try_init()
     };
     result.context("installing the log subscriber")
 }
