@@ -3,8 +3,7 @@
 //! derived from PostgreSQL, so each part is rebuilt from the database (or dropped, to be loaded again
 //! on its next use). The database's constraints keep everything correct in the meantime.
 
-use crate::{coupons::CouponStock, redis_client::Behind, redis_client::Redis};
-use anyhow::Context;
+use crate::{coupons::CouponStock, redis_client::Redis};
 use sqlx::PgPool;
 
 /// Runs [`rebuild`] after every failover the connection follows, until the connection is dropped.
@@ -26,36 +25,7 @@ pub fn rebuild_after_each_failover(redis: Redis, pool: PgPool) -> tokio::task::J
 /// how many policies were rebuilt.
 pub async fn rebuild(redis: &Redis, pool: &PgPool) -> anyhow::Result<usize> {
     for pattern in ["points:balance:*", "shop:stock:*"] {
-        delete_matching(redis, pattern).await?;
+        redis.delete_matching(pattern).await?;
     }
     CouponStock::new(redis.clone()).restore_holders(pool).await
-}
-
-/// Every key under this process's prefix matching `pattern`, in pages (SCAN, never KEYS).
-pub async fn keys_matching(redis: &Redis, pattern: &str) -> anyhow::Result<Vec<String>> {
-    let (mut cursor, mut keys) = (0_u64, Vec::new());
-    loop {
-        let (next, page): (u64, Vec<String>) = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(redis.key(pattern))
-            .arg("COUNT")
-            .arg(1_000)
-            .query_async(&mut redis.connection())
-            .behind(redis)
-            .await
-            .context("SCAN")?;
-        keys.extend(page);
-        if next == 0 {
-            return Ok(keys);
-        }
-        cursor = next;
-    }
-}
-
-async fn delete_matching(redis: &Redis, pattern: &str) -> anyhow::Result<()> {
-    for chunk in keys_matching(redis, pattern).await?.chunks(500) {
-        let _: i64 = redis::cmd("DEL").arg(chunk).query_async(&mut redis.connection()).behind(redis).await?;
-    }
-    Ok(())
 }

@@ -137,6 +137,36 @@ impl Redis {
         self.link.connection.read().expect("connection lock").clone()
     }
 
+    /// Every key under this process's prefix matching `pattern`, in pages (SCAN, never KEYS).
+    pub async fn keys_matching(&self, pattern: &str) -> anyhow::Result<Vec<String>> {
+        let (mut cursor, mut keys) = (0_u64, Vec::new());
+        loop {
+            let (next, page): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(self.key(pattern))
+                .arg("COUNT")
+                .arg(1_000)
+                .query_async(&mut self.connection())
+                .behind(self)
+                .await
+                .context("SCAN")?;
+            keys.extend(page);
+            if next == 0 {
+                return Ok(keys);
+            }
+            cursor = next;
+        }
+    }
+
+    /// Deletes every key under this process's prefix matching `pattern`.
+    pub async fn delete_matching(&self, pattern: &str) -> anyhow::Result<()> {
+        for chunk in self.keys_matching(pattern).await?.chunks(500) {
+            let _: i64 = redis::cmd("DEL").arg(chunk).query_async(&mut self.connection()).behind(self).await?;
+        }
+        Ok(())
+    }
+
     pub async fn ping(&self) -> anyhow::Result<()> {
         let _: String =
             redis::cmd("PING").query_async(&mut self.connection()).behind(self).await.context("Redis PING")?;

@@ -41,25 +41,8 @@ async fn drop_database(admin_url: &str, database: &str) -> anyhow::Result<()> {
 }
 
 async fn delete_keys(url: &str, prefix: &str) -> anyhow::Result<()> {
-    let client = redis::Client::open(url)?;
-    let mut connection = client.get_multiplexed_async_connection().await?;
-    let pattern = format!("{prefix}*");
-    let mut cursor: u64 = 0;
-    loop {
-        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(&pattern)
-            .arg("COUNT")
-            .arg(1000)
-            .query_async(&mut connection)
+    let redis =
+        infra::redis_client::Redis::connect(&infra::config::RedisArgs::server(url.into(), prefix.into(), 2_000))
             .await?;
-        if !keys.is_empty() {
-            let _: i64 = redis::cmd("DEL").arg(&keys).query_async(&mut connection).await?;
-        }
-        if next == 0 {
-            return Ok(());
-        }
-        cursor = next;
-    }
+    redis.delete_matching("*").await
 }

@@ -225,7 +225,7 @@ impl CouponStock {
     /// its reservations, in case the writes that put them there were not replicated. Reservations the
     /// new master holds beyond those (still in flight) stay. Returns how many policies were restored.
     pub async fn restore_holders(&self, pool: &PgPool) -> anyhow::Result<usize> {
-        let metas = crate::failover::keys_matching(&self.redis, "coupon:policy:*:meta").await?;
+        let metas = self.redis.keys_matching("coupon:policy:*:meta").await?;
         let head = self.redis.key("coupon:policy:");
         let policies: Vec<PolicyId> = metas
             .iter()
