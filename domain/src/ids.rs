@@ -11,7 +11,7 @@ macro_rules! positive_id {
     ($name:ident, $kind:literal) => {
         /// A database identity: always positive, so zero or a negative value never reaches a query.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-        #[serde(try_from = "i64", into = "i64")]
+        #[serde(try_from = "crate::whole_number::WholeNumber", into = "i64")]
         pub struct $name(i64);
 
         impl $name {
@@ -32,6 +32,13 @@ macro_rules! positive_id {
             type Error = IdError;
             fn try_from(value: i64) -> Result<Self, IdError> {
                 Self::parse(value)
+            }
+        }
+
+        impl TryFrom<crate::whole_number::WholeNumber> for $name {
+            type Error = IdError;
+            fn try_from(value: crate::whole_number::WholeNumber) -> Result<Self, IdError> {
+                Self::parse(value.0)
             }
         }
 

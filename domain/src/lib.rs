@@ -7,7 +7,10 @@ pub mod points;
 mod role;
 pub mod shop;
 mod validation;
+pub mod whole_number;
 
 pub use ids::{CouponId, IdError, OptionId, OrderId, PointId, PolicyId, ProductId, UserId};
 pub use role::{Role, RoleError};
-pub use validation::{FieldError, FieldErrors};
+#[cfg(feature = "openapi")]
+pub use validation::{text_or_null_schema, text_schema};
+pub use validation::{FieldError, FieldErrors, TEXT_PATTERN};

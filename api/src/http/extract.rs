@@ -8,7 +8,10 @@ use axum::{
 };
 use serde::de::DeserializeOwned;
 
-/// `axum::Json` with every rejection mapped to a stable code.
+/// `axum::Json` with every rejection mapped to a stable code, for the API's bodies, which are all JSON
+/// objects, read the way JSON Schema reads JSON (the document's contract): `1.0` is the integer 1. A
+/// string holding U+0000 is refused here, once for every route, because PostgreSQL's text cannot
+/// store it.
 pub struct ApiJson<T>(pub T);
 
 impl<T, S> FromRequest<S> for ApiJson<T>
@@ -19,10 +22,44 @@ where
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
-        match axum::Json::<T>::from_request(request, state).await {
-            Ok(axum::Json(value)) => Ok(ApiJson(value)),
-            Err(rejection) => Err(json_rejection(rejection)),
+        let mut value = match axum::Json::<serde_json::Value>::from_request(request, state).await {
+            Ok(axum::Json(value)) => value,
+            Err(rejection) => return Err(json_rejection(rejection)),
+        };
+        // serde reads a struct from an array of its fields in order too; every body here is an object.
+        if !value.is_object() {
+            return Err(ApiError::new(ErrorCode::InvalidBody, "the body must be a JSON object"));
         }
+        if !normalize(&mut value) {
+            return Err(ApiError::new(ErrorCode::InvalidBody, "strings may not contain U+0000 (NUL)"));
+        }
+        serde_path_to_error::deserialize(value).map(ApiJson).map_err(|error| {
+            ApiError::new(ErrorCode::InvalidBody, format!("Failed to deserialize the JSON body: {error}"))
+        })
+    }
+}
+
+/// Integral floats within i64 become integers (JSON Schema's `integer` admits `1.0`); false when a
+/// string anywhere in the value holds NUL.
+fn normalize(value: &mut serde_json::Value) -> bool {
+    use serde_json::Value;
+    match value {
+        Value::Number(number) => {
+            if let Some(float) = number.as_f64().filter(|_| number.is_f64()) {
+                let integral = float.fract() == 0.0 && float.abs() < 9.0e15;
+                if integral {
+                    *number = serde_json::Number::from(float as i64);
+                }
+            }
+            true
+        }
+        Value::String(text) => !text.contains('\0'),
+        Value::Array(items) => items.iter_mut().all(normalize),
+        Value::Object(members) => {
+            // A NUL in a member's name is refused like one in a value.
+            members.keys().all(|key| !key.contains('\0')) && members.values_mut().all(normalize)
+        }
+        Value::Bool(_) | Value::Null => true,
     }
 }
 

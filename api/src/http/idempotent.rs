@@ -10,6 +10,17 @@ use infra::idempotency::{self, Claim, IdempotencyKey};
 use serde::Serialize;
 use sqlx::{Postgres, Transaction};
 
+/// The header as the document declares it on every route that takes it.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+pub struct IdempotencyKeyHeader {
+    /// 1 to 200 visible ASCII characters; a retry with the same key and body gets the first answer,
+    /// the same key with another body 422 `IDEMPOTENCY_KEY_REUSED`.
+    #[serde(rename = "Idempotency-Key")]
+    #[param(pattern = "^[!-~]{1,200}$")]
+    pub idempotency_key: Option<String>,
+}
+
 pub const KEY_REUSED: &str = "this Idempotency-Key was used for a different request";
 
 /// The request's Idempotency-Key, scoped to the acting user and fingerprinting route and body.

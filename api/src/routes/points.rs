@@ -1,6 +1,7 @@
 //! Points: operators (admin) grant, users spend their own, and balances are read by their owner.
 //! Earn, use and cancel honour an Idempotency-Key; balances are read through a versioned Redis cache.
 
+use crate::http::idempotent::IdempotencyKeyHeader;
 use crate::http::ErrorCode;
 use crate::openapi::Problems;
 use crate::{
@@ -41,8 +42,6 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 /// The optional `Idempotency-Key` of the ledger's write routes.
-const KEY_DOC: &str = "1 to 200 visible ASCII characters; a retry with the same key and body gets the first answer";
-
 #[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct EarnBody {
@@ -50,6 +49,7 @@ struct EarnBody {
     user_id: UserId,
     #[schema(value_type = i64, minimum = 1, maximum = 10_000_000)]
     amount: PointAmount,
+    /// Blank is the same as absent.
     #[schema(max_length = 200)]
     reason: Option<String>,
 }
@@ -93,7 +93,7 @@ impl From<Entry> for EntryView {
 
 /// Grants points to a user (admin).
 #[utoipa::path(post, path = "/api/v2/points/earn", tag = "points", request_body = EarnBody,
-    params(("Idempotency-Key" = Option<String>, Header, description = KEY_DOC)), security(("bearer" = ["ADMIN"])),
+    params(IdempotencyKeyHeader), security(("bearer" = ["ADMIN"])),
     responses((status = 200, body = EntryView), Problems))]
 #[tracing::instrument(skip_all, fields(admin = %admin.user_id, user = %body.user_id, amount = %body.amount))]
 async fn earn(
@@ -117,7 +117,7 @@ async fn earn(
 
 /// Spends the caller's points (an admin may name `userId`); never below zero.
 #[utoipa::path(post, path = "/api/v2/points/use", tag = "points", request_body = UseBody,
-    params(("Idempotency-Key" = Option<String>, Header, description = KEY_DOC)), security(("bearer" = [])),
+    params(IdempotencyKeyHeader), security(("bearer" = [])),
     responses((status = 200, body = EntryView), Problems))]
 #[tracing::instrument(skip_all, fields(caller = %caller.user_id, amount = %body.amount))]
 async fn spend(
@@ -141,8 +141,8 @@ async fn spend(
 }
 
 /// Cancels one ledger entry once: a user their own uses, an admin any earn or use.
-#[utoipa::path(post, path = "/api/v2/points/{point_id}/cancel", tag = "points",
-    params(("point_id" = i64, Path, minimum = 1), ("Idempotency-Key" = Option<String>, Header, description = KEY_DOC)),
+#[utoipa::path(post, path = "/api/v2/points/{point_id}/cancel", operation_id = "cancel_entry", tag = "points",
+    params(("point_id" = i64, Path, minimum = 1), IdempotencyKeyHeader),
     security(("bearer" = [])), responses((status = 200, body = EntryView), Problems))]
 #[tracing::instrument(skip_all, fields(caller = %caller.user_id, point_id = %point_id))]
 async fn cancel(

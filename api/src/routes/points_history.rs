@@ -10,6 +10,7 @@ use crate::{
 };
 use axum::{extract::State, Json};
 use chrono::{DateTime, Utc};
+use domain::whole_number;
 use domain::{points::PointKind, UserId};
 use infra::points::history::{self, Cursor, Filter, HistoryRow};
 use serde::{Deserialize, Serialize};
@@ -21,7 +22,7 @@ use sqlx::PgPool;
 pub struct HistoryQuery {
     /// `nextCursor` of the previous page.
     cursor: Option<String>,
-    #[serde(default = "default_limit")]
+    #[serde(default = "default_limit", deserialize_with = "whole_number::int")]
     #[param(minimum = 1, maximum = 100, default = 20)]
     limit: i64,
     #[serde(rename = "type")]

@@ -2,6 +2,7 @@
 
 mod accounts;
 mod auth;
+mod authorization;
 mod breakers;
 mod coupons;
 mod errors;

@@ -13,17 +13,7 @@ pub const MAX_NAME_CHARS: usize = 100;
 
 /// A display name: trimmed, 1 to 100 characters, no control characters.
 pub fn check_name(raw: &str, errors: &mut FieldErrors) -> Option<String> {
-    let name = raw.trim();
-    let chars = name.chars().count();
-    if chars == 0 || chars > MAX_NAME_CHARS {
-        errors.add("name", format!("must be 1 to {MAX_NAME_CHARS} characters"));
-        return None;
-    }
-    if name.chars().any(char::is_control) {
-        errors.add("name", "must not contain control characters");
-        return None;
-    }
-    Some(name.to_owned())
+    errors.text("name", Some(raw), MAX_NAME_CHARS)
 }
 
 /// The e-mail address and name of a new account with `password`, or every field that is wrong (the

@@ -26,19 +26,29 @@ impl DiscountType {
     }
 }
 
-/// A policy as a client sends it: every field optional so that missing ones are reported by name.
+/// A coupon policy as an admin creates it. The fields are `Option`s so that a missing one is reported
+/// by name with the rest, not as a parse error.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PolicyInput {
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::validation::text_schema::<200>, required = true))]
     pub name: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(required = true, value_type = DiscountType))]
     pub discount_type: Option<DiscountType>,
+    #[cfg_attr(feature = "openapi", schema(required = true, value_type = i64, minimum = 1, maximum = 10_000_000))]
     pub discount_value: Option<i64>,
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 1_000_000_000))]
     pub minimum_order_amount: Option<i64>,
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 1_000_000_000))]
     pub maximum_discount_amount: Option<i64>,
+    #[cfg_attr(feature = "openapi", schema(required = true, value_type = i32, minimum = 1, maximum = 10_000_000))]
     pub total_quantity: Option<i32>,
+    #[cfg_attr(feature = "openapi", schema(required = true, value_type = DateTime<Utc>))]
     pub start_time: Option<DateTime<Utc>>,
+    #[cfg_attr(feature = "openapi", schema(required = true, value_type = DateTime<Utc>))]
     pub end_time: Option<DateTime<Utc>>,
+    #[cfg_attr(feature = "openapi", schema(required = true, value_type = i32, minimum = 1, maximum = 3_650))]
     pub coupon_valid_days: Option<i32>,
 }
 
@@ -59,10 +69,7 @@ pub struct NewPolicy {
 impl PolicyInput {
     pub fn validate(self) -> Result<NewPolicy, Vec<FieldError>> {
         let mut errors = FieldErrors::default();
-        let name = errors.required("name", self.name.map(|n| n.trim().to_owned()));
-        if name.as_ref().is_some_and(|n| n.is_empty() || n.chars().count() > 200) {
-            errors.add("name", "must be 1 to 200 characters");
-        }
+        let name = errors.text("name", self.name.as_deref(), 200);
         let discount_type = errors.required("discountType", self.discount_type);
         let max_discount_value = match discount_type {
             Some(DiscountType::Percentage) => 100,

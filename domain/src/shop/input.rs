@@ -12,7 +12,9 @@ pub const MAX_PRICE: i64 = 1_000_000_000;
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ProductInput {
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::validation::text_or_null_schema::<200>))]
     pub name: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 1_000_000_000))]
     pub price: Option<i64>,
     pub status: Option<ProductStatus>,
 }
@@ -39,13 +41,16 @@ impl ProductInput {
     }
 }
 
-/// An option as created or changed (`stock` only on creation: later changes go through the stock routes).
+/// An option as created (its stock changes later through the stock routes).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OptionInput {
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::validation::text_schema::<200>, required = true))]
     pub name: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 1_000_000_000))]
     pub extra_price: Option<i64>,
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 100_000_000))]
     pub stock: Option<i32>,
 }
 
@@ -79,25 +84,38 @@ impl OptionInput {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ShippingInput {
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::validation::text_schema::<100>, required = true))]
     pub receiver_name: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(schema_with = phone_schema, required = true))]
     pub phone: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::validation::text_schema::<500>, required = true))]
     pub address: Option<String>,
 }
 
 impl ShippingInput {
     /// (receiver name, phone, address), trimmed, each within its column's bounds.
     pub fn validate(&self, errors: &mut FieldErrors) -> Option<(String, String, String)> {
-        let receiver = bounded(errors, "shipping.receiverName", self.receiver_name.as_deref(), 100);
-        let phone = bounded(errors, "shipping.phone", self.phone.as_deref(), 30).filter(|phone| {
+        let receiver = errors.text("shipping.receiverName", self.receiver_name.as_deref(), 100);
+        let phone = errors.text("shipping.phone", self.phone.as_deref(), 30).filter(|phone| {
             let dialable = phone.chars().all(|c| c.is_ascii_digit() || "+-() ".contains(c));
             if !dialable {
                 errors.add("shipping.phone", "may hold only digits, spaces and + - ( )");
             }
             dialable
         });
-        let address = bounded(errors, "shipping.address", self.address.as_deref(), 500);
+        let address = errors.text("shipping.address", self.address.as_deref(), 500);
         Some((receiver?, phone?, address?))
     }
+}
+
+/// What `ShippingInput::validate` takes for a phone number (white space around it is trimmed).
+#[cfg(feature = "openapi")]
+fn phone_schema() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .max_length(Some(30))
+        .pattern(Some(r"^[\t-\r ]*[0-9+() -]*[0-9+()-][0-9+() -]*[\t-\r ]*$"))
+        .build()
 }
 
 /// A line's quantity: 1 to `MAX_LINE_QUANTITY`.
@@ -106,16 +124,7 @@ pub fn check_quantity(errors: &mut FieldErrors, field: &'static str, quantity: i
 }
 
 fn checked_name(errors: &mut FieldErrors, field: &'static str, raw: &str) -> Option<String> {
-    bounded(errors, field, Some(raw), 200)
-}
-
-fn bounded(errors: &mut FieldErrors, field: &'static str, raw: Option<&str>, max: usize) -> Option<String> {
-    let value = errors.required(field, raw.map(str::trim))?;
-    if value.is_empty() || value.chars().count() > max {
-        errors.add(field, format!("must be 1 to {max} characters"));
-        return None;
-    }
-    Some(value.to_owned())
+    errors.text(field, Some(raw), 200)
 }
 
 #[cfg(test)]

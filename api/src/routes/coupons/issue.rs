@@ -3,6 +3,7 @@
 //! insert to the issuance worker through Kafka.
 
 use super::views::CouponView;
+use crate::http::idempotent::IdempotencyKeyHeader;
 use crate::http::ErrorCode;
 use crate::openapi::Problems;
 use crate::{
@@ -69,7 +70,7 @@ pub async fn v1_row_lock(
 /// request's answer (the coupon), also when the first was told 503 because the database was lost while it
 /// committed.
 #[utoipa::path(post, path = "/api/v2/coupons", tag = "coupons", request_body = IssueBody, security(("bearer" = [])),
-    params(("Idempotency-Key" = Option<String>, Header, description = "1 to 200 visible ASCII characters")),
+    params(IdempotencyKeyHeader),
     responses((status = 201, body = CouponView), Problems))]
 #[tracing::instrument(skip_all, fields(user = %caller.user_id, policy = %body.coupon_policy_id))]
 pub async fn v2_redis_then_insert(

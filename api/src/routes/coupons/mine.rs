@@ -14,7 +14,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 /// The caller's coupons, newest first.
-#[utoipa::path(get, path = "/api/v3/coupons", tag = "coupons", params(PageQuery), security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v3/coupons", operation_id = "list_coupons", tag = "coupons", params(PageQuery), security(("bearer" = [])),
     responses((status = 200, body = Page<CouponView>), Problems))]
 pub async fn list(
     caller: AuthUser,

@@ -11,7 +11,7 @@ use infra::coupons::repo;
 use sqlx::PgPool;
 
 /// Creates a policy (admin). Every invalid field is named in the 422.
-#[utoipa::path(post, path = "/api/v3/coupon-policies", tag = "coupons", request_body = PolicyInput,
+#[utoipa::path(post, path = "/api/v3/coupon-policies", operation_id = "create_policy", tag = "coupons", request_body = PolicyInput,
     security(("bearer" = ["ADMIN"])),
     responses((status = 201, body = PolicyView), Problems))]
 #[tracing::instrument(skip_all, fields(admin = %admin.user_id))]
@@ -45,7 +45,7 @@ pub async fn show(
 }
 
 /// Policies by id, in keyset pages (admin).
-#[utoipa::path(get, path = "/api/v3/coupon-policies", tag = "coupons", params(PageQuery),
+#[utoipa::path(get, path = "/api/v3/coupon-policies", operation_id = "list_policies", tag = "coupons", params(PageQuery),
     security(("bearer" = ["ADMIN"])),
     responses((status = 200, body = Page<PolicyView>), Problems))]
 pub async fn list(

@@ -1,6 +1,7 @@
 use crate::http::ErrorCode;
 use chrono::{DateTime, Utc};
 use domain::coupon::{CouponStatus, DiscountType};
+use domain::whole_number;
 use infra::coupons::repo::{CouponRow, PolicyRow};
 use serde::{Deserialize, Serialize};
 
@@ -76,10 +77,10 @@ impl From<CouponRow> for CouponView {
 #[into_params(parameter_in = Query)]
 pub struct PageQuery {
     /// The last id of the previous page (`nextAfter`); 0 for the first page.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "whole_number::int")]
     #[param(minimum = 0, default = 0)]
     pub after: i64,
-    #[serde(default = "default_limit")]
+    #[serde(default = "default_limit", deserialize_with = "whole_number::int")]
     #[param(minimum = 1, maximum = 100, default = 20)]
     pub limit: i64,
 }

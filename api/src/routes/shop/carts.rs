@@ -26,7 +26,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(clear))
 }
 
-#[utoipa::path(get, path = "/api/v1/carts/{user_id}", tag = "shop", params(("user_id" = i64, Path, minimum = 1)), security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/carts/{user_id}", operation_id = "read_cart", tag = "shop", params(("user_id" = i64, Path, minimum = 1)), security(("bearer" = [])),
     responses((status = 200, body = CartView), Problems))]
 async fn read(
     caller: AuthUser,
@@ -44,6 +44,7 @@ struct AddBody {
     product_id: ProductId,
     #[schema(value_type = i64, minimum = 1)]
     option_id: OptionId,
+    #[schema(minimum = 1, maximum = 999)]
     quantity: i32,
     /// Only an admin may name another user.
     #[schema(value_type = Option<i64>, minimum = 1)]
@@ -69,6 +70,7 @@ async fn add(
 struct ChangeBody {
     #[schema(value_type = i64, minimum = 1)]
     option_id: OptionId,
+    #[schema(minimum = 1, maximum = 999)]
     quantity: i32,
     #[schema(value_type = Option<i64>, minimum = 1)]
     user_id: Option<UserId>,
@@ -102,6 +104,7 @@ struct LineRef {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct RemoveBody {
+    #[schema(min_items = 1, max_items = 50)]
     items: Vec<LineRef>,
     #[schema(value_type = Option<i64>, minimum = 1)]
     user_id: Option<UserId>,

@@ -2,6 +2,7 @@
 //! refusal rolls it back, so it writes nothing (not even the idempotency key: a retry is decided anew).
 
 use super::{carts::owner, placing, views::OrderView};
+use crate::http::idempotent::IdempotencyKeyHeader;
 use crate::openapi::Problems;
 use crate::{
     auth::AuthUser,
@@ -12,6 +13,7 @@ use crate::{
     AppState,
 };
 use axum::{extract::State, http::HeaderMap, response::Response, Extension, Json};
+use domain::whole_number;
 use domain::{
     points::PointAmount,
     shop::{check_quantity, OrderStatus, PaymentMethod, ShippingInput, MAX_LINES},
@@ -39,22 +41,58 @@ struct LineBody {
     product_id: ProductId,
     #[schema(value_type = i64, minimum = 1)]
     option_id: OptionId,
+    #[schema(minimum = 1, maximum = 999)]
     quantity: i32,
 }
 
 /// Both order routes' body: `items` for an order of named lines, `lines` (optional: the whole cart when
 /// absent) for a cart order; each route refuses the other's field by name.
-#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct OrderBody {
     items: Option<Vec<LineBody>>,
     lines: Option<Vec<CartLineRef>>,
-    #[schema(value_type = Option<i64>, minimum = 1)]
     coupon_id: Option<CouponId>,
-    #[schema(value_type = Option<i64>, minimum = 1)]
     points: Option<PointAmount>,
     shipping: ShippingInput,
     payment_method: PaymentMethod,
+}
+
+/// The document's schema of each order route's body: `OrderBody` with only that route's line field.
+macro_rules! order_schema {
+    ($(#[$doc:meta])* $name:ident { $($lines:tt)* }) => {
+        $(#[$doc])*
+        #[derive(Deserialize, utoipa::ToSchema)]
+        #[serde(rename_all = "camelCase", deny_unknown_fields)]
+        #[allow(dead_code)]
+        struct $name {
+            $($lines)*
+            #[schema(value_type = Option<i64>, minimum = 1)]
+            coupon_id: Option<CouponId>,
+            /// Points to spend on what is left to pay after the coupon.
+            #[schema(value_type = Option<i64>, minimum = 1, maximum = 10_000_000)]
+            points: Option<PointAmount>,
+            shipping: ShippingInput,
+            payment_method: PaymentMethod,
+        }
+    };
+}
+
+order_schema! {
+    /// An order of the lines it names.
+    PlaceOrderBody {
+        #[schema(min_items = 1, max_items = 50)]
+        items: Vec<LineBody>,
+    }
+}
+
+order_schema! {
+    /// An order of cart lines: those named, or the whole cart when `lines` is absent. The lines ordered
+    /// leave the cart.
+    CartOrderBody {
+        #[schema(min_items = 1, max_items = 50)]
+        lines: Option<Vec<CartLineRef>>,
+    }
 }
 
 #[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
@@ -66,7 +104,7 @@ struct CartLineRef {
     option_id: OptionId,
 }
 
-#[utoipa::path(post, path = "/api/v3/orders", tag = "shop", request_body = OrderBody, params(("Idempotency-Key" = Option<String>, Header, description = "a retry with the same key and body gets the first answer")), security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v3/orders", tag = "shop", request_body = PlaceOrderBody, params(IdempotencyKeyHeader), security(("bearer" = [])),
     responses((status = 201, body = OrderView), Problems))]
 #[tracing::instrument(skip_all, fields(user = %caller.user_id))]
 async fn place(
@@ -100,7 +138,7 @@ async fn place(
     to_completion(async move { placing::place(&state, key, request, &trace_id).await }).await
 }
 
-#[utoipa::path(post, path = "/api/v3/orders/cart", tag = "shop", request_body = OrderBody, params(("Idempotency-Key" = Option<String>, Header, description = "a retry with the same key and body gets the first answer")), security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v3/orders/cart", tag = "shop", request_body = CartOrderBody, params(IdempotencyKeyHeader), security(("bearer" = [])),
     responses((status = 201, body = OrderView), Problems))]
 #[tracing::instrument(skip_all, fields(user = %caller.user_id))]
 async fn place_cart(
@@ -149,7 +187,7 @@ struct CancelBody {
     order_id: OrderId,
 }
 
-#[utoipa::path(post, path = "/api/v3/orders/cancel", tag = "shop", request_body = CancelBody, security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v3/orders/cancel", operation_id = "cancel_order", tag = "shop", request_body = CancelBody, security(("bearer" = [])),
     responses((status = 200, body = OrderView), Problems))]
 #[tracing::instrument(skip_all, fields(caller = %caller.user_id, order = %body.order_id))]
 async fn cancel(
@@ -162,7 +200,7 @@ async fn cancel(
     to_completion(async move { placing::cancel(&state, body.order_id, actor, &trace_id).await.map(Json) }).await
 }
 
-#[utoipa::path(get, path = "/api/v3/orders/{order_id}", tag = "shop", params(("order_id" = i64, Path, minimum = 1)), security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v3/orders/{order_id}", operation_id = "read_order", tag = "shop", params(("order_id" = i64, Path, minimum = 1)), security(("bearer" = [])),
     responses((status = 200, body = OrderView), Problems))]
 async fn read(
     caller: AuthUser,
@@ -180,8 +218,11 @@ async fn read(
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 struct ListQuery {
+    /// The `nextBefore` of the previous page.
+    #[serde(default, deserialize_with = "whole_number::optional_int")]
+    #[param(minimum = 1)]
     before: Option<i64>,
-    #[serde(default = "default_limit")]
+    #[serde(default = "default_limit", deserialize_with = "whole_number::int")]
     #[param(minimum = 1, maximum = 100, default = 20)]
     limit: i64,
     status: Option<OrderStatus>,
@@ -201,7 +242,7 @@ struct OrderPage {
     next_before: Option<i64>,
 }
 
-#[utoipa::path(get, path = "/api/v3/orders", tag = "shop", params(ListQuery), security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v3/orders", operation_id = "list_orders", tag = "shop", params(ListQuery), security(("bearer" = [])),
     responses((status = 200, body = OrderPage), Problems))]
 async fn list(
     caller: AuthUser,

@@ -27,7 +27,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(set_stock, add_stock))
 }
 
-#[utoipa::path(get, path = "/api/v1/products", tag = "shop", params(PageQuery), security((), ("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/products", operation_id = "list_products", tag = "shop", params(PageQuery), security((), ("bearer" = [])),
     responses((status = 200, body = Page<ProductView>), Problems))]
 async fn list(
     caller: MaybeUser,
@@ -40,7 +40,7 @@ async fn list(
 }
 
 /// A product with its options; a stopped one too (orders and carts still show it).
-#[utoipa::path(get, path = "/api/v1/products/{product_id}", tag = "shop", params(("product_id" = i64, Path, minimum = 1)), security(()),
+#[utoipa::path(get, path = "/api/v1/products/{product_id}", operation_id = "read_product", tag = "shop", params(("product_id" = i64, Path, minimum = 1)), security(()),
     responses((status = 200, body = ProductView), Problems))]
 async fn read(State(state): State<AppState>, ApiPath(product): ApiPath<ProductId>) -> ApiResult<Json<ProductView>> {
     let row = catalogue::product(&state.pool, product).await?.ok_or_else(|| unknown_product(product))?;
@@ -52,14 +52,16 @@ async fn read(State(state): State<AppState>, ApiPath(product): ApiPath<ProductId
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct NewProductBody {
+    #[schema(schema_with = domain::text_schema::<200>, required = true)]
     name: Option<String>,
+    #[schema(required = true, value_type = i64, minimum = 0, maximum = 1_000_000_000)]
     price: Option<i64>,
     status: Option<ProductStatus>,
     #[serde(default)]
     options: Vec<OptionInput>,
 }
 
-#[utoipa::path(post, path = "/api/v1/products", tag = "shop", request_body = NewProductBody, security(("bearer" = ["ADMIN"])),
+#[utoipa::path(post, path = "/api/v1/products", operation_id = "create_product", tag = "shop", request_body = NewProductBody, security(("bearer" = ["ADMIN"])),
     responses((status = 201, body = ProductView), Problems))]
 async fn create(
     AdminUser(_): AdminUser,
@@ -96,7 +98,7 @@ async fn create(
     Ok((StatusCode::CREATED, Json(ProductView::new(row, Some(created)))))
 }
 
-#[utoipa::path(patch, path = "/api/v1/products/{product_id}", tag = "shop", params(("product_id" = i64, Path, minimum = 1)), request_body = ProductInput, security(("bearer" = ["ADMIN"])),
+#[utoipa::path(patch, path = "/api/v1/products/{product_id}", operation_id = "update_product", tag = "shop", params(("product_id" = i64, Path, minimum = 1)), request_body = ProductInput, security(("bearer" = ["ADMIN"])),
     responses((status = 200, body = ProductView), Problems))]
 async fn update(
     AdminUser(_): AdminUser,
@@ -133,13 +135,14 @@ async fn add_option(
 }
 
 #[utoipa::path(patch, path = "/api/v1/products/{product_id}/options/{option_id}", tag = "shop", params(("product_id" = i64, Path, minimum = 1), ("option_id" = i64, Path, minimum = 1)),
-    request_body = OptionInput, security(("bearer" = ["ADMIN"])), responses((status = 200, body = OptionView), Problems))]
+    request_body = OptionChangeBody, security(("bearer" = ["ADMIN"])), responses((status = 200, body = OptionView), Problems))]
 async fn update_option(
     AdminUser(_): AdminUser,
     State(state): State<AppState>,
     ApiPath((product, option)): ApiPath<(ProductId, OptionId)>,
-    ApiJson(body): ApiJson<OptionInput>,
+    ApiJson(body): ApiJson<OptionChangeBody>,
 ) -> ApiResult<Json<OptionView>> {
+    let body = OptionInput { name: body.name, extra_price: body.extra_price, stock: None };
     let valid = body.validate(false).map_err(ApiError::Invalid)?;
     let updated = catalogue::update_option(&state.pool, product, option, valid.name.as_deref(), valid.extra_price)
         .await?
@@ -148,15 +151,27 @@ async fn update_option(
     Ok(Json(OptionView::from(updated)))
 }
 
+/// An option's name or extra price (its stock changes through the stock routes); absent fields stay.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct OptionChangeBody {
+    #[schema(schema_with = domain::text_or_null_schema::<200>)]
+    name: Option<String>,
+    #[schema(minimum = 0, maximum = 1_000_000_000)]
+    extra_price: Option<i64>,
+}
+
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct SetStockBody {
+    #[schema(minimum = 0, maximum = 100_000_000)]
     stock: i32,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct AddStockBody {
+    #[schema(minimum = 1, maximum = 100_000_000)]
     add: i32,
 }
 

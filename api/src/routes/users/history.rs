@@ -8,6 +8,7 @@ use crate::{
 };
 use axum::{extract::State, Json};
 use chrono::{DateTime, Utc};
+use domain::whole_number;
 use infra::accounts::history::{self, Attempt, Outcome};
 use serde::{Deserialize, Serialize};
 
@@ -16,8 +17,10 @@ use serde::{Deserialize, Serialize};
 #[into_params(parameter_in = Query)]
 pub struct HistoryQuery {
     /// The `nextCursor` of the previous page.
+    #[serde(default, deserialize_with = "whole_number::optional_int")]
+    #[param(minimum = 1)]
     cursor: Option<i64>,
-    #[serde(default = "default_limit")]
+    #[serde(default = "default_limit", deserialize_with = "whole_number::int")]
     #[param(minimum = 1, maximum = 100, default = 20)]
     limit: i64,
 }

@@ -58,11 +58,12 @@ pub async fn me(caller: AuthUser, State(state): State<AppState>) -> ApiResult<Js
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProfileBody {
+    #[schema(schema_with = domain::text_schema::<100>)]
     name: String,
 }
 
 /// Renames the caller.
-#[utoipa::path(put, path = "/api/v1/users/me", tag = "accounts", request_body = ProfileBody, security(("bearer" = [])),
+#[utoipa::path(put, path = "/api/v1/users/me", operation_id = "update_profile", tag = "accounts", request_body = ProfileBody, security(("bearer" = [])),
     responses((status = 200, body = ProfileView), Problems))]
 #[tracing::instrument(skip_all, fields(user = %caller.user_id))]
 pub async fn update(
@@ -81,6 +82,8 @@ pub async fn update(
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PasswordBody {
     current_password: String,
+    /// The sign-up rules: 8 to 128 characters, strong enough, not built from the address or the name.
+    #[schema(min_length = 8, max_length = 128)]
     new_password: String,
 }
 

@@ -12,8 +12,14 @@ use serde::Deserialize;
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignupBody {
+    /// Trimmed and lower-cased: one account per address whatever its case.
+    #[schema(format = "email", max_length = 254)]
     email: String,
+    /// 8 to 128 characters, strong enough (zxcvbn score 3 or more) and not built from the e-mail
+    /// address or the name; no composition rules.
+    #[schema(min_length = 8, max_length = 128)]
     password: String,
+    #[schema(schema_with = domain::text_schema::<100>)]
     name: String,
 }
 

@@ -4,6 +4,7 @@ mod carts;
 mod catalogue;
 mod concurrency;
 mod gate;
+mod input_readings;
 mod orders;
 mod refunds;
 pub mod support;
