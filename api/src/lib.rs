@@ -82,7 +82,7 @@ pub fn router(state: AppState, limits: HttpLimits) -> anyhow::Result<Router> {
         .with_breakers(vec![state.redis.breaker().clone(), state.broker.clone()]);
     let ops = infra::ops::ops_router(readiness, infra::metrics::install()?);
     let anonymous_limit = from_fn_with_state(state.clone(), http::protect::limit_anonymous);
-    let (routes, document) = openapi::with_routes(routes::router(&state.protection)).split_for_parts();
+    let (routes, document) = openapi::split(routes::router(&state.protection));
     Ok(routes
         .with_state(state)
         .merge(ops)

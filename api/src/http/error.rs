@@ -162,11 +162,13 @@ fn is_outage(error: &anyhow::Error) -> bool {
 /// (RFC 9457 extensions, e.g. `OUT_OF_STOCK`'s `optionId`, `requested`, `left`).
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[schema(as = Problem)]
+#[schema(example = json!({ "type": "about:blank", "title": "Conflict", "status": 409, "code": "SOLD_OUT", "detail": "every coupon of this policy has been issued" }))]
 pub struct ProblemBody {
     #[serde(rename = "type")]
     pub kind: &'static str,
     pub title: &'static str,
     pub status: u16,
+    #[schema(schema_with = crate::openapi::error_codes::catalogue_schema)]
     pub code: &'static str,
     pub detail: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]

@@ -41,9 +41,9 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(super::points_history::history))
 }
 
-/// The optional `Idempotency-Key` of the ledger's write routes.
 #[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(example = json!({ "userId": 42, "amount": 5000, "reason": "Black Friday welcome" }))]
 struct EarnBody {
     #[schema(value_type = i64, minimum = 1)]
     user_id: UserId,
@@ -57,6 +57,7 @@ struct EarnBody {
 #[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[schema(as = PointUseBody)]
+#[schema(example = json!({ "amount": 1200 }))]
 struct UseBody {
     #[schema(value_type = i64, minimum = 1, maximum = 10_000_000)]
     amount: PointAmount,
@@ -94,7 +95,7 @@ impl From<Entry> for EntryView {
 /// Grants points to a user (admin).
 #[utoipa::path(post, path = "/api/v2/points/earn", tag = "points", request_body = EarnBody,
     params(IdempotencyKeyHeader), security(("bearer" = ["ADMIN"])),
-    responses((status = 200, body = EntryView), Problems))]
+    responses((status = 200, body = EntryView, description = "the ledger entry and the balance after it", links(("cancel" = (operation_id = "cancel_entry", parameters(("point_id" = "$response.body#/pointId")))), ("balance" = (operation_id = "balance", parameters(("user_id" = "$response.body#/userId")))), ("history" = (operation_id = "history", parameters(("user_id" = "$response.body#/userId")))))), Problems))]
 #[tracing::instrument(skip_all, fields(admin = %admin.user_id, user = %body.user_id, amount = %body.amount))]
 async fn earn(
     AdminUser(admin): AdminUser,
@@ -118,7 +119,7 @@ async fn earn(
 /// Spends the caller's points (an admin may name `userId`); never below zero.
 #[utoipa::path(post, path = "/api/v2/points/use", tag = "points", request_body = UseBody,
     params(IdempotencyKeyHeader), security(("bearer" = [])),
-    responses((status = 200, body = EntryView), Problems))]
+    responses((status = 200, body = EntryView, description = "the ledger entry and the balance after it", links(("cancel" = (operation_id = "cancel_entry", parameters(("point_id" = "$response.body#/pointId")))), ("balance" = (operation_id = "balance", parameters(("user_id" = "$response.body#/userId")))), ("history" = (operation_id = "history", parameters(("user_id" = "$response.body#/userId")))))), Problems))]
 #[tracing::instrument(skip_all, fields(caller = %caller.user_id, amount = %body.amount))]
 async fn spend(
     caller: AuthUser,
@@ -143,7 +144,7 @@ async fn spend(
 /// Cancels one ledger entry once: a user their own uses, an admin any earn or use.
 #[utoipa::path(post, path = "/api/v2/points/{point_id}/cancel", operation_id = "cancel_entry", tag = "points",
     params(("point_id" = i64, Path, minimum = 1), IdempotencyKeyHeader),
-    security(("bearer" = [])), responses((status = 200, body = EntryView), Problems))]
+    security(("bearer" = [])), responses((status = 200, body = EntryView, description = "the ledger entry and the balance after it", links(("cancel" = (operation_id = "cancel_entry", parameters(("point_id" = "$response.body#/pointId")))), ("balance" = (operation_id = "balance", parameters(("user_id" = "$response.body#/userId")))), ("history" = (operation_id = "history", parameters(("user_id" = "$response.body#/userId")))))), Problems))]
 #[tracing::instrument(skip_all, fields(caller = %caller.user_id, point_id = %point_id))]
 async fn cancel(
     caller: AuthUser,

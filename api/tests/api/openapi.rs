@@ -67,6 +67,49 @@ async fn every_documented_operation_is_a_route_and_names_its_errors_and_security
     assert!(document["components"]["schemas"]["Problem"].is_object());
 }
 
+/// The catalogue is the Problem schema's `code` enum, and each operation's problem answers name the
+/// codes it declares (its row in `error_codes::BY_OPERATION`), each under the status it comes with.
+#[test]
+fn every_operation_declares_its_error_codes_from_the_catalogue() {
+    use settle_api::{http::ErrorCode, openapi::error_codes};
+    let document = serde_json::to_value(settle_api::openapi::document()).expect("JSON");
+    let catalogue: Vec<&str> = document["components"]["schemas"]["Problem"]["properties"]["code"]["enum"]
+        .as_array()
+        .expect("the code enum")
+        .iter()
+        .map(|code| code.as_str().expect("code"))
+        .collect();
+    assert_eq!(catalogue, ErrorCode::ALL.iter().map(|code| code.as_str()).collect::<Vec<_>>());
+
+    let mut operation_ids = Vec::new();
+    for item in document["paths"].as_object().expect("paths").values() {
+        for operation in item.as_object().expect("path item").values() {
+            let id = operation["operationId"].as_str().expect("an operation id");
+            let codes =
+                error_codes::codes_of(id).unwrap_or_else(|| panic!("{id} has no row in error_codes::BY_OPERATION"));
+            for (status, class) in [("4XX", 4), ("503", 5)] {
+                let declared: Vec<&str> = operation["responses"][status]["content"]["application/problem+json"]
+                    ["schema"]["allOf"][1]["properties"]["code"]["enum"]
+                    .as_array()
+                    .unwrap_or_else(|| panic!("{id} {status} names its codes"))
+                    .iter()
+                    .map(|code| code.as_str().expect("code"))
+                    .collect();
+                let expected: Vec<&str> = codes
+                    .iter()
+                    .filter(|code| code.status().as_u16() / 100 == class)
+                    .map(|code| code.as_str())
+                    .collect();
+                assert_eq!(declared, expected, "{id} {status}");
+            }
+            operation_ids.push(id.to_owned());
+        }
+    }
+    let unused: Vec<_> =
+        error_codes::BY_OPERATION.iter().filter(|(id, _)| !operation_ids.iter().any(|known| known == id)).collect();
+    assert!(unused.is_empty(), "rows of error_codes::BY_OPERATION without an operation: {unused:?}");
+}
+
 #[tokio::test]
 async fn swagger_ui_is_served_from_compiled_in_assets() {
     let app = spawn_app().await;
@@ -94,4 +137,37 @@ fn no_route_is_registered_around_the_document() {
         }
     }
     assert!(plain.is_empty(), "plain axum .route(...) calls (undocumented routes) in {plain:?}: use routes!()");
+}
+
+/// Stateful fuzzing follows the declared links: each names an operation of the document (written
+/// `operationId`, as OpenAPI spells it) and parameters that operation takes.
+#[test]
+fn every_link_names_a_documented_operation_and_its_parameters() {
+    let document = serde_json::to_value(settle_api::openapi::document()).expect("JSON");
+    let operations: Vec<&Value> = document["paths"]
+        .as_object()
+        .expect("paths")
+        .values()
+        .flat_map(|item| item.as_object().expect("item").values())
+        .collect();
+    let mut links = 0;
+    for operation in &operations {
+        for response in operation["responses"].as_object().expect("responses").values() {
+            for (name, link) in response["links"].as_object().into_iter().flatten() {
+                let id =
+                    link["operationId"].as_str().unwrap_or_else(|| panic!("link {name} names no operationId: {link}"));
+                let target = operations
+                    .iter()
+                    .find(|op| op["operationId"] == id)
+                    .unwrap_or_else(|| panic!("link {name}: no {id}"));
+                for parameter in link["parameters"].as_object().expect("parameters").keys() {
+                    let taken =
+                        target["parameters"].as_array().into_iter().flatten().any(|p| p["name"] == parameter.as_str());
+                    assert!(taken, "link {name}: {id} takes no parameter {parameter}");
+                }
+                links += 1;
+            }
+        }
+    }
+    assert!(links >= 10, "the creating operations link to what reads and changes their result: {links}");
 }

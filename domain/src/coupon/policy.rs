@@ -31,6 +31,7 @@ impl DiscountType {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(example = json!({ "name": "Black Friday 10%", "discountType": "PERCENTAGE", "discountValue": 10, "minimumOrderAmount": 30000, "maximumDiscountAmount": 5000, "totalQuantity": 100000, "startTime": "2026-11-27T00:00:00Z", "endTime": "2026-11-28T00:00:00Z", "couponValidDays": 7 })))]
 pub struct PolicyInput {
     #[cfg_attr(feature = "openapi", schema(schema_with = crate::validation::text_schema::<200>, required = true))]
     pub name: Option<String>,

@@ -44,6 +44,7 @@ const PRODUCE_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(example = json!({ "couponPolicyId": 7 }))]
 pub struct IssueBody {
     #[schema(value_type = i64, minimum = 1)]
     coupon_policy_id: PolicyId,
@@ -51,7 +52,7 @@ pub struct IssueBody {
 
 /// V1, the origin's baseline: the policy row locked, coupons counted, the coupon inserted.
 #[utoipa::path(post, path = "/api/v1/coupons", tag = "coupons", request_body = IssueBody, security(("bearer" = [])),
-    responses((status = 201, body = CouponView), Problems))]
+    responses((status = 201, body = CouponView, description = "issued", links(("use" = (operation_id = "use_for_order", parameters(("id" = "$response.body#/id")))), ("cancelUse" = (operation_id = "cancel_use", parameters(("id" = "$response.body#/id")))))), Problems))]
 #[tracing::instrument(skip_all, fields(user = %caller.user_id, policy = %body.coupon_policy_id))]
 pub async fn v1_row_lock(
     caller: AuthUser,
@@ -71,7 +72,7 @@ pub async fn v1_row_lock(
 /// committed.
 #[utoipa::path(post, path = "/api/v2/coupons", tag = "coupons", request_body = IssueBody, security(("bearer" = [])),
     params(IdempotencyKeyHeader),
-    responses((status = 201, body = CouponView), Problems))]
+    responses((status = 201, body = CouponView, description = "issued", links(("use" = (operation_id = "use_for_order", parameters(("id" = "$response.body#/id")))), ("cancelUse" = (operation_id = "cancel_use", parameters(("id" = "$response.body#/id")))))), Problems))]
 #[tracing::instrument(skip_all, fields(user = %caller.user_id, policy = %body.coupon_policy_id))]
 pub async fn v2_redis_then_insert(
     caller: AuthUser,
@@ -152,7 +153,7 @@ pub struct Accepted {
 /// V3: the same reservation, then a Kafka record; 202 once the broker has it (the worker decides later:
 /// `GET /api/v3/coupons/requests/{id}`).
 #[utoipa::path(post, path = "/api/v3/coupons", tag = "coupons", request_body = IssueBody, security(("bearer" = [])),
-    responses((status = 202, body = Accepted), Problems))]
+    responses((status = 202, body = Accepted, description = "queued: the worker issues it or says why not", links(("status" = (operation_id = "request_status", parameters(("id" = "$response.body#/requestId")))))), Problems))]
 #[tracing::instrument(skip_all, fields(user = %caller.user_id, policy = %body.coupon_policy_id))]
 pub async fn v3_redis_then_kafka(
     caller: AuthUser,

@@ -13,7 +13,7 @@ use sqlx::PgPool;
 /// Creates a policy (admin). Every invalid field is named in the 422.
 #[utoipa::path(post, path = "/api/v3/coupon-policies", operation_id = "create_policy", tag = "coupons", request_body = PolicyInput,
     security(("bearer" = ["ADMIN"])),
-    responses((status = 201, body = PolicyView), Problems))]
+    responses((status = 201, body = PolicyView, description = "created", links(("read" = (operation_id = "show", parameters(("id" = "$response.body#/id")))))), Problems))]
 #[tracing::instrument(skip_all, fields(admin = %admin.user_id))]
 pub async fn create(
     AdminUser(admin): AdminUser,

@@ -26,6 +26,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(clear))
 }
 
+/// A cart with its lines priced now (the owner, or an admin); lines of stopped products are shown
+/// but not counted in `availableTotal`.
 #[utoipa::path(get, path = "/api/v1/carts/{user_id}", operation_id = "read_cart", tag = "shop", params(("user_id" = i64, Path, minimum = 1)), security(("bearer" = [])),
     responses((status = 200, body = CartView), Problems))]
 async fn read(
@@ -39,6 +41,7 @@ async fn read(
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(example = json!({ "productId": 3, "optionId": 11, "quantity": 2 }))]
 struct AddBody {
     #[schema(value_type = i64, minimum = 1)]
     product_id: ProductId,
@@ -51,8 +54,10 @@ struct AddBody {
     user_id: Option<UserId>,
 }
 
+/// Adds units of a product option to the cart (the caller's, or `userId`'s for an admin); a line
+/// already there grows, up to 999 units.
 #[utoipa::path(post, path = "/api/v1/carts", tag = "shop", request_body = AddBody, security(("bearer" = [])),
-    responses((status = 200, body = CartView), Problems))]
+    responses((status = 200, body = CartView, description = "the cart after the change", links(("read" = (operation_id = "read_cart", parameters(("user_id" = "$response.body#/userId")))), ("clear" = (operation_id = "clear", parameters(("user_id" = "$response.body#/userId")))))), Problems))]
 async fn add(
     caller: AuthUser,
     State(state): State<AppState>,
@@ -110,6 +115,7 @@ struct RemoveBody {
     user_id: Option<UserId>,
 }
 
+/// Removes the named lines (lines not in the cart are ignored).
 #[utoipa::path(delete, path = "/api/v1/carts", tag = "shop", request_body = RemoveBody, security(("bearer" = [])),
     responses((status = 200, body = CartView), Problems))]
 async fn remove(
@@ -126,6 +132,7 @@ async fn remove(
     cart_of(&state, user).await
 }
 
+/// Empties the cart.
 #[utoipa::path(delete, path = "/api/v1/carts/{user_id}/all", tag = "shop", params(("user_id" = i64, Path, minimum = 1)), security(("bearer" = [])),
     responses((status = 200, body = CartView), Problems))]
 async fn clear(

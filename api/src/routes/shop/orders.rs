@@ -61,8 +61,8 @@ struct OrderBody {
 /// The document's schema of each order route's body: `OrderBody` with only that route's line field.
 macro_rules! order_schema {
     ($(#[$doc:meta])* $name:ident { $($lines:tt)* }) => {
-        $(#[$doc])*
         #[derive(Deserialize, utoipa::ToSchema)]
+        $(#[$doc])*
         #[serde(rename_all = "camelCase", deny_unknown_fields)]
         #[allow(dead_code)]
         struct $name {
@@ -80,6 +80,9 @@ macro_rules! order_schema {
 
 order_schema! {
     /// An order of the lines it names.
+    #[schema(example = json!({ "items": [{ "productId": 3, "optionId": 11, "quantity": 2 }], "couponId": 501, "points": 1500,
+        "shipping": { "receiverName": "Ana Kim", "phone": "010-1234-5678", "address": "1 Teheran-ro, Gangnam-gu, Seoul" },
+        "paymentMethod": "CARD" }))]
     PlaceOrderBody {
         #[schema(min_items = 1, max_items = 50)]
         items: Vec<LineBody>,
@@ -89,6 +92,8 @@ order_schema! {
 order_schema! {
     /// An order of cart lines: those named, or the whole cart when `lines` is absent. The lines ordered
     /// leave the cart.
+    #[schema(example = json!({ "shipping": { "receiverName": "Ana Kim", "phone": "010-1234-5678", "address": "1 Teheran-ro, Gangnam-gu, Seoul" },
+        "paymentMethod": "BANK_TRANSFER" }))]
     CartOrderBody {
         #[schema(min_items = 1, max_items = 50)]
         lines: Option<Vec<CartLineRef>>,
@@ -104,8 +109,9 @@ struct CartLineRef {
     option_id: OptionId,
 }
 
+/// Places an order of the lines named: stock, the coupon and the points are taken in one transaction.
 #[utoipa::path(post, path = "/api/v3/orders", tag = "shop", request_body = PlaceOrderBody, params(IdempotencyKeyHeader), security(("bearer" = [])),
-    responses((status = 201, body = OrderView), Problems))]
+    responses((status = 201, body = OrderView, description = "placed: stock, coupon and points taken in one transaction", links(("read" = (operation_id = "read_order", parameters(("order_id" = "$response.body#/id")))))), Problems))]
 #[tracing::instrument(skip_all, fields(user = %caller.user_id))]
 async fn place(
     caller: AuthUser,
@@ -138,8 +144,9 @@ async fn place(
     to_completion(async move { placing::place(&state, key, request, &trace_id).await }).await
 }
 
+/// Places an order of cart lines (those named, or the whole cart); the lines ordered leave the cart.
 #[utoipa::path(post, path = "/api/v3/orders/cart", tag = "shop", request_body = CartOrderBody, params(IdempotencyKeyHeader), security(("bearer" = [])),
-    responses((status = 201, body = OrderView), Problems))]
+    responses((status = 201, body = OrderView, description = "placed: stock, coupon and points taken in one transaction", links(("read" = (operation_id = "read_order", parameters(("order_id" = "$response.body#/id")))))), Problems))]
 #[tracing::instrument(skip_all, fields(user = %caller.user_id))]
 async fn place_cart(
     caller: AuthUser,
@@ -187,6 +194,7 @@ struct CancelBody {
     order_id: OrderId,
 }
 
+/// Cancels a placed order once: stock, the coupon and the points come back exactly once.
 #[utoipa::path(post, path = "/api/v3/orders/cancel", operation_id = "cancel_order", tag = "shop", request_body = CancelBody, security(("bearer" = [])),
     responses((status = 200, body = OrderView), Problems))]
 #[tracing::instrument(skip_all, fields(caller = %caller.user_id, order = %body.order_id))]
@@ -200,6 +208,7 @@ async fn cancel(
     to_completion(async move { placing::cancel(&state, body.order_id, actor, &trace_id).await.map(Json) }).await
 }
 
+/// One order with its lines and breakdown (the owner, or an admin).
 #[utoipa::path(get, path = "/api/v3/orders/{order_id}", operation_id = "read_order", tag = "shop", params(("order_id" = i64, Path, minimum = 1)), security(("bearer" = [])),
     responses((status = 200, body = OrderView), Problems))]
 async fn read(
@@ -242,6 +251,7 @@ struct OrderPage {
     next_before: Option<i64>,
 }
 
+/// The caller's orders (or `userId`'s for an admin), newest first, in keyset pages.
 #[utoipa::path(get, path = "/api/v3/orders", operation_id = "list_orders", tag = "shop", params(ListQuery), security(("bearer" = [])),
     responses((status = 200, body = OrderPage), Problems))]
 async fn list(

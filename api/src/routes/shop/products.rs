@@ -27,6 +27,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(set_stock, add_stock))
 }
 
+/// The catalogue in id order, in keyset pages: active products (admins also see stopped ones).
 #[utoipa::path(get, path = "/api/v1/products", operation_id = "list_products", tag = "shop", params(PageQuery), security((), ("bearer" = [])),
     responses((status = 200, body = Page<ProductView>), Problems))]
 async fn list(
@@ -51,6 +52,7 @@ async fn read(State(state): State<AppState>, ApiPath(product): ApiPath<ProductId
 /// A new product, with the options it starts with.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(example = json!({ "name": "Linen shirt", "price": 39000, "options": [{ "name": "M", "stock": 120 }, { "name": "L", "extraPrice": 2000, "stock": 80 }] }))]
 struct NewProductBody {
     #[schema(schema_with = domain::text_schema::<200>, required = true)]
     name: Option<String>,
@@ -61,8 +63,9 @@ struct NewProductBody {
     options: Vec<OptionInput>,
 }
 
+/// Creates a product with the options it starts with (admin).
 #[utoipa::path(post, path = "/api/v1/products", operation_id = "create_product", tag = "shop", request_body = NewProductBody, security(("bearer" = ["ADMIN"])),
-    responses((status = 201, body = ProductView), Problems))]
+    responses((status = 201, body = ProductView, description = "created, with its options", links(("read" = (operation_id = "read_product", parameters(("product_id" = "$response.body#/id")))), ("change" = (operation_id = "update_product", parameters(("product_id" = "$response.body#/id")))), ("addOption" = (operation_id = "add_option", parameters(("product_id" = "$response.body#/id")))))), Problems))]
 async fn create(
     AdminUser(_): AdminUser,
     State(state): State<AppState>,
@@ -98,6 +101,7 @@ async fn create(
     Ok((StatusCode::CREATED, Json(ProductView::new(row, Some(created)))))
 }
 
+/// Changes a product's name, price or status (admin); absent fields stay as they are.
 #[utoipa::path(patch, path = "/api/v1/products/{product_id}", operation_id = "update_product", tag = "shop", params(("product_id" = i64, Path, minimum = 1)), request_body = ProductInput, security(("bearer" = ["ADMIN"])),
     responses((status = 200, body = ProductView), Problems))]
 async fn update(
@@ -114,8 +118,9 @@ async fn update(
     Ok(Json(ProductView::new(row, Some(options))))
 }
 
+/// Adds an option to a product (admin).
 #[utoipa::path(post, path = "/api/v1/products/{product_id}/options", tag = "shop", params(("product_id" = i64, Path, minimum = 1)), request_body = OptionInput, security(("bearer" = ["ADMIN"])),
-    responses((status = 201, body = OptionView), Problems))]
+    responses((status = 201, body = OptionView, description = "created", links(("change" = (operation_id = "update_option", parameters(("product_id" = "$response.body#/productId"), ("option_id" = "$response.body#/id")))), ("setStock" = (operation_id = "set_stock", parameters(("product_id" = "$response.body#/productId"), ("option_id" = "$response.body#/id")))), ("addStock" = (operation_id = "add_stock", parameters(("product_id" = "$response.body#/productId"), ("option_id" = "$response.body#/id")))))), Problems))]
 async fn add_option(
     AdminUser(_): AdminUser,
     State(state): State<AppState>,
@@ -134,6 +139,7 @@ async fn add_option(
     Ok((StatusCode::CREATED, Json(OptionView::from(option))))
 }
 
+/// Renames an option or changes its extra price (admin).
 #[utoipa::path(patch, path = "/api/v1/products/{product_id}/options/{option_id}", tag = "shop", params(("product_id" = i64, Path, minimum = 1), ("option_id" = i64, Path, minimum = 1)),
     request_body = OptionChangeBody, security(("bearer" = ["ADMIN"])), responses((status = 200, body = OptionView), Problems))]
 async fn update_option(

@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({ "email": "ana.kim@example.com", "password": "quiet-harbor-lantern-42" }))]
 pub struct LoginBody {
     email: String,
     password: String,

@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({ "email": "ana.kim@example.com", "password": "quiet-harbor-lantern-42", "name": "Ana Kim" }))]
 pub struct SignupBody {
     /// Trimmed and lower-cased: one account per address whatever its case.
     #[schema(format = "email", max_length = 254)]

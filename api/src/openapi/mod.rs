@@ -3,6 +3,8 @@
 //! come from the same registration. Served at `/api-docs/openapi.json`, browsable at `/docs` (Swagger UI,
 //! assets compiled in); `api/openapi.json` is the committed copy a test compares with.
 
+pub mod error_codes;
+
 use crate::{config::ResilienceArgs, http::error::ProblemBody, http::protect::Protection, AppState};
 use utoipa::{
     openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
@@ -36,7 +38,8 @@ pub struct ApiDoc;
 /// The problem answers every operation may give: a refusal with its code, or an outage.
 #[derive(utoipa::IntoResponses)]
 pub enum Problems {
-    /// Refused: the problem body's `code` says why (see the error catalogue).
+    /// Refused: the problem body's `code` says why (the Problem schema lists every code; any
+    /// operation may refuse an unreadable request, a missing or bad token, or a limit).
     #[response(status = "4XX", content_type = "application/problem+json")]
     Refused(ProblemBody),
     /// A dependency is unavailable or the route group is at capacity; retry after `Retry-After`.
@@ -55,14 +58,38 @@ impl Modify for BearerToken {
     }
 }
 
-/// The document's head (info, schemes, shared schemas) over `routes`, whose paths it collects.
-pub fn with_routes(routes: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(routes)
+/// The router of `routes` and the document of it: the head (info, schemes, shared schemas) with the
+/// paths the routes registered, each operation narrowed to the error codes it declares.
+pub fn split(routes: OpenApiRouter<AppState>) -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
+    let (router, mut document) = OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(routes).split_for_parts();
+    error_codes::declare(&mut document);
+    spell_link_fields(&mut document);
+    (router, document)
+}
+
+/// utoipa 5.5 writes a Link object's `operationId` as `operation_id`, which no OpenAPI tool reads: the
+/// field moves to the link's flattened extension map, which is written as named.
+fn spell_link_fields(document: &mut utoipa::openapi::OpenApi) {
+    for item in document.paths.paths.values_mut() {
+        let operations = [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch];
+        for operation in operations.into_iter().flatten() {
+            for response in operation.responses.responses.values_mut() {
+                let utoipa::openapi::RefOr::T(response) = response else { continue };
+                for link in response.links.values_mut() {
+                    let utoipa::openapi::RefOr::T(link) = link else { continue };
+                    let operation_id = std::mem::take(&mut link.operation_id);
+                    link.extensions
+                        .get_or_insert_with(Default::default)
+                        .insert("operationId".into(), operation_id.into());
+                }
+            }
+        }
+    }
 }
 
 /// The document as settle-api serves it (the routes do not depend on the protection's settings).
 pub fn document() -> utoipa::openapi::OpenApi {
-    with_routes(crate::routes::router(&Protection::new(&ResilienceArgs::default()))).into_openapi()
+    split(crate::routes::router(&Protection::new(&ResilienceArgs::default()))).1
 }
 
 /// `/api-docs/openapi.json` and Swagger UI at `/docs`.
