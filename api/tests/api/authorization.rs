@@ -72,6 +72,11 @@ fn row(method: Method, template: &'static str, path: String, body: Option<Value>
     Row { method, template, path, body, expected }
 }
 
+/// A row for a path without parameters, with a body.
+fn fixed(method: Method, path: &'static str, body: Value, expected: [u16; 4]) -> Row {
+    row(method, path, path.into(), Some(body), expected)
+}
+
 async fn signup(app: &TestApp, name: &str) -> i64 {
     let body = json!({ "email": format!("{name}@matrix.test"), "password": password(name), "name": name });
     let response = app.post_json("/api/v1/users/signup", "", &body).await;
@@ -153,262 +158,68 @@ async fn fixture(app: &TestApp) -> Fixture {
 }
 
 /// Every documented operation, with what each caller gets. A's column runs after B's, so a change A
-/// makes (a cancel, a cleared cart) is what the admin then meets.
+/// makes (a cancel, a cleared cart) is what the admin then meets. One row a line: it is a table.
+#[rustfmt::skip]
 fn matrix(f: &Fixture) -> Vec<Row> {
     use Method as M;
     let (a, p, o) = (f.owner.id, f.product, f.options[0]);
+    let line = json!([{ "productId": p, "optionId": o, "quantity": 1 }]);
     let shipping = shipping();
     vec![
         // Carts: B naming A meets an unknown user (404, as for any id B may not see); A and the admin may.
-        row(
-            M::POST,
-            "/api/v1/carts",
-            "/api/v1/carts".into(),
-            Some(json!({ "productId": p, "optionId": o, "quantity": 1, "userId": a })),
-            [401, 404, 200, 200],
-        ),
-        row(
-            M::PUT,
-            "/api/v1/carts/product/{product_id}/option/{option_id}",
-            format!("/api/v1/carts/product/{p}/option/{o}"),
-            Some(json!({ "optionId": o, "quantity": 3, "userId": a })),
-            [401, 404, 200, 200],
-        ),
+        fixed(M::POST, "/api/v1/carts", json!({ "productId": p, "optionId": o, "quantity": 1, "userId": a }), [401, 404, 200, 200]),
+        row(M::PUT, "/api/v1/carts/product/{product_id}/option/{option_id}", format!("/api/v1/carts/product/{p}/option/{o}"),
+            Some(json!({ "optionId": o, "quantity": 3, "userId": a })), [401, 404, 200, 200]),
         row(M::GET, "/api/v1/carts/{user_id}", format!("/api/v1/carts/{a}"), None, [401, 404, 200, 200]),
-        row(
-            M::DELETE,
-            "/api/v1/carts",
-            "/api/v1/carts".into(),
-            Some(json!({ "items": [{ "productId": p, "optionId": f.options[1] }], "userId": a })),
-            [401, 404, 200, 200],
-        ),
+        fixed(M::DELETE, "/api/v1/carts", json!({ "items": [{ "productId": p, "optionId": f.options[1] }], "userId": a }), [401, 404, 200, 200]),
         // Issuance: each caller for themselves (one policy per version, so each first ask succeeds).
-        row(
-            M::POST,
-            "/api/v1/coupons",
-            "/api/v1/coupons".into(),
-            Some(json!({ "couponPolicyId": f.issue_policies[0] })),
-            [401, 201, 201, 201],
-        ),
-        row(
-            M::POST,
-            "/api/v2/coupons",
-            "/api/v2/coupons".into(),
-            Some(json!({ "couponPolicyId": f.issue_policies[1] })),
-            [401, 201, 201, 201],
-        ),
-        row(
-            M::POST,
-            "/api/v3/coupons",
-            "/api/v3/coupons".into(),
-            Some(json!({ "couponPolicyId": f.issue_policies[2] })),
-            [401, 202, 202, 202],
-        ),
+        fixed(M::POST, "/api/v1/coupons", json!({ "couponPolicyId": f.issue_policies[0] }), [401, 201, 201, 201]),
+        fixed(M::POST, "/api/v2/coupons", json!({ "couponPolicyId": f.issue_policies[1] }), [401, 201, 201, 201]),
+        fixed(M::POST, "/api/v3/coupons", json!({ "couponPolicyId": f.issue_policies[2] }), [401, 202, 202, 202]),
         row(M::GET, "/api/v3/coupons", "/api/v3/coupons".into(), None, [401, 200, 200, 200]),
-        row(
-            M::GET,
-            "/api/v3/coupons/requests/{id}",
-            format!("/api/v3/coupons/requests/{}", f.request),
-            None,
-            [401, 404, 200, 200],
-        ),
-        row(
-            M::POST,
-            "/api/v3/coupons/{id}/use",
-            format!("/api/v3/coupons/{}/use", f.coupon),
-            Some(json!({ "orderId": f.coupon_order })),
-            [401, 404, 200, 404],
-        ),
-        row(
-            M::POST,
-            "/api/v3/coupons/{id}/cancel",
-            format!("/api/v3/coupons/{}/cancel", f.coupon),
-            None,
-            [401, 404, 200, 404],
-        ),
+        row(M::GET, "/api/v3/coupons/requests/{id}", format!("/api/v3/coupons/requests/{}", f.request), None, [401, 404, 200, 200]),
+        row(M::POST, "/api/v3/coupons/{id}/use", format!("/api/v3/coupons/{}/use", f.coupon), Some(json!({ "orderId": f.coupon_order })), [401, 404, 200, 404]),
+        row(M::POST, "/api/v3/coupons/{id}/cancel", format!("/api/v3/coupons/{}/cancel", f.coupon), None, [401, 404, 200, 404]),
         // Policies: admins only.
         row(M::GET, "/api/v3/coupon-policies", "/api/v3/coupon-policies".into(), None, [401, 403, 403, 200]),
-        row(
-            M::POST,
-            "/api/v3/coupon-policies",
-            "/api/v3/coupon-policies".into(),
-            Some(policy_body(5)),
-            [401, 403, 403, 201],
-        ),
-        row(
-            M::GET,
-            "/api/v3/coupon-policies/{id}",
-            format!("/api/v3/coupon-policies/{}", f.policy),
-            None,
-            [401, 403, 403, 200],
-        ),
+        fixed(M::POST, "/api/v3/coupon-policies", policy_body(5), [401, 403, 403, 201]),
+        row(M::GET, "/api/v3/coupon-policies/{id}", format!("/api/v3/coupon-policies/{}", f.policy), None, [401, 403, 403, 200]),
         // Catalogue: anyone browses, admins change.
         row(M::GET, "/api/v1/products", "/api/v1/products".into(), None, [200, 200, 200, 200]),
         row(M::GET, "/api/v1/products/{product_id}", format!("/api/v1/products/{p}"), None, [200, 200, 200, 200]),
-        row(
-            M::POST,
-            "/api/v1/products",
-            "/api/v1/products".into(),
-            Some(json!({ "name": "Lamp", "price": 100 })),
-            [401, 403, 403, 201],
-        ),
-        row(
-            M::PATCH,
-            "/api/v1/products/{product_id}",
-            format!("/api/v1/products/{p}"),
-            Some(json!({ "price": 10_000 })),
-            [401, 403, 403, 200],
-        ),
-        row(
-            M::POST,
-            "/api/v1/products/{product_id}/options",
-            format!("/api/v1/products/{p}/options"),
-            Some(json!({ "name": "XL" })),
-            [401, 403, 403, 201],
-        ),
-        row(
-            M::PATCH,
-            "/api/v1/products/{product_id}/options/{option_id}",
-            format!("/api/v1/products/{p}/options/{o}"),
-            Some(json!({ "extraPrice": 0 })),
-            [401, 403, 403, 200],
-        ),
-        row(
-            M::POST,
-            "/api/v1/products/{product_id}/options/{option_id}/stock",
-            format!("/api/v1/products/{p}/options/{o}/stock"),
-            Some(json!({ "add": 1 })),
-            [401, 403, 403, 200],
-        ),
-        row(
-            M::PUT,
-            "/api/v1/products/{product_id}/options/{option_id}/stock",
-            format!("/api/v1/products/{p}/options/{o}/stock"),
-            Some(json!({ "stock": 500 })),
-            [401, 403, 403, 200],
-        ),
+        fixed(M::POST, "/api/v1/products", json!({ "name": "Lamp", "price": 100 }), [401, 403, 403, 201]),
+        row(M::PATCH, "/api/v1/products/{product_id}", format!("/api/v1/products/{p}"), Some(json!({ "price": 10_000 })), [401, 403, 403, 200]),
+        row(M::POST, "/api/v1/products/{product_id}/options", format!("/api/v1/products/{p}/options"), Some(json!({ "name": "XL" })), [401, 403, 403, 201]),
+        row(M::PATCH, "/api/v1/products/{product_id}/options/{option_id}", format!("/api/v1/products/{p}/options/{o}"),
+            Some(json!({ "extraPrice": 0 })), [401, 403, 403, 200]),
+        row(M::POST, "/api/v1/products/{product_id}/options/{option_id}/stock", format!("/api/v1/products/{p}/options/{o}/stock"),
+            Some(json!({ "add": 1 })), [401, 403, 403, 200]),
+        row(M::PUT, "/api/v1/products/{product_id}/options/{option_id}/stock", format!("/api/v1/products/{p}/options/{o}/stock"),
+            Some(json!({ "stock": 500 })), [401, 403, 403, 200]),
         // Orders: B neither reads, lists nor cancels A's; A's cart order empties A's cart for the admin.
         row(M::GET, "/api/v3/orders", format!("/api/v3/orders?userId={a}"), None, [401, 404, 200, 200]),
         row(M::GET, "/api/v3/orders/{order_id}", format!("/api/v3/orders/{}", f.order), None, [401, 404, 200, 200]),
-        row(
-            M::POST,
-            "/api/v3/orders",
-            "/api/v3/orders".into(),
-            Some(
-                json!({ "items": [{ "productId": p, "optionId": o, "quantity": 1 }], "shipping": shipping, "paymentMethod": "CARD" }),
-            ),
-            [401, 201, 201, 201],
-        ),
-        row(
-            M::POST,
-            "/api/v3/orders/cart",
-            "/api/v3/orders/cart".into(),
-            Some(json!({ "shipping": shipping, "paymentMethod": "CARD" })),
-            [401, 409, 201, 409],
-        ),
-        row(
-            M::POST,
-            "/api/v3/orders/cancel",
-            "/api/v3/orders/cancel".into(),
-            Some(json!({ "orderId": f.order })),
-            [401, 404, 200, 409],
-        ),
+        fixed(M::POST, "/api/v3/orders", json!({ "items": line, "shipping": shipping, "paymentMethod": "CARD" }), [401, 201, 201, 201]),
+        fixed(M::POST, "/api/v3/orders/cart", json!({ "shipping": shipping, "paymentMethod": "CARD" }), [401, 409, 201, 409]),
+        fixed(M::POST, "/api/v3/orders/cancel", json!({ "orderId": f.order }), [401, 404, 200, 409]),
         row(M::DELETE, "/api/v1/carts/{user_id}/all", format!("/api/v1/carts/{a}/all"), None, [401, 404, 200, 200]),
         // Points: B may not name A nor touch A's entries; only admins earn.
-        row(
-            M::POST,
-            "/api/v2/points/earn",
-            "/api/v2/points/earn".into(),
-            Some(json!({ "userId": a, "amount": 10 })),
-            [401, 403, 403, 200],
-        ),
-        row(
-            M::POST,
-            "/api/v2/points/use",
-            "/api/v2/points/use".into(),
-            Some(json!({ "userId": a, "amount": 10 })),
-            [401, 404, 200, 200],
-        ),
-        row(
-            M::GET,
-            "/api/v2/points/users/{user_id}/balance",
-            format!("/api/v2/points/users/{a}/balance"),
-            None,
-            [401, 404, 200, 200],
-        ),
-        row(
-            M::GET,
-            "/api/v2/points/users/{user_id}/history",
-            format!("/api/v2/points/users/{a}/history"),
-            None,
-            [401, 404, 200, 200],
-        ),
-        row(
-            M::POST,
-            "/api/v2/points/{point_id}/cancel",
-            format!("/api/v2/points/{}/cancel", f.point_use),
-            None,
-            [401, 404, 200, 409],
-        ),
-        // Accounts: /me is always the caller's own; the public routes depend on what they are given.
+        fixed(M::POST, "/api/v2/points/earn", json!({ "userId": a, "amount": 10 }), [401, 403, 403, 200]),
+        fixed(M::POST, "/api/v2/points/use", json!({ "userId": a, "amount": 10 }), [401, 404, 200, 200]),
+        row(M::GET, "/api/v2/points/users/{user_id}/balance", format!("/api/v2/points/users/{a}/balance"), None, [401, 404, 200, 200]),
+        row(M::GET, "/api/v2/points/users/{user_id}/history", format!("/api/v2/points/users/{a}/history"), None, [401, 404, 200, 200]),
+        row(M::POST, "/api/v2/points/{point_id}/cancel", format!("/api/v2/points/{}/cancel", f.point_use), None, [401, 404, 200, 409]),
+        // Accounts: /me is always the caller's own; the public routes act on what they are given.
         row(M::GET, "/api/v1/users/me", "/api/v1/users/me".into(), None, [401, 200, 200, 200]),
-        row(
-            M::PUT,
-            "/api/v1/users/me",
-            "/api/v1/users/me".into(),
-            Some(json!({ "name": "Renamed" })),
-            [401, 200, 200, 200],
-        ),
-        row(
-            M::GET,
-            "/api/v1/users/me/login-history",
-            "/api/v1/users/me/login-history".into(),
-            None,
-            [401, 200, 200, 200],
-        ),
-        row(
-            M::POST,
-            "/api/v1/users/validate-token",
-            "/api/v1/users/validate-token".into(),
-            Some(json!({ "token": f.owner.token })),
-            [200, 200, 200, 200],
-        ),
-        row(
-            M::POST,
-            "/api/v1/users/login",
-            "/api/v1/users/login".into(),
-            Some(json!({ "email": "guest@matrix.test", "password": password("guest") })),
-            [200, 200, 200, 200],
-        ),
-        row(
-            M::POST,
-            "/api/v1/users/refresh-token",
-            "/api/v1/users/refresh-token".into(),
-            Some(json!({ "refreshToken": f.refresh_tokens[0] })),
-            [200, 401, 401, 401],
-        ),
-        row(
-            M::POST,
-            "/api/v1/users/logout",
-            "/api/v1/users/logout".into(),
-            Some(json!({ "refreshToken": f.refresh_tokens[1] })),
-            [204, 204, 204, 204],
-        ),
-        row(
-            M::POST,
-            "/api/v1/users/signup",
-            "/api/v1/users/signup".into(),
-            Some(json!({ "email": "late@matrix.test", "password": password("late"), "name": "Late" })),
-            [201, 409, 409, 409],
-        ),
+        fixed(M::PUT, "/api/v1/users/me", json!({ "name": "Renamed" }), [401, 200, 200, 200]),
+        row(M::GET, "/api/v1/users/me/login-history", "/api/v1/users/me/login-history".into(), None, [401, 200, 200, 200]),
+        fixed(M::POST, "/api/v1/users/validate-token", json!({ "token": f.owner.token }), [200, 200, 200, 200]),
+        fixed(M::POST, "/api/v1/users/login", json!({ "email": "guest@matrix.test", "password": password("guest") }), [200, 200, 200, 200]),
+        fixed(M::POST, "/api/v1/users/refresh-token", json!({ "refreshToken": f.refresh_tokens[0] }), [200, 401, 401, 401]),
+        fixed(M::POST, "/api/v1/users/logout", json!({ "refreshToken": f.refresh_tokens[1] }), [204, 204, 204, 204]),
+        fixed(M::POST, "/api/v1/users/signup", json!({ "email": "late@matrix.test", "password": password("late"), "name": "Late" }), [201, 409, 409, 409]),
         // The body names A's password: only A's own account has it.
-        row(
-            M::POST,
-            "/api/v1/users/me/password",
-            "/api/v1/users/me/password".into(),
-            Some(json!({ "currentPassword": password("owner"), "newPassword": "bison-thunder-17-copper" })),
-            [401, 401, 204, 401],
-        ),
+        fixed(M::POST, "/api/v1/users/me/password", json!({ "currentPassword": password("owner"), "newPassword": "bison-thunder-17-copper" }), [401, 401, 204, 401]),
     ]
 }
 
@@ -449,6 +260,13 @@ async fn call(app: &TestApp, fixture: &Fixture, caller: Caller, row: &Row) -> u1
         request = request.json(body);
     }
     request.send().await.expect("request").status().as_u16()
+}
+
+/// `row` called by `caller`, and what differs from the matrix's `column` for it.
+async fn answer_differs(app: &TestApp, fixture: &Fixture, caller: Caller, column: usize, row: &Row) -> Option<String> {
+    let status = call(app, fixture, caller, row).await;
+    let expected = row.expected[column];
+    (status != expected).then(|| format!("{caller:?} {} {}: {status}, expected {expected}", row.method, row.path))
 }
 
 /// Everything of A's that another caller could read or change, as the database holds it.
@@ -495,26 +313,14 @@ async fn every_operation_answers_each_caller_as_the_matrix_says_and_b_never_touc
             rows.iter().partition(|row| !OWNER_SECRET_ROUTES.contains(&row.template));
         let before = owner_state(&app, fixture.owner.id).await;
         for row in own_rights {
-            let status = call(&app, &fixture, caller, row).await;
-            if status != row.expected[column] {
-                mismatches.push(format!(
-                    "{caller:?} {} {}: {status}, expected {}",
-                    row.method, row.path, row.expected[column]
-                ));
-            }
+            mismatches.extend(answer_differs(&app, &fixture, caller, column, row).await);
         }
         if matches!(caller, Caller::Anonymous | Caller::Stranger) {
             let after = owner_state(&app, fixture.owner.id).await;
             assert_eq!(before, after, "{caller:?} changed A's data");
         }
         for row in owners_secrets {
-            let status = call(&app, &fixture, caller, row).await;
-            if status != row.expected[column] {
-                mismatches.push(format!(
-                    "{caller:?} {} {}: {status}, expected {}",
-                    row.method, row.path, row.expected[column]
-                ));
-            }
+            mismatches.extend(answer_differs(&app, &fixture, caller, column, row).await);
         }
     }
     assert!(mismatches.is_empty(), "{} answers differ from the matrix:\n{}", mismatches.len(), mismatches.join("\n"));
