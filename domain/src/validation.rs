@@ -48,14 +48,16 @@ impl FieldErrors {
     /// A free-text field (a name, an address): trimmed, 1 to `max` characters, no control characters
     /// (they break logs, labels and CSV exports). `TEXT_PATTERN` says the same to the API's clients.
     pub fn text(&mut self, field: &'static str, raw: Option<&str>, max: usize) -> Option<String> {
-        let text = self.required(field, raw)?.trim();
+        let raw = self.required(field, raw)?;
+        // Before trimming: a trailing "\r" or "\n" is a control character too, as TEXT_PATTERN says.
+        if raw.chars().any(char::is_control) {
+            self.add(field, "must not contain control characters");
+            return None;
+        }
+        let text = raw.trim();
         let chars = text.chars().count();
         if chars == 0 || chars > max {
             self.add(field, format!("must be 1 to {max} characters"));
-            return None;
-        }
-        if text.chars().any(char::is_control) {
-            self.add(field, "must not contain control characters");
             return None;
         }
         Some(text.to_owned())

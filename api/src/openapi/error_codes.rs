@@ -128,19 +128,16 @@ pub fn catalogue_schema() -> Schema {
 
 /// Narrows each operation's problem responses to the codes it declares, split by status class.
 pub fn declare(openapi: &mut OpenApi) {
-    for item in openapi.paths.paths.values_mut() {
-        let operations = [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch];
-        for operation in operations.into_iter().flatten() {
-            let Some(codes) = operation.operation_id.as_deref().and_then(codes_of) else { continue };
-            for (status, response) in operation.responses.responses.iter_mut() {
-                let in_class = |code: &ErrorCode| match status.as_str() {
-                    "4XX" => code.status().is_client_error(),
-                    _ => code.status().as_str() == status,
-                };
-                let is_problem = status == "4XX" || status == "503";
-                if let (true, RefOr::T(response)) = (is_problem, response) {
-                    narrow(response, &codes.iter().copied().filter(in_class).collect::<Vec<_>>());
-                }
+    for operation in super::operations_mut(openapi) {
+        let Some(codes) = operation.operation_id.as_deref().and_then(codes_of) else { continue };
+        for (status, response) in operation.responses.responses.iter_mut() {
+            let in_class = |code: &ErrorCode| match status.as_str() {
+                "4XX" => code.status().is_client_error(),
+                _ => code.status().as_str() == status,
+            };
+            let is_problem = status == "4XX" || status == "503";
+            if let (true, RefOr::T(response)) = (is_problem, response) {
+                narrow(response, &codes.iter().copied().filter(in_class).collect::<Vec<_>>());
             }
         }
     }

@@ -64,7 +64,40 @@ pub fn split(routes: OpenApiRouter<AppState>) -> (axum::Router<AppState>, utoipa
     let (router, mut document) = OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(routes).split_for_parts();
     error_codes::declare(&mut document);
     spell_link_fields(&mut document);
+    describe_plain_answers(&mut document);
     (router, document)
+}
+
+/// A response must have a description (OpenAPI requires one); where the handler's body type says all
+/// there is to say, it is the status's reason phrase.
+fn describe_plain_answers(document: &mut utoipa::openapi::OpenApi) {
+    for (status, response) in responses_mut(document) {
+        let reason = status.parse().ok().and_then(|code| axum::http::StatusCode::from_u16(code).ok());
+        if let (true, Some(reason)) = (response.description.is_empty(), reason.and_then(|r| r.canonical_reason())) {
+            response.description = reason.to_owned();
+        }
+    }
+}
+
+/// Every operation of the document.
+fn operations_mut(
+    document: &mut utoipa::openapi::OpenApi,
+) -> impl Iterator<Item = &mut utoipa::openapi::path::Operation> {
+    document.paths.paths.values_mut().flat_map(|item| {
+        [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch].into_iter().flatten()
+    })
+}
+
+/// Every inline response of every operation, with its status (`200`, `4XX`, ...).
+fn responses_mut(
+    document: &mut utoipa::openapi::OpenApi,
+) -> impl Iterator<Item = (&String, &mut utoipa::openapi::Response)> {
+    operations_mut(document).flat_map(|operation| {
+        operation.responses.responses.iter_mut().filter_map(|(status, response)| match response {
+            utoipa::openapi::RefOr::T(response) => Some((status, response)),
+            utoipa::openapi::RefOr::Ref(_) => None,
+        })
+    })
 }
 
 /// utoipa 5.5 writes a Link object's `operationId` as `operation_id`, which no OpenAPI tool reads: the

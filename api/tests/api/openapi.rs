@@ -55,6 +55,12 @@ async fn every_documented_operation_is_a_route_and_names_its_errors_and_security
             );
             let responses = operation["responses"].as_object().expect("responses");
             assert!(responses.contains_key("4XX"), "{method} {path} documents its problem answers");
+            for (status, response) in responses {
+                assert!(
+                    response["description"].as_str().is_some_and(|d| !d.is_empty()),
+                    "{method} {path} {status}: no description"
+                );
+            }
             assert!(operation["security"].is_array(), "{method} {path} names its security");
         }
     }

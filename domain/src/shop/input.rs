@@ -96,8 +96,10 @@ impl ShippingInput {
     /// (receiver name, phone, address), trimmed, each within its column's bounds.
     pub fn validate(&self, errors: &mut FieldErrors) -> Option<(String, String, String)> {
         let receiver = errors.text("shipping.receiverName", self.receiver_name.as_deref(), 100);
-        let phone = errors.text("shipping.phone", self.phone.as_deref(), 30).filter(|phone| {
-            let dialable = phone.chars().all(|c| c.is_ascii_digit() || "+-() ".contains(c));
+        let phone = errors.text("shipping.phone", self.phone.as_deref(), 30).filter(|_| {
+            // The raw value, so that no other white space hides at its ends (the pattern's reading).
+            let raw = self.phone.as_deref().unwrap_or_default();
+            let dialable = raw.chars().all(|c| c.is_ascii_digit() || "+-() ".contains(c));
             if !dialable {
                 errors.add("shipping.phone", "may hold only digits, spaces and + - ( )");
             }
@@ -108,13 +110,13 @@ impl ShippingInput {
     }
 }
 
-/// What `ShippingInput::validate` takes for a phone number (white space around it is trimmed).
+/// What `ShippingInput::validate` takes for a phone number: digits, spaces and + - ( ), not blank.
 #[cfg(feature = "openapi")]
 fn phone_schema() -> utoipa::openapi::Object {
     utoipa::openapi::ObjectBuilder::new()
         .schema_type(utoipa::openapi::schema::Type::String)
         .max_length(Some(30))
-        .pattern(Some(r"^[\t-\r ]*[0-9+() -]*[0-9+()-][0-9+() -]*[\t-\r ]*$"))
+        .pattern(Some(r"^[0-9+() -]*[0-9+()-][0-9+() -]*$"))
         .build()
 }
 
