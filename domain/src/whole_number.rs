@@ -33,6 +33,11 @@ pub fn optional_int<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option
     <Option<WholeNumber> as serde::Deserialize>::deserialize(deserializer).map(|number| number.map(i64::from))
 }
 
+/// `value` as an integer when it is one that an `f64` holds exactly.
+pub fn integral(value: f64) -> Option<i64> {
+    (value.fract() == 0.0 && value.abs() <= EXACT_FLOAT).then_some(value as i64)
+}
+
 struct WholeNumberVisitor;
 
 impl Visitor<'_> for WholeNumberVisitor {
@@ -51,11 +56,7 @@ impl Visitor<'_> for WholeNumberVisitor {
     }
 
     fn visit_f64<E: de::Error>(self, value: f64) -> Result<i64, E> {
-        if value.fract() == 0.0 && value.abs() <= EXACT_FLOAT {
-            Ok(value as i64)
-        } else {
-            Err(E::invalid_value(de::Unexpected::Float(value), &self))
-        }
+        integral(value).ok_or_else(|| E::invalid_value(de::Unexpected::Float(value), &self))
     }
 
     fn visit_str<E: de::Error>(self, text: &str) -> Result<i64, E> {

@@ -39,17 +39,15 @@ where
     }
 }
 
-/// Integral floats within i64 become integers (JSON Schema's `integer` admits `1.0`); false when a
+/// Integral floats an f64 holds exactly become integers (JSON Schema's `integer` admits `1.0`); false when a
 /// string anywhere in the value holds NUL.
 fn normalize(value: &mut serde_json::Value) -> bool {
     use serde_json::Value;
     match value {
         Value::Number(number) => {
-            if let Some(float) = number.as_f64().filter(|_| number.is_f64()) {
-                let integral = float.fract() == 0.0 && float.abs() < 9.0e15;
-                if integral {
-                    *number = serde_json::Number::from(float as i64);
-                }
+            let whole = number.as_f64().filter(|_| number.is_f64()).and_then(domain::whole_number::integral);
+            if let Some(whole) = whole {
+                *number = serde_json::Number::from(whole);
             }
             true
         }
