@@ -1,5 +1,55 @@
-# Pieces the benchmark scripts share: sourced after env.sh, never run. Expects $out (the run's folder)
-# and $API_LISTEN_ADDR.
+# Pieces the benchmark scripts share: sourced after env.sh, never run. `bench_setup` makes the run's
+# folder ($out), binaries ($BIN) and database; the rest expects those and $API_LISTEN_ADDR.
+#
+# BENCH_SMOKE=1 is the smoke run the test command makes of every benchmark: the binaries of the tests'
+# (dev) build, every size scaled down to seconds (`sized SMOKE FULL`), and the table written under
+# $SETTLE_STATE/bench/smoke instead of bench/results. It proves the script still runs and writes its
+# table; its figures mean nothing.
+SMOKE=${BENCH_SMOKE:-0}
+sized() { if [[ $SMOKE == 1 ]]; then echo "$1"; else echo "$2"; fi; }
+
+# Stack up, binaries built, the run's folder, and (with a name) a database of the benchmark's own with a
+# Redis prefix and topic prefix of its own, so the benchmark never touches other data.
+bench_setup() { # [database name]
+  "$SETTLE_ROOT/scripts/stack" up >/dev/null
+  if [[ $SMOKE == 1 ]]; then
+    say "smoke run: building the dev binaries"
+    cargo build --quiet --bins --manifest-path "$SETTLE_ROOT/Cargo.toml"
+    BIN=$CARGO_TARGET_DIR/debug
+    RESULTS=$SETTLE_STATE/bench/smoke
+  else
+    say "building release binaries"
+    cargo build --release --quiet --bins --manifest-path "$SETTLE_ROOT/Cargo.toml"
+    BIN=$CARGO_TARGET_DIR/release
+    RESULTS=$SETTLE_ROOT/bench/results
+  fi
+  run_id=$(date +%Y%m%d-%H%M%S)
+  out=$SETTLE_STATE/bench/$run_id-$$
+  mkdir -p "$out" "$RESULTS"
+  admin_url=$DATABASE_URL
+  export REDIS_KEY_PREFIX="bench-$run_id-$$:" KAFKA_TOPIC_PREFIX="bench-$run_id-$$." RUST_LOG=warn
+  [[ -z ${1:-} ]] || bench_database "$1"
+}
+
+# A fresh database of that name (dropped first), migrated, in $DATABASE_URL.
+bench_database() {
+  export DATABASE_URL=${admin_url%/*}/$1
+  # An autovacuum worker on an earlier run's tables can refuse FORCE for a moment: retry.
+  for attempt in $(seq 30); do
+    psql -q "$admin_url" -c "DROP DATABASE IF EXISTS $1 WITH (FORCE)" 2>/dev/null && break
+    ((attempt < 30)) || fail "could not drop $1"
+    sleep 2
+  done
+  psql -q "$admin_url" -c "CREATE DATABASE $1"
+  "$BIN/settle-batch" migrate >/dev/null
+}
+
+# Prints the table written to $1 and says where it is.
+publish() {
+  echo
+  cat "$1"
+  say "written to $1 (raw output in $out)"
+}
 
 pids=()
 cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; }

@@ -17,8 +17,11 @@ REDIS_SENTINEL_PORTS=${REDIS_SENTINEL_PORTS:-26379 26380 26381}
 KAFKA_PORT=${KAFKA_PORT:-9092}
 
 TANSU_VERSION=${TANSU_VERSION:-0.6.0}
-# libsql gives the sqlite:// engine (persistent); the other two are the set verified with librdkafka.
-TANSU_FEATURES=${TANSU_FEATURES:-dynostore,postgres,libsql}
+# libsql gives the sqlite:// engine (persistent), the only storage the stack uses; the other engines
+# (dynostore: object stores, postgres) add minutes to the one-time build and nothing the stack needs.
+TANSU_FEATURES=${TANSU_FEATURES:-libsql}
+# What the build compiles with those features (cargo tree), for its progress lines.
+TANSU_CRATES=${TANSU_CRATES:-420}
 TANSU_HOME=${TANSU_HOME:-${XDG_CACHE_HOME:-$HOME/.cache}/settle/tansu-$TANSU_VERSION}
 
 export DATABASE_URL=${DATABASE_URL:-postgres://$PG_USER:$PG_PASSWORD@127.0.0.1:$PG_PORT/$PG_DATABASE}

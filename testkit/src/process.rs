@@ -123,3 +123,26 @@ where
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// Polls the async `count` every 100 ms until it reaches `target`; false only once it has not moved for
+/// `stall`. For work whose speed is the machine's (a loaded CI runner is slower, not wrong): the bound is
+/// on a lack of progress, not on the total time.
+pub async fn progresses_to<F, Fut>(target: i64, stall: Duration, mut count: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = i64>,
+{
+    let (mut last, mut moved_at) = (i64::MIN, Instant::now());
+    loop {
+        let now = count().await;
+        if now >= target {
+            return true;
+        }
+        if now != last {
+            (last, moved_at) = (now, Instant::now());
+        } else if moved_at.elapsed() > stall {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -102,14 +102,17 @@ async fn a_worker_killed_mid_stream_and_restarted_persists_every_accepted_reques
     let requests: Vec<_> = users.iter().map(|user| request(policy, *user)).collect();
     produce(&kafka, &kafka.producer().expect("producer"), &encoded(&requests)).await;
 
+    // Bounded by stalls, not by total time: a worker on a loaded machine is slower, not wrong. A stall longer
+    // than the group's session timeout (the killed member's partitions move after it) and a start is a failure.
+    let stall = infra::kafka::CONSUMER_SESSION_TIMEOUT + Duration::from_secs(50);
     let mut first = process::Running::spawn(&mut small_batch_worker(&env)).expect("first worker");
-    assert!(wait_for_decided(&env, 200, Duration::from_secs(60)).await, "the first worker made no progress");
+    assert!(process::progresses_to(200, stall, || decided(&env)).await, "the first worker made no progress");
     first.kill(); // SIGKILL: no drain, no final commit
     let at_kill = decided(&env).await;
     assert!(at_kill < 3_000, "killed too late to prove anything ({at_kill} already decided)");
 
     let mut second = process::Running::spawn(&mut small_batch_worker(&env)).expect("second worker");
-    assert!(wait_for_decided(&env, 3_000, Duration::from_secs(120)).await, "not every request was decided");
+    assert!(process::progresses_to(3_000, stall, || decided(&env)).await, "deciding stalled before the last request");
     assert_eq!(counts(&env).await, (2_000, 2_000, 3_000, 3_000), "coupons, holders, requests, distinct requests");
     let status = second.terminate(Duration::from_secs(20)).await.expect("stopping");
     assert!(status.success());

@@ -91,6 +91,7 @@ catalogue! {
     Internal => INTERNAL_SERVER_ERROR, "INTERNAL", "an unexpected failure; quote the x-trace-id header";
     DependencyUnavailable => SERVICE_UNAVAILABLE, "DEPENDENCY_UNAVAILABLE", "PostgreSQL, Redis or the broker is unreachable (or its circuit breaker is open); nothing was changed unless the answer says so; retry after Retry-After seconds";
     BrokerUnavailable => SERVICE_UNAVAILABLE, "BROKER_UNAVAILABLE", "the request could not be queued; nothing was kept";
+    IssueOutcomeUnknown => SERVICE_UNAVAILABLE, "ISSUE_OUTCOME_UNKNOWN", "the broker did not confirm the request in time; it may be queued and is sent again until it is: `requestId` tells its outcome";
     Timeout => SERVICE_UNAVAILABLE, "TIMEOUT", "the request took longer than API_REQUEST_TIMEOUT_MS";
     Overloaded => SERVICE_UNAVAILABLE, "OVERLOADED", "the route group is at its concurrency cap and queue; retry after Retry-After seconds";
     ServerBusy => SERVICE_UNAVAILABLE, "SERVER_BUSY", "the password hashing pool is full; retry after Retry-After seconds";

@@ -72,7 +72,7 @@ pub const BY_OPERATION: &[(&str, &[&[ErrorCode]])] = &[
     ("show", &[&[PolicyNotFound]]),
     ("v1_row_lock", &[ISSUANCE]),
     ("v2_redis_then_insert", &[ISSUANCE, IDEMPOTENT]),
-    ("v3_redis_then_kafka", &[ISSUANCE, &[BrokerUnavailable]]),
+    ("v3_redis_then_kafka", &[ISSUANCE, &[BrokerUnavailable, IssueOutcomeUnknown]]),
     ("list_coupons", &[]),
     ("request_status", &[&[RequestNotFound]]),
     ("use_for_order", &[&[CouponNotFound, OrderNotFound, CouponAlreadyUsed, CouponExpired]]),

@@ -176,7 +176,7 @@ where
         }
     }
     let outcome = change(&mut tx).await?;
-    let written = outcome.as_ref().ok().map(|entry| (entry.user_id, entry.version, entry.balance));
+    let changed = outcome.as_ref().ok().and_then(Entry::balance_change);
     let (status, body) = match outcome {
         Ok(entry) => (StatusCode::OK, serde_json::to_value(EntryView::from(entry)).map_err(anyhow::Error::from)?),
         Err(refused) => {
@@ -187,11 +187,7 @@ where
     if let Some(key) = &key {
         idempotency::complete(&mut tx, key, status.as_u16(), &body).await?;
     }
-    tx.commit().await?;
-    // Before answering, so that a read after this write sees it (the version guards against races).
-    if let Some((user, version, balance)) = written {
-        state.balances.offer(UserId::parse(user).map_err(anyhow::Error::from)?, version, balance).await;
-    }
+    state.balances.commit(tx, changed).await?;
     Ok(json_response(status, &body))
 }
 

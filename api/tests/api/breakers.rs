@@ -204,3 +204,45 @@ async fn with_the_brokers_port_blackholed_the_breaker_opens_v3_fails_fast_and_re
         restored.elapsed()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_v3_request_the_broker_never_acknowledged_keeps_its_place_and_is_decided_once_the_path_opens() {
+    if !testkit::firewall::Blackhole::possible() {
+        eprintln!("SKIPPED: nftables is not usable here (needs root and the nft command); the test did not run");
+        return;
+    }
+    let broker = OwnBroker::start().await.expect("a private broker");
+    let port: u16 = broker.brokers().rsplit(':').next().and_then(|p| p.parse().ok()).expect("broker port");
+    let (app, mut users, policy) = issuing_through(&broker).await;
+    let user = users.next().expect("user");
+
+    // Sent into a dead path: the record may or may not reach the log; no acknowledgement comes back.
+    let blackhole = testkit::firewall::Blackhole::drop_port(port).expect("the blackhole");
+    let response =
+        app.post_json("/api/v3/coupons", &app.token(user, Role::User), &json!({ "couponPolicyId": policy })).await;
+    let problem = assert_problem(response, 503, "ISSUE_OUTCOME_UNKNOWN").await;
+    let request = problem["requestId"].as_str().expect("the answer names the request").to_owned();
+    assert_eq!(holding_a_place(&app, policy, &[user]).await, [user], "an unknown outcome keeps its place");
+    let status_path = format!("/api/v3/coupons/requests/{request}");
+    let token = app.token(user, Role::User);
+    assert_eq!(app.get_json(&status_path, &token).await["status"], "PENDING");
+
+    drop(blackhole);
+    let brokers = broker.brokers();
+    let _worker = crate::coupons::support::Worker::start_with(&app, |config| config.kafka.brokers = brokers);
+    let (app_ref, path, token) = (&app, &status_path, &token);
+    let decided = testkit::process::eventually(Duration::from_secs(60), || async move {
+        app_ref.get_json(path, token).await["status"] != "PENDING"
+    })
+    .await;
+    assert!(decided, "the request was sent again and decided once the path opened");
+    assert_eq!(app.get_json(&status_path, token).await["status"], "ISSUED");
+    let coupons: i64 = sqlx::query_scalar("SELECT count(*) FROM coupons WHERE policy_id = $1 AND user_id = $2")
+        .bind(policy)
+        .bind(user)
+        .fetch_one(&app.env.pool)
+        .await
+        .expect("coupons");
+    assert_eq!(coupons, 1, "issued once, however many copies arrived");
+    assert_eq!(holding_a_place(&app, policy, &[user]).await, [user], "the issued coupon keeps its place");
+}

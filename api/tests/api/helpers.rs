@@ -128,3 +128,31 @@ pub async fn private_redis() -> (testkit::process::Running, String) {
     assert!(listening.await, "the private redis-server listens");
     (redis, format!("redis://127.0.0.1:{port}"))
 }
+
+/// Whether, within 10 s, at least `sessions` of the app's database sessions wait on a lock (a request held
+/// inside its transaction by a lock the test took).
+pub async fn waiting_on_locks(app: &TestApp, sessions: i64) -> bool {
+    testkit::process::eventually(Duration::from_secs(10), || async { sessions_waiting_on_locks(app).await >= sessions })
+        .await
+}
+
+/// How many of the app's database sessions wait on a lock now.
+pub async fn sessions_waiting_on_locks(app: &TestApp) -> i64 {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+    )
+    .fetch_one(&app.env.pool)
+    .await
+    .expect("pg_stat_activity")
+}
+
+/// A transaction holding `option`'s row lock: orders reaching their stock update wait until it ends.
+pub async fn lock_option(app: &TestApp, option: i64) -> sqlx::Transaction<'static, sqlx::Postgres> {
+    let mut holder = app.env.pool.begin().await.expect("a transaction");
+    sqlx::query("SELECT stock FROM product_options WHERE id = $1 FOR UPDATE")
+        .bind(option)
+        .execute(&mut *holder)
+        .await
+        .expect("lock");
+    holder
+}

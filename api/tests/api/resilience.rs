@@ -3,7 +3,7 @@
 //! floods the routes anyone may call.
 
 use crate::coupons::support::{create_policy, create_users, policy_body};
-use crate::helpers::{assert_problem, spawn_app_with, TestApp};
+use crate::helpers::{assert_problem, lock_option, spawn_app_with, waiting_on_locks, TestApp};
 use crate::shop::support::{order_body, product};
 use domain::Role;
 use serde_json::json;
@@ -77,17 +77,6 @@ async fn requests_without_a_token_are_limited_per_client_address() {
     assert_eq!(probe.status(), 200, "probes are never limited");
 }
 
-/// A transaction holding `option`'s row lock: orders reaching their stock update wait until it ends.
-async fn lock_option(app: &TestApp, option: i64) -> sqlx::Transaction<'static, sqlx::Postgres> {
-    let mut holder = app.env.pool.begin().await.expect("a transaction");
-    sqlx::query("SELECT stock FROM product_options WHERE id = $1 FOR UPDATE")
-        .bind(option)
-        .execute(&mut *holder)
-        .await
-        .expect("lock");
-    holder
-}
-
 /// An order sent on a task of its own: (status, Retry-After, problem code).
 fn order_task(app: &TestApp, user: i64, body: &serde_json::Value) -> tokio::task::JoinHandle<(u16, u64, String)> {
     let (client, url, token, body) =
@@ -110,16 +99,7 @@ async fn an_overloaded_route_group_refuses_at_once_while_the_other_groups_answer
     // Hold the option's row lock: an order inside the shop's bulkhead waits on it at its stock update.
     let holder = lock_option(&app, sizes[0]).await;
     let working = order_task(&app, users[0], &body);
-    let waiting_on_the_row = testkit::process::eventually(Duration::from_secs(10), || async {
-        let waiting: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
-        )
-        .fetch_one(&app.env.pool)
-        .await
-        .expect("locks");
-        waiting > 0
-    });
-    assert!(waiting_on_the_row.await, "the first order is inside, waiting for the row");
+    assert!(waiting_on_locks(&app, 1).await, "the first order is inside, waiting for the row");
 
     // One of the next two takes the one queue place and waits; the other is refused at once.
     let (first, second) = (order_task(&app, users[1], &body), order_task(&app, users[2], &body));

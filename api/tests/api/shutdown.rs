@@ -57,9 +57,21 @@ async fn sigterm_mid_rush_answers_the_requests_in_flight_and_loses_no_accepted_o
         // A connection per request: after the stop, a new request is refused rather than queued.
         let client = reqwest::Client::builder().pool_max_idle_per_host(0).build().expect("client");
         let url = format!("http://127.0.0.1:{port}/api/v3/coupons");
+        let live = format!("http://127.0.0.1:{port}/health/live");
         clients.spawn(async move {
             loop {
-                let Some((user, token)) = queue.lock().expect("queue").next() else { return };
+                let next = queue.lock().expect("queue").next();
+                // Out of users before the stop took effect (a fast machine): the rush goes on with probes,
+                // which issue nothing, until the server refuses; so it outlasts the stop by construction.
+                let Some((user, token)) = next else {
+                    match client.get(&live).send().await {
+                        Err(error) if error.is_connect() => {
+                            outcomes.lock().expect("outcomes").push(Outcome::Refused);
+                            return;
+                        }
+                        _ => continue,
+                    }
+                };
                 let sent = client.post(&url).bearer_auth(token).json(&json!({ "couponPolicyId": policy })).send();
                 let outcome = match sent.await {
                     Ok(response) => {

@@ -50,16 +50,35 @@ fn expiry(ttl: Duration) -> chrono::DateTime<chrono::Utc> {
     chrono::Utc::now() + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::days(14))
 }
 
-/// Starts a family for a login and returns its first token.
-pub async fn start_family(pool: &PgPool, user: UserId, ttl: Duration) -> sqlx::Result<String> {
+/// Starts a family for a login whose password was checked against `verified_hash`, and returns its first
+/// token; None when the user's password is no longer that one. The share lock on the user row orders this
+/// against a password change: one that committed first is seen here (no family), one that commits later
+/// revokes the family made here. Without it, a login verified just before a change and creating its family
+/// just after would hold a refresh token the change never revoked.
+pub async fn start_family(
+    pool: &PgPool,
+    user: UserId,
+    verified_hash: &str,
+    ttl: Duration,
+) -> sqlx::Result<Option<String>> {
     let mut tx = pool.begin().await?;
+    let still_valid = sqlx::query_scalar!(
+        "SELECT id FROM users WHERE id = $1 AND password_hash = $2 FOR SHARE",
+        user.get(),
+        verified_hash
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
+    if still_valid.is_none() {
+        return Ok(None);
+    }
     let family = Uuid::new_v4();
     sqlx::query!("INSERT INTO refresh_token_families (id, user_id) VALUES ($1, $2)", family, user.get())
         .execute(&mut *tx)
         .await?;
     let token = add_token(&mut tx, family, ttl).await?;
     tx.commit().await?;
-    Ok(token)
+    Ok(Some(token))
 }
 
 async fn add_token(tx: &mut Transaction<'_, Postgres>, family: Uuid, ttl: Duration) -> sqlx::Result<String> {

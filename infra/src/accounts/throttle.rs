@@ -1,7 +1,8 @@
-//! Login throttling in Redis: failed attempts counted per account and per client IP; past a threshold
-//! further attempts wait, the wait doubling with each failure (see `throttle.lua`). A success resets the
-//! account's count (not the IP's: one good password must not clear a flood from that address).
-//! Redis unreachable: logins go ahead (logged and counted), since the hashing pool still bounds them.
+//! Login throttling in Redis: attempts counted per account and per client IP when they are let through,
+//! and taken back when they succeed; past a threshold further attempts wait, the wait doubling with each
+//! failure (see `throttle.lua`). A success resets the account's count (not the IP's: one good password
+//! must not clear a flood from that address). Redis unreachable: logins go ahead (logged and counted),
+//! since the hashing pool still bounds them.
 
 use crate::redis_client::Behind;
 use crate::redis_client::Redis;
@@ -26,8 +27,7 @@ pub struct Throttle {
 }
 
 enum Step {
-    Check,
-    Fail,
+    Attempt,
     Ok,
 }
 
@@ -36,9 +36,10 @@ impl Throttle {
         Self { redis, script: Arc::new(Script::new(include_str!("throttle.lua"))), limits }
     }
 
-    /// How long the caller must wait before trying again (None: go ahead).
-    pub async fn wait(&self, account: Option<i64>, ip: Option<&str>) -> Option<Duration> {
-        match self.run(Step::Check, account, ip).await {
+    /// Counts an attempt and lets it through (None), or says how long the caller must wait first. The
+    /// attempt counts as failed unless `succeeded` follows.
+    pub async fn attempt(&self, account: Option<i64>, ip: Option<&str>) -> Option<Duration> {
+        match self.run(Step::Attempt, account, ip).await {
             Ok(0) => None,
             Ok(millis) => Some(Duration::from_millis(millis)),
             Err(error) => {
@@ -49,14 +50,9 @@ impl Throttle {
         }
     }
 
-    pub async fn failed(&self, account: Option<i64>, ip: Option<&str>) {
-        if let Err(error) = self.run(Step::Fail, account, ip).await {
-            tracing::warn!(error = ?error, "counting a failed login failed");
-        }
-    }
-
-    pub async fn succeeded(&self, account: i64) {
-        if let Err(error) = self.run(Step::Ok, Some(account), None).await {
+    /// The attempt counted for `account` from `ip` was the right password.
+    pub async fn succeeded(&self, account: i64, ip: Option<&str>) {
+        if let Err(error) = self.run(Step::Ok, Some(account), ip).await {
             tracing::warn!(error = ?error, "resetting an account's failed logins failed");
         }
     }
@@ -78,8 +74,7 @@ impl Throttle {
         let limits = &self.limits;
         invocation
             .arg(match step {
-                Step::Check => "check",
-                Step::Fail => "fail",
+                Step::Attempt => "attempt",
                 Step::Ok => "ok",
             })
             .arg(limits.window.as_millis() as u64)

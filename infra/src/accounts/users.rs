@@ -101,12 +101,27 @@ pub async fn rename(pool: &PgPool, user: UserId, name: &str) -> sqlx::Result<Opt
 }
 
 /// Stores a new password hash and revokes every refresh family of the user, in one transaction.
-pub async fn change_password(pool: &PgPool, user: UserId, password_hash: &str) -> sqlx::Result<u64> {
+pub async fn change_password(
+    pool: &PgPool,
+    user: UserId,
+    verified_hash: &str,
+    password_hash: &str,
+) -> sqlx::Result<Option<u64>> {
     let mut tx = pool.begin().await?;
-    sqlx::query!("UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1", user.get(), password_hash)
-        .execute(&mut *tx)
-        .await?;
+    // Only over the password the caller proved (the stored hash, salted, is unique to each setting): of two
+    // changes racing from the same current password, the second finds it gone.
+    let changed = sqlx::query!(
+        "UPDATE users SET password_hash = $3, updated_at = now() WHERE id = $1 AND password_hash = $2",
+        user.get(),
+        verified_hash,
+        password_hash
+    )
+    .execute(&mut *tx)
+    .await?;
+    if changed.rows_affected() == 0 {
+        return Ok(None);
+    }
     let revoked = super::refresh::revoke_all(&mut tx, user, super::refresh::Revocation::PasswordChanged).await?;
     tx.commit().await?;
-    Ok(revoked)
+    Ok(Some(revoked))
 }

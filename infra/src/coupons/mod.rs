@@ -6,4 +6,4 @@ pub mod repo;
 mod stock;
 pub mod usage;
 
-pub use stock::{CouponStock, Reservation, Settlement};
+pub use stock::{CouponStock, DriftSnapshot, Reservation, Settlement};

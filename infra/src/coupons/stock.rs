@@ -48,6 +48,13 @@ impl Settlement {
     }
 }
 
+/// A policy's holders as the database had them, and the Redis state version read before that read.
+pub struct DriftSnapshot {
+    row: PolicyRow,
+    holders: Vec<i64>,
+    version: String,
+}
+
 /// What one run of the reservation script said.
 enum Attempt {
     Decided(Reservation),
@@ -179,26 +186,49 @@ impl CouponStock {
     /// flight, some reservation was never returned (its settlement was lost), so the state is replaced
     /// with the database's. True if it was.
     pub async fn repair_drift(&self, pool: &PgPool, policy: PolicyId) -> anyhow::Result<bool> {
+        match self.drift_snapshot(pool, policy).await? {
+            Some(snapshot) => self.replace_drifted(&snapshot).await,
+            None => Ok(false),
+        }
+    }
+
+    /// The database's view of a policy that Redis calls sold out, with the Redis state version read
+    /// before it; None if the database is sold out too (or has no such policy).
+    pub async fn drift_snapshot(&self, pool: &PgPool, policy: PolicyId) -> anyhow::Result<Option<DriftSnapshot>> {
+        let version: Option<String> = redis::cmd("HGET")
+            .arg(self.policy_key(policy, "meta"))
+            .arg("version")
+            .query_async(&mut self.redis.connection())
+            .behind(&self.redis)
+            .await
+            .context("reading the coupon state version")?;
         let Some(row) = repo::find_policy(pool, policy).await? else {
-            return Ok(false);
+            return Ok(None);
         };
         if row.issued_quantity >= row.total_quantity {
-            return Ok(false);
+            return Ok(None);
         }
         let holders = repo::policy_holders(pool, policy).await?;
+        Ok(Some(DriftSnapshot { row, holders, version: version.unwrap_or_default() }))
+    }
+
+    /// Replaces the policy's state with `snapshot` unless a reservation is in flight or the state moved
+    /// since the snapshot was taken (then the next drift check takes a new one). True if replaced.
+    pub async fn replace_drifted(&self, snapshot: &DriftSnapshot) -> anyhow::Result<bool> {
         let oldest_counted = Utc::now() - IN_FLIGHT_HORIZON;
         let reloaded: i64 = self
-            .policy_invocation(&self.scripts.reload, &row)
+            .policy_invocation(&self.scripts.reload, &snapshot.row)
             .arg(millis(oldest_counted))
-            .arg(&holders)
+            .arg(&snapshot.version)
+            .arg(&snapshot.holders)
             .invoke_async(&mut self.redis.connection())
             .behind(&self.redis)
             .await
             .context("replacing drifted coupon state")?;
         if reloaded == 1 {
             tracing::warn!(
-                policy = row.id,
-                holders = holders.len(),
+                policy = snapshot.row.id,
+                holders = snapshot.holders.len(),
                 "coupon state drifted from the database; rebuilt it"
             );
             metrics::counter!("coupon_state_drift_repairs_total").increment(1);
@@ -263,6 +293,7 @@ impl CouponStock {
                     .key(self.policy_key(s.policy, "users"))
                     .key(self.pending_key(s.request))
                     .key(self.policy_key(s.policy, "inflight"))
+                    .key(self.policy_key(s.policy, "meta"))
                     .arg(s.user.get())
                     .arg(if s.keep { 1 } else { 0 });
                 invocation

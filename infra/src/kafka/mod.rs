@@ -4,11 +4,13 @@
 mod admin;
 mod context;
 mod headers;
+mod outcome;
 mod renewable;
 mod topics;
 
 pub use context::{CommitOnRevoke, SettleConsumer};
 pub use headers::{trace_id_from, with_trace_id, TRACE_ID_HEADER};
+pub use outcome::never_stored;
 pub use topics::Topic;
 
 pub use renewable::RenewableProducer;

@@ -7,6 +7,7 @@ use crate::redis_client::Behind;
 use crate::redis_client::Redis;
 use domain::UserId;
 use redis::Script;
+use sqlx::{Postgres, Transaction};
 use std::sync::Arc;
 
 /// How long a cached balance may live without a write refreshing it.
@@ -57,7 +58,26 @@ impl BalanceCache {
     }
 }
 
+/// A balance as a write left it, to be offered to the cache once that write committed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BalanceChange {
+    pub user: UserId,
+    pub version: i64,
+    pub balance: i64,
+}
+
 impl BalanceCache {
+    /// Commits `tx`, then offers the balance it changed (if it changed one) to the cache, before the caller
+    /// answers. Every path that changes a balance ends its transaction here, so the balance a user reads
+    /// next follows their own write: the version makes a late offer of an older balance harmless.
+    pub async fn commit(&self, tx: Transaction<'_, Postgres>, changed: Option<BalanceChange>) -> sqlx::Result<()> {
+        tx.commit().await?;
+        if let Some(change) = changed {
+            self.offer(change.user, change.version, change.balance).await;
+        }
+        Ok(())
+    }
+
     /// Drops the cached balance so the next read loads it again (after a correction made outside the
     /// API, which does not come with a newer version the cache could compare).
     pub async fn evict(&self, user: UserId) {

@@ -1,3 +1,4 @@
+use super::cache::BalanceChange;
 use crate::outbox::{self, NewEvent};
 use chrono::{DateTime, Utc};
 use domain::{
@@ -17,6 +18,14 @@ pub struct Entry {
     pub balance: i64,
     pub version: i64,
     pub created_at: DateTime<Utc>,
+}
+
+impl Entry {
+    /// The balance this entry left, for the cache (`BalanceCache::commit`).
+    pub fn balance_change(&self) -> Option<BalanceChange> {
+        let user = UserId::parse(self.user_id).ok()?;
+        Some(BalanceChange { user, version: self.version, balance: self.balance })
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

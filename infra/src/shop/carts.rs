@@ -124,6 +124,8 @@ async fn in_cart(
 pub async fn remove(pool: &PgPool, user: UserId, lines: &[(ProductId, OptionId)]) -> sqlx::Result<u64> {
     let products: Vec<i64> = lines.iter().map(|(product, _)| product.get()).collect();
     let options: Vec<i64> = lines.iter().map(|(_, option)| option.get()).collect();
+    let mut tx = pool.begin().await?;
+    lock_cart(&mut tx, user).await?;
     let removed = sqlx::query!(
         "DELETE FROM cart_items c USING unnest($2::bigint[], $3::bigint[]) AS l(product_id, option_id)
          WHERE c.user_id = $1 AND c.product_id = l.product_id AND c.option_id = l.option_id",
@@ -131,18 +133,23 @@ pub async fn remove(pool: &PgPool, user: UserId, lines: &[(ProductId, OptionId)]
         &products,
         &options
     )
-    .execute(pool)
+    .execute(&mut *tx)
     .await?;
+    tx.commit().await?;
     Ok(removed.rows_affected())
 }
 
 pub async fn clear(pool: &PgPool, user: UserId) -> sqlx::Result<u64> {
-    let removed = sqlx::query!("DELETE FROM cart_items WHERE user_id = $1", user.get()).execute(pool).await?;
+    let mut tx = pool.begin().await?;
+    lock_cart(&mut tx, user).await?;
+    let removed = sqlx::query!("DELETE FROM cart_items WHERE user_id = $1", user.get()).execute(&mut *tx).await?;
+    tx.commit().await?;
     Ok(removed.rows_affected())
 }
 
-/// Serializes the user's cart changes; false if there is no such user.
-async fn lock_cart(tx: &mut Transaction<'_, Postgres>, user: UserId) -> sqlx::Result<bool> {
+/// Serializes the user's cart changes and cart orders: every writer of a user's cart lines takes this lock
+/// first, so two of them never hold some lines each and wait for the other's; false if there is no such user.
+pub(crate) async fn lock_cart(tx: &mut Transaction<'_, Postgres>, user: UserId) -> sqlx::Result<bool> {
     let found = sqlx::query_scalar!("SELECT id FROM users WHERE id = $1 FOR NO KEY UPDATE", user.get())
         .fetch_optional(&mut **tx)
         .await?;

@@ -218,6 +218,48 @@ mod coupon_stock {
     }
 
     #[tokio::test]
+    async fn a_drift_repair_never_reloads_a_holder_list_read_before_a_place_was_settled() {
+        let env = TestEnv::new().await;
+        let redis = Redis::connect(&env.redis).await.expect("redis");
+        let stock = CouponStock::new(redis.clone());
+        let people = users(&env.pool, 3).await;
+        let [a, b, c] = [people[0], people[1], people[2]].map(|id| UserId::parse(id).expect("id"));
+        let policy = policy(&env.pool, 2, -1, &[]).await;
+        let reserved = |user| {
+            let (stock, pool) = (stock.clone(), env.pool.clone());
+            async move {
+                matches!(stock.reserve(&pool, policy, user, None).await.expect("reserve"), Reservation::Reserved { .. })
+            }
+        };
+        assert!(reserved(a).await);
+        // a's place leaked (its refusal never settled), so a repair is due: it reads the database...
+        let _: () =
+            redis.connection().del(redis.key(&format!("coupon:policy:{policy}:inflight"))).await.expect("lose a");
+        let snapshot = stock.drift_snapshot(&env.pool, policy).await.expect("snapshot").expect("stock left");
+        // ...and before it reloads, b reserves, is issued and settled: the snapshot does not know b's coupon.
+        assert!(reserved(b).await);
+        sqlx::query("INSERT INTO coupons (policy_id, user_id, valid_until) VALUES ($1, $2, now() + interval '7 days')")
+            .bind(policy.get())
+            .bind(b.get())
+            .execute(&env.pool)
+            .await
+            .expect("b's coupon");
+        stock.settle(&[Settlement { policy, user: b, request: None, keep: true }]).await.expect("settle b");
+        assert!(!stock.replace_drifted(&snapshot).await.expect("reload"), "a stale snapshot was reloaded");
+        let holds_b: bool = redis
+            .connection()
+            .sismember(redis.key(&format!("coupon:policy:{policy}:users")), b.get())
+            .await
+            .expect("SISMEMBER");
+        assert!(holds_b, "b keeps the place of the coupon it holds");
+        // A snapshot taken now is current and repairs a's leak.
+        let snapshot = stock.drift_snapshot(&env.pool, policy).await.expect("snapshot").expect("stock left");
+        assert!(stock.replace_drifted(&snapshot).await.expect("reload"), "a current snapshot repairs");
+        assert!(reserved(c).await, "a's leaked place is free again");
+        assert!(!reserved(a).await, "the policy is full: b and c");
+    }
+
+    #[tokio::test]
     async fn after_a_failover_holders_are_restored_in_flight_places_kept_and_caches_dropped() {
         let env = TestEnv::new().await;
         let redis = Redis::connect(&env.redis).await.expect("redis");
@@ -247,5 +289,91 @@ mod coupon_stock {
             "the holder cannot get a second coupon from the new master"
         );
         assert!(matches!(stock.reserve(&env.pool, policy, late, None).await, Ok(Reservation::Reserved { .. })));
+    }
+}
+
+mod login_throttle {
+    use infra::{
+        accounts::throttle::{Limits, Throttle},
+        redis_client::Redis,
+    };
+    use std::time::Duration;
+    use testkit::TestEnv;
+
+    async fn throttle(env: &TestEnv, limits: Limits) -> Throttle {
+        Throttle::new(Redis::connect(&env.redis).await.expect("connecting"), limits)
+    }
+
+    #[tokio::test]
+    async fn the_back_off_doubles_up_to_its_cap_and_stays_there_while_the_guessing_goes_on() {
+        let env = TestEnv::new().await;
+        let cap = Duration::from_millis(400);
+        let limits = Limits {
+            max_per_account: 1,
+            max_per_ip: 1_000,
+            // Far shorter than the blocks: a counter that lived only for the window would be gone after each.
+            window: Duration::from_millis(50),
+            backoff_base: Duration::from_millis(25),
+            backoff_cap: cap,
+        };
+        let throttle = throttle(&env, limits).await;
+        let mut waits = Vec::new();
+        while waits.len() < 10 {
+            match throttle.attempt(Some(7), Some("10.0.0.1")).await {
+                // Let through: counted as a failure (no success follows); the next attempt says how long to wait.
+                None => {
+                    let wait = throttle.attempt(Some(7), Some("10.0.0.1")).await.expect("blocked right after");
+                    waits.push(wait);
+                }
+                // An obedient guesser waits exactly as long as told.
+                Some(wait) => tokio::time::sleep(wait).await,
+            }
+        }
+        let at_cap = |wait: &Duration| *wait > cap / 2;
+        assert!(!at_cap(&waits[0]), "the first wait is the base: {waits:?}");
+        assert!(waits[5..].iter().all(at_cap), "the wait reached the cap and stayed there: {waits:?}");
+    }
+
+    #[tokio::test]
+    async fn concurrent_attempts_are_let_through_only_up_to_the_threshold() {
+        let env = TestEnv::new().await;
+        let limits = Limits {
+            max_per_account: 3,
+            max_per_ip: 1_000,
+            window: Duration::from_secs(60),
+            backoff_base: Duration::from_secs(60),
+            backoff_cap: Duration::from_secs(3_600),
+        };
+        let throttle = throttle(&env, limits).await;
+        let attempts = (0..40).map(|_| {
+            let throttle = throttle.clone();
+            tokio::spawn(async move { throttle.attempt(Some(9), Some("10.0.0.2")).await })
+        });
+        let mut let_through = 0;
+        for attempt in attempts {
+            if attempt.await.expect("attempt").is_none() {
+                let_through += 1;
+            }
+        }
+        assert_eq!(let_through, 3, "each attempt is checked and counted in one step");
+    }
+
+    #[tokio::test]
+    async fn a_success_takes_its_count_back_from_the_address_but_clears_only_its_own_account() {
+        let env = TestEnv::new().await;
+        let limits = Limits {
+            max_per_account: 2,
+            max_per_ip: 2,
+            window: Duration::from_secs(60),
+            backoff_base: Duration::from_secs(60),
+            backoff_cap: Duration::from_secs(3_600),
+        };
+        let throttle = throttle(&env, limits).await;
+        let ip = Some("10.0.0.3");
+        assert_eq!(throttle.attempt(Some(1), ip).await, None, "a wrong password from the address");
+        assert_eq!(throttle.attempt(Some(2), ip).await, None, "the owner of account 2 signs in");
+        throttle.succeeded(2, ip).await;
+        assert_eq!(throttle.attempt(Some(3), ip).await, None, "the success did not count against the address");
+        assert!(throttle.attempt(Some(4), ip).await.is_some(), "two failures from the address block it");
     }
 }

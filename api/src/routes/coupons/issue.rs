@@ -2,6 +2,7 @@
 //! V1 locks the policy row, V2 reserves in Redis then inserts, V3 reserves in Redis then hands the
 //! insert to the issuance worker through Kafka.
 
+use super::enqueue::{enqueue, resend_until_acknowledged};
 use super::views::CouponView;
 use crate::http::idempotent::IdempotencyKeyHeader;
 use crate::http::ErrorCode;
@@ -30,17 +31,15 @@ use domain::{
 use infra::idempotency::{self, Claim, IdempotencyKey};
 use infra::{
     coupons::{repo, Reservation, Settlement},
-    kafka::{with_trace_id, Topic},
+    kafka::never_stored,
 };
-use rdkafka::{message::OwnedHeaders, producer::FutureRecord};
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 use std::time::Duration;
 use uuid::Uuid;
 
 /// How long a V3 request reads as PENDING from Redis before the worker's verdict must be in the database.
 const PENDING_MARKER_TTL: Duration = Duration::from_secs(24 * 3600);
-/// Longest a V3 request waits for the broker's acknowledgement before it is refused with 503.
-const PRODUCE_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -169,34 +168,31 @@ pub async fn v3_redis_then_kafka(
         let produce = state.broker.admit().map_err(|open| dependency_unavailable(open, &state.broker))?;
         reserve(&state, policy, caller, Some(request_id)).await?;
         let event = IssueRequested { request_id, policy_id: policy, user_id: caller.user_id, requested_at: Utc::now() };
-        if let Err(error) = enqueue(&state, &event, &trace_id).await {
-            produce.failed();
-            if state.broker.state() == "open" {
-                state.producer.renew();
-            }
-            tracing::warn!(%error, %request_id, "the broker did not take the issue request; releasing the reservation");
-            let settlement = Settlement { policy, user: caller.user_id, request: Some(request_id), keep: false };
-            settle_quietly(&state, settlement).await;
-            return Err(ApiError::retry_after(
-                ErrorCode::BrokerUnavailable,
-                "the request could not be queued; try again",
-                1,
+        let payload = serde_json::to_vec(&event).map_err(anyhow::Error::from)?;
+        let Err(error) = enqueue(&state, &event, &payload, &trace_id).await else {
+            produce.succeeded();
+            return Ok((StatusCode::ACCEPTED, Json(Accepted { request_id, status: RequestStatus::Pending })));
+        };
+        produce.failed();
+        if state.broker.state() == "open" {
+            state.producer.renew();
+        }
+        if !never_stored(&error) {
+            tracing::warn!(%error, %request_id, "the broker did not acknowledge the issue request; keeping its place and sending it again");
+            resend_until_acknowledged(state.clone(), event, payload, trace_id, PENDING_MARKER_TTL);
+            return Err(ApiError::with_fields(
+                ErrorCode::IssueOutcomeUnknown,
+                "the broker did not confirm the request in time; it may be queued and is being sent again: \
+                 its status tells the outcome",
+                json!({ "requestId": request_id }),
             ));
         }
-        produce.succeeded();
-        Ok((StatusCode::ACCEPTED, Json(Accepted { request_id, status: RequestStatus::Pending })))
+        tracing::warn!(%error, %request_id, "the broker did not take the issue request; releasing the reservation");
+        let settlement = Settlement { policy, user: caller.user_id, request: Some(request_id), keep: false };
+        settle_quietly(&state, settlement).await;
+        Err(ApiError::retry_after(ErrorCode::BrokerUnavailable, "the request could not be queued; try again", 1))
     })
     .await
-}
-
-/// Produces the request keyed by user and resolves only once the broker has it: a 202 is never lost.
-async fn enqueue(state: &AppState, event: &IssueRequested, trace_id: &str) -> anyhow::Result<()> {
-    let payload = serde_json::to_vec(event)?;
-    let (topic, key) = (state.kafka.topic_name(Topic::CouponIssueRequested), event.user_id.to_string());
-    let record =
-        FutureRecord::to(&topic).key(&key).payload(&payload).headers(with_trace_id(OwnedHeaders::new(), trace_id));
-    state.producer.get().send(record, PRODUCE_TIMEOUT).await.map_err(|(error, _)| error)?;
-    Ok(())
 }
 
 fn dependency_unavailable(open: infra::breaker::Open, breaker: &infra::breaker::Breaker) -> ApiError {

@@ -1,5 +1,6 @@
 //! Coupons: policies (admin), the three issuing stages side by side, and the caller's coupons.
 
+mod enqueue;
 mod issue;
 mod mine;
 mod policies;

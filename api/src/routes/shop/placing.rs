@@ -105,13 +105,13 @@ async fn place_in_transaction(
             return Ok(Placed::Replayed(first_answer));
         }
     }
-    let (placed, stock_left) = orders::place(&mut tx, request, Some(trace_id)).await?.map_err(Failed::Refused)?;
+    let (placed, effects) = orders::place(&mut tx, request, Some(trace_id)).await?.map_err(Failed::Refused)?;
     let body = serde_json::to_value(OrderView::from(placed)).map_err(anyhow::Error::from)?;
     if let Some(key) = key {
         idempotency::complete(&mut tx, key, StatusCode::CREATED.as_u16(), &body).await?;
     }
-    tx.commit().await?;
-    Ok(Placed::Committed { response: json_response(StatusCode::CREATED, &body), stock_left: stock_left.0 })
+    state.balances.commit(tx, effects.balance).await?;
+    Ok(Placed::Committed { response: json_response(StatusCode::CREATED, &body), stock_left: effects.stock_left.0 })
 }
 
 /// Takes a named-lines order's units from the gate. Cart orders skip it: their lines are only known
@@ -125,16 +125,21 @@ async fn admit(state: &AppState, request: &OrderRequest) -> Result<Option<Ticket
     }
 }
 
-/// A gate refusal, unless the request is a retry of an order already placed with its key.
+/// A gate refusal, unless the request is a retry of an order placed with its key. The key's first request
+/// may still be inside its transaction (the units the gate is out of may be its own): claiming the key
+/// waits for it to commit, then answers its order, or to roll back, then refuses.
 async fn answer_refused_or_replay(
     state: &AppState,
     key: Option<&IdempotencyKey>,
     refused: OrderRefusal,
 ) -> ApiResult<Response> {
     if let Some(key) = key {
-        if let Some((status, body)) = idempotency::stored_answer(&state.pool, key).await? {
-            return idempotent::replay(status, &body);
+        let mut tx = state.pool.begin().await?;
+        if let Some(first_answer) = idempotent::claim(&mut tx, key).await? {
+            return Ok(first_answer);
         }
+        // The key was free: the refusal is this request's own answer, and the key stays unused.
+        tx.rollback().await?;
     }
     Err(order_refusal(refused))
 }
@@ -149,15 +154,15 @@ async fn give_back(state: &AppState, ticket: Option<Ticket>) {
 pub async fn cancel(state: &AppState, order: OrderId, actor: Actor, trace_id: &str) -> ApiResult<OrderView> {
     let mut tx = state.pool.begin().await?;
     let cancelled = orders::cancel(&mut tx, order, actor, Some(trace_id)).await?;
-    let (cancelled, stock_left) = match cancelled {
+    let (cancelled, effects) = match cancelled {
         Ok(done) => done,
         Err(CancelRefusal::UnknownOrder) => return Err(unknown_order(order)),
         Err(CancelRefusal::AlreadyCancelled) => {
             return Err(ApiError::new(ErrorCode::AlreadyCancelled, format!("order {order} was cancelled before")))
         }
     };
-    tx.commit().await?;
-    state.stock_gate.sync(&stock_left.0).await;
+    state.balances.commit(tx, effects.balance).await?;
+    state.stock_gate.sync(&effects.stock_left.0).await;
     Ok(OrderView::from(cancelled))
 }
 

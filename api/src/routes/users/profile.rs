@@ -100,12 +100,12 @@ pub async fn change_password(
 ) -> ApiResult<StatusCode> {
     let (stored, email, name) = users::password_of(&state.pool, caller.user_id).await?.ok_or_else(gone)?;
     super::session::throttled(&state, Some(caller.user_id.get()), &client).await?;
-    if !state.hasher.verify(body.current_password.clone(), Some(stored)).await? {
-        let (ip, agent) = (client.ip.as_deref(), client.user_agent.as_deref());
-        state.throttle.failed(Some(caller.user_id.get()), ip).await;
+    let (ip, agent) = (client.ip.as_deref(), client.user_agent.as_deref());
+    if !state.hasher.verify(body.current_password.clone(), Some(stored.clone())).await? {
         history::record(&state.pool, caller.user_id, Outcome::WrongPassword, ip, agent).await?;
-        return Err(ApiError::new(ErrorCode::InvalidCredentials, "the current password is wrong"));
+        return Err(wrong_current_password());
     }
+    state.throttle.succeeded(caller.user_id.get(), ip).await;
     let email = Email::parse(&email).map_err(|message| anyhow::anyhow!("stored e-mail address: {message}"))?;
     let mut errors = FieldErrors::default();
     if body.new_password == body.current_password {
@@ -115,7 +115,14 @@ pub async fn change_password(
     }
     errors.into_result(|| ()).map_err(ApiError::Invalid)?;
     let hash = state.hasher.hash(body.new_password).await??;
-    let revoked = users::change_password(&state.pool, caller.user_id, &hash).await?;
+    let Some(revoked) = users::change_password(&state.pool, caller.user_id, &stored, &hash).await? else {
+        return Err(wrong_current_password());
+    };
     tracing::info!(revoked_logins = revoked, "password changed; every refresh token of the user revoked");
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Also the answer when the password changed between reading it and storing the new one.
+fn wrong_current_password() -> ApiError {
+    ApiError::new(ErrorCode::InvalidCredentials, "the current password is wrong")
 }

@@ -58,9 +58,6 @@ pub async fn login(
     throttled(&state, account_id, &client).await?;
     let stored_hash = account.as_ref().map(|account| account.password_hash.clone());
     let matched = admission.verify(body.password, stored_hash).await?;
-    if !matched {
-        state.throttle.failed(account_id, client.ip.as_deref()).await;
-    }
     let Some(account) = account else { return Err(invalid_credentials()) };
     let user = UserId::parse(account.id).map_err(anyhow::Error::from)?;
     let outcome = if matched { Outcome::Ok } else { Outcome::WrongPassword };
@@ -69,16 +66,21 @@ pub async fn login(
         tracing::info!(user = %user, "login refused: wrong password");
         return Err(invalid_credentials());
     }
-    state.throttle.succeeded(account.id).await;
-    let refresh_token = refresh::start_family(&state.pool, user, state.sessions.refresh_ttl).await?;
+    state.throttle.succeeded(account.id, client.ip.as_deref()).await;
+    let ttl = state.sessions.refresh_ttl;
+    let Some(refresh_token) = refresh::start_family(&state.pool, user, &account.password_hash, ttl).await? else {
+        tracing::info!(user = %user, "login refused: the password changed while it was checked");
+        return Err(invalid_credentials());
+    };
     tracing::info!(user = %user, "logged in");
     Ok(Json(pair(&state, user, account.role, refresh_token)?))
 }
 
-/// 429 with Retry-After while the account or the client's address must wait after failed sign-ins; the
-/// refused attempt is in the account's history. Nothing is hashed for it.
+/// Counts a sign-in attempt (as failed until `Throttle::succeeded` says otherwise), or answers 429 with
+/// Retry-After while the account or the client's address must wait after failed sign-ins; the refused
+/// attempt is in the account's history. Nothing is hashed for it.
 pub async fn throttled(state: &AppState, account: Option<i64>, client: &Client) -> ApiResult<()> {
-    let Some(wait) = state.throttle.wait(account, client.ip.as_deref()).await else { return Ok(()) };
+    let Some(wait) = state.throttle.attempt(account, client.ip.as_deref()).await else { return Ok(()) };
     if let Some(user) = account.and_then(|id| UserId::parse(id).ok()) {
         let (ip, agent) = (client.ip.as_deref(), client.user_agent.as_deref());
         history::record(&state.pool, user, Outcome::Throttled, ip, agent).await?;

@@ -1,5 +1,5 @@
 use super::support::{account, login, PASSWORD};
-use crate::helpers::{assert_problem, spawn_app};
+use crate::helpers::{assert_problem, spawn_app, waiting_on_locks};
 use serde_json::{json, Value};
 
 #[tokio::test]
@@ -87,4 +87,39 @@ async fn tokens_of_another_issuer_audience_or_algorithm_are_refused_by_every_rou
     let none = format!("eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{rest}");
     let response = app.client.get(app.url("/api/v1/users/me")).bearer_auth(none).send().await.expect("request");
     assert_problem(response, 401, "INVALID_TOKEN").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_checked_before_a_password_change_gets_no_refresh_token_that_outlives_it() {
+    let app = spawn_app().await;
+    let pair = account(&app, "seo@shop.test").await;
+    let access = pair["accessToken"].as_str().expect("token");
+    // The login's history row waits on this lock: the login is held after its password check and before
+    // its refresh family is made.
+    let mut holder = app.env.pool.begin().await.expect("a transaction");
+    sqlx::query("LOCK TABLE login_history IN SHARE MODE").execute(&mut *holder).await.expect("lock");
+    let held_login = app
+        .client
+        .post(app.url("/api/v1/users/login"))
+        .json(&json!({ "email": "seo@shop.test", "password": PASSWORD }))
+        .send();
+    let held_login = tokio::spawn(held_login);
+    assert!(waiting_on_locks(&app, 1).await, "the login waits between its check and its family");
+    let body = json!({ "currentPassword": PASSWORD, "newPassword": "harbor mosaic tundra quill" });
+    assert_eq!(app.post_json("/api/v1/users/me/password", access, &body).await.status(), 204);
+    holder.rollback().await.expect("let the login go on");
+
+    let answer = held_login.await.expect("task").expect("request");
+    if answer.status() == 200 {
+        let tokens: Value = answer.json().await.expect("json");
+        let refreshed = super::support::refresh(&app, tokens["refreshToken"].as_str().expect("token")).await;
+        assert_problem(refreshed, 401, "REFRESH_TOKEN_INVALID").await;
+    } else {
+        assert_problem(answer, 401, "INVALID_CREDENTIALS").await;
+    }
+    let live_families: i64 = sqlx::query_scalar("SELECT count(*) FROM refresh_token_families WHERE revoked_at IS NULL")
+        .fetch_one(&app.env.pool)
+        .await
+        .expect("families");
+    assert_eq!(live_families, 0, "the password change left no login alive");
 }

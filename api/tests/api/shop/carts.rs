@@ -148,3 +148,40 @@ async fn a_cart_holds_at_most_50_lines_even_when_adds_race() {
     assert_eq!(cart["lines"].as_array().expect("lines").len(), 50);
     assert_eq!(full, 10, "every add beyond the 50th is refused CART_FULL");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_cart_changes_removals_and_cart_orders_of_one_user_never_deadlock() {
+    let app = spawn_app().await;
+    let user = create_users(&app, 1).await[0];
+    let token = app.token(user, Role::User);
+    let (shirt, sizes) = product(&app, 1_000, &[("S", 0, 10_000), ("M", 0, 10_000), ("L", 0, 10_000)]).await;
+    let line = |option: i64| json!({ "productId": shirt, "optionId": option });
+    for _ in 0..30 {
+        for &size in &sizes {
+            add(&app, &token, shirt, size, 1).await;
+        }
+        // Each of these holds some of the user's lines while it wants others: a cart order deletes them
+        // all, a change moves one line onto another, a removal deletes two in the opposite order.
+        let requests = [
+            app.client
+                .post(app.url("/api/v3/orders/cart"))
+                .json(&json!({ "shipping": super::support::shipping(), "paymentMethod": "CARD" })),
+            app.client
+                .put(app.url(&format!("/api/v1/carts/product/{shirt}/option/{}", sizes[0])))
+                .json(&json!({ "optionId": sizes[1], "quantity": 2 })),
+            app.client
+                .put(app.url(&format!("/api/v1/carts/product/{shirt}/option/{}", sizes[2])))
+                .json(&json!({ "optionId": sizes[0], "quantity": 3 })),
+            app.client.delete(app.url("/api/v1/carts")).json(&json!({ "items": [line(sizes[2]), line(sizes[1])] })),
+        ];
+        let answers = super::support::send_concurrently(4, requests.map(|request| request.bearer_auth(&token))).await;
+        let failed: Vec<_> = answers.iter().filter(|(status, _)| *status >= 500).collect();
+        assert!(failed.is_empty(), "a cart writer failed: {failed:?}");
+    }
+    let deadlocks: i64 =
+        sqlx::query_scalar("SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()")
+            .fetch_one(&app.env.pool)
+            .await
+            .expect("deadlocks");
+    assert_eq!(deadlocks, 0, "cart writers of one user deadlocked");
+}

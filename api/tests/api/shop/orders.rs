@@ -2,7 +2,7 @@ use super::support::{
     assert_invariants, cancel, concurrently, coupon, coupon_state, discount, earn, order_body, place, product, stock,
 };
 use crate::coupons::support::{admin_token, create_users};
-use crate::helpers::{assert_problem, spawn_app};
+use crate::helpers::{assert_problem, lock_option, sessions_waiting_on_locks, spawn_app, waiting_on_locks, TestApp};
 use domain::Role;
 use serde_json::{json, Value};
 
@@ -285,4 +285,68 @@ async fn a_cart_order_takes_the_named_lines_out_of_the_cart_in_the_same_transact
     assert_eq!((stock(&app, sizes[0]).await, stock(&app, sizes[1]).await), (8, 8));
     assert_problem(app.post_json("/api/v3/orders/cart", &token, &body(Value::Null)).await, 409, "CART_EMPTY").await;
     assert_invariants(&app, &[(sizes[0], 10), (sizes[1], 10)]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_retry_of_an_order_still_in_its_transaction_is_answered_with_that_order_not_out_of_stock() {
+    let app = spawn_app().await;
+    let user = create_users(&app, 1).await[0];
+    let (shirt, sizes) = product(&app, 1_000, &[("last one", 0, 1)]).await;
+    let body = order_body(&[(shirt, sizes[0], 1)], json!({}));
+    let send = || {
+        let request = app
+            .client
+            .post(app.url("/api/v3/orders"))
+            .bearer_auth(app.token(user, Role::User))
+            .header("Idempotency-Key", "the-last-unit")
+            .json(&body);
+        tokio::spawn(request.send())
+    };
+    // The first request takes the last unit at the gate, then waits inside its transaction for the row.
+    let holder = lock_option(&app, sizes[0]).await;
+    let first = send();
+    assert!(waiting_on_locks(&app, 1).await, "the first request is inside its transaction");
+    // Its retry finds the gate sold out, and (as when another buyer was refused within the second) not its
+    // turn to compare the gate with the database: it must wait for the key's first request, not refuse.
+    let check_token = format!("{}shop:stock:{}:check", app.env.redis.key_prefix, sizes[0]);
+    let client = redis::Client::open(app.env.redis.url.as_str()).expect("url");
+    let mut redis = client.get_multiplexed_async_connection().await.expect("redis");
+    let _: () =
+        redis::cmd("SET").arg(&check_token).arg(1).arg("PX").arg(60_000).query_async(&mut redis).await.expect("SET");
+    let retry = send();
+    let retry_waits_or_answered = testkit::process::eventually(std::time::Duration::from_secs(10), || async {
+        retry.is_finished() || sessions_waiting_on_locks(&app).await >= 2
+    });
+    assert!(retry_waits_or_answered.await, "the retry neither answered nor waited");
+    holder.rollback().await.expect("release the row");
+    let first = first.await.expect("task").expect("request");
+    assert_eq!(first.status(), 201, "the first request placed the order");
+    let placed: Value = first.json().await.expect("json");
+    let retry = retry.await.expect("task").expect("request");
+    assert_eq!(retry.status(), 201, "the retry answers as the first did, not 409 OUT_OF_STOCK");
+    assert_eq!(retry.json::<Value>().await.expect("json")["id"], placed["id"]);
+    assert_eq!(stock(&app, sizes[0]).await, 0);
+}
+
+/// The balance as the API shows it (through its cache), and as the database holds it.
+async fn shown_and_stored_balance(app: &TestApp, user: i64) -> (i64, i64) {
+    let shown = app.get_json(&format!("/api/v2/points/users/{user}/balance"), &app.token(user, Role::User)).await;
+    let stored = super::support::balance_and_ledger(app, user).await.0;
+    (shown["balance"].as_i64().expect("balance"), stored)
+}
+
+#[tokio::test]
+async fn the_balance_shown_after_an_order_and_after_its_cancel_is_the_one_they_left() {
+    let app = spawn_app().await;
+    let user = create_users(&app, 1).await[0];
+    let (shirt, sizes) = product(&app, 20_000, &[("S", 0, 5)]).await;
+    earn(&app, user, 10_000).await;
+    assert_eq!(shown_and_stored_balance(&app, user).await, (10_000, 10_000), "read once: now cached");
+    let order = place(&app, user, &order_body(&[(shirt, sizes[0], 1)], json!({ "points": 10_000 }))).await;
+    assert_eq!(order.status(), 201);
+    let order: Value = order.json().await.expect("json");
+    assert_eq!(shown_and_stored_balance(&app, user).await, (0, 0), "the order's spend is shown at once");
+    let token = app.token(user, Role::User);
+    assert_eq!(cancel(&app, &token, order["id"].as_i64().expect("id")).await.status(), 200);
+    assert_eq!(shown_and_stored_balance(&app, user).await, (10_000, 10_000), "the cancel's refund is shown at once");
 }

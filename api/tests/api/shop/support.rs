@@ -113,14 +113,24 @@ pub async fn concurrently(
     in_flight: usize,
     requests: Vec<(String, String, Value)>,
 ) -> Vec<(u16, Value)> {
+    let requests =
+        requests.into_iter().map(|(path, token, body)| app.client.post(app.url(&path)).bearer_auth(token).json(&body));
+    send_concurrently(in_flight, requests).await
+}
+
+/// Sends `requests` (at most `in_flight` at once) and returns each (status, body), in order.
+pub async fn send_concurrently(
+    in_flight: usize,
+    requests: impl IntoIterator<Item = reqwest::RequestBuilder>,
+) -> Vec<(u16, Value)> {
     let gate = Arc::new(Semaphore::new(in_flight));
     let tasks: Vec<_> = requests
         .into_iter()
-        .map(|(path, token, body)| {
-            let (client, url, gate) = (app.client.clone(), app.url(&path), gate.clone());
+        .map(|request| {
+            let gate = gate.clone();
             tokio::spawn(async move {
                 let _permit = gate.acquire_owned().await.expect("semaphore");
-                let response = client.post(url).bearer_auth(token).json(&body).send().await.expect("request");
+                let response = request.send().await.expect("request");
                 (response.status().as_u16(), response.json::<Value>().await.expect("a JSON body"))
             })
         })

@@ -3,7 +3,7 @@
 
 use super::{
     read::{items_of, OrderItemRow, OrderRow, PlacedOrder},
-    StockLeft,
+    Effects, StockLeft,
 };
 use crate::{
     coupons::usage,
@@ -29,7 +29,7 @@ pub async fn cancel(
     order_id: OrderId,
     actor: Actor,
     trace_id: Option<&str>,
-) -> anyhow::Result<Result<(PlacedOrder, StockLeft), CancelRefusal>> {
+) -> anyhow::Result<Result<(PlacedOrder, Effects), CancelRefusal>> {
     let locked = sqlx::query_scalar!(
         r#"SELECT status AS "status: OrderStatus" FROM orders WHERE id = $1 AND (user_id = $2 OR $3) FOR UPDATE"#,
         order_id.get(),
@@ -47,16 +47,18 @@ pub async fn cancel(
     if let Some(coupon) = order.coupon_id {
         usage::mark_returned(tx, coupon, order.id, trace_id).await?;
     }
+    let mut balance = None;
     if let Some(point_use) = order.point_use_id {
         let owner = UserId::parse(order.user_id)?;
-        if let Err(refusal) = ledger::reverse(tx, point_use, owner, -order.points_used, trace_id).await? {
-            anyhow::bail!("order {}'s points could not be refunded: {refusal:?}", order.id);
+        match ledger::reverse(tx, point_use, owner, -order.points_used, trace_id).await? {
+            Ok(refund) => balance = refund.balance_change(),
+            Err(refusal) => anyhow::bail!("order {}'s points could not be refunded: {refusal:?}", order.id),
         }
     }
     let items = items_of(&mut **tx, order.id).await?;
     outbox::append(&mut **tx, cancelled_event(&order, &items, trace_id)).await?;
     let stock_left = restock(tx, &items).await?;
-    Ok(Ok((PlacedOrder { order, items }, stock_left)))
+    Ok(Ok((PlacedOrder { order, items }, Effects { stock_left, balance })))
 }
 
 async fn mark_cancelled(tx: &mut Transaction<'_, Postgres>, order: i64) -> sqlx::Result<OrderRow> {

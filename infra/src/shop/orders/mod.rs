@@ -2,9 +2,12 @@
 //! taken, events appended) and cancelling it is another that undoes exactly that, once.
 //!
 //! Lock order, the same on every path so that no two transactions wait on each other in a cycle: the
-//! idempotency key, the user's cart lines, the order row (cancel), the coupon, the point balance, and last
+//! idempotency key, the user's cart (its user row, `carts::lock_cart`, taken by every writer of cart lines)
+//! and lines, the order row (cancel), the coupon, the point balance, and last
 //! the stock rows in option id order. Stock goes last because it is the one row many buyers share: it is
 //! held only for its UPDATE and the commit.
+
+use crate::points::cache::BalanceChange;
 
 mod cancel;
 mod place;
@@ -17,3 +20,11 @@ pub use read::{order, orders_of, OrderItemRow, OrderRow, PlacedOrder};
 /// Each option's stock as committed by an order or a cancel: (option id, units left), for the gate.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StockLeft(pub Vec<(i64, i32)>);
+
+/// What an order's transaction changed besides the order, for the caches to learn once it committed: the
+/// stock gate, and the balance cache (`BalanceCache::commit`) when points were spent or refunded.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Effects {
+    pub stock_left: StockLeft,
+    pub balance: Option<BalanceChange>,
+}

@@ -3,7 +3,7 @@
 
 use super::{
     read::{OrderItemRow, OrderRow, PlacedOrder},
-    StockLeft,
+    Effects, StockLeft,
 };
 use crate::{
     coupons::usage,
@@ -98,7 +98,7 @@ pub async fn place(
     tx: &mut Transaction<'_, Postgres>,
     request: OrderRequest,
     trace_id: Option<&str>,
-) -> Decided<(PlacedOrder, StockLeft)> {
+) -> Decided<(PlacedOrder, Effects)> {
     let user = request.user;
     let lines = match request.lines {
         LineSource::Given(lines) => lines,
@@ -131,10 +131,10 @@ pub async fn place(
     let order_id = sqlx::query_scalar!(r#"SELECT nextval(pg_get_serial_sequence('orders', 'id')) AS "id!""#)
         .fetch_one(&mut **tx)
         .await?;
-    let point_use_id = match request.points {
+    let point_use = match request.points {
         None => None,
         Some(amount) => match ledger::spend(tx, user, amount, Some(order_id), trace_id).await? {
-            Ok(entry) => Some(entry.point_id),
+            Ok(entry) => Some(entry),
             Err(Refusal::InsufficientBalance { balance }) => {
                 return Ok(Err(OrderRefusal::InsufficientBalance { balance }))
             }
@@ -144,6 +144,7 @@ pub async fn place(
     if let Some(coupon) = request.coupon {
         usage::mark_used(tx, coupon.get(), order_id, trace_id).await?;
     }
+    let point_use_id = point_use.as_ref().map(|entry| entry.point_id);
     let written = Written { order_id, user, breakdown, coupon: request.coupon, point_use_id };
     let order = insert_order(tx, &written, &request.shipping, request.payment_method, trace_id).await?;
     let items = insert_items(tx, order_id, &lines).await?;
@@ -152,16 +153,21 @@ pub async fn place(
         Ok(left) => left,
         Err(refusal) => return Ok(Err(refusal)),
     };
-    Ok(Ok((PlacedOrder { order, items }, stock_left)))
+    let balance = point_use.as_ref().and_then(ledger::Entry::balance_change);
+    Ok(Ok((PlacedOrder { order, items }, Effects { stock_left, balance })))
 }
 
-/// Takes the cart's lines (all, or the named ones) out of the cart; their row locks stop a concurrent
-/// cart order of the same user from ordering them twice (it finds them gone).
+/// Takes the cart's lines (all, or the named ones) out of the cart, under the cart's lock like every cart
+/// change (a change holding one line while this held another would deadlock); a concurrent cart order of
+/// the same user waits, then finds them gone.
 async fn take_cart(
     tx: &mut Transaction<'_, Postgres>,
     user: UserId,
     named: Option<&[(ProductId, OptionId)]>,
 ) -> Decided<Vec<(ProductId, OptionId, i32)>> {
+    if !crate::shop::carts::lock_cart(tx, user).await? {
+        return Ok(Err(OrderRefusal::CartEmpty));
+    }
     let options: Option<Vec<i64>> = named.map(|named| named.iter().map(|(_, option)| option.get()).collect());
     let taken = sqlx::query!(
         "DELETE FROM cart_items WHERE user_id = $1 AND ($2::bigint[] IS NULL OR option_id = ANY($2))
