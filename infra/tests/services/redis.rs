@@ -304,19 +304,23 @@ mod login_throttle {
         Throttle::new(Redis::connect(&env.redis).await.expect("connecting"), limits)
     }
 
+    /// Thresholds per account and per address; window, first back-off and cap in milliseconds.
+    fn limits((per_account, per_ip): (u32, u32), window: u64, base: u64, cap: u64) -> Limits {
+        Limits {
+            max_per_account: per_account,
+            max_per_ip: per_ip,
+            window: Duration::from_millis(window),
+            backoff_base: Duration::from_millis(base),
+            backoff_cap: Duration::from_millis(cap),
+        }
+    }
+
     #[tokio::test]
     async fn the_back_off_doubles_up_to_its_cap_and_stays_there_while_the_guessing_goes_on() {
         let env = TestEnv::new().await;
         let cap = Duration::from_millis(400);
-        let limits = Limits {
-            max_per_account: 1,
-            max_per_ip: 1_000,
-            // Far shorter than the blocks: a counter that lived only for the window would be gone after each.
-            window: Duration::from_millis(50),
-            backoff_base: Duration::from_millis(25),
-            backoff_cap: cap,
-        };
-        let throttle = throttle(&env, limits).await;
+        // A window far shorter than the blocks: a counter that lived only for the window would be gone after each.
+        let throttle = throttle(&env, limits((1, 1_000), 50, 25, 400)).await;
         let mut waits = Vec::new();
         while waits.len() < 10 {
             match throttle.attempt(Some(7), Some("10.0.0.1")).await {
@@ -337,14 +341,7 @@ mod login_throttle {
     #[tokio::test]
     async fn concurrent_attempts_are_let_through_only_up_to_the_threshold() {
         let env = TestEnv::new().await;
-        let limits = Limits {
-            max_per_account: 3,
-            max_per_ip: 1_000,
-            window: Duration::from_secs(60),
-            backoff_base: Duration::from_secs(60),
-            backoff_cap: Duration::from_secs(3_600),
-        };
-        let throttle = throttle(&env, limits).await;
+        let throttle = throttle(&env, limits((3, 1_000), 60_000, 60_000, 3_600_000)).await;
         let attempts = (0..40).map(|_| {
             let throttle = throttle.clone();
             tokio::spawn(async move { throttle.attempt(Some(9), Some("10.0.0.2")).await })
@@ -361,14 +358,7 @@ mod login_throttle {
     #[tokio::test]
     async fn a_success_takes_its_count_back_from_the_address_but_clears_only_its_own_account() {
         let env = TestEnv::new().await;
-        let limits = Limits {
-            max_per_account: 2,
-            max_per_ip: 2,
-            window: Duration::from_secs(60),
-            backoff_base: Duration::from_secs(60),
-            backoff_cap: Duration::from_secs(3_600),
-        };
-        let throttle = throttle(&env, limits).await;
+        let throttle = throttle(&env, limits((2, 2), 60_000, 60_000, 3_600_000)).await;
         let ip = Some("10.0.0.3");
         assert_eq!(throttle.attempt(Some(1), ip).await, None, "a wrong password from the address");
         assert_eq!(throttle.attempt(Some(2), ip).await, None, "the owner of account 2 signs in");

@@ -162,15 +162,7 @@ async fn twenty_racing_requests_with_one_idempotency_key_place_one_order() {
     let user = create_users(&app, 1).await[0];
     let (shirt, sizes) = product(&app, 1_000, &[("S", 0, 100)]).await;
     let body = order_body(&[(shirt, sizes[0], 1)], json!({}));
-    let token = app.token(user, Role::User);
-    let send = || {
-        app.client
-            .post(app.url("/api/v3/orders"))
-            .bearer_auth(&token)
-            .header("Idempotency-Key", "buy-once")
-            .json(&body)
-            .send()
-    };
+    let send = || keyed_order(&app, user, "buy-once", &body).send();
     let answers = futures::future::join_all((0..20).map(|_| send())).await;
     let mut ids = std::collections::BTreeSet::new();
     for answer in answers {
@@ -181,15 +173,7 @@ async fn twenty_racing_requests_with_one_idempotency_key_place_one_order() {
     assert_eq!(ids.len(), 1, "every retry answers with the same order");
     assert_eq!(stock(&app, sizes[0]).await, 99);
     let other_body = order_body(&[(shirt, sizes[0], 2)], json!({}));
-    let reused = app
-        .client
-        .post(app.url("/api/v3/orders"))
-        .bearer_auth(&token)
-        .header("Idempotency-Key", "buy-once")
-        .json(&other_body)
-        .send()
-        .await
-        .expect("request");
+    let reused = keyed_order(&app, user, "buy-once", &other_body).send().await.expect("request");
     assert_problem(reused, 422, "IDEMPOTENCY_KEY_REUSED").await;
     // Once sold out, a retry still answers with its order (the gate's refusal checks the key first).
     sqlx::query("UPDATE product_options SET stock = 0 WHERE id = $1")
@@ -293,15 +277,7 @@ async fn a_retry_of_an_order_still_in_its_transaction_is_answered_with_that_orde
     let user = create_users(&app, 1).await[0];
     let (shirt, sizes) = product(&app, 1_000, &[("last one", 0, 1)]).await;
     let body = order_body(&[(shirt, sizes[0], 1)], json!({}));
-    let send = || {
-        let request = app
-            .client
-            .post(app.url("/api/v3/orders"))
-            .bearer_auth(app.token(user, Role::User))
-            .header("Idempotency-Key", "the-last-unit")
-            .json(&body);
-        tokio::spawn(request.send())
-    };
+    let send = || tokio::spawn(keyed_order(&app, user, "the-last-unit", &body).send());
     // The first request takes the last unit at the gate, then waits inside its transaction for the row.
     let holder = lock_option(&app, sizes[0]).await;
     let first = send();
@@ -349,4 +325,10 @@ async fn the_balance_shown_after_an_order_and_after_its_cancel_is_the_one_they_l
     let token = app.token(user, Role::User);
     assert_eq!(cancel(&app, &token, order["id"].as_i64().expect("id")).await.status(), 200);
     assert_eq!(shown_and_stored_balance(&app, user).await, (10_000, 10_000), "the cancel's refund is shown at once");
+}
+
+/// An order of `user` with an Idempotency-Key, ready to send.
+fn keyed_order(app: &TestApp, user: i64, key: &str, body: &Value) -> reqwest::RequestBuilder {
+    let request = app.client.post(app.url("/api/v3/orders")).bearer_auth(app.token(user, Role::User));
+    request.header("Idempotency-Key", key).json(body)
 }
