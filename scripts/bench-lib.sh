@@ -52,7 +52,15 @@ publish() {
 }
 
 pids=()
-cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+# On every way out: the processes started, then the run's Redis keys (a full run leaves hundreds of
+# thousands of reservations and markers; its database stays for a look until the next run replaces it).
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  [[ ${REDIS_KEY_PREFIX:-} == bench-* ]] || return 0
+  redis-cli -u "$REDIS_URL" --scan --pattern "$REDIS_KEY_PREFIX*" \
+    | xargs -r -n 10000 redis-cli -u "$REDIS_URL" UNLINK >/dev/null 2>&1 || true
+}
 trap cleanup EXIT
 last_pid=
 start() { # name, then the command: started in the background, logs in $out/NAME.log, pid in $last_pid
