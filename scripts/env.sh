@@ -55,19 +55,6 @@ export SQLX_OFFLINE=${SQLX_OFFLINE:-true}
 say() { printf '\033[1m[%s]\033[0m %s\n' "${SCRIPT_NAME:-settle}" "$*"; }
 fail() { printf '\033[1;31m[%s] error:\033[0m %s\n' "${SCRIPT_NAME:-settle}" "$*" >&2; exit 1; }
 
-# Runs "$@" (a build) in the background while `scripts/stack up` runs in the foreground, then waits for it:
-# on a first run the broker's one-time build spends minutes on its last crates with a core idle, which
-# the other build fills. The build's output goes to $SETTLE_LOGS/$1-build.log.
-build_beside_stack() {
-  local name=$1 log=$SETTLE_LOGS/$1-build.log status=0; shift
-  mkdir -p "$SETTLE_LOGS"
-  "$@" >"$log" 2>&1 &
-  local build=$!
-  "$SETTLE_ROOT/scripts/stack" up || { kill "$build" 2>/dev/null; wait "$build" 2>/dev/null; return 1; }
-  wait "$build" || status=$?
-  ((status == 0)) || { tail -n 30 "$log" >&2; fail "building $name failed (exit $status): see $log"; }
-}
-
 # True when something accepts TCP connections on 127.0.0.1:$1.
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
