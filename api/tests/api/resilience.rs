@@ -196,25 +196,28 @@ async fn four_times_the_shop_groups_capacity_leaves_the_points_groups_p99_within
         });
     }
     drop(on);
-    // Quiet and flooded rounds alternate, so whatever else this machine runs weighs on both alike.
-    let (mut quiet, mut loaded) = (Vec::new(), Vec::new());
+    // Quiet and flooded rounds alternate, so whatever else this machine runs weighs on both alike; each
+    // round compares its own pair, and the verdict is the median round's (one noisy round decides nothing).
+    let mut ratios = Vec::new();
     for round in 0..5 {
-        quiet.extend(history_reads(&app, users[1], 200).await);
+        let quiet = p99(history_reads(&app, users[1], 200).await);
         flooding.send_replace(true);
         let shed_before = shed.load(std::sync::atomic::Ordering::SeqCst);
         let full = testkit::process::eventually(Duration::from_secs(10), || async {
             shed.load(std::sync::atomic::Ordering::SeqCst) > shed_before + 10
         });
         assert!(full.await, "round {round}: the shop group is full and shedding");
-        loaded.extend(history_reads(&app, users[1], 200).await);
+        let loaded = p99(history_reads(&app, users[1], 200).await);
         flooding.send_replace(false);
+        ratios.push(loaded.as_secs_f64() / quiet.as_secs_f64());
     }
     drop(flooding);
     holder.rollback().await.expect("release the row");
     while flood.join_next().await.is_some() {}
 
-    let (quiet, loaded) = (p99(quiet), p99(loaded));
     let refused = shed.load(std::sync::atomic::Ordering::SeqCst);
-    eprintln!("points p99 unloaded {quiet:?}, with the shop group at 4x its capacity {loaded:?} ({refused} shed)");
-    assert!(loaded <= quiet * 2, "points p99 {loaded:?} under the shop's overload, {quiet:?} without");
+    ratios.sort_by(f64::total_cmp);
+    let median = ratios[ratios.len() / 2];
+    eprintln!("points p99 with the shop group at 4x its capacity / without, per round: {ratios:.2?} ({refused} shed)");
+    assert!(median <= 2.0, "the median round's points p99 was {median:.2}x its quiet p99: {ratios:.2?}");
 }

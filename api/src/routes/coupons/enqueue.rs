@@ -54,11 +54,20 @@ pub(super) fn resend_until_acknowledged(
                     return;
                 }
                 Err(error) => {
-                    produce.failed();
+                    failed(&state, produce);
                     tracing::warn!(%error, %request_id, "sending an issue request of unknown outcome again failed");
                 }
             }
         }
         tracing::error!(%request_id, "gave up sending an issue request of unknown outcome; its place stays in flight");
     });
+}
+
+/// A produce that failed: counted against the broker's breaker; once it is open, the producer is made
+/// anew, so that the next try does not wait on a connection the dead path left stuck.
+pub(super) fn failed(state: &AppState, produce: infra::breaker::Ticket<'_>) {
+    produce.failed();
+    if state.broker.state() == "open" {
+        state.producer.renew();
+    }
 }

@@ -2,7 +2,7 @@
 //! V1 locks the policy row, V2 reserves in Redis then inserts, V3 reserves in Redis then hands the
 //! insert to the issuance worker through Kafka.
 
-use super::enqueue::{enqueue, resend_until_acknowledged};
+use super::enqueue::{enqueue, failed, resend_until_acknowledged};
 use super::views::CouponView;
 use crate::http::idempotent::IdempotencyKeyHeader;
 use crate::http::ErrorCode;
@@ -173,10 +173,7 @@ pub async fn v3_redis_then_kafka(
             produce.succeeded();
             return Ok((StatusCode::ACCEPTED, Json(Accepted { request_id, status: RequestStatus::Pending })));
         };
-        produce.failed();
-        if state.broker.state() == "open" {
-            state.producer.renew();
-        }
+        failed(&state, produce);
         if !never_stored(&error) {
             tracing::warn!(%error, %request_id, "the broker did not acknowledge the issue request; keeping its place and sending it again");
             resend_until_acknowledged(state.clone(), event, payload, trace_id, PENDING_MARKER_TTL);
