@@ -233,10 +233,14 @@ async fn a_v3_request_the_broker_never_acknowledged_answers_its_id_keeps_its_pla
     unacknowledged_request(&broker).await;
 }
 
-// Bimodal on this machine (2026-12-06): decided 0.8 s after the path opens, or not within 60 s (the
-// breaker and the producer's renewal after a blackhole need a closer look). Run with --run-ignored.
+// Ignored because the broker, not settle, breaks in about half the runs (measured 2026-12-06): when the
+// path opens, the dropped produce request reaches tansu 0.6.0 again, and its idempotence check panics
+// (`tansu-storage` lite.rs:503, "more or less than one row", inside `idempotent_message_check`: a batch
+// whose producer epoch has no row). Its storage task dies. The process keeps listening but answers every
+// call with an error, so nothing can be decided. In the runs where tansu survives, the request is
+// decided within 1 s. Run with --run-ignored.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "flaky: the re-sent request is decided in 0.8 s or not within 60 s; see issue 22's note"]
+#[ignore = "tansu 0.6.0 panics on the stale produce request (idempotence check, lite.rs:503) in about half the runs"]
 async fn a_v3_request_the_broker_never_acknowledged_is_decided_once_the_path_opens() {
     if !testkit::firewall::Blackhole::possible() {
         eprintln!("SKIPPED: nftables is not usable here (needs root and the nft command); the test did not run");
