@@ -28,37 +28,39 @@ INSERT INTO outbox_events (event_id, aggregate_type, aggregate_id, event_type, p
   VALUES (gen_random_uuid(), 'points', :points_user, 'PointsUsed',
           '{"pointId": 1, "userId": 1, "amount": -200, "balance": 800, "version": 2}', 'pgbench');
 INSERT INTO orders (id, user_id, status, subtotal, coupon_id, coupon_discount, points_used, point_use_id, amount_to_pay,
-                    receiver_name, phone, address, payment_method, trace_id)
-  OVERRIDING SYSTEM VALUE SELECT :order_id, :points_user, 'PLACED', unit_price, NULL, 0, 200, :point_id, unit_price - 200,
-                    'Bench Buyer', '010-0000-0000', '1 Bench-ro', 'CARD', 'pgbench'
+                    receiver_name, phone, address, payment_method, trace_id, payment_due_at, paid_at)
+  OVERRIDING SYSTEM VALUE SELECT :order_id, :points_user, 'PENDING_PAYMENT', unit_price, NULL, 0, 200, :point_id, unit_price - 200,
+                    'Bench Buyer', '010-0000-0000', '1 Bench-ro', 'CARD', 'pgbench', now() + interval '15 minutes', NULL
   FROM (SELECT p.price + o.extra_price AS unit_price FROM product_options o JOIN products p ON p.id = o.product_id WHERE o.id = :option) x
-  RETURNING id, created_at;
+  RETURNING id, created_at, payment_due_at;
 \elif :kind = 0
 UPDATE coupons SET status = 'USED', order_id = :order_id, used_at = now() WHERE id = :coupon
   RETURNING id, policy_id, user_id, request_id, status, order_id, issued_at, valid_until, used_at, cancelled_order_id;
 INSERT INTO outbox_events (event_id, aggregate_type, aggregate_id, event_type, payload, trace_id)
   VALUES (gen_random_uuid(), 'coupon', :coupon, 'CouponUsed', '{"couponId": 1, "policyId": 1, "userId": 1, "orderId": 1}', 'pgbench');
 INSERT INTO orders (id, user_id, status, subtotal, coupon_id, coupon_discount, points_used, point_use_id, amount_to_pay,
-                    receiver_name, phone, address, payment_method, trace_id)
-  OVERRIDING SYSTEM VALUE SELECT :order_id, :coupon_user, 'PLACED', unit_price, :coupon, 1000, 0, NULL, unit_price - 1000,
-                    'Bench Buyer', '010-0000-0000', '1 Bench-ro', 'CARD', 'pgbench'
+                    receiver_name, phone, address, payment_method, trace_id, payment_due_at, paid_at)
+  OVERRIDING SYSTEM VALUE SELECT :order_id, :coupon_user, 'PENDING_PAYMENT', unit_price, :coupon, 1000, 0, NULL, unit_price - 1000,
+                    'Bench Buyer', '010-0000-0000', '1 Bench-ro', 'CARD', 'pgbench', now() + interval '15 minutes', NULL
   FROM (SELECT p.price + o.extra_price AS unit_price FROM product_options o JOIN products p ON p.id = o.product_id WHERE o.id = :option) x
-  RETURNING id, created_at;
+  RETURNING id, created_at, payment_due_at;
 \else
 INSERT INTO orders (id, user_id, status, subtotal, coupon_id, coupon_discount, points_used, point_use_id, amount_to_pay,
-                    receiver_name, phone, address, payment_method, trace_id)
-  OVERRIDING SYSTEM VALUE SELECT :order_id, :plain_user, 'PLACED', unit_price, NULL, 0, 0, NULL, unit_price,
-                    'Bench Buyer', '010-0000-0000', '1 Bench-ro', 'CARD', 'pgbench'
+                    receiver_name, phone, address, payment_method, trace_id, payment_due_at, paid_at)
+  OVERRIDING SYSTEM VALUE SELECT :order_id, :plain_user, 'PENDING_PAYMENT', unit_price, NULL, 0, 0, NULL, unit_price,
+                    'Bench Buyer', '010-0000-0000', '1 Bench-ro', 'CARD', 'pgbench', now() + interval '15 minutes', NULL
   FROM (SELECT p.price + o.extra_price AS unit_price FROM product_options o JOIN products p ON p.id = o.product_id WHERE o.id = :option) x
-  RETURNING id, created_at;
+  RETURNING id, created_at, payment_due_at;
 \endif
 INSERT INTO order_items (order_id, option_id, product_id, product_name, option_name, quantity, unit_price, line_total)
   SELECT :order_id, o.id, o.product_id, p.name, o.name, 1, p.price + o.extra_price, p.price + o.extra_price
   FROM product_options o JOIN products p ON p.id = o.product_id WHERE o.id = :option
   RETURNING option_id, product_id, product_name, option_name, quantity, unit_price, line_total;
+INSERT INTO order_status_history (order_id, from_status, to_status, actor, reason, trace_id)
+  VALUES (:order_id, NULL, 'PENDING_PAYMENT', 'user:1', NULL, 'pgbench');
 INSERT INTO outbox_events (event_id, aggregate_type, aggregate_id, event_type, payload, trace_id)
   VALUES (gen_random_uuid(), 'order', :order_id, 'OrderPlaced',
-          '{"orderId": 1, "userId": 1, "subtotal": 10000, "couponId": null, "couponDiscount": 0, "pointsUsed": 0, "amountToPay": 10000, "items": [{"optionId": 1, "quantity": 1, "unitPrice": 10000}], "placedAt": "2026-12-01T00:00:00Z"}',
+          '{"orderId": 1, "userId": 1, "subtotal": 10000, "couponId": null, "couponDiscount": 0, "pointsUsed": 0, "amountToPay": 10000, "items": [{"optionId": 1, "quantity": 1, "unitPrice": 10000}], "placedAt": "2026-12-01T00:00:00Z", "paymentDueAt": "2026-12-01T00:15:00Z"}',
           'pgbench');
 UPDATE product_options SET stock = stock - 1 WHERE id = :option AND stock >= 1 RETURNING stock;
 END;

@@ -1,5 +1,5 @@
 use clap::Parser;
-use infra::config::{JwtArgs, KafkaArgs, PostgresArgs, RedisArgs, TelemetryArgs};
+use infra::config::{JwtArgs, KafkaArgs, OrderArgs, PostgresArgs, RedisArgs, TelemetryArgs};
 use std::{net::SocketAddr, time::Duration};
 
 /// settle-api: the shop's HTTP API.
@@ -19,6 +19,8 @@ pub struct ApiConfig {
     pub jwt: JwtArgs,
     #[command(flatten)]
     pub accounts: AccountsArgs,
+    #[command(flatten)]
+    pub orders: OrderArgs,
     #[command(flatten)]
     pub resilience: ResilienceArgs,
     #[command(flatten)]

@@ -70,6 +70,7 @@ pub async fn build_state(config: &ApiConfig) -> anyhow::Result<AppState> {
         throttle,
         trusted_proxies,
         protection,
+        orders: config.orders.clone(),
     }))
 }
 

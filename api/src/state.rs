@@ -34,6 +34,8 @@ pub struct Shared {
     pub throttle: Throttle,
     /// Peers whose `X-Forwarded-For` names the client.
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// The time rules of orders: payment window, return window.
+    pub orders: infra::config::OrderArgs,
 }
 
 /// How long the tokens a login or refresh hands out live.

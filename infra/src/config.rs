@@ -108,6 +108,40 @@ impl JwtArgs {
     }
 }
 
+/// The time rules of an order's lifecycle (the API's moves and the background passes read the same ones).
+#[derive(Args, Debug, Clone)]
+pub struct OrderArgs {
+    /// How long a placed order waits for its payment before it expires, in minutes.
+    #[arg(long = "order-payment-window-minutes", env = "ORDER_PAYMENT_WINDOW_MINUTES", default_value_t = Self::PAYMENT_WINDOW_MINUTES,
+        value_parser = clap::value_parser!(u32).range(1..=10_080))]
+    pub payment_window_minutes: u32,
+    /// How long after delivery the buyer may ask for a refund, in days.
+    #[arg(long = "return-window-days", env = "RETURN_WINDOW_DAYS", default_value_t = Self::RETURN_WINDOW_DAYS,
+        value_parser = clap::value_parser!(u32).range(0..=365))]
+    pub return_window_days: u32,
+}
+
+impl OrderArgs {
+    const PAYMENT_WINDOW_MINUTES: u32 = 15;
+    const RETURN_WINDOW_DAYS: u32 = 7;
+
+    pub fn payment_window(&self) -> chrono::Duration {
+        chrono::Duration::minutes(i64::from(self.payment_window_minutes))
+    }
+
+    pub fn lifecycle(&self) -> crate::shop::orders::LifecycleRules {
+        crate::shop::orders::LifecycleRules {
+            return_window: chrono::Duration::days(i64::from(self.return_window_days)),
+        }
+    }
+}
+
+impl Default for OrderArgs {
+    fn default() -> Self {
+        Self { payment_window_minutes: Self::PAYMENT_WINDOW_MINUTES, return_window_days: Self::RETURN_WINDOW_DAYS }
+    }
+}
+
 /// Where the shop's business day runs from midnight to midnight: the one definition of "a day" for the
 /// reconciliation batch and the daily point-activity projection.
 #[derive(Args, Debug, Clone)]

@@ -78,6 +78,12 @@ catalogue! {
     PointsExceedAmount => CONFLICT, "POINTS_EXCEED_AMOUNT", "more points than the amount left to pay after the coupon";
     UseBelongsToOrder => CONFLICT, "USE_BELONGS_TO_ORDER", "the use was made by an order: cancel the order instead";
     NotCancellable => CONFLICT, "NOT_CANCELLABLE", "a cancel entry cannot itself be cancelled";
+    OrderClosed => CONFLICT, "ORDER_CLOSED", "the order is confirmed, cancelled, expired or refunded: nothing more happens to it";
+    OrderNotPayable => CONFLICT, "ORDER_NOT_PAYABLE", "the order is not waiting for a payment";
+    PaymentWindowClosed => CONFLICT, "PAYMENT_WINDOW_CLOSED", "the order's payment window closed: it expires, unpaid";
+    CancelAfterShipping => CONFLICT, "CANCEL_AFTER_SHIPPING", "a shipped order is not cancelled: once delivered, ask for a refund";
+    ReturnWindowClosed => CONFLICT, "RETURN_WINDOW_CLOSED", "the return window after delivery has closed";
+    OrderStatusConflict => CONFLICT, "ORDER_STATUS_CONFLICT", "the action does not follow from the order's status: `orderStatus` says where it is";
     RateLimited => TOO_MANY_REQUESTS, "RATE_LIMITED", "too many requests from this user or client address; retry after Retry-After seconds";
     TooManyAttempts => TOO_MANY_REQUESTS, "TOO_MANY_ATTEMPTS", "too many failed sign-ins; retry after Retry-After seconds";
     PayloadTooLarge => PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE", "the body is larger than API_BODY_LIMIT_BYTES";

@@ -100,9 +100,13 @@ pub const BY_OPERATION: &[(&str, &[&[ErrorCode]])] = &[
     ("clear", &[&[UserNotFound]]),
     ("place", &[ORDER, IDEMPOTENT]),
     ("place_cart", &[ORDER, IDEMPOTENT, &[CartEmpty, CartLineNotFound]]),
-    ("cancel_order", &[&[OrderNotFound, AlreadyCancelled]]),
+    ("cancel_order", &[&[OrderNotFound, AlreadyCancelled, OrderClosed, CancelAfterShipping]]),
     ("list_orders", &[&[UserNotFound]]),
     ("read_order", &[&[OrderNotFound]]),
+    ("order_history", &[&[OrderNotFound]]),
+    ("ship_order", &[&[ValidationFailed, OrderNotFound, OrderClosed, OrderStatusConflict]]),
+    ("deliver_order", &[&[OrderNotFound, OrderClosed, OrderStatusConflict]]),
+    ("confirm_order", &[&[OrderNotFound, OrderClosed, OrderStatusConflict]]),
 ];
 
 /// Every code `operation_id` may answer, in catalogue order.

@@ -202,6 +202,14 @@ fn matrix(f: &Fixture) -> Vec<Row> {
         fixed(M::POST, "/api/v3/orders", json!({ "items": line, "shipping": shipping, "paymentMethod": "CARD" }), [401, 201, 201, 201]),
         fixed(M::POST, "/api/v3/orders/cart", json!({ "shipping": shipping, "paymentMethod": "CARD" }), [401, 409, 201, 409]),
         fixed(M::POST, "/api/v3/orders/cancel", json!({ "orderId": f.order }), [401, 404, 200, 409]),
+        row(M::GET, "/api/v3/orders/{order_id}/history", format!("/api/v3/orders/{}/history", f.order), None, [401, 404, 200, 200]),
+        // Shipping and delivery are the admin's; A's order is unpaid (or cancelled by A above), so the
+        // admin is refused by the lifecycle, not by the role.
+        row(M::POST, "/api/v3/orders/{order_id}/ship", format!("/api/v3/orders/{}/ship", f.order),
+            Some(json!({ "carrier": "CJ Logistics", "trackingNumber": "1" })), [401, 403, 403, 409]),
+        row(M::POST, "/api/v3/orders/{order_id}/deliver", format!("/api/v3/orders/{}/deliver", f.order), None, [401, 403, 403, 409]),
+        // Purchase confirmation is the buyer's alone: to anyone else, an admin included, the order is unknown.
+        row(M::POST, "/api/v3/orders/{order_id}/confirm", format!("/api/v3/orders/{}/confirm", f.order), None, [401, 404, 409, 404]),
         row(M::DELETE, "/api/v1/carts/{user_id}/all", format!("/api/v1/carts/{a}/all"), None, [401, 404, 200, 200]),
         // Points: B may not name A nor touch A's entries; only admins earn.
         fixed(M::POST, "/api/v2/points/earn", json!({ "userId": a, "amount": 10 }), [401, 403, 403, 200]),

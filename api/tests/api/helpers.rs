@@ -29,9 +29,14 @@ impl TestApp {
         self.keys.issue(user, role, Duration::from_secs(300)).expect("issuing a test token")
     }
 
+    /// GET `path` with `token`.
+    pub async fn get(&self, path: &str, token: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).bearer_auth(token).send().await.expect("request")
+    }
+
     /// GET `path` with `token` and the JSON body of a 200 answer.
     pub async fn get_json(&self, path: &str, token: &str) -> serde_json::Value {
-        let response = self.client.get(self.url(path)).bearer_auth(token).send().await.expect("request");
+        let response = self.get(path, token).await;
         assert_eq!(response.status(), 200, "GET {path}");
         response.json().await.expect("a JSON body")
     }
@@ -76,6 +81,7 @@ pub async fn spawn_app_on(env: TestEnv, limits: HttpLimits, adjust: impl FnOnce(
         listen_addr: "127.0.0.1:0".parse().expect("address"),
         jwt: infra::config::JwtArgs::with_secret(SECRET),
         accounts: Default::default(),
+        orders: Default::default(),
         resilience: Default::default(),
         breakers: Default::default(),
         body_limit_bytes: limits.body_limit_bytes,

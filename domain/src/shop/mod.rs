@@ -1,10 +1,12 @@
 //! Shop rules: what a product, a cart line and an order may be, and how an order is priced.
 
 mod input;
+mod lifecycle;
 mod pricing;
 mod status;
 
 pub use input::{check_quantity, OptionInput, ProductInput, ShippingInput, ValidOption, ValidProduct, MAX_PRICE};
+pub use lifecycle::{decide, Move, MoveRefusal, OrderAction, OrderFacts};
 pub use pricing::{price_order, CouponTerms, NotApplicable, PointsAboveRemainder, PriceBreakdown};
 pub use status::{OrderStatus, PaymentMethod, ProductStatus};
 

@@ -21,8 +21,8 @@ stored_enum! {
 }
 
 stored_enum! {
-    /// PLACED when its one transaction commits; CANCELLED once, by its owner or an admin.
-    OrderStatus { Placed, Cancelled }
+    /// Where an order is in its lifecycle; `lifecycle::decide` says which moves each allows.
+    OrderStatus { PendingPayment, Paid, Shipped, Delivered, Confirmed, Cancelled, Expired, Refunded }
 }
 
 stored_enum! {

@@ -5,6 +5,7 @@ use crate::outbox::{self, NewEvent};
 use chrono::Utc;
 use domain::{
     coupon::{decide_cancel, decide_use, Change, CouponState, CouponStatus, UsageError},
+    shop::OrderStatus,
     UserId,
 };
 use serde_json::json;
@@ -116,11 +117,16 @@ pub async fn mark_returned(
     Ok(available)
 }
 
-/// The placed order whose transaction used `coupon`, if any.
+/// The order that used `coupon` and still holds it (not cancelled, expired or refunded), if any.
 pub async fn placed_order_using(tx: &mut Transaction<'_, Postgres>, coupon: i64) -> sqlx::Result<Option<i64>> {
-    sqlx::query_scalar!("SELECT id FROM orders WHERE coupon_id = $1 AND status = 'PLACED'", coupon)
-        .fetch_optional(&mut **tx)
-        .await
+    let holding: Vec<OrderStatus> = OrderStatus::ALL.into_iter().filter(|status| status.holds_goods()).collect();
+    sqlx::query_scalar!(
+        "SELECT id FROM orders WHERE coupon_id = $1 AND status = ANY($2)",
+        coupon,
+        &holding as &[OrderStatus]
+    )
+    .fetch_optional(&mut **tx)
+    .await
 }
 
 /// A transaction holding the row lock of `user`'s coupon.

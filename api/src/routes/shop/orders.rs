@@ -1,11 +1,15 @@
 //! Orders: place (from named lines or the cart), cancel, and read. Every write is one transaction; a
 //! refusal rolls it back, so it writes nothing (not even the idempotency key: a retry is decided anew).
 
-use super::{carts::owner, placing, views::OrderView};
+use super::{
+    carts::owner,
+    placing,
+    views::{OrderMoveView, OrderView},
+};
 use crate::http::idempotent::IdempotencyKeyHeader;
 use crate::openapi::Problems;
 use crate::{
-    auth::AuthUser,
+    auth::{AdminUser, AuthUser},
     http::{
         idempotent::idempotency_key, middleware::TraceId, to_completion, ApiError, ApiJson, ApiPath, ApiQuery,
         ApiResult, ErrorCode,
@@ -16,13 +20,10 @@ use axum::{extract::State, http::HeaderMap, response::Response, Extension, Json}
 use domain::whole_number;
 use domain::{
     points::PointAmount,
-    shop::{check_quantity, OrderStatus, PaymentMethod, ShippingInput, MAX_LINES},
+    shop::{check_quantity, OrderAction, OrderStatus, PaymentMethod, ShippingInput, MAX_LINES},
     CouponId, FieldErrors, OptionId, OrderId, ProductId, UserId,
 };
-use infra::{
-    points::ledger::Actor,
-    shop::orders::{self, LineSource, OrderLines, OrderRequest, Shipping},
-};
+use infra::shop::orders::{self, LineSource, MoveRequest, OrderActor, OrderLines, OrderRequest, Shipment, Shipping};
 use serde::{Deserialize, Serialize};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -32,6 +33,10 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(place_cart))
         .routes(routes!(cancel))
         .routes(routes!(read))
+        .routes(routes!(history))
+        .routes(routes!(ship))
+        .routes(routes!(deliver))
+        .routes(routes!(confirm))
 }
 
 #[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
@@ -139,7 +144,7 @@ async fn place(
     } else {
         OrderLines::default()
     };
-    let request = order_request(caller.user_id, LineSource::Given(lines), &body, errors)?;
+    let request = order_request(&state, caller.user_id, LineSource::Given(lines), &body, errors)?;
     let key = idempotency_key(&headers, caller, "orders", &body)?;
     to_completion(async move { placing::place(&state, key, request, &trace_id).await }).await
 }
@@ -163,12 +168,13 @@ async fn place_cart(
         errors.add("lines", format!("must name 1 to {MAX_LINES} lines, or be left out for the whole cart"));
     }
     let named = body.lines.as_ref().map(|lines| lines.iter().map(|l| (l.product_id, l.option_id)).collect());
-    let request = order_request(caller.user_id, LineSource::Cart(named), &body, errors)?;
+    let request = order_request(&state, caller.user_id, LineSource::Cart(named), &body, errors)?;
     let key = idempotency_key(&headers, caller, "orders/cart", &body)?;
     to_completion(async move { placing::place(&state, key, request, &trace_id).await }).await
 }
 
 fn order_request(
+    state: &AppState,
     user: UserId,
     lines: LineSource,
     checkout: &OrderBody,
@@ -184,6 +190,7 @@ fn order_request(
         points: checkout.points,
         shipping: Shipping { receiver_name, phone, address },
         payment_method: checkout.payment_method,
+        payment_window: state.orders.payment_window(),
     })
 }
 
@@ -194,7 +201,7 @@ struct CancelBody {
     order_id: OrderId,
 }
 
-/// Cancels a placed order once: stock, the coupon and the points come back exactly once.
+/// Cancels an order that has not shipped: stock, the coupon and the points come back exactly once.
 #[utoipa::path(post, path = "/api/v3/orders/cancel", operation_id = "cancel_order", tag = "shop", request_body = CancelBody, security(("bearer" = [])),
     responses((status = 200, body = OrderView), Problems))]
 #[tracing::instrument(skip_all, fields(caller = %caller.user_id, order = %body.order_id))]
@@ -204,8 +211,89 @@ async fn cancel(
     Extension(TraceId(trace_id)): Extension<TraceId>,
     ApiJson(body): ApiJson<CancelBody>,
 ) -> ApiResult<Json<OrderView>> {
-    let actor = Actor { user: caller.user_id, is_admin: caller.is_admin() };
-    to_completion(async move { placing::cancel(&state, body.order_id, actor, &trace_id).await.map(Json) }).await
+    let request = caller_move(caller, body.order_id, OrderAction::Cancel, &trace_id);
+    to_completion(async move { placing::move_order(&state, request).await.map(Json) }).await
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(example = json!({ "carrier": "CJ Logistics", "trackingNumber": "6789-1234-5678" }))]
+struct ShipBody {
+    #[schema(min_length = 1, max_length = 50)]
+    carrier: String,
+    #[schema(min_length = 1, max_length = 100)]
+    tracking_number: String,
+}
+
+/// Ships a paid order (admin), with its carrier and tracking number.
+#[utoipa::path(post, path = "/api/v3/orders/{order_id}/ship", operation_id = "ship_order", tag = "shop", params(("order_id" = i64, Path, minimum = 1)), request_body = ShipBody, security(("bearer" = [])),
+    responses((status = 200, body = OrderView), Problems))]
+#[tracing::instrument(skip_all, fields(admin = %admin.user_id, order = %order))]
+async fn ship(
+    AdminUser(admin): AdminUser,
+    State(state): State<AppState>,
+    Extension(TraceId(trace_id)): Extension<TraceId>,
+    ApiPath(order): ApiPath<OrderId>,
+    ApiJson(body): ApiJson<ShipBody>,
+) -> ApiResult<Json<OrderView>> {
+    let mut errors = FieldErrors::default();
+    let carrier = body.carrier.trim();
+    let tracking_number = body.tracking_number.trim();
+    if carrier.is_empty() || carrier.chars().count() > 50 {
+        errors.add("carrier", "must hold 1 to 50 characters");
+    }
+    if tracking_number.is_empty() || tracking_number.chars().count() > 100 {
+        errors.add("trackingNumber", "must hold 1 to 100 characters");
+    }
+    errors.into_result(|| ()).map_err(ApiError::Invalid)?;
+    let shipment = Shipment { carrier: carrier.to_owned(), tracking_number: tracking_number.to_owned() };
+    let mut request = caller_move(admin, order, OrderAction::Ship, &trace_id);
+    request.shipment = Some(shipment);
+    to_completion(async move { placing::move_order(&state, request).await.map(Json) }).await
+}
+
+/// Records a shipped order as delivered (admin); the return window opens.
+#[utoipa::path(post, path = "/api/v3/orders/{order_id}/deliver", operation_id = "deliver_order", tag = "shop", params(("order_id" = i64, Path, minimum = 1)), security(("bearer" = [])),
+    responses((status = 200, body = OrderView), Problems))]
+#[tracing::instrument(skip_all, fields(admin = %admin.user_id, order = %order))]
+async fn deliver(
+    AdminUser(admin): AdminUser,
+    State(state): State<AppState>,
+    Extension(TraceId(trace_id)): Extension<TraceId>,
+    ApiPath(order): ApiPath<OrderId>,
+) -> ApiResult<Json<OrderView>> {
+    let request = caller_move(admin, order, OrderAction::Deliver, &trace_id);
+    to_completion(async move { placing::move_order(&state, request).await.map(Json) }).await
+}
+
+/// Purchase confirmation (구매확정) by the buyer: the delivered order is accepted and closes.
+#[utoipa::path(post, path = "/api/v3/orders/{order_id}/confirm", operation_id = "confirm_order", tag = "shop", params(("order_id" = i64, Path, minimum = 1)), security(("bearer" = [])),
+    responses((status = 200, body = OrderView), Problems))]
+#[tracing::instrument(skip_all, fields(caller = %caller.user_id, order = %order))]
+async fn confirm(
+    caller: AuthUser,
+    State(state): State<AppState>,
+    Extension(TraceId(trace_id)): Extension<TraceId>,
+    ApiPath(order): ApiPath<OrderId>,
+) -> ApiResult<Json<OrderView>> {
+    // The buyer's act alone: an admin confirms no one's purchase (the auto-confirmation job does, later).
+    let mut request = caller_move(caller, order, OrderAction::Confirm, &trace_id);
+    request.actor = OrderActor::Buyer(caller.user_id);
+    to_completion(async move { placing::move_order(&state, request).await.map(Json) }).await
+}
+
+/// A move asked by `caller`: a buyer moves their own orders, an admin anyone's.
+fn caller_move(caller: AuthUser, order: OrderId, action: OrderAction, trace_id: &str) -> MoveRequest {
+    let actor = if caller.is_admin() { OrderActor::Admin(caller.user_id) } else { OrderActor::Buyer(caller.user_id) };
+    MoveRequest {
+        order,
+        action,
+        actor,
+        reason: None,
+        shipment: None,
+        payment_returned: false,
+        trace_id: Some(trace_id.to_owned()),
+    }
 }
 
 /// One order with its lines and breakdown (the owner, or an admin).
@@ -222,7 +310,22 @@ async fn read(
     Ok(Json(OrderView::from(placed)))
 }
 
-/// `?before=<id>&limit=<1..=100>&status=PLACED|CANCELLED&userId=<admin only>`: newest first.
+/// The order's history: every move with who made it, why, and its trace id, oldest first.
+#[utoipa::path(get, path = "/api/v3/orders/{order_id}/history", operation_id = "order_history", tag = "shop", params(("order_id" = i64, Path, minimum = 1)), security(("bearer" = [])),
+    responses((status = 200, body = [OrderMoveView]), Problems))]
+async fn history(
+    caller: AuthUser,
+    State(state): State<AppState>,
+    ApiPath(order): ApiPath<OrderId>,
+) -> ApiResult<Json<Vec<OrderMoveView>>> {
+    let placed = orders::order(&state.pool, order).await?.ok_or_else(|| unknown_order(order))?;
+    let owner = UserId::parse(placed.order.user_id).map_err(anyhow::Error::from)?;
+    caller.ensure_owner(owner, || unknown_order(order))?;
+    let moves = orders::history_of(&state.pool, order.get()).await?;
+    Ok(Json(moves.into_iter().map(OrderMoveView::from).collect()))
+}
+
+/// `?before=<id>&limit=<1..=100>&status=<OrderStatus>&userId=<admin only>`: newest first.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[into_params(parameter_in = Query)]

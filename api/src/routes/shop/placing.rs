@@ -7,12 +7,14 @@ use crate::{
     AppState,
 };
 use axum::{http::StatusCode, response::Response};
-use domain::{shop::NotApplicable, OrderId};
+use domain::{
+    shop::{MoveRefusal, NotApplicable, OrderAction, OrderStatus},
+    OrderId,
+};
 use infra::{
     idempotency::{self, IdempotencyKey},
-    points::ledger::Actor,
     shop::{
-        orders::{self, CancelRefusal, LineSource, OrderRefusal, OrderRequest},
+        orders::{self, LineSource, MoveFailure, MoveRequest, OrderRefusal, OrderRequest},
         Admission, Ticket,
     },
 };
@@ -150,20 +152,62 @@ async fn give_back(state: &AppState, ticket: Option<Ticket>) {
     }
 }
 
-/// Cancels an order (its owner's, or any for an admin), once.
-pub async fn cancel(state: &AppState, order: OrderId, actor: Actor, trace_id: &str) -> ApiResult<OrderView> {
+/// Makes one move of an order's lifecycle, in one transaction; the caches learn what a releasing move
+/// gave back once it committed.
+pub async fn move_order(state: &AppState, request: MoveRequest) -> ApiResult<OrderView> {
+    let (order, action) = (request.order, request.action);
     let mut tx = state.pool.begin().await?;
-    let cancelled = orders::cancel(&mut tx, order, actor, Some(trace_id)).await?;
-    let (cancelled, effects) = match cancelled {
-        Ok(done) => done,
-        Err(CancelRefusal::UnknownOrder) => return Err(unknown_order(order)),
-        Err(CancelRefusal::AlreadyCancelled) => {
-            return Err(ApiError::new(ErrorCode::AlreadyCancelled, format!("order {order} was cancelled before")))
+    let moved = orders::move_order(&mut tx, request, state.orders.lifecycle()).await?;
+    let (moved, effects) = moved.map_err(|failure| move_failure(order, action, failure))?;
+    state.balances.commit(tx, effects.balance).await?;
+    if !effects.stock_left.0.is_empty() {
+        state.stock_gate.sync(&effects.stock_left.0).await;
+    }
+    Ok(OrderView::from(moved))
+}
+
+fn move_failure(order: OrderId, action: OrderAction, failure: MoveFailure) -> ApiError {
+    let refusal = match failure {
+        MoveFailure::UnknownOrder => return unknown_order(order),
+        // No route returns a payment yet: an order with money at the provider cannot be PAID before the
+        // payment route exists, so reaching this is a bug.
+        MoveFailure::PaymentNotReturned => {
+            return anyhow::anyhow!("order {order} would release money the provider still holds").into()
+        }
+        MoveFailure::Refused(refusal) => refusal,
+    };
+    let (code, detail) = match refusal {
+        MoveRefusal::Closed(OrderStatus::Cancelled) if action == OrderAction::Cancel => {
+            (ErrorCode::AlreadyCancelled, format!("order {order} was cancelled before"))
+        }
+        MoveRefusal::Closed(status) => (ErrorCode::OrderClosed, format!("order {order} is {}", status_name(status))),
+        MoveRefusal::NotPayable(status) => {
+            (ErrorCode::OrderNotPayable, format!("order {order} is {}", status_name(status)))
+        }
+        MoveRefusal::PaymentWindowClosed => {
+            (ErrorCode::PaymentWindowClosed, format!("order {order} was not paid in time"))
+        }
+        MoveRefusal::RefundInstead => {
+            (ErrorCode::CancelAfterShipping, format!("order {order} has shipped: ask for a refund once delivered"))
+        }
+        MoveRefusal::ReturnWindowClosed => {
+            (ErrorCode::ReturnWindowClosed, format!("order {order} was delivered too long ago to be refunded"))
+        }
+        MoveRefusal::OutOfOrder(status) => {
+            let detail = format!("order {order} is {}: {action:?} does not follow", status_name(status));
+            return ApiError::with_fields(ErrorCode::OrderStatusConflict, detail, json!({ "orderStatus": status }));
+        }
+        MoveRefusal::NotDue => {
+            let detail = format!("order {order} is still within its payment window");
+            let status = OrderStatus::PendingPayment;
+            return ApiError::with_fields(ErrorCode::OrderStatusConflict, detail, json!({ "orderStatus": status }));
         }
     };
-    state.balances.commit(tx, effects.balance).await?;
-    state.stock_gate.sync(&effects.stock_left.0).await;
-    Ok(OrderView::from(cancelled))
+    ApiError::new(code, detail)
+}
+
+fn status_name(status: OrderStatus) -> String {
+    serde_json::to_value(status).ok().and_then(|value| value.as_str().map(str::to_owned)).unwrap_or_default()
 }
 
 pub(super) fn order_refusal(refusal: OrderRefusal) -> ApiError {

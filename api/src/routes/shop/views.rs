@@ -5,7 +5,7 @@ use domain::shop::{OrderStatus, PaymentMethod, ProductStatus};
 use infra::shop::{
     carts::CartLine,
     catalogue::{OptionRow, ProductRow},
-    orders::{OrderItemRow, OrderRow, PlacedOrder},
+    orders::{HistoryRow, OrderItemRow, OrderRow, PlacedOrder},
 };
 use serde::Serialize;
 
@@ -131,9 +131,50 @@ pub struct OrderView {
     shipping: ShippingView,
     created_at: DateTime<Utc>,
     cancelled_at: Option<DateTime<Utc>>,
+    /// Unpaid past this instant, the order expires and everything it took comes back.
+    payment_due_at: DateTime<Utc>,
+    paid_at: Option<DateTime<Utc>>,
+    /// Set when the order ships.
+    shipment: Option<ShipmentView>,
+    delivered_at: Option<DateTime<Utc>>,
+    status_changed_at: DateTime<Utc>,
     /// Absent in lists (read the order for its items).
     #[serde(skip_serializing_if = "Option::is_none")]
     items: Option<Vec<OrderItemView>>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct ShipmentView {
+    carrier: String,
+    tracking_number: String,
+}
+
+/// One move of an order, as its history records it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderMoveView {
+    /// Absent for the placement.
+    from: Option<OrderStatus>,
+    to: OrderStatus,
+    /// `user:<id>`, `admin:<id>` or `system:<what>`.
+    actor: String,
+    reason: Option<String>,
+    trace_id: Option<String>,
+    at: DateTime<Utc>,
+}
+
+impl From<HistoryRow> for OrderMoveView {
+    fn from(row: HistoryRow) -> Self {
+        Self {
+            from: row.from_status,
+            to: row.to_status,
+            actor: row.actor,
+            reason: row.reason,
+            trace_id: row.trace_id,
+            at: row.changed_at,
+        }
+    }
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -171,6 +212,14 @@ impl OrderView {
             shipping: ShippingView { receiver_name: row.receiver_name, phone: row.phone, address: row.address },
             created_at: row.created_at,
             cancelled_at: row.cancelled_at,
+            payment_due_at: row.payment_due_at,
+            paid_at: row.paid_at,
+            shipment: row
+                .carrier
+                .zip(row.tracking_number)
+                .map(|(carrier, tracking_number)| ShipmentView { carrier, tracking_number }),
+            delivered_at: row.delivered_at,
+            status_changed_at: row.status_changed_at,
             items: None,
         }
     }

@@ -24,7 +24,7 @@ async fn two_thousand_buyers_for_a_hundred_units_place_exactly_a_hundred_orders(
     assert_eq!(counts.get("201"), Some(&100), "{counts:?}");
     assert_eq!(counts.get("409 OUT_OF_STOCK"), Some(&1_900), "every other answer is OUT_OF_STOCK: {counts:?}");
     assert_eq!(stock(&app, options[0]).await, 0);
-    let buyers: i64 = sqlx::query_scalar("SELECT count(DISTINCT user_id) FROM orders WHERE status = 'PLACED'")
+    let buyers: i64 = sqlx::query_scalar("SELECT count(DISTINCT user_id) FROM orders WHERE status = 'PENDING_PAYMENT'")
         .fetch_one(&app.env.pool)
         .await
         .expect("buyers");

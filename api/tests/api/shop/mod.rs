@@ -5,6 +5,7 @@ mod catalogue;
 mod concurrency;
 mod gate;
 mod input_readings;
+mod lifecycle;
 mod orders;
 mod refunds;
 pub mod support;

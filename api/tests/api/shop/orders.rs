@@ -34,7 +34,7 @@ async fn an_order_takes_prices_from_the_catalogue_and_writes_coupon_points_stock
         ),
         (json!(32_500), json!(3_000), json!(1_000), json!(28_500))
     );
-    assert_eq!(order["status"], "PLACED");
+    assert_eq!(order["status"], "PENDING_PAYMENT");
     assert_eq!(order["items"][1]["unitPrice"], 12_500, "the unit price snapshot includes the option's extra");
     let id = order["id"].as_i64().expect("order id");
     assert_eq!(coupon_state(&app, coupon).await, ("USED".to_owned(), Some(id)));

@@ -1,19 +1,22 @@
 //! Orders: placing one is ONE transaction (prices from the catalogue, the coupon used, points spent, stock
-//! taken, events appended) and cancelling it is another that undoes exactly that, once.
+//! taken, events appended); every later move is another (`lifecycle`), and the moves that end an order
+//! early (cancel, expiry, refund) undo exactly what the placement took, once.
 //!
 //! Lock order, the same on every path so that no two transactions wait on each other in a cycle: the
 //! idempotency key, the user's cart (its user row, `carts::lock_cart`, taken by every writer of cart lines)
-//! and lines, the order row (cancel), the coupon, the point balance, and last
+//! and lines, the order row (a move), the coupon, the point balance, and last
 //! the stock rows in option id order. Stock goes last because it is the one row many buyers share: it is
 //! held only for its UPDATE and the commit.
 
 use crate::points::cache::BalanceChange;
 
-mod cancel;
+mod lifecycle;
 mod place;
 mod read;
 
-pub use cancel::{cancel, CancelRefusal};
+pub use lifecycle::{
+    history_of, move_order, HistoryRow, LifecycleRules, MoveFailure, MoveRequest, OrderActor, Shipment,
+};
 pub use place::{place, LineSource, OrderLines, OrderRefusal, OrderRequest, Shipping};
 pub use read::{order, orders_of, OrderItemRow, OrderRow, PlacedOrder};
 

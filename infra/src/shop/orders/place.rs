@@ -2,6 +2,7 @@
 //! the transaction back on any refusal, so a refused order writes nothing.
 
 use super::{
+    lifecycle::{event_type, record, OrderActor},
     read::{OrderItemRow, OrderRow, PlacedOrder},
     Effects, StockLeft,
 };
@@ -10,7 +11,7 @@ use crate::{
     outbox::{self, NewEvent},
     points::ledger::{self, Refusal},
 };
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use domain::{
     coupon::DiscountType,
     points::PointAmount,
@@ -44,6 +45,8 @@ pub struct OrderRequest {
     pub points: Option<PointAmount>,
     pub shipping: Shipping,
     pub payment_method: PaymentMethod,
+    /// How long the order waits for its payment before it expires.
+    pub payment_window: chrono::Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,10 +148,11 @@ pub async fn place(
         usage::mark_used(tx, coupon.get(), order_id, trace_id).await?;
     }
     let point_use_id = point_use.as_ref().map(|entry| entry.point_id);
-    let written = Written { order_id, user, breakdown, coupon: request.coupon, point_use_id };
+    let payment_due_at = Utc::now() + request.payment_window;
+    let written = Written { order_id, user, breakdown, coupon: request.coupon, point_use_id, payment_due_at };
     let order = insert_order(tx, &written, &request.shipping, request.payment_method, trace_id).await?;
     let items = insert_items(tx, order_id, &lines).await?;
-    outbox::append(&mut **tx, placed_event(&order, &items, trace_id)).await?;
+    record_placement(tx, &order, &items, trace_id).await?;
     let stock_left = match take_stock(tx, &lines).await? {
         Ok(left) => left,
         Err(refusal) => return Ok(Err(refusal)),
@@ -304,6 +308,27 @@ struct Written {
     breakdown: PriceBreakdown,
     coupon: Option<CouponId>,
     point_use_id: Option<i64>,
+    payment_due_at: DateTime<Utc>,
+}
+
+/// The placement's history and events: PENDING_PAYMENT, then PAID at once when the coupon and the points
+/// left nothing to pay (no provider is involved in such an order).
+async fn record_placement(
+    tx: &mut Transaction<'_, Postgres>,
+    order: &OrderRow,
+    items: &[OrderItemRow],
+    trace_id: Option<&str>,
+) -> sqlx::Result<()> {
+    let buyer = OrderActor::Buyer(UserId::parse(order.user_id).map_err(|e| sqlx::Error::Decode(e.into()))?);
+    record(&mut **tx, order.id, None, OrderStatus::PendingPayment, buyer, None, trace_id).await?;
+    outbox::append(&mut **tx, placed_event(order, items, trace_id)).await?;
+    if order.status == OrderStatus::Paid {
+        let nothing = Some("nothing to pay after the coupon and the points");
+        record(&mut **tx, order.id, Some(OrderStatus::PendingPayment), OrderStatus::Paid, buyer, nothing, trace_id)
+            .await?;
+        outbox::append(&mut **tx, paid_without_provider_event(order, trace_id)).await?;
+    }
+    Ok(())
 }
 
 async fn insert_order(
@@ -317,14 +342,16 @@ async fn insert_order(
     sqlx::query_as!(
         OrderRow,
         r#"INSERT INTO orders (id, user_id, status, subtotal, coupon_id, coupon_discount, points_used, point_use_id,
-             amount_to_pay, receiver_name, phone, address, payment_method, trace_id)
-           OVERRIDING SYSTEM VALUE VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+             amount_to_pay, receiver_name, phone, address, payment_method, trace_id, payment_due_at, paid_at)
+           OVERRIDING SYSTEM VALUE VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,
+             CASE WHEN $3 = 'PAID' THEN now() END)
            RETURNING id, user_id, status AS "status: OrderStatus", subtotal, coupon_id, coupon_discount, points_used,
              point_use_id, amount_to_pay, receiver_name, phone, address,
-             payment_method AS "payment_method: PaymentMethod", created_at, cancelled_at"#,
+             payment_method AS "payment_method: PaymentMethod", created_at, cancelled_at, payment_due_at, paid_at,
+             carrier, tracking_number, delivered_at, status_changed_at"#,
         written.order_id,
         written.user.get(),
-        OrderStatus::Placed as OrderStatus,
+        if b.amount_to_pay == 0 { OrderStatus::Paid } else { OrderStatus::PendingPayment } as OrderStatus,
         b.subtotal,
         written.coupon.map(CouponId::get),
         b.coupon_discount,
@@ -335,7 +362,8 @@ async fn insert_order(
         shipping.phone,
         shipping.address,
         payment_method as PaymentMethod,
-        trace_id
+        trace_id,
+        written.payment_due_at
     )
     .fetch_one(&mut **tx)
     .await
@@ -410,6 +438,24 @@ fn placed_event<'a>(order: &OrderRow, items: &[OrderItemRow], trace_id: Option<&
             "amountToPay": order.amount_to_pay,
             "items": items,
             "placedAt": order.created_at,
+            "paymentDueAt": order.payment_due_at,
+        }),
+        trace_id,
+    }
+}
+
+fn paid_without_provider_event<'a>(order: &OrderRow, trace_id: Option<&'a str>) -> NewEvent<'a> {
+    NewEvent {
+        aggregate: outbox::Aggregate::Order,
+        aggregate_id: order.id.to_string(),
+        event_type: event_type(OrderStatus::Paid),
+        payload: json!({
+            "orderId": order.id,
+            "userId": order.user_id,
+            "from": OrderStatus::PendingPayment,
+            "status": OrderStatus::Paid,
+            "amountToPay": 0,
+            "at": order.paid_at,
         }),
         trace_id,
     }

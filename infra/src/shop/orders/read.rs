@@ -22,6 +22,12 @@ pub struct OrderRow {
     pub payment_method: PaymentMethod,
     pub created_at: DateTime<Utc>,
     pub cancelled_at: Option<DateTime<Utc>>,
+    pub payment_due_at: DateTime<Utc>,
+    pub paid_at: Option<DateTime<Utc>>,
+    pub carrier: Option<String>,
+    pub tracking_number: Option<String>,
+    pub delivered_at: Option<DateTime<Utc>>,
+    pub status_changed_at: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone)]
@@ -60,7 +66,8 @@ pub async fn orders_of(
         OrderRow,
         r#"SELECT id, user_id, status AS "status: OrderStatus", subtotal, coupon_id, coupon_discount, points_used,
              point_use_id, amount_to_pay, receiver_name, phone, address,
-             payment_method AS "payment_method: PaymentMethod", created_at, cancelled_at
+             payment_method AS "payment_method: PaymentMethod", created_at, cancelled_at, payment_due_at, paid_at,
+             carrier, tracking_number, delivered_at, status_changed_at
            FROM orders WHERE user_id = $1 AND id < $2 AND ($4::text IS NULL OR status = $4)
            ORDER BY id DESC LIMIT $3"#,
         user.get(),
@@ -77,7 +84,8 @@ pub(super) async fn order_row<'e>(executor: impl PgExecutor<'e>, id: i64) -> sql
         OrderRow,
         r#"SELECT id, user_id, status AS "status: OrderStatus", subtotal, coupon_id, coupon_discount, points_used,
              point_use_id, amount_to_pay, receiver_name, phone, address,
-             payment_method AS "payment_method: PaymentMethod", created_at, cancelled_at
+             payment_method AS "payment_method: PaymentMethod", created_at, cancelled_at, payment_due_at, paid_at,
+             carrier, tracking_number, delivered_at, status_changed_at
            FROM orders WHERE id = $1"#,
         id
     )

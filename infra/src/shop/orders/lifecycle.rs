@@ -1,0 +1,298 @@
+//! Moving an order along its lifecycle. The order row is locked and read, the table
+//! (`domain::shop::decide`) decides from what it says, and one guarded UPDATE makes the move. The history
+//! row, the outbox event and, for a releasing move, the coupon, the points and the stock coming back go
+//! in the same transaction (the caller's, which commits them together).
+
+use super::{
+    read::{items_of, OrderItemRow, OrderRow, PlacedOrder},
+    Effects, StockLeft,
+};
+use crate::{
+    coupons::usage,
+    outbox::{self, NewEvent},
+    points::ledger,
+};
+use chrono::{Duration, Utc};
+use domain::{
+    shop::{decide, Move, MoveRefusal, OrderAction, OrderFacts, OrderStatus, PaymentMethod},
+    OrderId, UserId,
+};
+use serde_json::json;
+use sqlx::{PgExecutor, Postgres, Transaction};
+
+/// Who asks for a move: a buyer may move only their own orders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrderActor {
+    Buyer(UserId),
+    Admin(UserId),
+    /// A background pass (expiry, payment resolution, auto-confirmation), named for the history.
+    System(&'static str),
+}
+
+impl OrderActor {
+    fn label(self) -> String {
+        match self {
+            OrderActor::Buyer(user) => format!("user:{user}"),
+            OrderActor::Admin(user) => format!("admin:{user}"),
+            OrderActor::System(what) => format!("system:{what}"),
+        }
+    }
+
+    fn may_move(self, owner: i64) -> bool {
+        match self {
+            OrderActor::Buyer(user) => user.get() == owner,
+            OrderActor::Admin(_) | OrderActor::System(_) => true,
+        }
+    }
+}
+
+/// The carrier and tracking number a shipment is recorded with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shipment {
+    pub carrier: String,
+    pub tracking_number: String,
+}
+
+pub struct MoveRequest {
+    pub order: OrderId,
+    pub action: OrderAction,
+    pub actor: OrderActor,
+    pub reason: Option<String>,
+    /// Required by `Ship`, ignored otherwise.
+    pub shipment: Option<Shipment>,
+    /// Set once the provider gave the money back (a move that returns a payment needs it).
+    pub payment_returned: bool,
+    pub trace_id: Option<String>,
+}
+
+/// Why a move did not happen (the transaction wrote nothing).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MoveFailure {
+    /// No such order, or not the buyer's.
+    UnknownOrder,
+    Refused(MoveRefusal),
+    /// The move gives money back and the provider has not returned it yet.
+    PaymentNotReturned,
+}
+
+/// The rules a move depends on besides the table.
+#[derive(Debug, Clone, Copy)]
+pub struct LifecycleRules {
+    pub return_window: Duration,
+}
+
+/// Makes `request`'s move in `tx` if the table allows it.
+pub async fn move_order(
+    tx: &mut Transaction<'_, Postgres>,
+    request: MoveRequest,
+    rules: LifecycleRules,
+) -> anyhow::Result<Result<(PlacedOrder, Effects), MoveFailure>> {
+    let Some(locked) = lock(tx, request.order).await? else { return Ok(Err(MoveFailure::UnknownOrder)) };
+    if !request.actor.may_move(locked.user_id) {
+        return Ok(Err(MoveFailure::UnknownOrder));
+    }
+    let facts = OrderFacts {
+        now: Utc::now(),
+        payment_due_at: locked.payment_due_at,
+        delivered_at: locked.delivered_at,
+        return_window: rules.return_window,
+        amount_to_pay: locked.amount_to_pay,
+    };
+    let step = match decide(locked.status, request.action, &facts) {
+        Ok(step) => step,
+        Err(refusal) => return Ok(Err(MoveFailure::Refused(refusal))),
+    };
+    if step.returns_payment && !request.payment_returned {
+        return Ok(Err(MoveFailure::PaymentNotReturned));
+    }
+    if request.action == OrderAction::Ship && request.shipment.is_none() {
+        anyhow::bail!("shipping order {} without a carrier and tracking number", request.order);
+    }
+    let order = write_move(tx, &request, locked.status, step).await?;
+    let (reason, trace_id) = (request.reason.as_deref(), request.trace_id.as_deref());
+    record(&mut **tx, order.id, Some(locked.status), step.to, request.actor, reason, trace_id).await?;
+    let items = items_of(&mut **tx, order.id).await?;
+    outbox::append(&mut **tx, moved_event(&order, locked.status, &items, trace_id)).await?;
+    let effects = if step.releases { release(tx, &order, &items, trace_id).await? } else { Effects::default() };
+    Ok(Ok((PlacedOrder { order, items }, effects)))
+}
+
+struct Locked {
+    user_id: i64,
+    status: OrderStatus,
+    payment_due_at: chrono::DateTime<Utc>,
+    delivered_at: Option<chrono::DateTime<Utc>>,
+    amount_to_pay: i64,
+}
+
+async fn lock(tx: &mut Transaction<'_, Postgres>, order: OrderId) -> sqlx::Result<Option<Locked>> {
+    sqlx::query_as!(
+        Locked,
+        r#"SELECT user_id, status AS "status: OrderStatus", payment_due_at, delivered_at, amount_to_pay
+           FROM orders WHERE id = $1 FOR UPDATE"#,
+        order.get()
+    )
+    .fetch_optional(&mut **tx)
+    .await
+}
+
+/// The guarded UPDATE: it moves the order only from the status the decision was made on.
+async fn write_move(
+    tx: &mut Transaction<'_, Postgres>,
+    request: &MoveRequest,
+    from: OrderStatus,
+    step: Move,
+) -> anyhow::Result<OrderRow> {
+    let shipment = request.shipment.as_ref();
+    let moved = sqlx::query_as!(
+        OrderRow,
+        r#"UPDATE orders SET status = $3, status_changed_at = now(),
+             paid_at = CASE WHEN $3 = 'PAID' THEN now() ELSE paid_at END,
+             cancelled_at = CASE WHEN $3 = 'CANCELLED' THEN now() ELSE cancelled_at END,
+             delivered_at = CASE WHEN $3 = 'DELIVERED' THEN now() ELSE delivered_at END,
+             carrier = coalesce($4, carrier), tracking_number = coalesce($5, tracking_number)
+           WHERE id = $1 AND status = $2
+           RETURNING id, user_id, status AS "status: OrderStatus", subtotal, coupon_id, coupon_discount, points_used,
+             point_use_id, amount_to_pay, receiver_name, phone, address,
+             payment_method AS "payment_method: PaymentMethod", created_at, cancelled_at, payment_due_at, paid_at,
+             carrier, tracking_number, delivered_at, status_changed_at"#,
+        request.order.get(),
+        from as OrderStatus,
+        step.to as OrderStatus,
+        shipment.map(|s| s.carrier.as_str()),
+        shipment.map(|s| s.tracking_number.as_str()),
+    )
+    .fetch_optional(&mut **tx)
+    .await?;
+    // The row is locked since it was read: another status here means a bug, not a race.
+    moved.ok_or_else(|| anyhow::anyhow!("order {} left {from:?} under its row lock", request.order))
+}
+
+/// Appends one line of the order's history.
+pub(super) async fn record<'e>(
+    executor: impl PgExecutor<'e>,
+    order: i64,
+    from: Option<OrderStatus>,
+    to: OrderStatus,
+    actor: OrderActor,
+    reason: Option<&str>,
+    trace_id: Option<&str>,
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        "INSERT INTO order_status_history (order_id, from_status, to_status, actor, reason, trace_id)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+        order,
+        from as Option<OrderStatus>,
+        to as OrderStatus,
+        actor.label(),
+        reason,
+        trace_id
+    )
+    .execute(executor)
+    .await?;
+    Ok(())
+}
+
+/// The coupon, the points and the stock the order took come back (lock order: coupon, balance, stock).
+async fn release(
+    tx: &mut Transaction<'_, Postgres>,
+    order: &OrderRow,
+    items: &[OrderItemRow],
+    trace_id: Option<&str>,
+) -> anyhow::Result<Effects> {
+    if let Some(coupon) = order.coupon_id {
+        usage::mark_returned(tx, coupon, order.id, trace_id).await?;
+    }
+    let mut balance = None;
+    if let Some(point_use) = order.point_use_id {
+        let owner = UserId::parse(order.user_id)?;
+        match ledger::reverse(tx, point_use, owner, -order.points_used, trace_id).await? {
+            Ok(refund) => balance = refund.balance_change(),
+            Err(refusal) => anyhow::bail!("order {}'s points could not be refunded: {refusal:?}", order.id),
+        }
+    }
+    let stock_left = restock(tx, items).await?;
+    Ok(Effects { stock_left, balance })
+}
+
+/// Puts the items' units back, in option id order (items are read in that order), last in the transaction.
+async fn restock(tx: &mut Transaction<'_, Postgres>, items: &[OrderItemRow]) -> sqlx::Result<StockLeft> {
+    let mut stock_left = Vec::with_capacity(items.len());
+    for item in items {
+        let left = sqlx::query_scalar!(
+            "UPDATE product_options SET stock = stock + $2 WHERE id = $1 RETURNING stock",
+            item.option_id,
+            item.quantity
+        )
+        .fetch_one(&mut **tx)
+        .await?;
+        stock_left.push((item.option_id, left));
+    }
+    Ok(StockLeft(stock_left))
+}
+
+/// `OrderPaid`, `OrderShipped`, …: the event of reaching `order.status`.
+pub(super) fn event_type(status: OrderStatus) -> &'static str {
+    match status {
+        OrderStatus::PendingPayment => "OrderPlaced",
+        OrderStatus::Paid => "OrderPaid",
+        OrderStatus::Shipped => "OrderShipped",
+        OrderStatus::Delivered => "OrderDelivered",
+        OrderStatus::Confirmed => "OrderConfirmed",
+        OrderStatus::Cancelled => "OrderCancelled",
+        OrderStatus::Expired => "OrderExpired",
+        OrderStatus::Refunded => "OrderRefunded",
+    }
+}
+
+fn moved_event<'a>(
+    order: &OrderRow,
+    from: OrderStatus,
+    items: &[OrderItemRow],
+    trace_id: Option<&'a str>,
+) -> NewEvent<'a> {
+    let released = !order.status.holds_goods();
+    let items: Vec<_> =
+        items.iter().map(|item| json!({ "optionId": item.option_id, "quantity": item.quantity })).collect();
+    NewEvent {
+        aggregate: outbox::Aggregate::Order,
+        aggregate_id: order.id.to_string(),
+        event_type: event_type(order.status),
+        payload: json!({
+            "orderId": order.id,
+            "userId": order.user_id,
+            "from": from,
+            "status": order.status,
+            "amountToPay": order.amount_to_pay,
+            "couponId": order.coupon_id,
+            "pointsRefunded": if released { order.points_used } else { 0 },
+            "items": if released { items } else { Vec::new() },
+            "at": order.status_changed_at,
+        }),
+        trace_id,
+    }
+}
+
+/// One line of an order's history.
+#[derive(Debug, Clone)]
+pub struct HistoryRow {
+    pub from_status: Option<OrderStatus>,
+    pub to_status: OrderStatus,
+    pub actor: String,
+    pub reason: Option<String>,
+    pub trace_id: Option<String>,
+    pub changed_at: chrono::DateTime<Utc>,
+}
+
+/// The order's history, oldest first.
+pub async fn history_of<'e>(executor: impl PgExecutor<'e>, order: i64) -> sqlx::Result<Vec<HistoryRow>> {
+    sqlx::query_as!(
+        HistoryRow,
+        r#"SELECT from_status AS "from_status: OrderStatus", to_status AS "to_status: OrderStatus", actor, reason,
+             trace_id, changed_at
+           FROM order_status_history WHERE order_id = $1 ORDER BY id"#,
+        order
+    )
+    .fetch_all(executor)
+    .await
+}
