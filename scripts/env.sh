@@ -15,6 +15,8 @@ REDIS_MODE=${REDIS_MODE:-single}
 REDIS_REPLICA_PORT=${REDIS_REPLICA_PORT:-6380}
 REDIS_SENTINEL_PORTS=${REDIS_SENTINEL_PORTS:-26379 26380 26381}
 KAFKA_PORT=${KAFKA_PORT:-9092}
+# The payment sandbox (settle-sandbox): the provider's protocol on loopback, for development and tests.
+SANDBOX_PORT=${SANDBOX_PORT:-18400}
 
 TANSU_VERSION=${TANSU_VERSION:-0.6.0}
 # libsql gives the sqlite:// engine (persistent), the only storage the stack uses; the other engines
@@ -38,6 +40,10 @@ case $REDIS_MODE in
   *) printf 'REDIS_MODE must be single or sentinel, not %s\n' "$REDIS_MODE" >&2; exit 2 ;;
 esac
 export KAFKA_BROKERS=${KAFKA_BROKERS:-127.0.0.1:$KAFKA_PORT}
+# The payment provider settle talks to: by default the sandbox, with its development key. For the provider
+# itself: PAYMENT_GATEWAY_URL=https://api.tosspayments.com and its secret key in PAYMENT_SECRET_KEY.
+export PAYMENT_GATEWAY_URL=${PAYMENT_GATEWAY_URL:-http://127.0.0.1:$SANDBOX_PORT}
+export PAYMENT_SECRET_KEY=${PAYMENT_SECRET_KEY:-test_sk_settle_sandbox}
 # Development-only secret: set your own JWT_SECRET anywhere that matters.
 export JWT_SECRET=${JWT_SECRET:-settle-local-development-secret-change-me}
 export API_LISTEN_ADDR=${API_LISTEN_ADDR:-127.0.0.1:8080}

@@ -108,6 +108,33 @@ impl JwtArgs {
     }
 }
 
+/// The payment provider: where it answers and with which key. By default the local sandbox
+/// (`settle-sandbox`); the provider itself is `https://api.tosspayments.com` with a live or test secret key.
+#[derive(Args, Debug, Clone)]
+pub struct PaymentArgs {
+    /// Base URL of the provider's API.
+    #[arg(long = "payment-gateway-url", env = "PAYMENT_GATEWAY_URL", default_value = "http://127.0.0.1:18400")]
+    pub gateway_url: String,
+    /// The secret key the provider issued (sent as HTTP Basic `<key>:`; never logged).
+    #[arg(
+        long = "payment-secret-key",
+        env = "PAYMENT_SECRET_KEY",
+        default_value = "test_sk_settle_sandbox",
+        hide_env_values = true
+    )]
+    pub secret_key: String,
+    /// Longest a call to the provider may take, in milliseconds; past it the outcome is unknown.
+    #[arg(long = "payment-timeout-ms", env = "PAYMENT_TIMEOUT_MS", default_value_t = 5_000,
+        value_parser = clap::value_parser!(u64).range(100..=120_000))]
+    pub timeout_ms: u64,
+}
+
+impl PaymentArgs {
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms)
+    }
+}
+
 /// The time rules of an order's lifecycle (the API's moves and the background passes read the same ones).
 #[derive(Args, Debug, Clone)]
 pub struct OrderArgs {

@@ -14,6 +14,7 @@ pub mod kafka;
 pub mod metrics;
 pub mod ops;
 pub mod outbox;
+pub mod payments;
 pub mod points;
 pub mod redis_client;
 pub mod redis_sentinel;

@@ -10,6 +10,7 @@ pub mod locks;
 mod names;
 pub mod postgres;
 pub mod process;
+pub mod sandbox;
 pub mod sentinel;
 mod topics;
 

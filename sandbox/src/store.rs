@@ -1,0 +1,326 @@
+//! The sandbox's state: payments by key, the answers given under each idempotency key, the faults it was
+//! told to play, and how often each endpoint was called. Every change to a payment or an answer is one
+//! JSON line appended to the journal (flushed before the answer goes out), and a start replays it: a
+//! restart, or a kill, loses nothing that was answered.
+
+use crate::wire::{Cancel, ConfirmRequest, ErrorBody, Method, Payment, PaymentStatus, Settlement, VirtualAccount};
+use chrono::{DateTime, Duration, FixedOffset, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use std::{
+    collections::{BTreeMap, HashMap},
+    fs::{File, OpenOptions},
+    io::{BufRead, BufReader, Write},
+    path::Path,
+};
+
+/// A fault the sandbox plays on confirm, for one payment key or for all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Fault {
+    /// The card company refuses (403 `REJECT_CARD_PAYMENT`); nothing is approved.
+    Decline,
+    /// 500 `FAILED_INTERNAL_SYSTEM_PROCESSING`; nothing is approved.
+    ServerError,
+    /// No answer before the client gives up; nothing is approved.
+    Hang,
+    /// Approved, then no answer: the client cannot know that it was.
+    DropAnswer,
+}
+
+/// A recorded answer: its status and body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Answer {
+    pub status: u16,
+    pub body: serde_json::Value,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum Line {
+    Payment(Box<Payment>),
+    Answer { key: String, answer: Answer },
+}
+
+pub struct Store {
+    merchant: String,
+    payments: HashMap<String, Payment>,
+    by_order: HashMap<String, String>,
+    answers: HashMap<String, Answer>,
+    faults: HashMap<Option<String>, (Fault, Option<u32>)>,
+    pub calls: BTreeMap<&'static str, u64>,
+    journal: File,
+    next_key: u64,
+}
+
+/// Korea's offset: the provider answers in KST.
+fn kst() -> FixedOffset {
+    FixedOffset::east_opt(9 * 3600).expect("a valid offset")
+}
+
+fn now() -> DateTime<FixedOffset> {
+    Utc::now().with_timezone(&kst())
+}
+
+fn error(code: &str, message: &str) -> ErrorBody {
+    ErrorBody { code: code.to_owned(), message: message.to_owned() }
+}
+
+/// What a confirm comes to.
+pub enum Confirmed {
+    Answer(u16, serde_json::Value),
+    /// Play this fault; for `DropAnswer` the payment is approved already.
+    Fault(Fault),
+}
+
+impl Store {
+    pub fn open(journal: &Path, merchant: &str) -> anyhow::Result<Self> {
+        if let Some(parent) = journal.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        let mut store = Self {
+            merchant: merchant.to_owned(),
+            payments: HashMap::new(),
+            by_order: HashMap::new(),
+            answers: HashMap::new(),
+            faults: HashMap::new(),
+            calls: BTreeMap::new(),
+            journal: OpenOptions::new().create(true).append(true).open(journal)?,
+            next_key: 0,
+        };
+        for line in BufReader::new(File::open(journal)?).lines() {
+            match serde_json::from_str::<Line>(&line?)? {
+                Line::Payment(payment) => store.remember(*payment),
+                Line::Answer { key, answer } => {
+                    store.answers.insert(key, answer);
+                }
+            }
+        }
+        store.next_key = store.payments.len() as u64;
+        Ok(store)
+    }
+
+    fn remember(&mut self, payment: Payment) {
+        self.by_order.insert(payment.order_id.clone(), payment.payment_key.clone());
+        self.payments.insert(payment.payment_key.clone(), payment);
+    }
+
+    fn write(&mut self, line: &Line) -> anyhow::Result<()> {
+        let mut text = serde_json::to_string(line)?;
+        text.push('\n');
+        self.journal.write_all(text.as_bytes())?;
+        self.journal.flush()?;
+        Ok(())
+    }
+
+    fn save(&mut self, payment: Payment) -> anyhow::Result<Payment> {
+        self.write(&Line::Payment(Box::new(payment.clone())))?;
+        self.remember(payment.clone());
+        Ok(payment)
+    }
+
+    pub fn count(&mut self, endpoint: &'static str) {
+        *self.calls.entry(endpoint).or_default() += 1;
+    }
+
+    /// The answer already given under `key`, if any (the provider answers a repeated key the same way).
+    pub fn answer_of(&self, key: &str) -> Option<Answer> {
+        self.answers.get(key).cloned()
+    }
+
+    pub fn record_answer(&mut self, key: String, answer: Answer) -> anyhow::Result<()> {
+        self.write(&Line::Answer { key: key.clone(), answer: answer.clone() })?;
+        self.answers.insert(key, answer);
+        Ok(())
+    }
+
+    /// The buyer's checkout, as the provider's payment window does it: a payment key for this order and
+    /// amount, to be confirmed by the merchant's server.
+    pub fn checkout(
+        &mut self,
+        order_id: &str,
+        order_name: &str,
+        amount: i64,
+        method: Method,
+    ) -> anyhow::Result<Payment> {
+        self.next_key += 1;
+        let payment_key = format!("sbx_{}_{}", self.next_key, uuid::Uuid::new_v4().simple());
+        self.save(Payment {
+            m_id: self.merchant.clone(),
+            version: "2022-11-16".to_owned(),
+            payment_key,
+            order_id: order_id.to_owned(),
+            order_name: order_name.to_owned(),
+            currency: "KRW".to_owned(),
+            method,
+            status: PaymentStatus::Ready,
+            total_amount: amount,
+            balance_amount: amount,
+            requested_at: now(),
+            approved_at: None,
+            last_transaction_key: None,
+            cancels: None,
+            virtual_account: None,
+            secret: None,
+            failure: None,
+        })
+    }
+
+    pub fn set_fault(&mut self, payment_key: Option<String>, fault: Option<Fault>, times: Option<u32>) {
+        match fault {
+            Some(fault) => self.faults.insert(payment_key, (fault, times)),
+            None => self.faults.remove(&payment_key),
+        };
+    }
+
+    /// The fault to play for `payment_key` now, if any (a per-key fault before the global one).
+    fn take_fault(&mut self, payment_key: &str) -> Option<Fault> {
+        let slot = [Some(payment_key.to_owned()), None].into_iter().find(|slot| self.faults.contains_key(slot))?;
+        let (fault, times) = self.faults.get_mut(&slot)?;
+        let fault = *fault;
+        match times {
+            Some(0) => return None,
+            Some(left) => *left -= 1,
+            None => {}
+        }
+        Some(fault)
+    }
+
+    pub fn confirm(&mut self, request: &ConfirmRequest) -> anyhow::Result<Confirmed> {
+        let Some(payment) = self.payments.get(&request.payment_key).cloned() else {
+            let body = error("NOT_FOUND_PAYMENT_SESSION", "결제 시간이 만료되어 결제 진행 데이터가 존재하지 않습니다.");
+            return Ok(Confirmed::Answer(404, serde_json::to_value(body)?));
+        };
+        if payment.order_id != request.order_id || payment.total_amount != request.amount {
+            let body = error("INVALID_REQUEST", "요청한 주문번호 또는 결제 금액이 결제 요청과 다릅니다.");
+            return Ok(Confirmed::Answer(400, serde_json::to_value(body)?));
+        }
+        if payment.status != PaymentStatus::Ready {
+            let body = error("ALREADY_PROCESSED_PAYMENT", "이미 처리된 결제 입니다.");
+            return Ok(Confirmed::Answer(400, serde_json::to_value(body)?));
+        }
+        let fault = self.take_fault(&request.payment_key);
+        match fault {
+            Some(Fault::Decline) => {
+                let body = error("REJECT_CARD_PAYMENT", "한도초과 혹은 잔액부족으로 결제에 실패했습니다.");
+                return Ok(Confirmed::Answer(403, serde_json::to_value(body)?));
+            }
+            Some(fault @ (Fault::ServerError | Fault::Hang)) => return Ok(Confirmed::Fault(fault)),
+            Some(Fault::DropAnswer) | None => {}
+        }
+        let approved = self.save(approve(payment))?;
+        match fault {
+            Some(Fault::DropAnswer) => Ok(Confirmed::Fault(Fault::DropAnswer)),
+            _ => Ok(Confirmed::Answer(200, serde_json::to_value(approved)?)),
+        }
+    }
+
+    pub fn by_order(&self, order_id: &str) -> Option<&Payment> {
+        self.by_order.get(order_id).and_then(|key| self.payments.get(key))
+    }
+
+    pub fn by_key(&self, payment_key: &str) -> Option<&Payment> {
+        self.payments.get(payment_key)
+    }
+
+    /// The buyer paid into the virtual account of `order_id`: the payment is DONE.
+    pub fn deposit(&mut self, order_id: &str) -> anyhow::Result<Option<Payment>> {
+        let Some(mut payment) = self.by_order(order_id).cloned() else { return Ok(None) };
+        if payment.status != PaymentStatus::WaitingForDeposit {
+            return Ok(None);
+        }
+        payment.status = PaymentStatus::Done;
+        payment.approved_at = Some(now());
+        payment.last_transaction_key = Some(transaction_key());
+        Ok(Some(self.save(payment)?))
+    }
+
+    /// Cancels the whole balance of a payment (the provider's full cancel).
+    pub fn cancel(&mut self, payment_key: &str, reason: &str) -> anyhow::Result<(u16, serde_json::Value)> {
+        let Some(mut payment) = self.payments.get(payment_key).cloned() else {
+            return Ok((404, serde_json::to_value(error("NOT_FOUND_PAYMENT", "존재하지 않는 결제 정보 입니다."))?));
+        };
+        match payment.status {
+            PaymentStatus::Done | PaymentStatus::WaitingForDeposit => {}
+            PaymentStatus::Canceled => {
+                let body = error("ALREADY_CANCELED_PAYMENT", "이미 취소된 결제 입니다.");
+                return Ok((400, serde_json::to_value(body)?));
+            }
+            _ => {
+                let body = error("NOT_CANCELABLE_PAYMENT", "취소 할 수 없는 결제 입니다.");
+                return Ok((403, serde_json::to_value(body)?));
+            }
+        }
+        let transaction_key = transaction_key();
+        let cancel = Cancel {
+            cancel_amount: payment.balance_amount,
+            cancel_reason: reason.to_owned(),
+            canceled_at: now(),
+            transaction_key: transaction_key.clone(),
+        };
+        payment.cancels.get_or_insert_with(Vec::new).push(cancel);
+        payment.balance_amount = 0;
+        payment.status = PaymentStatus::Canceled;
+        payment.last_transaction_key = Some(transaction_key);
+        Ok((200, serde_json::to_value(self.save(payment)?)?))
+    }
+
+    /// The settlement lines of payments approved (sales) and cancelled (negative lines) on the days from
+    /// `start` to `end`, Korean time, oldest first; paid out two days after the sale.
+    pub fn settlements(&self, start: NaiveDate, end: NaiveDate) -> Vec<Settlement> {
+        let mut lines: Vec<Settlement> = Vec::new();
+        for payment in self.payments.values() {
+            let Some(approved_at) = payment.approved_at else { continue };
+            let mut events = vec![(approved_at, payment.total_amount, payment.last_transaction_key.clone())];
+            for cancel in payment.cancels.iter().flatten() {
+                events.push((cancel.canceled_at, -cancel.cancel_amount, Some(cancel.transaction_key.clone())));
+            }
+            for (at, amount, transaction_key) in events {
+                let sold_date = at.date_naive();
+                if sold_date < start || sold_date > end {
+                    continue;
+                }
+                let fee = amount * payment.method.fee_bps() / 10_000;
+                lines.push(Settlement {
+                    m_id: self.merchant.clone(),
+                    payment_key: payment.payment_key.clone(),
+                    transaction_key: transaction_key.unwrap_or_default(),
+                    order_id: payment.order_id.clone(),
+                    currency: payment.currency.clone(),
+                    method: payment.method,
+                    amount,
+                    fees: vec![crate::wire::Fee { kind: "BASE".to_owned(), fee }],
+                    pay_out_amount: amount - fee,
+                    approved_at,
+                    sold_date,
+                    paid_out_date: sold_date + Duration::days(2),
+                });
+            }
+        }
+        lines.sort_by(|a, b| (a.sold_date, &a.transaction_key).cmp(&(b.sold_date, &b.transaction_key)));
+        lines
+    }
+}
+
+fn transaction_key() -> String {
+    uuid::Uuid::new_v4().simple().to_string().to_uppercase()
+}
+
+/// A confirmed payment: a card (and the others) is DONE at once; a virtual account waits for its deposit.
+fn approve(mut payment: Payment) -> Payment {
+    let at = now();
+    payment.last_transaction_key = Some(transaction_key());
+    if payment.method == Method::VirtualAccount {
+        payment.status = PaymentStatus::WaitingForDeposit;
+        payment.secret = Some(uuid::Uuid::new_v4().simple().to_string());
+        payment.virtual_account = Some(VirtualAccount {
+            account_number: format!("X{}", &payment.payment_key[payment.payment_key.len() - 12..]),
+            bank: "88".to_owned(),
+            customer_name: "구매자".to_owned(),
+            due_date: at + Duration::days(1),
+        });
+    } else {
+        payment.status = PaymentStatus::Done;
+        payment.approved_at = Some(at);
+    }
+    payment
+}

@@ -1,0 +1,119 @@
+//! A payment sandbox process of the test's own (port, journal and secret key), and its control routes:
+//! the buyer's checkout, faults to play, call counts. Killed and its journal removed on drop.
+
+use anyhow::{bail, Context};
+use serde_json::{json, Value};
+use std::{
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+pub struct OwnSandbox {
+    pub port: u16,
+    pub secret_key: String,
+    binary: PathBuf,
+    dir: PathBuf,
+    hang: Duration,
+    child: Option<Child>,
+    http: reqwest::Client,
+}
+
+impl OwnSandbox {
+    /// Starts `binary` (the test's `CARGO_BIN_EXE_settle-sandbox`); a hanging or dropped answer keeps a
+    /// client waiting `hang`.
+    pub async fn start(binary: impl Into<PathBuf>, hang: Duration) -> anyhow::Result<Self> {
+        let suffix = crate::unique_suffix();
+        let dir = std::env::temp_dir().join(format!("settle-sandbox-{suffix}"));
+        std::fs::create_dir_all(&dir)?;
+        let mut sandbox = Self {
+            port: crate::broker::free_port(),
+            secret_key: format!("test_sk_{suffix}"),
+            binary: binary.into(),
+            dir,
+            hang,
+            child: None,
+            http: reqwest::Client::new(),
+        };
+        sandbox.restart().await?;
+        Ok(sandbox)
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Kills the process at once, as a crash would.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts (again) on the same port and journal and waits until it answers.
+    pub async fn restart(&mut self) -> anyhow::Result<()> {
+        self.kill();
+        let child = Command::new(&self.binary)
+            .env("SANDBOX_LISTEN_ADDR", format!("127.0.0.1:{}", self.port))
+            .env("PAYMENT_SECRET_KEY", &self.secret_key)
+            .env("SANDBOX_JOURNAL", self.dir.join("payments.jsonl"))
+            .env("SANDBOX_HANG_MS", self.hang.as_millis().to_string())
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .with_context(|| format!("starting {}", self.binary.display()))?;
+        self.child = Some(child);
+        let health = format!("{}/health", self.url());
+        let http = self.http.clone();
+        let up = crate::process::eventually(Duration::from_secs(20), || {
+            let (http, health) = (http.clone(), health.clone());
+            async move { http.get(&health).send().await.is_ok_and(|r| r.status().is_success()) }
+        })
+        .await;
+        if !up {
+            bail!("the sandbox did not answer on port {} within 20 s", self.port);
+        }
+        Ok(())
+    }
+
+    /// The buyer pays in the provider's window: the payment key the merchant then confirms.
+    pub async fn checkout(&self, order_id: &str, amount: i64, method: &str) -> anyhow::Result<String> {
+        let body = json!({ "orderId": order_id, "amount": amount, "method": method });
+        let answer: Value =
+            self.http.post(format!("{}/sandbox/checkout", self.url())).json(&body).send().await?.json().await?;
+        answer["paymentKey"].as_str().map(str::to_owned).with_context(|| format!("no payment key in {answer}"))
+    }
+
+    /// Plays `fault` (`DECLINE`, `SERVER_ERROR`, `HANG`, `DROP_ANSWER`; `None` stops) on the confirms of
+    /// `payment_key` (or all), `times` times (or until told otherwise).
+    pub async fn fault(
+        &self,
+        payment_key: Option<&str>,
+        fault: Option<&str>,
+        times: Option<u32>,
+    ) -> anyhow::Result<()> {
+        let body = json!({ "paymentKey": payment_key, "fault": fault, "times": times });
+        let status = self.http.post(format!("{}/sandbox/faults", self.url())).json(&body).send().await?.status();
+        anyhow::ensure!(status.is_success(), "the sandbox refused the fault: {status}");
+        Ok(())
+    }
+
+    /// How often each provider route was called: `{"confirm": n, "cancel": n, "lookup": n, ...}`.
+    pub async fn calls(&self) -> anyhow::Result<Value> {
+        Ok(self.http.get(format!("{}/sandbox/calls", self.url())).send().await?.json().await?)
+    }
+
+    /// The calls of one route (0 when never called).
+    pub async fn calls_of(&self, route: &str) -> anyhow::Result<u64> {
+        Ok(self.calls().await?[route].as_u64().unwrap_or(0))
+    }
+}
+
+impl Drop for OwnSandbox {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
