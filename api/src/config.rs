@@ -1,5 +1,5 @@
 use clap::Parser;
-use infra::config::{JwtArgs, KafkaArgs, OrderArgs, PostgresArgs, RedisArgs, TelemetryArgs};
+use infra::config::{JwtArgs, KafkaArgs, OrderArgs, PaymentArgs, PostgresArgs, RedisArgs, TelemetryArgs};
 use std::{net::SocketAddr, time::Duration};
 
 /// settle-api: the shop's HTTP API.
@@ -21,6 +21,8 @@ pub struct ApiConfig {
     pub accounts: AccountsArgs,
     #[command(flatten)]
     pub orders: OrderArgs,
+    #[command(flatten)]
+    pub payments: PaymentArgs,
     #[command(flatten)]
     pub resilience: ResilienceArgs,
     #[command(flatten)]

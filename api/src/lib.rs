@@ -52,6 +52,9 @@ pub async fn build_state(config: &ApiConfig) -> anyhow::Result<AppState> {
     let sessions = Sessions { access_ttl: accounts.access_ttl(), refresh_ttl: accounts.refresh_ttl() };
     let throttle = Throttle::new(redis.clone(), accounts.throttle_limits());
     let trusted_proxies = accounts.trusted_proxies.clone();
+    let payments_breaker = infra::breaker::Breaker::new("payments", &config.breakers);
+    let payments_breaker = if protected { payments_breaker } else { payments_breaker.disabled() };
+    let payments = infra::payments::TossPayments::new(&config.payments, payments_breaker)?;
     let protection = http::protect::Protection::new(&config.resilience);
     protection.forget_idle_keys();
     infra::failover::rebuild_after_each_failover(redis.clone(), pool.clone());
@@ -71,6 +74,7 @@ pub async fn build_state(config: &ApiConfig) -> anyhow::Result<AppState> {
         trusted_proxies,
         protection,
         orders: config.orders.clone(),
+        payments,
     }))
 }
 

@@ -36,6 +36,8 @@ pub struct Shared {
     pub trusted_proxies: Vec<std::net::IpAddr>,
     /// The time rules of orders: payment window, return window.
     pub orders: infra::config::OrderArgs,
+    /// The payment provider (behind its own breaker).
+    pub payments: infra::payments::TossPayments,
 }
 
 /// How long the tokens a login or refresh hands out live.

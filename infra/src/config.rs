@@ -124,9 +124,19 @@ pub struct PaymentArgs {
     )]
     pub secret_key: String,
     /// Longest a call to the provider may take, in milliseconds; past it the outcome is unknown.
-    #[arg(long = "payment-timeout-ms", env = "PAYMENT_TIMEOUT_MS", default_value_t = 5_000,
+    #[arg(id = "payment_timeout_ms", long = "payment-timeout-ms", env = "PAYMENT_TIMEOUT_MS", default_value_t = 5_000,
         value_parser = clap::value_parser!(u64).range(100..=120_000))]
     pub timeout_ms: u64,
+}
+
+impl Default for PaymentArgs {
+    fn default() -> Self {
+        Self {
+            gateway_url: "http://127.0.0.1:18400".to_owned(),
+            secret_key: "test_sk_settle_sandbox".to_owned(),
+            timeout_ms: 5_000,
+        }
+    }
 }
 
 impl PaymentArgs {

@@ -16,8 +16,8 @@ async fn sandbox() -> OwnSandbox {
 }
 
 fn client(sandbox: &OwnSandbox, timeout_ms: u64) -> TossPayments {
-    let args = PaymentArgs { gateway_url: sandbox.url(), secret_key: sandbox.secret_key.clone(), timeout_ms };
-    TossPayments::new(&args, Breaker::new("payments", &BreakerArgs::default())).expect("a client")
+    TossPayments::new(&sandbox.payment_args(timeout_ms), Breaker::new("payments", &BreakerArgs::default()))
+        .expect("a client")
 }
 
 fn order_id() -> String {

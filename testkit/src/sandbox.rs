@@ -9,6 +9,17 @@ use std::{
     time::Duration,
 };
 
+/// The sandbox binary the workspace built (`scripts/run-tests` builds it first): `SETTLE_SANDBOX_BIN`, else
+/// `settle-sandbox` beside the test binary's `deps/` folder.
+pub fn binary() -> PathBuf {
+    if let Ok(path) = std::env::var("SETTLE_SANDBOX_BIN") {
+        return PathBuf::from(path);
+    }
+    let exe = std::env::current_exe().unwrap_or_default();
+    let profile_dir = exe.parent().and_then(|deps| deps.parent()).map(PathBuf::from).unwrap_or_default();
+    profile_dir.join("settle-sandbox")
+}
+
 pub struct OwnSandbox {
     pub port: u16,
     pub secret_key: String,
@@ -26,10 +37,14 @@ impl OwnSandbox {
         let suffix = crate::unique_suffix();
         let dir = std::env::temp_dir().join(format!("settle-sandbox-{suffix}"));
         std::fs::create_dir_all(&dir)?;
+        let binary = binary.into();
+        if !binary.exists() {
+            bail!("no sandbox at {} (cargo build --bin settle-sandbox)", binary.display());
+        }
         let mut sandbox = Self {
             port: crate::broker::free_port(),
             secret_key: format!("test_sk_{suffix}"),
-            binary: binary.into(),
+            binary,
             dir,
             hang,
             child: None,
@@ -37,6 +52,11 @@ impl OwnSandbox {
         };
         sandbox.restart().await?;
         Ok(sandbox)
+    }
+
+    /// Payment settings that point a client at this sandbox.
+    pub fn payment_args(&self, timeout_ms: u64) -> infra::config::PaymentArgs {
+        infra::config::PaymentArgs { gateway_url: self.url(), secret_key: self.secret_key.clone(), timeout_ms }
     }
 
     pub fn url(&self) -> String {

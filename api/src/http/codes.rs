@@ -84,6 +84,12 @@ catalogue! {
     CancelAfterShipping => CONFLICT, "CANCEL_AFTER_SHIPPING", "a shipped order is not cancelled: once delivered, ask for a refund";
     ReturnWindowClosed => CONFLICT, "RETURN_WINDOW_CLOSED", "the return window after delivery has closed";
     OrderStatusConflict => CONFLICT, "ORDER_STATUS_CONFLICT", "the action does not follow from the order's status: `orderStatus` says where it is";
+    PaymentInProgress => CONFLICT, "PAYMENT_IN_PROGRESS", "a payment of the order waits for the provider's outcome: read the order for it";
+    PaymentKeyUsed => CONFLICT, "PAYMENT_KEY_USED", "the payment key paid (or tried to pay) another order";
+    PaymentAmountMismatch => UNPROCESSABLE_ENTITY, "PAYMENT_AMOUNT_MISMATCH", "the amount is not what the order has to pay: `amountToPay` says what is";
+    PaymentDeclined => PAYMENT_REQUIRED, "PAYMENT_DECLINED", "the provider declined the payment: the order can be paid with another one";
+    PaymentRefused => UNPROCESSABLE_ENTITY, "PAYMENT_REFUSED", "the provider refused the payment request (e.g. another amount than the buyer paid): `providerCode` says why";
+    PaymentProviderUnavailable => SERVICE_UNAVAILABLE, "PAYMENT_PROVIDER_UNAVAILABLE", "the payment provider could not be reached; nothing was charged: retry shortly";
     RateLimited => TOO_MANY_REQUESTS, "RATE_LIMITED", "too many requests from this user or client address; retry after Retry-After seconds";
     TooManyAttempts => TOO_MANY_REQUESTS, "TOO_MANY_ATTEMPTS", "too many failed sign-ins; retry after Retry-After seconds";
     PayloadTooLarge => PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE", "the body is larger than API_BODY_LIMIT_BYTES";

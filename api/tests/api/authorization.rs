@@ -208,6 +208,10 @@ fn matrix(f: &Fixture) -> Vec<Row> {
         row(M::POST, "/api/v3/orders/{order_id}/ship", format!("/api/v3/orders/{}/ship", f.order),
             Some(json!({ "carrier": "CJ Logistics", "trackingNumber": "1" })), [401, 403, 403, 409]),
         row(M::POST, "/api/v3/orders/{order_id}/deliver", format!("/api/v3/orders/{}/deliver", f.order), None, [401, 403, 403, 409]),
+        // Paying is the buyer's: B's payment of A's order is refused before the provider; A cancelled the
+        // order in the row above, so A's is refused by the lifecycle; the admin is not the buyer.
+        row(M::POST, "/api/v3/orders/{order_id}/payment", format!("/api/v3/orders/{}/payment", f.order),
+            Some(json!({ "paymentKey": "sbx_not_opened", "amount": 1 })), [401, 404, 409, 404]),
         // Purchase confirmation is the buyer's alone: to anyone else, an admin included, the order is unknown.
         row(M::POST, "/api/v3/orders/{order_id}/confirm", format!("/api/v3/orders/{}/confirm", f.order), None, [401, 404, 409, 404]),
         row(M::DELETE, "/api/v1/carts/{user_id}/all", format!("/api/v1/carts/{a}/all"), None, [401, 404, 200, 200]),

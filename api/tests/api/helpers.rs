@@ -82,6 +82,7 @@ pub async fn spawn_app_on(env: TestEnv, limits: HttpLimits, adjust: impl FnOnce(
         jwt: infra::config::JwtArgs::with_secret(SECRET),
         accounts: Default::default(),
         orders: Default::default(),
+        payments: Default::default(),
         resilience: Default::default(),
         breakers: Default::default(),
         body_limit_bytes: limits.body_limit_bytes,

@@ -8,7 +8,7 @@ mod status;
 pub use input::{check_quantity, OptionInput, ProductInput, ShippingInput, ValidOption, ValidProduct, MAX_PRICE};
 pub use lifecycle::{decide, Move, MoveRefusal, OrderAction, OrderFacts};
 pub use pricing::{price_order, CouponTerms, NotApplicable, PointsAboveRemainder, PriceBreakdown};
-pub use status::{OrderStatus, PaymentMethod, ProductStatus};
+pub use status::{OrderStatus, PaymentAttemptStatus, PaymentMethod, ProductStatus};
 
 /// Most units of one option in a cart line or an order line (the tables' CHECKs agree).
 pub const MAX_LINE_QUANTITY: i32 = 999;

@@ -29,3 +29,17 @@ stored_enum! {
     /// How the buyer pays the amount left after coupon and points (payment itself is another system's).
     PaymentMethod { Card, BankTransfer, VirtualAccount, Mobile }
 }
+
+stored_enum! {
+    /// An attempt to pay an order: IN_FLIGHT while the provider is asked, then APPROVED, DECLINED (the
+    /// buyer's payment was refused), FAILED (the request was refused or never sent), or UNKNOWN (no answer
+    /// said what happened: the provider's look-up settles it).
+    PaymentAttemptStatus { InFlight, Approved, Declined, Failed, Unknown }
+}
+
+impl PaymentAttemptStatus {
+    /// Still waiting for its outcome: it blocks another attempt, a cancel and the expiry of its order.
+    pub fn is_open(self) -> bool {
+        matches!(self, PaymentAttemptStatus::InFlight | PaymentAttemptStatus::Unknown)
+    }
+}

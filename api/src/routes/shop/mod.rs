@@ -2,6 +2,7 @@
 
 mod carts;
 mod orders;
+mod payment;
 mod placing;
 mod products;
 mod views;

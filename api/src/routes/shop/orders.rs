@@ -37,6 +37,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(ship))
         .routes(routes!(deliver))
         .routes(routes!(confirm))
+        .routes(routes!(super::payment::pay))
 }
 
 #[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
@@ -210,9 +211,9 @@ async fn cancel(
     State(state): State<AppState>,
     Extension(TraceId(trace_id)): Extension<TraceId>,
     ApiJson(body): ApiJson<CancelBody>,
-) -> ApiResult<Json<OrderView>> {
+) -> ApiResult<Response> {
     let request = caller_move(caller, body.order_id, OrderAction::Cancel, &trace_id);
-    to_completion(async move { placing::move_order(&state, request).await.map(Json) }).await
+    to_completion(async move { placing::move_order(&state, request).await }).await
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -235,7 +236,7 @@ async fn ship(
     Extension(TraceId(trace_id)): Extension<TraceId>,
     ApiPath(order): ApiPath<OrderId>,
     ApiJson(body): ApiJson<ShipBody>,
-) -> ApiResult<Json<OrderView>> {
+) -> ApiResult<Response> {
     let mut errors = FieldErrors::default();
     let carrier = body.carrier.trim();
     let tracking_number = body.tracking_number.trim();
@@ -249,7 +250,7 @@ async fn ship(
     let shipment = Shipment { carrier: carrier.to_owned(), tracking_number: tracking_number.to_owned() };
     let mut request = caller_move(admin, order, OrderAction::Ship, &trace_id);
     request.shipment = Some(shipment);
-    to_completion(async move { placing::move_order(&state, request).await.map(Json) }).await
+    to_completion(async move { placing::move_order(&state, request).await }).await
 }
 
 /// Records a shipped order as delivered (admin); the return window opens.
@@ -261,9 +262,9 @@ async fn deliver(
     State(state): State<AppState>,
     Extension(TraceId(trace_id)): Extension<TraceId>,
     ApiPath(order): ApiPath<OrderId>,
-) -> ApiResult<Json<OrderView>> {
+) -> ApiResult<Response> {
     let request = caller_move(admin, order, OrderAction::Deliver, &trace_id);
-    to_completion(async move { placing::move_order(&state, request).await.map(Json) }).await
+    to_completion(async move { placing::move_order(&state, request).await }).await
 }
 
 /// Purchase confirmation (구매확정) by the buyer: the delivered order is accepted and closes.
@@ -275,11 +276,11 @@ async fn confirm(
     State(state): State<AppState>,
     Extension(TraceId(trace_id)): Extension<TraceId>,
     ApiPath(order): ApiPath<OrderId>,
-) -> ApiResult<Json<OrderView>> {
+) -> ApiResult<Response> {
     // The buyer's act alone: an admin confirms no one's purchase (the auto-confirmation job does, later).
     let mut request = caller_move(caller, order, OrderAction::Confirm, &trace_id);
     request.actor = OrderActor::Buyer(caller.user_id);
-    to_completion(async move { placing::move_order(&state, request).await.map(Json) }).await
+    to_completion(async move { placing::move_order(&state, request).await }).await
 }
 
 /// A move asked by `caller`: a buyer moves their own orders, an admin anyone's.
@@ -292,6 +293,7 @@ fn caller_move(caller: AuthUser, order: OrderId, action: OrderAction, trace_id: 
         reason: None,
         shipment: None,
         payment_returned: false,
+        asked_at: None,
         trace_id: Some(trace_id.to_owned()),
     }
 }
@@ -307,7 +309,8 @@ async fn read(
     let placed = orders::order(&state.pool, order).await?.ok_or_else(|| unknown_order(order))?;
     let owner = UserId::parse(placed.order.user_id).map_err(anyhow::Error::from)?;
     caller.ensure_owner(owner, || unknown_order(order))?;
-    Ok(Json(OrderView::from(placed)))
+    let payment = orders::latest_attempt(&state.pool, order.get()).await?;
+    Ok(Json(OrderView::from(placed).with_payment(payment)))
 }
 
 /// The order's history: every move with who made it, why, and its trace id, oldest first.

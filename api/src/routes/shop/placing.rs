@@ -6,15 +6,23 @@ use crate::{
     http::{idempotent, json_response, ApiError, ApiResult, ErrorCode},
     AppState,
 };
-use axum::{http::StatusCode, response::Response};
+use axum::{
+    http::StatusCode,
+    response::{IntoResponse, Response},
+    Json,
+};
 use domain::{
     shop::{MoveRefusal, NotApplicable, OrderAction, OrderStatus},
     OrderId,
 };
 use infra::{
     idempotency::{self, IdempotencyKey},
+    payments::{GatewayError, PaymentGateway},
     shop::{
-        orders::{self, LineSource, MoveFailure, MoveRequest, OrderRefusal, OrderRequest},
+        orders::{
+            self, Effects, LineSource, MoveFailure, MoveRequest, OrderRefusal, OrderRequest, PlacedOrder, Refund,
+            RefundOutcome,
+        },
         Admission, Ticket,
     },
 };
@@ -153,29 +161,93 @@ async fn give_back(state: &AppState, ticket: Option<Ticket>) {
 }
 
 /// Makes one move of an order's lifecycle, in one transaction; the caches learn what a releasing move
-/// gave back once it committed.
-pub async fn move_order(state: &AppState, request: MoveRequest) -> ApiResult<OrderView> {
+/// gave back once it committed. A move that gives the payment back first asks the provider for the refund.
+pub async fn move_order(state: &AppState, request: MoveRequest) -> ApiResult<Response> {
     let (order, action) = (request.order, request.action);
     let mut tx = state.pool.begin().await?;
-    let moved = orders::move_order(&mut tx, request, state.orders.lifecycle()).await?;
+    let moved = match orders::move_order(&mut tx, request.clone(), state.orders.lifecycle()).await? {
+        Err(MoveFailure::PaymentNotReturned) => {
+            tx.rollback().await?;
+            return refund_then_move(state, request).await;
+        }
+        moved => moved,
+    };
     let (moved, effects) = moved.map_err(|failure| move_failure(order, action, failure))?;
     state.balances.commit(tx, effects.balance).await?;
+    moved_view(state, moved, effects).await
+}
+
+async fn moved_view(state: &AppState, moved: PlacedOrder, effects: Effects) -> ApiResult<Response> {
     if !effects.stock_left.0.is_empty() {
         state.stock_gate.sync(&effects.stock_left.0).await;
     }
-    Ok(OrderView::from(moved))
+    let payment = orders::latest_attempt(&state.pool, moved.order.id).await?;
+    Ok(Json(OrderView::from(moved).with_payment(payment)).into_response())
+}
+
+/// The refund at the provider, recorded before and committed after the call, then the move with it.
+async fn refund_then_move(state: &AppState, request: MoveRequest) -> ApiResult<Response> {
+    let (order, action) = (request.order, request.action);
+    let reason = request.reason.clone().unwrap_or_else(|| format!("order {order}: {action:?}"));
+    let refund = orders::begin_refund(&state.pool, order, &reason)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("order {order} must give back a payment it has no record of"))?;
+    let key = refund.idempotency_key.to_string();
+    let outcome = match state.payments.cancel(&refund.attempt.payment_key, &reason, &key).await {
+        Ok(payment) if payment.balance_amount == 0 => RefundOutcome::Returned,
+        Ok(_) => RefundOutcome::Unknown,
+        Err(GatewayError::AlreadyProcessed { .. }) => refunded_already(state, &refund).await,
+        Err(GatewayError::Unknown(_)) => RefundOutcome::Unknown,
+        Err(_) => RefundOutcome::NotReturned,
+    };
+    let asked = MoveRequest { asked_at: Some(chrono::Utc::now()), ..request };
+    let mut tx = state.pool.begin().await?;
+    let settled = orders::settle_refund(&mut tx, &refund, outcome.clone(), asked, state.orders.lifecycle()).await?;
+    let balance = settled.as_ref().and_then(|moved| moved.as_ref().ok()).and_then(|(_, effects)| effects.balance);
+    state.balances.commit(tx, balance).await?;
+    match (outcome, settled) {
+        (RefundOutcome::Returned, Some(Ok((moved, effects)))) => moved_view(state, moved, effects).await,
+        (RefundOutcome::Returned, Some(Err(failure))) => Err(move_failure(order, action, failure)),
+        (RefundOutcome::Unknown, _) => Err(ApiError::new(
+            ErrorCode::PaymentInProgress,
+            format!("the provider did not confirm the refund of order {order}; it is settled by asking it again"),
+        )),
+        _ => Err(ApiError::retry_after(
+            ErrorCode::PaymentProviderUnavailable,
+            format!("the provider did not give order {order}'s payment back; nothing changed: retry shortly"),
+            1,
+        )),
+    }
+}
+
+/// The provider says the payment was cancelled before (an earlier try whose answer was lost): its
+/// look-up tells whether the money is back.
+async fn refunded_already(state: &AppState, refund: &Refund) -> RefundOutcome {
+    let order_ref = orders::payment_order_id(refund.attempt.order_id);
+    match state.payments.payment_of_order(&order_ref).await {
+        Ok(Some(payment)) if payment.balance_amount == 0 => RefundOutcome::Returned,
+        Ok(_) => RefundOutcome::NotReturned,
+        Err(_) => RefundOutcome::Unknown,
+    }
 }
 
 fn move_failure(order: OrderId, action: OrderAction, failure: MoveFailure) -> ApiError {
-    let refusal = match failure {
-        MoveFailure::UnknownOrder => return unknown_order(order),
+    match failure {
+        MoveFailure::UnknownOrder => unknown_order(order),
         // No route returns a payment yet: an order with money at the provider cannot be PAID before the
         // payment route exists, so reaching this is a bug.
         MoveFailure::PaymentNotReturned => {
-            return anyhow::anyhow!("order {order} would release money the provider still holds").into()
+            anyhow::anyhow!("order {order} would release money the provider still holds").into()
         }
-        MoveFailure::Refused(refusal) => refusal,
-    };
+        MoveFailure::PaymentInProgress => {
+            ApiError::new(ErrorCode::PaymentInProgress, format!("a payment of order {order} waits for its outcome"))
+        }
+        MoveFailure::Refused(refusal) => refused_move(order, action, refusal),
+    }
+}
+
+/// The table's refusal of `action` on `order`, as its error code.
+pub(super) fn refused_move(order: OrderId, action: OrderAction, refusal: MoveRefusal) -> ApiError {
     let (code, detail) = match refusal {
         MoveRefusal::Closed(OrderStatus::Cancelled) if action == OrderAction::Cancel => {
             (ErrorCode::AlreadyCancelled, format!("order {order} was cancelled before"))

@@ -1,11 +1,11 @@
 //! What the shop's routes answer with.
 
 use chrono::{DateTime, Utc};
-use domain::shop::{OrderStatus, PaymentMethod, ProductStatus};
+use domain::shop::{OrderStatus, PaymentAttemptStatus, PaymentMethod, ProductStatus};
 use infra::shop::{
     carts::CartLine,
     catalogue::{OptionRow, ProductRow},
-    orders::{HistoryRow, OrderItemRow, OrderRow, PlacedOrder},
+    orders::{Attempt, HistoryRow, OrderItemRow, OrderRow, PlacedOrder},
 };
 use serde::Serialize;
 
@@ -138,9 +138,51 @@ pub struct OrderView {
     shipment: Option<ShipmentView>,
     delivered_at: Option<DateTime<Utc>>,
     status_changed_at: DateTime<Utc>,
+    /// The order id the provider knows the order by: the buyer's payment window is opened with it.
+    payment_order_id: String,
+    /// The payment (the approved one, else the latest attempt); absent in lists and before any attempt.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    payment: Option<PaymentView>,
     /// Absent in lists (read the order for its items).
     #[serde(skip_serializing_if = "Option::is_none")]
     items: Option<Vec<OrderItemView>>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct PaymentView {
+    status: PaymentAttemptStatus,
+    amount: i64,
+    /// As the provider reported it (CARD, TRANSFER, VIRTUAL_ACCOUNT, MOBILE_PHONE), once approved.
+    method: Option<String>,
+    approved_at: Option<DateTime<Utc>>,
+    /// The provider's payment key, masked: its first 4 and last 4 characters.
+    payment_key: String,
+    /// The provider's code when it declined or refused the payment.
+    failure_code: Option<String>,
+}
+
+/// `abcd…wxyz`: enough to match a support case, not enough to act on the payment.
+fn mask(key: &str) -> String {
+    let chars: Vec<char> = key.chars().collect();
+    if chars.len() <= 8 {
+        return "…".to_owned();
+    }
+    let (head, tail): (String, String) = (chars[..4].iter().collect(), chars[chars.len() - 4..].iter().collect());
+    format!("{head}…{tail}")
+}
+
+impl From<Attempt> for PaymentView {
+    fn from(attempt: Attempt) -> Self {
+        Self {
+            status: attempt.status,
+            amount: attempt.amount,
+            method: attempt.method,
+            approved_at: attempt.approved_at,
+            payment_key: mask(&attempt.payment_key),
+            failure_code: attempt.failure_code,
+        }
+    }
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -220,8 +262,17 @@ impl OrderView {
                 .map(|(carrier, tracking_number)| ShipmentView { carrier, tracking_number }),
             delivered_at: row.delivered_at,
             status_changed_at: row.status_changed_at,
+            payment_order_id: infra::shop::orders::payment_order_id(row.id),
+            payment: None,
             items: None,
         }
+    }
+}
+
+impl OrderView {
+    /// The view with the order's payment.
+    pub fn with_payment(self, attempt: Option<Attempt>) -> Self {
+        Self { payment: attempt.map(PaymentView::from), ..self }
     }
 }
 

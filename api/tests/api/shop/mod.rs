@@ -7,5 +7,6 @@ mod gate;
 mod input_readings;
 mod lifecycle;
 mod orders;
+mod payments;
 mod refunds;
 pub mod support;

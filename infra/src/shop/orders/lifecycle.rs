@@ -53,6 +53,7 @@ pub struct Shipment {
     pub tracking_number: String,
 }
 
+#[derive(Debug, Clone)]
 pub struct MoveRequest {
     pub order: OrderId,
     pub action: OrderAction,
@@ -62,6 +63,8 @@ pub struct MoveRequest {
     pub shipment: Option<Shipment>,
     /// Set once the provider gave the money back (a move that returns a payment needs it).
     pub payment_returned: bool,
+    /// When the action was asked, if not now: a payment counts from when the buyer made it.
+    pub asked_at: Option<chrono::DateTime<Utc>>,
     pub trace_id: Option<String>,
 }
 
@@ -73,6 +76,8 @@ pub enum MoveFailure {
     Refused(MoveRefusal),
     /// The move gives money back and the provider has not returned it yet.
     PaymentNotReturned,
+    /// A payment of the order is being asked of the provider: the order cannot end before its outcome.
+    PaymentInProgress,
 }
 
 /// The rules a move depends on besides the table.
@@ -91,8 +96,12 @@ pub async fn move_order(
     if !request.actor.may_move(locked.user_id) {
         return Ok(Err(MoveFailure::UnknownOrder));
     }
+    // While the provider is asked to take or give back the order's money, the order waits for the answer.
+    if super::payment::has_open_attempt(tx, request.order).await? {
+        return Ok(Err(MoveFailure::PaymentInProgress));
+    }
     let facts = OrderFacts {
-        now: Utc::now(),
+        now: request.asked_at.unwrap_or_else(Utc::now),
         payment_due_at: locked.payment_due_at,
         delivered_at: locked.delivered_at,
         return_window: rules.return_window,

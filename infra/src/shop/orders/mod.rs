@@ -11,14 +11,21 @@
 use crate::points::cache::BalanceChange;
 
 mod lifecycle;
+mod payment;
 mod place;
 mod read;
+mod refund;
 
 pub use lifecycle::{
     history_of, move_order, HistoryRow, LifecycleRules, MoveFailure, MoveRequest, OrderActor, Shipment,
 };
+pub use payment::{
+    begin as begin_payment, latest_attempt, payment_order_id, settle as settle_payment, Attempt, Began, Outcome,
+    PayRefusal,
+};
 pub use place::{place, LineSource, OrderLines, OrderRefusal, OrderRequest, Shipping};
 pub use read::{order, orders_of, OrderItemRow, OrderRow, PlacedOrder};
+pub use refund::{begin_refund, settle_refund, Refund, RefundOutcome};
 
 /// Each option's stock as committed by an order or a cancel: (option id, units left), for the gate.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

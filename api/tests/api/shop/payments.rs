@@ -1,0 +1,185 @@
+//! Paying an order through the provider's protocol, against a sandbox process of the test's own: the
+//! amount checked before any call, one confirm however many requests race, declines, answers that never
+//! come, and a cancel of a paid order that gives the money back at the provider first.
+
+use super::support::{assert_invariants, cancel, order_body, place, product, stock};
+use crate::coupons::support::create_users;
+use crate::helpers::{assert_problem, spawn_app_with, TestApp};
+use domain::Role;
+use serde_json::{json, Value};
+use settle_api::config::HttpLimits;
+use std::time::Duration;
+use testkit::sandbox::OwnSandbox;
+
+/// An app whose payment provider is a sandbox of the test's own; calls time out after `timeout_ms`.
+async fn app_with_sandbox(timeout_ms: u64) -> (TestApp, OwnSandbox) {
+    let sandbox = OwnSandbox::start(testkit::sandbox::binary(), Duration::from_secs(3)).await.expect("a sandbox");
+    let args = sandbox.payment_args(timeout_ms);
+    let app = spawn_app_with(HttpLimits::default(), move |config| config.payments = args).await;
+    (app, sandbox)
+}
+
+/// A placed, unpaid order of one unit at `price`, and the option it took.
+async fn unpaid_order(app: &TestApp, buyer: i64, price: i64) -> (Value, i64) {
+    let (product, options) = product(app, price, &[("one size", 0, 5)]).await;
+    let response = place(app, buyer, &order_body(&[(product, options[0], 1)], json!({}))).await;
+    assert_eq!(response.status(), 201);
+    (response.json().await.expect("json"), options[0])
+}
+
+/// The buyer pays in the provider's window for the order's amount: the payment key.
+async fn checkout(sandbox: &OwnSandbox, order: &Value) -> String {
+    let order_ref = order["paymentOrderId"].as_str().expect("the provider's order id");
+    let amount = order["amountToPay"].as_i64().expect("amount");
+    sandbox.checkout(order_ref, amount, "CARD").await.expect("checkout")
+}
+
+async fn pay(app: &TestApp, token: &str, order: &Value, key: &str, amount: i64) -> reqwest::Response {
+    let path = format!("/api/v3/orders/{}/payment", order["id"]);
+    app.post_json(&path, token, &json!({ "paymentKey": key, "amount": amount })).await
+}
+
+#[tokio::test]
+async fn a_payment_for_the_amount_to_pay_makes_the_order_paid_once_and_a_retry_answers_the_same() {
+    let (app, sandbox) = app_with_sandbox(2_000).await;
+    let buyer = create_users(&app, 1).await[0];
+    let token = app.token(buyer, Role::User);
+    let (order, _) = unpaid_order(&app, buyer, 12_000).await;
+    let key = checkout(&sandbox, &order).await;
+
+    let paid = pay(&app, &token, &order, &key, 12_000).await;
+    assert_eq!(paid.status(), 200);
+    let paid: Value = paid.json().await.expect("json");
+    assert_eq!(paid["status"], "PAID");
+    assert_eq!(
+        (paid["payment"]["status"].as_str(), paid["payment"]["method"].as_str()),
+        (Some("APPROVED"), Some("CARD"))
+    );
+    let masked = paid["payment"]["paymentKey"].as_str().expect("masked key");
+    assert!(masked.contains('…') && !masked.contains(&key[4..key.len() - 4]), "masked: {masked}");
+    let retry: Value = pay(&app, &token, &order, &key, 12_000).await.json().await.expect("json");
+    assert_eq!(retry["status"], "PAID");
+    assert_eq!(sandbox.calls_of("confirm").await.expect("calls"), 1, "the retry did not call the provider");
+    let history: Value = app.get_json(&format!("/api/v3/orders/{}/history", order["id"]), &token).await;
+    assert_eq!(history[1]["to"], "PAID");
+    assert_eq!(history[1]["actor"], "system:payment");
+    let again = sandbox.checkout(order["paymentOrderId"].as_str().expect("ref"), 12_000, "CARD").await.expect("key");
+    assert_problem(pay(&app, &token, &order, &again, 12_000).await, 409, "ORDER_NOT_PAYABLE").await;
+}
+
+#[tokio::test]
+async fn a_tampered_amount_is_refused_before_any_call_and_a_stranger_cannot_pay() {
+    let (app, sandbox) = app_with_sandbox(2_000).await;
+    let users = create_users(&app, 2).await;
+    let (order, _) = unpaid_order(&app, users[0], 30_000).await;
+    let key = checkout(&sandbox, &order).await;
+    let token = app.token(users[0], Role::User);
+
+    let tampered = assert_problem(pay(&app, &token, &order, &key, 300).await, 422, "PAYMENT_AMOUNT_MISMATCH").await;
+    assert_eq!(tampered["amountToPay"], 30_000);
+    let stranger = pay(&app, &app.token(users[1], Role::User), &order, &key, 30_000).await;
+    assert_problem(stranger, 404, "ORDER_NOT_FOUND").await;
+    assert_eq!(sandbox.calls_of("confirm").await.expect("calls"), 0, "no call reached the provider");
+    let read: Value = app.get_json(&format!("/api/v3/orders/{}", order["id"]), &token).await;
+    assert_eq!(read["status"], "PENDING_PAYMENT");
+}
+
+#[tokio::test]
+async fn twenty_racing_payment_requests_make_one_provider_confirm_and_one_paid_order() {
+    let (app, sandbox) = app_with_sandbox(2_000).await;
+    let buyer = create_users(&app, 1).await[0];
+    let token = app.token(buyer, Role::User);
+    let (order, _) = unpaid_order(&app, buyer, 9_900).await;
+    let key = checkout(&sandbox, &order).await;
+
+    let requests = (0..20).map(|_| pay(&app, &token, &order, &key, 9_900));
+    let answers = futures::future::join_all(requests).await;
+    let mut statuses: Vec<u16> = answers.iter().map(|answer| answer.status().as_u16()).collect();
+    statuses.sort_unstable();
+    assert!(statuses.iter().all(|status| matches!(status, 200 | 202)), "{statuses:?}");
+    assert_eq!(sandbox.calls_of("confirm").await.expect("calls"), 1, "one confirm: {statuses:?}");
+    let read: Value = app.get_json(&format!("/api/v3/orders/{}", order["id"]), &token).await;
+    assert_eq!(read["status"], "PAID");
+    let approved: i64 = sqlx::query_scalar("SELECT count(*) FROM payment_attempts WHERE status = 'APPROVED'")
+        .fetch_one(&app.env.pool)
+        .await
+        .expect("attempts");
+    assert_eq!(approved, 1);
+}
+
+#[tokio::test]
+async fn a_declined_payment_leaves_the_order_payable_with_another_one() {
+    let (app, sandbox) = app_with_sandbox(2_000).await;
+    let buyer = create_users(&app, 1).await[0];
+    let token = app.token(buyer, Role::User);
+    let (order, _) = unpaid_order(&app, buyer, 7_000).await;
+    let declined_key = checkout(&sandbox, &order).await;
+    sandbox.fault(Some(&declined_key), Some("DECLINE"), None).await.expect("fault");
+
+    let declined = assert_problem(pay(&app, &token, &order, &declined_key, 7_000).await, 402, "PAYMENT_DECLINED").await;
+    assert_eq!(declined["providerCode"], "REJECT_CARD_PAYMENT");
+    let read: Value = app.get_json(&format!("/api/v3/orders/{}", order["id"]), &token).await;
+    assert_eq!(
+        (read["status"].as_str(), read["payment"]["status"].as_str()),
+        (Some("PENDING_PAYMENT"), Some("DECLINED"))
+    );
+    // The same key answers its recorded outcome without asking the provider again.
+    assert_problem(pay(&app, &token, &order, &declined_key, 7_000).await, 402, "PAYMENT_DECLINED").await;
+    assert_eq!(sandbox.calls_of("confirm").await.expect("calls"), 1);
+
+    let other = checkout(&sandbox, &order).await;
+    let paid: Value = pay(&app, &token, &order, &other, 7_000).await.json().await.expect("json");
+    assert_eq!(paid["status"], "PAID");
+}
+
+#[tokio::test]
+async fn an_answer_that_never_comes_leaves_the_payment_unknown_and_the_order_unable_to_end() {
+    let (app, sandbox) = app_with_sandbox(500).await;
+    let buyer = create_users(&app, 1).await[0];
+    let token = app.token(buyer, Role::User);
+    let (order, _) = unpaid_order(&app, buyer, 5_000).await;
+    let key = checkout(&sandbox, &order).await;
+    sandbox.fault(Some(&key), Some("DROP_ANSWER"), Some(1)).await.expect("fault");
+
+    let pending = pay(&app, &token, &order, &key, 5_000).await;
+    assert_eq!(pending.status(), 202);
+    assert_eq!(pending.json::<Value>().await.expect("json")["status"], "UNKNOWN");
+    let read: Value = app.get_json(&format!("/api/v3/orders/{}", order["id"]), &token).await;
+    assert_eq!(
+        (read["status"].as_str(), read["payment"]["status"].as_str()),
+        (Some("PENDING_PAYMENT"), Some("UNKNOWN"))
+    );
+    // The provider holds the money: the order may not be cancelled (or paid again) before that is settled.
+    assert_problem(cancel(&app, &token, order["id"].as_i64().expect("id")).await, 409, "PAYMENT_IN_PROGRESS").await;
+    let other = checkout(&sandbox, &order).await;
+    assert_problem(pay(&app, &token, &order, &other, 5_000).await, 409, "PAYMENT_IN_PROGRESS").await;
+}
+
+#[tokio::test]
+async fn cancelling_a_paid_order_gives_the_money_back_at_the_provider_then_the_goods_once() {
+    let (app, sandbox) = app_with_sandbox(2_000).await;
+    let buyer = create_users(&app, 1).await[0];
+    let token = app.token(buyer, Role::User);
+    let (order, option) = unpaid_order(&app, buyer, 18_000).await;
+    let key = checkout(&sandbox, &order).await;
+    assert_eq!(pay(&app, &token, &order, &key, 18_000).await.status(), 200);
+    let id = order["id"].as_i64().expect("id");
+
+    let cancelled = cancel(&app, &token, id).await;
+    assert_eq!(cancelled.status(), 200);
+    assert_eq!(cancelled.json::<Value>().await.expect("json")["status"], "CANCELLED");
+    assert_problem(cancel(&app, &token, id).await, 409, "ALREADY_CANCELLED").await;
+    assert_eq!(sandbox.calls_of("cancel").await.expect("calls"), 1, "one refund at the provider");
+    let at_provider: Value = reqwest::Client::new()
+        .get(format!("{}/v1/payments/orders/{}", sandbox.url(), order["paymentOrderId"].as_str().expect("ref")))
+        .basic_auth(&sandbox.secret_key, Some(""))
+        .send()
+        .await
+        .expect("look-up")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!((at_provider["status"].as_str(), at_provider["balanceAmount"].as_i64()), (Some("CANCELED"), Some(0)));
+    assert_eq!(stock(&app, option).await, 5);
+    assert_invariants(&app, &[(option, 5)]).await;
+}

@@ -1,0 +1,254 @@
+//! Paying an order without holding a transaction across the provider's call: `begin` records the attempt
+//! (one open attempt per order, under the order's row lock) and commits; the caller asks the provider;
+//! `settle` commits the outcome, and an approval moves the order to PAID in the same transaction. An
+//! attempt whose answer never came stays open (IN_FLIGHT, or UNKNOWN when the call said nothing) until the
+//! provider's look-up settles it.
+
+use super::{
+    lifecycle::{move_order, LifecycleRules, MoveRequest, OrderActor},
+    Effects, PlacedOrder,
+};
+use chrono::{DateTime, Utc};
+use domain::{
+    shop::{decide, MoveRefusal, OrderAction, OrderFacts, OrderStatus, PaymentAttemptStatus},
+    OrderId, UserId,
+};
+use sqlx::{PgPool, Postgres, Transaction};
+use uuid::Uuid;
+
+/// The order id the provider knows an order by (6 to 64 of `[A-Za-z0-9_-]`, as it requires): the buyer's
+/// payment window is opened with it, and the look-up finds the payment by it.
+pub fn payment_order_id(order: i64) -> String {
+    format!("settle-order-{order}")
+}
+
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    pub id: i64,
+    pub order_id: i64,
+    pub payment_key: String,
+    pub amount: i64,
+    pub status: PaymentAttemptStatus,
+    pub idempotency_key: Uuid,
+    pub failure_code: Option<String>,
+    pub failure_message: Option<String>,
+    pub method: Option<String>,
+    pub approved_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// What `begin` found.
+#[derive(Debug)]
+pub enum Began {
+    /// A new attempt: ask the provider.
+    Fresh(Attempt),
+    /// This payment key was tried before: its recorded outcome is the answer.
+    Recorded(Attempt),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PayRefusal {
+    /// No such order, or not the buyer's.
+    UnknownOrder,
+    Refused(MoveRefusal),
+    /// The amount is not what the order has to pay (checked before any call to the provider).
+    AmountMismatch {
+        to_pay: i64,
+    },
+    /// Another attempt of the order waits for its outcome.
+    InProgress,
+    /// The payment key was used to pay another order.
+    KeyOfAnotherOrder,
+}
+
+/// What the provider's answer came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Approved {
+        method: String,
+        approved_at: DateTime<Utc>,
+    },
+    /// The buyer's payment was refused: the order stays payable with another payment.
+    Declined {
+        code: String,
+        message: String,
+    },
+    /// The request was refused or never sent: nothing happened at the provider.
+    Failed {
+        code: String,
+        message: String,
+    },
+    /// Nothing says what happened: the provider's look-up settles it later.
+    Unknown {
+        reason: String,
+    },
+}
+
+/// Records an attempt to pay `order` with `payment_key` for `amount`, if the order may be paid so.
+pub async fn begin(
+    pool: &PgPool,
+    order: OrderId,
+    buyer: UserId,
+    payment_key: &str,
+    amount: i64,
+    trace_id: Option<&str>,
+) -> anyhow::Result<Result<Began, PayRefusal>> {
+    let mut tx = pool.begin().await?;
+    let locked = sqlx::query!(
+        r#"SELECT user_id, status AS "status: OrderStatus", payment_due_at, delivered_at, amount_to_pay
+           FROM orders WHERE id = $1 FOR UPDATE"#,
+        order.get()
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(locked) = locked.filter(|row| row.user_id == buyer.get()) else {
+        return Ok(Err(PayRefusal::UnknownOrder));
+    };
+    if let Some(previous) = attempt_with_key(&mut tx, payment_key).await? {
+        if previous.order_id != order.get() {
+            return Ok(Err(PayRefusal::KeyOfAnotherOrder));
+        }
+        return Ok(Ok(Began::Recorded(previous)));
+    }
+    let facts = OrderFacts {
+        now: Utc::now(),
+        payment_due_at: locked.payment_due_at,
+        delivered_at: locked.delivered_at,
+        return_window: chrono::Duration::zero(),
+        amount_to_pay: locked.amount_to_pay,
+    };
+    if let Err(refusal) = decide(locked.status, OrderAction::Pay, &facts) {
+        return Ok(Err(PayRefusal::Refused(refusal)));
+    }
+    if amount != locked.amount_to_pay {
+        return Ok(Err(PayRefusal::AmountMismatch { to_pay: locked.amount_to_pay }));
+    }
+    if has_open_attempt(&mut tx, order).await? {
+        return Ok(Err(PayRefusal::InProgress));
+    }
+    let attempt = sqlx::query_as!(
+        Attempt,
+        r#"INSERT INTO payment_attempts (order_id, payment_key, amount, status, idempotency_key, trace_id)
+           VALUES ($1, $2, $3, 'IN_FLIGHT', $4, $5)
+           RETURNING id, order_id, payment_key, amount, status AS "status: PaymentAttemptStatus", idempotency_key,
+             failure_code, failure_message, method, approved_at, created_at"#,
+        order.get(),
+        payment_key,
+        amount,
+        Uuid::new_v4(),
+        trace_id
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Ok(Began::Fresh(attempt)))
+}
+
+async fn attempt_with_key(tx: &mut Transaction<'_, Postgres>, payment_key: &str) -> sqlx::Result<Option<Attempt>> {
+    sqlx::query_as!(
+        Attempt,
+        r#"SELECT id, order_id, payment_key, amount, status AS "status: PaymentAttemptStatus", idempotency_key,
+             failure_code, failure_message, method, approved_at, created_at
+           FROM payment_attempts WHERE payment_key = $1"#,
+        payment_key
+    )
+    .fetch_optional(&mut **tx)
+    .await
+}
+
+/// Whether a payment of `order`, or the refund of one, still waits for its outcome.
+pub(super) async fn has_open_attempt(tx: &mut Transaction<'_, Postgres>, order: OrderId) -> sqlx::Result<bool> {
+    let open = sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM payment_attempts WHERE order_id = $1
+             AND (status IN ('IN_FLIGHT', 'UNKNOWN') OR refund_status IN ('IN_FLIGHT', 'UNKNOWN'))) AS "open!""#,
+        order.get()
+    )
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(open)
+}
+
+/// Commits `outcome` for `attempt`; an approval moves the order to PAID in the same transaction. Settling
+/// an attempt that was settled already changes nothing and returns it as it is.
+pub async fn settle(
+    pool: &PgPool,
+    attempt: &Attempt,
+    outcome: Outcome,
+    rules: LifecycleRules,
+    trace_id: Option<&str>,
+) -> anyhow::Result<(Attempt, Option<(PlacedOrder, Effects)>)> {
+    let mut tx = pool.begin().await?;
+    // The order's lock first, as `begin` takes it: the two never wait on each other in a cycle.
+    sqlx::query!("SELECT id FROM orders WHERE id = $1 FOR UPDATE", attempt.order_id).fetch_one(&mut *tx).await?;
+    let (status, code, message, method, approved_at) = match &outcome {
+        Outcome::Approved { method, approved_at } => {
+            (PaymentAttemptStatus::Approved, None, None, Some(method.as_str()), Some(*approved_at))
+        }
+        Outcome::Declined { code, message } => {
+            (PaymentAttemptStatus::Declined, Some(code.as_str()), Some(message.as_str()), None, None)
+        }
+        Outcome::Failed { code, message } => {
+            (PaymentAttemptStatus::Failed, Some(code.as_str()), Some(message.as_str()), None, None)
+        }
+        Outcome::Unknown { reason } => (PaymentAttemptStatus::Unknown, None, Some(reason.as_str()), None, None),
+    };
+    let settled = sqlx::query_as!(
+        Attempt,
+        r#"UPDATE payment_attempts SET status = $2, failure_code = $3, failure_message = $4, method = $5,
+             approved_at = $6, updated_at = now()
+           WHERE id = $1 AND status IN ('IN_FLIGHT', 'UNKNOWN')
+           RETURNING id, order_id, payment_key, amount, status AS "status: PaymentAttemptStatus", idempotency_key,
+             failure_code, failure_message, method, approved_at, created_at"#,
+        attempt.id,
+        status as PaymentAttemptStatus,
+        code,
+        message,
+        method,
+        approved_at
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(settled) = settled else {
+        // Settled by someone else meanwhile (the resolution pass, a retry): theirs stands.
+        let current = attempt_with_key(&mut tx, &attempt.payment_key).await?;
+        return Ok((current.ok_or_else(|| anyhow::anyhow!("attempt {} vanished", attempt.id))?, None));
+    };
+    let mut moved = None;
+    if settled.status == PaymentAttemptStatus::Approved {
+        let request = MoveRequest {
+            order: OrderId::parse(settled.order_id)?,
+            action: OrderAction::Pay,
+            actor: OrderActor::System("payment"),
+            reason: Some(format!("approved by the provider ({})", settled.method.as_deref().unwrap_or("?"))),
+            shipment: None,
+            payment_returned: false,
+            // The buyer paid when the attempt began, inside the window; the answer may come after it.
+            asked_at: Some(settled.created_at),
+            trace_id: trace_id.map(str::to_owned),
+        };
+        match move_order(&mut tx, request, rules).await? {
+            Ok(done) => moved = Some(done),
+            // Cancels and expiry wait for open attempts, so the order is still waiting for this payment.
+            Err(failure) => anyhow::bail!(
+                "order {} could not take the payment approved by attempt {}: {failure:?}",
+                settled.order_id,
+                settled.id
+            ),
+        }
+    }
+    tx.commit().await?;
+    Ok((settled, moved))
+}
+
+/// The order's payment to show: its approved attempt, else its latest.
+pub async fn latest_attempt(pool: &PgPool, order: i64) -> sqlx::Result<Option<Attempt>> {
+    sqlx::query_as!(
+        Attempt,
+        r#"SELECT id, order_id, payment_key, amount, status AS "status: PaymentAttemptStatus", idempotency_key,
+             failure_code, failure_message, method, approved_at, created_at
+           FROM payment_attempts WHERE order_id = $1 ORDER BY (status = 'APPROVED') DESC, id DESC LIMIT 1"#,
+        order
+    )
+    .fetch_optional(pool)
+    .await
+}
