@@ -60,6 +60,7 @@ pub async fn run(postgres: &PostgresArgs, kafka: &KafkaArgs, args: RelayArgs) ->
             },
             outbox_max_attempts: 10,
             business_time: BusinessTimeArgs { timezone: chrono_tz::Asia::Seoul },
+            payments: Default::default(),
         },
     };
     ensure!(unsent(&pool).await? == 0, "the outbox of this database has unsent rows; use a fresh database");

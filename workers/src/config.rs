@@ -52,6 +52,13 @@ pub struct WorkersConfig {
     #[command(flatten)]
     pub business_time: BusinessTimeArgs,
     #[command(flatten)]
+    pub payments: infra::config::PaymentArgs,
+    #[command(flatten)]
+    pub orders: infra::config::OrderArgs,
+    /// How often the payment-resolution pass runs (unanswered payments and refunds, expiry), in milliseconds.
+    #[arg(long, env = "PAYMENT_RESOLUTION_EVERY_MS", default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(100..=3_600_000))]
+    pub payment_resolution_every_ms: u64,
+    #[command(flatten)]
     pub telemetry: TelemetryArgs,
 }
 
@@ -69,6 +76,12 @@ impl WorkersConfig {
             },
             outbox_max_attempts: self.outbox_max_attempts,
             business_time: self.business_time.clone(),
+            payments: crate::worker::PaymentSettings {
+                provider: self.payments.clone(),
+                breakers: self.breakers.clone(),
+                orders: self.orders.clone(),
+                every: Duration::from_millis(self.payment_resolution_every_ms),
+            },
         }
     }
 }

@@ -5,6 +5,7 @@ mod config;
 pub mod coupon_issuance;
 mod dead_letter;
 pub mod outbox_relay;
+pub mod payment_resolution;
 pub mod point_activity;
 mod receive;
 mod registry;
@@ -13,7 +14,7 @@ mod worker;
 
 pub use config::WorkersConfig;
 pub use registry::registry;
-pub use worker::{Worker, WorkerContext, WorkerFuture, WorkerSettings};
+pub use worker::{PaymentSettings, Worker, WorkerContext, WorkerFuture, WorkerSettings};
 
 use anyhow::Context;
 use infra::{

@@ -9,6 +9,7 @@ pub fn registry() -> Vec<Box<dyn Worker>> {
         Box::new(crate::coupon_issuance::CouponIssuance),
         Box::new(crate::outbox_relay::OutboxRelay),
         Box::new(crate::point_activity::PointActivity),
+        Box::new(crate::payment_resolution::PaymentResolution),
     ]
 }
 

@@ -30,6 +30,18 @@ pub struct WorkerSettings {
     pub outbox_max_attempts: i32,
     /// The business day of daily projections.
     pub business_time: BusinessTimeArgs,
+    /// The payment provider and the order rules the payment-resolution pass works with.
+    pub payments: PaymentSettings,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct PaymentSettings {
+    pub provider: infra::config::PaymentArgs,
+    pub breakers: infra::breaker::BreakerArgs,
+    pub orders: infra::config::OrderArgs,
+    /// How often the pass runs; also how long an attempt may be in flight before it counts as unanswered
+    /// (at least the provider's timeout).
+    pub every: Duration,
 }
 
 pub type WorkerFuture = Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send>>;

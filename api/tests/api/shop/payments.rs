@@ -183,3 +183,88 @@ async fn cancelling_a_paid_order_gives_the_money_back_at_the_provider_then_the_g
     assert_eq!(stock(&app, option).await, 5);
     assert_invariants(&app, &[(option, 5)]).await;
 }
+
+/// One resolution pass over the test's database, as the payment-resolution worker runs it.
+async fn resolve(app: &TestApp, sandbox: &OwnSandbox) -> infra::shop::orders::Resolved {
+    let gateway = infra::payments::TossPayments::new(
+        &sandbox.payment_args(2_000),
+        infra::breaker::Breaker::new("payments", &Default::default()),
+    )
+    .expect("a client");
+    let rules = infra::config::OrderArgs::default().lifecycle();
+    let (resolved, _) =
+        infra::shop::orders::resolve(&app.env.pool, &gateway, rules, Duration::ZERO, 100).await.expect("a pass");
+    resolved
+}
+
+#[tokio::test]
+async fn an_approval_whose_answer_was_dropped_is_found_by_the_look_up_and_pays_the_order_once() {
+    let (app, sandbox) = app_with_sandbox(500).await;
+    let buyer = create_users(&app, 1).await[0];
+    let token = app.token(buyer, Role::User);
+    let (order, option) = unpaid_order(&app, buyer, 6_000).await;
+    let key = checkout(&sandbox, &order).await;
+    sandbox.fault(Some(&key), Some("DROP_ANSWER"), Some(1)).await.expect("fault");
+    assert_eq!(pay(&app, &token, &order, &key, 6_000).await.status(), 202);
+
+    let resolved = resolve(&app, &sandbox).await;
+    assert_eq!((resolved.approved, resolved.failed), (1, 0), "{resolved:?}");
+    let read: Value = app.get_json(&format!("/api/v3/orders/{}", order["id"]), &token).await;
+    assert_eq!((read["status"].as_str(), read["payment"]["status"].as_str()), (Some("PAID"), Some("APPROVED")));
+    assert_eq!(resolve(&app, &sandbox).await, Default::default(), "a second pass finds nothing to do");
+    assert_eq!(sandbox.calls_of("confirm").await.expect("calls"), 1, "charged once: the look-up never confirms");
+    let retry: Value = pay(&app, &token, &order, &key, 6_000).await.json().await.expect("json");
+    assert_eq!(retry["status"], "PAID", "the key's recorded outcome");
+    assert_invariants(&app, &[(option, 5)]).await;
+}
+
+#[tokio::test]
+async fn a_payment_that_hung_unapproved_is_settled_as_failed_and_the_order_stays_payable() {
+    let (app, sandbox) = app_with_sandbox(500).await;
+    let buyer = create_users(&app, 1).await[0];
+    let token = app.token(buyer, Role::User);
+    let (order, _) = unpaid_order(&app, buyer, 4_000).await;
+    let key = checkout(&sandbox, &order).await;
+    sandbox.fault(Some(&key), Some("HANG"), Some(1)).await.expect("fault");
+    assert_eq!(pay(&app, &token, &order, &key, 4_000).await.status(), 202);
+
+    let resolved = resolve(&app, &sandbox).await;
+    assert_eq!((resolved.approved, resolved.failed), (0, 1), "{resolved:?}");
+    let read: Value = app.get_json(&format!("/api/v3/orders/{}", order["id"]), &token).await;
+    assert_eq!(
+        (read["status"].as_str(), read["payment"]["status"].as_str()),
+        (Some("PENDING_PAYMENT"), Some("FAILED"))
+    );
+    let other = checkout(&sandbox, &order).await;
+    let paid: Value = pay(&app, &token, &order, &other, 4_000).await.json().await.expect("json");
+    assert_eq!(paid["status"], "PAID");
+}
+
+#[tokio::test]
+async fn an_unpaid_order_past_its_window_expires_and_gives_everything_back_once() {
+    let (app, sandbox) = app_with_sandbox(2_000).await;
+    let buyer = create_users(&app, 1).await[0];
+    let token = app.token(buyer, Role::User);
+    let (order, option) = unpaid_order(&app, buyer, 3_000).await;
+    let (paid_order, _) = unpaid_order(&app, buyer, 3_500).await;
+    let key = checkout(&sandbox, &paid_order).await;
+    assert_eq!(pay(&app, &token, &paid_order, &key, 3_500).await.status(), 200);
+    assert_eq!(stock(&app, option).await, 4);
+    // The windows close (set back in time rather than waiting 15 minutes).
+    sqlx::query("UPDATE orders SET payment_due_at = now() - interval '1 second'")
+        .execute(&app.env.pool)
+        .await
+        .expect("windows closed");
+
+    let resolved = resolve(&app, &sandbox).await;
+    assert_eq!(resolved.expired, 1, "only the unpaid order: {resolved:?}");
+    let read: Value = app.get_json(&format!("/api/v3/orders/{}", order["id"]), &token).await;
+    assert_eq!(read["status"], "EXPIRED");
+    let paid: Value = app.get_json(&format!("/api/v3/orders/{}", paid_order["id"]), &token).await;
+    assert_eq!(paid["status"], "PAID");
+    assert_eq!(stock(&app, option).await, 5, "the expired order's unit is back");
+    assert_eq!(resolve(&app, &sandbox).await.expired, 0, "once");
+    let late = checkout(&sandbox, &order).await;
+    assert_problem(pay(&app, &token, &order, &late, 3_000).await, 409, "ORDER_CLOSED").await;
+    assert_invariants(&app, &[(option, 5)]).await;
+}

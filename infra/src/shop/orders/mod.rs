@@ -15,6 +15,7 @@ mod payment;
 mod place;
 mod read;
 mod refund;
+mod resolution;
 
 pub use lifecycle::{
     history_of, move_order, HistoryRow, LifecycleRules, MoveFailure, MoveRequest, OrderActor, Shipment,
@@ -26,6 +27,7 @@ pub use payment::{
 pub use place::{place, LineSource, OrderLines, OrderRefusal, OrderRequest, Shipping};
 pub use read::{order, orders_of, OrderItemRow, OrderRow, PlacedOrder};
 pub use refund::{begin_refund, settle_refund, Refund, RefundOutcome};
+pub use resolution::{resolve, Resolved};
 
 /// Each option's stock as committed by an order or a cancel: (option id, units left), for the gate.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -1,0 +1,239 @@
+//! The background pass that settles what an answer never said, and ends unpaid orders. Each step is
+//! bounded per pass, idempotent, and safe with several replicas: work is leased with `FOR UPDATE SKIP
+//! LOCKED` (a lease moves the row's `updated_at`, so another replica skips it until the lease runs out),
+//! and no lock is held across a call to the provider.
+//!
+//! - An open payment attempt (UNKNOWN, or IN_FLIGHT longer than a call can take) is settled by the
+//!   provider's look-up: approved there → APPROVED and the order PAID; anything else → FAILED, the order
+//!   stays payable.
+//! - An open refund is settled the same way: the money is back there → the order's move is made.
+//! - An unpaid order past its payment window expires, with everything it took coming back, but only once
+//!   the provider confirms that it holds no money for it (money it holds is given back first).
+
+use super::{
+    lifecycle::{move_order, LifecycleRules, MoveFailure, MoveRequest, OrderActor},
+    payment::{payment_order_id, settle, Attempt, Outcome},
+    refund::{settle_refund, Refund, RefundOutcome},
+    Effects,
+};
+use crate::payments::{PaymentGateway, ProviderStatus};
+use chrono::Utc;
+use domain::{
+    shop::{OrderAction, OrderStatus, PaymentAttemptStatus},
+    OrderId,
+};
+use sqlx::PgPool;
+use std::time::Duration;
+
+/// What one pass did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Resolved {
+    pub approved: usize,
+    pub failed: usize,
+    pub refunded: usize,
+    pub expired: usize,
+    /// Asked again, still without an answer: left for a later pass.
+    pub still_unknown: usize,
+}
+
+/// One pass over at most `limit` items of each kind. `stale_after` is how long an attempt may be in
+/// flight before it counts as unanswered (longer than a call can take), and the lease of a claimed item.
+pub async fn resolve<G: PaymentGateway>(
+    pool: &PgPool,
+    gateway: &G,
+    rules: LifecycleRules,
+    stale_after: Duration,
+    limit: i64,
+) -> anyhow::Result<(Resolved, Vec<Effects>)> {
+    let mut resolved = Resolved::default();
+    let mut effects = Vec::new();
+    for attempt in claim_attempts(pool, stale_after, limit).await? {
+        match payment_outcome(gateway, &attempt).await {
+            Some(outcome) => {
+                let approved = matches!(outcome, Outcome::Approved { .. });
+                let (settled, _) = settle(pool, &attempt, outcome, rules, None).await?;
+                match settled.status {
+                    PaymentAttemptStatus::Approved if approved => resolved.approved += 1,
+                    _ => resolved.failed += 1,
+                }
+            }
+            None => resolved.still_unknown += 1,
+        }
+    }
+    for refund in claim_refunds(pool, stale_after, limit).await? {
+        match refund_outcome(gateway, &refund).await {
+            RefundOutcome::Unknown => resolved.still_unknown += 1,
+            outcome => {
+                if let Some(moved) = settle_refund_of(pool, &refund, outcome, rules).await? {
+                    effects.push(moved);
+                    resolved.refunded += 1;
+                }
+            }
+        }
+    }
+    for order in due_orders(pool, limit).await? {
+        if let Some(moved) = expire(pool, gateway, order, rules).await? {
+            effects.push(moved);
+            resolved.expired += 1;
+        }
+    }
+    Ok((resolved, effects))
+}
+
+/// Leases open attempts that have waited `stale_after`, oldest first.
+async fn claim_attempts(pool: &PgPool, stale_after: Duration, limit: i64) -> sqlx::Result<Vec<Attempt>> {
+    let stale_ms = stale_after.as_millis() as i64;
+    sqlx::query_as!(
+        Attempt,
+        r#"UPDATE payment_attempts SET updated_at = now()
+           WHERE id IN (SELECT id FROM payment_attempts
+                        WHERE status IN ('IN_FLIGHT', 'UNKNOWN') AND updated_at < now() - make_interval(secs => $1 / 1000.0)
+                        ORDER BY updated_at LIMIT $2 FOR UPDATE SKIP LOCKED)
+           RETURNING id, order_id, payment_key, amount, status AS "status: PaymentAttemptStatus", idempotency_key,
+             failure_code, failure_message, method, approved_at, created_at"#,
+        stale_ms as f64,
+        limit
+    )
+    .fetch_all(pool)
+    .await
+}
+
+/// What the provider's look-up says of `attempt`; `None` while it cannot say.
+async fn payment_outcome<G: PaymentGateway>(gateway: &G, attempt: &Attempt) -> Option<Outcome> {
+    let found = gateway.payment_of_order(&payment_order_id(attempt.order_id)).await.ok()?;
+    let outcome = match found {
+        Some(payment) if payment.payment_key == attempt.payment_key && payment.status == ProviderStatus::Done => {
+            let approved_at = payment.approved_at.map_or_else(Utc::now, |at| at.with_timezone(&Utc));
+            Outcome::Approved { method: format!("{:?}", payment.method).to_uppercase(), approved_at }
+        }
+        _ => Outcome::Failed {
+            code: "NOT_APPROVED".to_owned(),
+            message: "the provider's look-up shows no approval of this payment".to_owned(),
+        },
+    };
+    Some(outcome)
+}
+
+/// Leases open refunds that have waited `stale_after`.
+async fn claim_refunds(pool: &PgPool, stale_after: Duration, limit: i64) -> sqlx::Result<Vec<Refund>> {
+    let stale_ms = stale_after.as_millis() as i64;
+    let rows = sqlx::query!(
+        r#"UPDATE payment_attempts SET updated_at = now()
+           WHERE id IN (SELECT id FROM payment_attempts
+                        WHERE refund_status IN ('IN_FLIGHT', 'UNKNOWN') AND updated_at < now() - make_interval(secs => $1 / 1000.0)
+                        ORDER BY updated_at LIMIT $2 FOR UPDATE SKIP LOCKED)
+           RETURNING id, order_id, payment_key, amount, status AS "status: PaymentAttemptStatus", idempotency_key,
+             failure_code, failure_message, method, approved_at, created_at, refund_idempotency_key AS "refund_key!""#,
+        stale_ms as f64,
+        limit
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| Refund {
+            idempotency_key: row.refund_key,
+            attempt: Attempt {
+                id: row.id,
+                order_id: row.order_id,
+                payment_key: row.payment_key,
+                amount: row.amount,
+                status: row.status,
+                idempotency_key: row.idempotency_key,
+                failure_code: row.failure_code,
+                failure_message: row.failure_message,
+                method: row.method,
+                approved_at: row.approved_at,
+                created_at: row.created_at,
+            },
+        })
+        .collect())
+}
+
+async fn refund_outcome<G: PaymentGateway>(gateway: &G, refund: &Refund) -> RefundOutcome {
+    match gateway.payment_of_order(&payment_order_id(refund.attempt.order_id)).await {
+        Ok(Some(payment)) if payment.payment_key == refund.attempt.payment_key && payment.balance_amount == 0 => {
+            RefundOutcome::Returned
+        }
+        Ok(_) => RefundOutcome::NotReturned,
+        Err(_) => RefundOutcome::Unknown,
+    }
+}
+
+/// Commits a refund the look-up settled: the order's move (cancel when PAID, refund when DELIVERED).
+async fn settle_refund_of(
+    pool: &PgPool,
+    refund: &Refund,
+    outcome: RefundOutcome,
+    rules: LifecycleRules,
+) -> anyhow::Result<Option<Effects>> {
+    let mut tx = pool.begin().await?;
+    let status = sqlx::query_scalar!(
+        r#"SELECT status AS "status: OrderStatus" FROM orders WHERE id = $1 FOR UPDATE"#,
+        refund.attempt.order_id
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    let action = if status == OrderStatus::Delivered { OrderAction::Refund } else { OrderAction::Cancel };
+    let request = system_move(refund.attempt.order_id, action, "the provider's look-up shows the refund")?;
+    let moved = settle_refund(&mut tx, refund, outcome, request, rules).await?;
+    tx.commit().await?;
+    Ok(moved.and_then(Result::ok).map(|(_, effects)| effects))
+}
+
+fn system_move(order: i64, action: OrderAction, reason: &str) -> anyhow::Result<MoveRequest> {
+    Ok(MoveRequest {
+        order: OrderId::parse(order)?,
+        action,
+        actor: OrderActor::System("payment-resolution"),
+        reason: Some(reason.to_owned()),
+        shipment: None,
+        payment_returned: false,
+        asked_at: None,
+        trace_id: None,
+    })
+}
+
+/// Unpaid orders past their window with no payment open, oldest first.
+async fn due_orders(pool: &PgPool, limit: i64) -> sqlx::Result<Vec<i64>> {
+    sqlx::query_scalar!(
+        "SELECT o.id FROM orders o
+         WHERE o.status = 'PENDING_PAYMENT' AND o.payment_due_at <= now()
+           AND NOT EXISTS (SELECT 1 FROM payment_attempts a WHERE a.order_id = o.id AND a.status IN ('IN_FLIGHT', 'UNKNOWN'))
+         ORDER BY o.payment_due_at LIMIT $1",
+        limit
+    )
+    .fetch_all(pool)
+    .await
+}
+
+/// Expires `order` once the provider confirms it holds nothing for it; money it does hold (paid with no
+/// record here) is given back first. `None` when nothing changed (another replica expired it, a payment
+/// is open, or the provider could not be asked).
+async fn expire<G: PaymentGateway>(
+    pool: &PgPool,
+    gateway: &G,
+    order: i64,
+    rules: LifecycleRules,
+) -> anyhow::Result<Option<Effects>> {
+    let order_ref = payment_order_id(order);
+    let Ok(found) = gateway.payment_of_order(&order_ref).await else { return Ok(None) };
+    if let Some(payment) = found.filter(|payment| payment.balance_amount > 0 && payment.status == ProviderStatus::Done)
+    {
+        tracing::error!(order, payment_key = %payment.payment_key, "the provider holds money for an unpaid order past its window; giving it back");
+        let key = format!("settle-expiry-{order}");
+        if gateway.cancel(&payment.payment_key, "the order expired unpaid", &key).await.is_err() {
+            return Ok(None);
+        }
+    }
+    let mut tx = pool.begin().await?;
+    let request = system_move(order, OrderAction::Expire, "unpaid past the payment window")?;
+    match move_order(&mut tx, request, rules).await? {
+        Ok((_, effects)) => {
+            tx.commit().await?;
+            Ok(Some(effects))
+        }
+        Err(MoveFailure::Refused(_) | MoveFailure::PaymentInProgress | MoveFailure::UnknownOrder) => Ok(None),
+        Err(other) => anyhow::bail!("expiring order {order}: {other:?}"),
+    }
+}
