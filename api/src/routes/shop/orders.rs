@@ -220,9 +220,9 @@ async fn cancel(
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[schema(example = json!({ "carrier": "CJ Logistics", "trackingNumber": "6789-1234-5678" }))]
 struct ShipBody {
-    #[schema(min_length = 1, max_length = 50)]
+    #[schema(schema_with = domain::text_schema::<50>)]
     carrier: String,
-    #[schema(min_length = 1, max_length = 100)]
+    #[schema(schema_with = domain::text_schema::<100>)]
     tracking_number: String,
 }
 
@@ -238,16 +238,13 @@ async fn ship(
     ApiJson(body): ApiJson<ShipBody>,
 ) -> ApiResult<Response> {
     let mut errors = FieldErrors::default();
-    let carrier = body.carrier.trim();
-    let tracking_number = body.tracking_number.trim();
-    if carrier.is_empty() || carrier.chars().count() > 50 {
-        errors.add("carrier", "must hold 1 to 50 characters");
-    }
-    if tracking_number.is_empty() || tracking_number.chars().count() > 100 {
-        errors.add("trackingNumber", "must hold 1 to 100 characters");
-    }
-    errors.into_result(|| ()).map_err(ApiError::Invalid)?;
-    let shipment = Shipment { carrier: carrier.to_owned(), tracking_number: tracking_number.to_owned() };
+    let carrier = errors.text("carrier", Some(&body.carrier), 50);
+    let tracking_number = errors.text("trackingNumber", Some(&body.tracking_number), 100);
+    let shipment = errors
+        .into_result(|| carrier.zip(tracking_number))
+        .map_err(ApiError::Invalid)?
+        .map(|(carrier, tracking_number)| Shipment { carrier, tracking_number })
+        .ok_or_else(|| anyhow::anyhow!("valid shipment fields without values"))?;
     let mut request = caller_move(admin, order, OrderAction::Ship, &trace_id);
     request.shipment = Some(shipment);
     to_completion(async move { placing::move_order(&state, request).await }).await

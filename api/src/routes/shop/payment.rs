@@ -28,7 +28,7 @@ use serde_json::json;
 #[schema(example = json!({ "paymentKey": "5zJ4xY7m0kODnyRpQWGrN2xqGlNvLrKwv1M9ENjbeoPaZdL6", "amount": 28500 }))]
 pub(super) struct PayBody {
     /// The key the provider's payment window handed the buyer.
-    #[schema(min_length = 1, max_length = 200)]
+    #[schema(min_length = 1, max_length = 200, pattern = "^[A-Za-z0-9_-]+$")]
     payment_key: String,
     /// Must equal the order's `amountToPay`.
     #[schema(minimum = 1)]
@@ -58,9 +58,10 @@ pub(super) async fn pay(
     ApiJson(body): ApiJson<PayBody>,
 ) -> ApiResult<Response> {
     let mut errors = FieldErrors::default();
-    let key = body.payment_key.trim();
-    if key.is_empty() || key.chars().count() > 200 || key.chars().any(char::is_control) {
-        errors.add("paymentKey", "must hold 1 to 200 printable characters");
+    let key = body.payment_key.as_str();
+    let plain = key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if key.is_empty() || key.len() > 200 || !plain {
+        errors.add("paymentKey", "must be 1 to 200 letters, digits, '_' or '-' (as the provider's keys are)");
     }
     if body.amount <= 0 {
         errors.add("amount", "must be a positive whole number of won");

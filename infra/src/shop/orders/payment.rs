@@ -35,6 +35,8 @@ pub struct Attempt {
     pub method: Option<String>,
     pub approved_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
+    /// The key its refund is sent under, once one was asked for.
+    pub refund_idempotency_key: Option<Uuid>,
 }
 
 /// What `begin` found.
@@ -131,7 +133,7 @@ pub async fn begin(
         r#"INSERT INTO payment_attempts (order_id, payment_key, amount, status, idempotency_key, trace_id)
            VALUES ($1, $2, $3, 'IN_FLIGHT', $4, $5)
            RETURNING id, order_id, payment_key, amount, status AS "status: PaymentAttemptStatus", idempotency_key,
-             failure_code, failure_message, method, approved_at, created_at"#,
+             failure_code, failure_message, method, approved_at, created_at, refund_idempotency_key"#,
         order.get(),
         payment_key,
         amount,
@@ -148,7 +150,7 @@ async fn attempt_with_key(tx: &mut Transaction<'_, Postgres>, payment_key: &str)
     sqlx::query_as!(
         Attempt,
         r#"SELECT id, order_id, payment_key, amount, status AS "status: PaymentAttemptStatus", idempotency_key,
-             failure_code, failure_message, method, approved_at, created_at
+             failure_code, failure_message, method, approved_at, created_at, refund_idempotency_key
            FROM payment_attempts WHERE payment_key = $1"#,
         payment_key
     )
@@ -198,7 +200,7 @@ pub async fn settle(
              approved_at = $6, updated_at = now()
            WHERE id = $1 AND status IN ('IN_FLIGHT', 'UNKNOWN')
            RETURNING id, order_id, payment_key, amount, status AS "status: PaymentAttemptStatus", idempotency_key,
-             failure_code, failure_message, method, approved_at, created_at"#,
+             failure_code, failure_message, method, approved_at, created_at, refund_idempotency_key"#,
         attempt.id,
         status as PaymentAttemptStatus,
         code,
@@ -219,7 +221,7 @@ pub async fn settle(
             order: OrderId::parse(settled.order_id)?,
             action: OrderAction::Pay,
             actor: OrderActor::System("payment"),
-            reason: Some(format!("approved by the provider ({})", settled.method.as_deref().unwrap_or("?"))),
+            reason: Some(format!("approved by the provider: {}", settled.method.as_deref().unwrap_or("?"))),
             shipment: None,
             payment_returned: false,
             // The buyer paid when the attempt began, inside the window; the answer may come after it.
@@ -245,7 +247,7 @@ pub async fn latest_attempt(pool: &PgPool, order: i64) -> sqlx::Result<Option<At
     sqlx::query_as!(
         Attempt,
         r#"SELECT id, order_id, payment_key, amount, status AS "status: PaymentAttemptStatus", idempotency_key,
-             failure_code, failure_message, method, approved_at, created_at
+             failure_code, failure_message, method, approved_at, created_at, refund_idempotency_key
            FROM payment_attempts WHERE order_id = $1 ORDER BY (status = 'APPROVED') DESC, id DESC LIMIT 1"#,
         order
     )

@@ -23,13 +23,14 @@ pub struct Refund {
 pub async fn begin_refund(pool: &PgPool, order: OrderId, reason: &str) -> anyhow::Result<Option<Refund>> {
     let mut tx = pool.begin().await?;
     sqlx::query!("SELECT id FROM orders WHERE id = $1 FOR UPDATE", order.get()).fetch_one(&mut *tx).await?;
-    let row = sqlx::query!(
+    let row = sqlx::query_as!(
+        Attempt,
         r#"UPDATE payment_attempts
            SET refund_status = 'IN_FLIGHT', refund_idempotency_key = coalesce(refund_idempotency_key, $2),
                refund_reason = coalesce(refund_reason, $3), updated_at = now()
            WHERE order_id = $1 AND status = 'APPROVED' AND refund_status IS DISTINCT FROM 'DONE'
            RETURNING id, order_id, payment_key, amount, status AS "status: PaymentAttemptStatus", idempotency_key,
-             failure_code, failure_message, method, approved_at, created_at, refund_idempotency_key AS "refund_key!""#,
+             failure_code, failure_message, method, approved_at, created_at, refund_idempotency_key"#,
         order.get(),
         Uuid::new_v4(),
         reason
@@ -37,22 +38,16 @@ pub async fn begin_refund(pool: &PgPool, order: OrderId, reason: &str) -> anyhow
     .fetch_optional(&mut *tx)
     .await?;
     tx.commit().await?;
-    Ok(row.map(|row| Refund {
-        idempotency_key: row.refund_key,
-        attempt: Attempt {
-            id: row.id,
-            order_id: row.order_id,
-            payment_key: row.payment_key,
-            amount: row.amount,
-            status: row.status,
-            idempotency_key: row.idempotency_key,
-            failure_code: row.failure_code,
-            failure_message: row.failure_message,
-            method: row.method,
-            approved_at: row.approved_at,
-            created_at: row.created_at,
-        },
-    }))
+    row.map(Refund::of).transpose()
+}
+
+impl Refund {
+    /// The refund of an attempt whose refund was asked for (it has its key).
+    pub(super) fn of(attempt: Attempt) -> anyhow::Result<Self> {
+        let key = attempt.refund_idempotency_key;
+        let idempotency_key = key.ok_or_else(|| anyhow::anyhow!("attempt {} has no refund", attempt.id))?;
+        Ok(Refund { attempt, idempotency_key })
+    }
 }
 
 /// What the provider's answer to a refund came to.

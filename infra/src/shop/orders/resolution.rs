@@ -90,7 +90,7 @@ async fn claim_attempts(pool: &PgPool, stale_after: Duration, limit: i64) -> sql
                         WHERE status IN ('IN_FLIGHT', 'UNKNOWN') AND updated_at < now() - make_interval(secs => $1 / 1000.0)
                         ORDER BY updated_at LIMIT $2 FOR UPDATE SKIP LOCKED)
            RETURNING id, order_id, payment_key, amount, status AS "status: PaymentAttemptStatus", idempotency_key,
-             failure_code, failure_message, method, approved_at, created_at"#,
+             failure_code, failure_message, method, approved_at, created_at, refund_idempotency_key"#,
         stale_ms as f64,
         limit
     )
@@ -115,39 +115,22 @@ async fn payment_outcome<G: PaymentGateway>(gateway: &G, attempt: &Attempt) -> O
 }
 
 /// Leases open refunds that have waited `stale_after`.
-async fn claim_refunds(pool: &PgPool, stale_after: Duration, limit: i64) -> sqlx::Result<Vec<Refund>> {
+async fn claim_refunds(pool: &PgPool, stale_after: Duration, limit: i64) -> anyhow::Result<Vec<Refund>> {
     let stale_ms = stale_after.as_millis() as i64;
-    let rows = sqlx::query!(
+    let rows = sqlx::query_as!(
+        Attempt,
         r#"UPDATE payment_attempts SET updated_at = now()
            WHERE id IN (SELECT id FROM payment_attempts
                         WHERE refund_status IN ('IN_FLIGHT', 'UNKNOWN') AND updated_at < now() - make_interval(secs => $1 / 1000.0)
                         ORDER BY updated_at LIMIT $2 FOR UPDATE SKIP LOCKED)
            RETURNING id, order_id, payment_key, amount, status AS "status: PaymentAttemptStatus", idempotency_key,
-             failure_code, failure_message, method, approved_at, created_at, refund_idempotency_key AS "refund_key!""#,
+             failure_code, failure_message, method, approved_at, created_at, refund_idempotency_key"#,
         stale_ms as f64,
         limit
     )
     .fetch_all(pool)
     .await?;
-    Ok(rows
-        .into_iter()
-        .map(|row| Refund {
-            idempotency_key: row.refund_key,
-            attempt: Attempt {
-                id: row.id,
-                order_id: row.order_id,
-                payment_key: row.payment_key,
-                amount: row.amount,
-                status: row.status,
-                idempotency_key: row.idempotency_key,
-                failure_code: row.failure_code,
-                failure_message: row.failure_message,
-                method: row.method,
-                approved_at: row.approved_at,
-                created_at: row.created_at,
-            },
-        })
-        .collect())
+    rows.into_iter().map(Refund::of).collect()
 }
 
 async fn refund_outcome<G: PaymentGateway>(gateway: &G, refund: &Refund) -> RefundOutcome {
