@@ -18,8 +18,21 @@ pub fn tansu_binary() -> PathBuf {
     PathBuf::from(format!("{home}/.cache/settle/tansu-{version}/bin/tansu"))
 }
 
+/// Ports handed out for servers the tests start: below Linux's ephemeral range (32768 and up), where the
+/// kernel never picks the local port of an outgoing connection. A port from `bind(0)` comes from that
+/// range, so one of the suite's hundreds of client sockets could take it before the server bound it (seen:
+/// a settle-workers that could not bind its ops port while another process answered there).
+const SERVER_PORTS: std::ops::Range<u32> = 20_000..32_000;
+
 /// A free loopback port, released for the caller to bind.
 pub fn free_port() -> u16 {
+    for _ in 0..200 {
+        let draw = (uuid::Uuid::new_v4().as_u128() % u128::from(SERVER_PORTS.len() as u32)) as u32;
+        let port = (SERVER_PORTS.start + draw) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
     TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
         .map(|addr| addr.port())
