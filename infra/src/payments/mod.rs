@@ -25,6 +25,19 @@ pub enum ProviderMethod {
     Other,
 }
 
+impl ProviderMethod {
+    /// The provider's English code of the method, as settle stores and shows it.
+    pub fn code(self) -> &'static str {
+        match self {
+            ProviderMethod::Card => "CARD",
+            ProviderMethod::Transfer => "TRANSFER",
+            ProviderMethod::VirtualAccount => "VIRTUAL_ACCOUNT",
+            ProviderMethod::MobilePhone => "MOBILE_PHONE",
+            ProviderMethod::Other => "OTHER",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProviderStatus {
     /// Opened by the buyer, not confirmed by the merchant.

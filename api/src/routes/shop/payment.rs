@@ -17,7 +17,7 @@ use axum::{
 };
 use domain::{shop::PaymentAttemptStatus, FieldErrors, OrderId};
 use infra::{
-    payments::{GatewayError, PaymentGateway, ProviderStatus},
+    payments::{GatewayError, PaymentGateway},
     shop::orders::{self, Attempt, Began, Outcome, PayRefusal},
 };
 use serde::{Deserialize, Serialize};
@@ -88,11 +88,9 @@ async fn ask_provider(state: &AppState, attempt: &Attempt) -> Outcome {
     let order_ref = orders::payment_order_id(attempt.order_id);
     let key = attempt.idempotency_key.to_string();
     match state.payments.confirm(&attempt.payment_key, &order_ref, attempt.amount, &key).await {
-        Ok(payment) if payment.status == ProviderStatus::Done && payment.total_amount == attempt.amount => {
-            let approved_at = payment.approved_at.map_or_else(chrono::Utc::now, |at| at.with_timezone(&chrono::Utc));
-            Outcome::Approved { method: format!("{:?}", payment.method).to_uppercase(), approved_at }
-        }
-        Ok(payment) => Outcome::Unknown { reason: format!("the provider answered {:?}", payment.status) },
+        Ok(payment) => Outcome::approval_of(attempt, &payment).unwrap_or_else(|| Outcome::Unknown {
+            reason: format!("the provider answered {:?} for {} won", payment.status, payment.total_amount),
+        }),
         Err(GatewayError::Declined { code, message }) => Outcome::Declined { code, message },
         Err(GatewayError::Refused { code, message }) => Outcome::Failed { code, message },
         Err(GatewayError::NotFound { code }) => {

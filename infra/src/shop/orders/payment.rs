@@ -8,6 +8,7 @@ use super::{
     lifecycle::{move_order, LifecycleRules, MoveRequest, OrderActor},
     Effects, PlacedOrder,
 };
+use crate::payments::{ProviderPayment, ProviderStatus};
 use chrono::{DateTime, Utc};
 use domain::{
     shop::{decide, MoveRefusal, OrderAction, OrderFacts, OrderStatus, PaymentAttemptStatus},
@@ -84,6 +85,20 @@ pub enum Outcome {
     Unknown {
         reason: String,
     },
+}
+
+impl Outcome {
+    /// The approval of `attempt` if the provider's `payment` is it (its key, done, for its amount): the
+    /// one rule for the confirm's answer and for the look-up that settles an unanswered one.
+    pub fn approval_of(attempt: &Attempt, payment: &ProviderPayment) -> Option<Outcome> {
+        let approved = payment.payment_key == attempt.payment_key
+            && payment.status == ProviderStatus::Done
+            && payment.total_amount == attempt.amount;
+        approved.then(|| Outcome::Approved {
+            method: payment.method.code().to_owned(),
+            approved_at: payment.approved_at.map_or_else(Utc::now, |at| at.with_timezone(&Utc)),
+        })
+    }
 }
 
 /// Records an attempt to pay `order` with `payment_key` for `amount`, if the order may be paid so.

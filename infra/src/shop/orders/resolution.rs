@@ -17,7 +17,6 @@ use super::{
     Effects,
 };
 use crate::payments::{PaymentGateway, ProviderStatus};
-use chrono::Utc;
 use domain::{
     shop::{OrderAction, OrderStatus, PaymentAttemptStatus},
     OrderId,
@@ -101,16 +100,11 @@ async fn claim_attempts(pool: &PgPool, stale_after: Duration, limit: i64) -> sql
 /// What the provider's look-up says of `attempt`; `None` while it cannot say.
 async fn payment_outcome<G: PaymentGateway>(gateway: &G, attempt: &Attempt) -> Option<Outcome> {
     let found = gateway.payment_of_order(&payment_order_id(attempt.order_id)).await.ok()?;
-    let outcome = match found {
-        Some(payment) if payment.payment_key == attempt.payment_key && payment.status == ProviderStatus::Done => {
-            let approved_at = payment.approved_at.map_or_else(Utc::now, |at| at.with_timezone(&Utc));
-            Outcome::Approved { method: format!("{:?}", payment.method).to_uppercase(), approved_at }
-        }
-        _ => Outcome::Failed {
-            code: "NOT_APPROVED".to_owned(),
-            message: "the provider's look-up shows no approval of this payment".to_owned(),
-        },
-    };
+    let approval = found.and_then(|payment| Outcome::approval_of(attempt, &payment));
+    let outcome = approval.unwrap_or_else(|| Outcome::Failed {
+        code: "NOT_APPROVED".to_owned(),
+        message: "the provider's look-up shows no approval of this payment".to_owned(),
+    });
     Some(outcome)
 }
 
