@@ -100,7 +100,7 @@ pub const BY_OPERATION: &[(&str, &[&[ErrorCode]])] = &[
     ("clear", &[&[UserNotFound]]),
     ("place", &[ORDER, IDEMPOTENT]),
     ("place_cart", &[ORDER, IDEMPOTENT, &[CartEmpty, CartLineNotFound]]),
-    ("cancel_order", &[&[OrderNotFound, AlreadyCancelled, OrderClosed, CancelAfterShipping, PaymentInProgress]]),
+    ("cancel_order", &[GIVES_PAYMENT_BACK, &[AlreadyCancelled, CancelAfterShipping]]),
     (
         "pay_order",
         &[&[
@@ -123,7 +123,11 @@ pub const BY_OPERATION: &[(&str, &[&[ErrorCode]])] = &[
     ("ship_order", &[&[ValidationFailed, OrderNotFound, OrderClosed, OrderStatusConflict]]),
     ("deliver_order", &[&[OrderNotFound, OrderClosed, OrderStatusConflict]]),
     ("confirm_order", &[&[OrderNotFound, OrderClosed, OrderStatusConflict]]),
+    ("refund_order", &[GIVES_PAYMENT_BACK, &[ValidationFailed, OrderStatusConflict, ReturnWindowClosed]]),
 ];
+
+/// A move that may give the payment back at the provider first.
+const GIVES_PAYMENT_BACK: &[ErrorCode] = &[OrderNotFound, OrderClosed, PaymentInProgress, PaymentProviderUnavailable];
 
 /// Every code `operation_id` may answer, in catalogue order.
 pub fn codes_of(operation_id: &str) -> Option<Vec<ErrorCode>> {

@@ -214,6 +214,9 @@ fn matrix(f: &Fixture) -> Vec<Row> {
             Some(json!({ "paymentKey": "sbx_not_opened", "amount": 1 })), [401, 404, 409, 404]),
         // Purchase confirmation is the buyer's alone: to anyone else, an admin included, the order is unknown.
         row(M::POST, "/api/v3/orders/{order_id}/confirm", format!("/api/v3/orders/{}/confirm", f.order), None, [401, 404, 409, 404]),
+        // A refund is the buyer's too; A's order is cancelled, so A's is refused by the lifecycle.
+        row(M::POST, "/api/v3/orders/{order_id}/refund", format!("/api/v3/orders/{}/refund", f.order),
+            Some(json!({ "reason": "does not fit" })), [401, 404, 409, 404]),
         row(M::DELETE, "/api/v1/carts/{user_id}/all", format!("/api/v1/carts/{a}/all"), None, [401, 404, 200, 200]),
         // Points: B may not name A nor touch A's entries; only admins earn.
         fixed(M::POST, "/api/v2/points/earn", json!({ "userId": a, "amount": 10 }), [401, 403, 403, 200]),

@@ -37,6 +37,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(ship))
         .routes(routes!(deliver))
         .routes(routes!(confirm))
+        .routes(routes!(refund))
         .routes(routes!(super::payment::pay))
 }
 
@@ -277,6 +278,40 @@ async fn confirm(
     // The buyer's act alone: an admin confirms no one's purchase (the auto-confirmation job does, later).
     let mut request = caller_move(caller, order, OrderAction::Confirm, &trace_id);
     request.actor = OrderActor::Buyer(caller.user_id);
+    to_completion(async move { placing::move_order(&state, request).await }).await
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(example = json!({ "reason": "the size does not fit" }))]
+struct RefundBody {
+    /// Why the buyer sends it back: kept in the order's history and sent to the provider.
+    #[schema(schema_with = domain::text_schema::<200>)]
+    reason: String,
+}
+
+/// Refunds a delivered order within the return window (the buyer): the provider gives the payment back
+/// first, then stock, the coupon and the points come back exactly once.
+#[utoipa::path(post, path = "/api/v3/orders/{order_id}/refund", operation_id = "refund_order", tag = "shop", params(("order_id" = i64, Path, minimum = 1)), request_body = RefundBody, security(("bearer" = [])),
+    responses((status = 200, body = OrderView), Problems))]
+#[tracing::instrument(skip_all, fields(caller = %caller.user_id, order = %order))]
+async fn refund(
+    caller: AuthUser,
+    State(state): State<AppState>,
+    Extension(TraceId(trace_id)): Extension<TraceId>,
+    ApiPath(order): ApiPath<OrderId>,
+    ApiJson(body): ApiJson<RefundBody>,
+) -> ApiResult<Response> {
+    let mut errors = FieldErrors::default();
+    let reason = errors.text("reason", Some(&body.reason), 200);
+    let reason = errors
+        .into_result(|| reason)
+        .map_err(ApiError::Invalid)?
+        .ok_or_else(|| anyhow::anyhow!("a valid reason without a value"))?;
+    // The buyer's act alone, like the confirmation: a refund answers the buyer's return.
+    let mut request = caller_move(caller, order, OrderAction::Refund, &trace_id);
+    request.actor = OrderActor::Buyer(caller.user_id);
+    request.reason = Some(reason);
     to_completion(async move { placing::move_order(&state, request).await }).await
 }
 

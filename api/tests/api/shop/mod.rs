@@ -9,4 +9,5 @@ mod lifecycle;
 mod orders;
 mod payments;
 mod refunds;
+mod returns;
 pub mod support;

@@ -12,7 +12,7 @@ use std::time::Duration;
 use testkit::sandbox::OwnSandbox;
 
 /// An app whose payment provider is a sandbox of the test's own; calls time out after `timeout_ms`.
-async fn app_with_sandbox(timeout_ms: u64) -> (TestApp, OwnSandbox) {
+pub(super) async fn app_with_sandbox(timeout_ms: u64) -> (TestApp, OwnSandbox) {
     let sandbox = OwnSandbox::start(testkit::sandbox::binary(), Duration::from_secs(3)).await.expect("a sandbox");
     let args = sandbox.payment_args(timeout_ms);
     let app = spawn_app_with(HttpLimits::default(), move |config| config.payments = args).await;
@@ -20,7 +20,7 @@ async fn app_with_sandbox(timeout_ms: u64) -> (TestApp, OwnSandbox) {
 }
 
 /// A placed, unpaid order of one unit at `price`, and the option it took.
-async fn unpaid_order(app: &TestApp, buyer: i64, price: i64) -> (Value, i64) {
+pub(super) async fn unpaid_order(app: &TestApp, buyer: i64, price: i64) -> (Value, i64) {
     let (product, options) = product(app, price, &[("one size", 0, 5)]).await;
     let response = place(app, buyer, &order_body(&[(product, options[0], 1)], json!({}))).await;
     assert_eq!(response.status(), 201);
@@ -28,13 +28,13 @@ async fn unpaid_order(app: &TestApp, buyer: i64, price: i64) -> (Value, i64) {
 }
 
 /// The buyer pays in the provider's window for the order's amount: the payment key.
-async fn checkout(sandbox: &OwnSandbox, order: &Value) -> String {
+pub(super) async fn checkout(sandbox: &OwnSandbox, order: &Value) -> String {
     let order_ref = order["paymentOrderId"].as_str().expect("the provider's order id");
     let amount = order["amountToPay"].as_i64().expect("amount");
     sandbox.checkout(order_ref, amount, "CARD").await.expect("checkout")
 }
 
-async fn pay(app: &TestApp, token: &str, order: &Value, key: &str, amount: i64) -> reqwest::Response {
+pub(super) async fn pay(app: &TestApp, token: &str, order: &Value, key: &str, amount: i64) -> reqwest::Response {
     let path = format!("/api/v3/orders/{}/payment", order["id"]);
     app.post_json(&path, token, &json!({ "paymentKey": key, "amount": amount })).await
 }
@@ -185,7 +185,7 @@ async fn cancelling_a_paid_order_gives_the_money_back_at_the_provider_then_the_g
 }
 
 /// One resolution pass over the test's database, as the payment-resolution worker runs it.
-async fn resolve(app: &TestApp, sandbox: &OwnSandbox) -> infra::shop::orders::Resolved {
+pub(super) async fn resolve(app: &TestApp, sandbox: &OwnSandbox) -> infra::shop::orders::Resolved {
     let gateway = infra::payments::TossPayments::new(
         &sandbox.payment_args(2_000),
         infra::breaker::Breaker::new("payments", &Default::default()),
