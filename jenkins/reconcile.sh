@@ -13,25 +13,7 @@ if [[ ! $date =~ ^[0-9]{4}-[0-9]{2}-[0-9]{2}$ ]]; then
   echo "reconcile.sh: the business date must be YYYY-MM-DD, not '$date'" >&2
   exit 2
 fi
-bin=${SETTLE_BATCH:-target/release/settle-batch}
-reports=${REPORTS_DIR:-reports}
-mkdir -p "$reports"
-log=$reports/reconcile-$date.log
-summary=$reports/reconcile-$date.txt
-
 args=(reconcile-points --date "$date" --timezone "$zone" --threads "${THREADS:-2}")
 [[ ${FIX:-true} == true ]] && args+=(--fix)
 [[ ${FORCE:-false} == true ]] && args+=(--force)
-echo "reconcile.sh: settle-batch ${args[*]}"
-# JSON log lines for the log shipper; indicatif is off without a terminal, so progress comes as lines.
-LOG_JSON=true "$bin" "${args[@]}" 2>&1 | tee "$log"
-status=${PIPESTATUS[0]}
-
-{
-  echo "settle-batch ${args[*]}  (exit $status)"
-  grep -v '^{' "$log"
-  echo
-  "$bin" runs --limit 5
-} >"$summary" 2>&1
-echo "reconcile.sh: exit $status; summary in $summary"
-exit "$status"
+exec "$(dirname "${BASH_SOURCE[0]}")/run-job.sh" "reconcile-$date" "${args[@]}"

@@ -29,6 +29,8 @@ pub enum Command {
     SeedCatalogue(crate::catalogue::SeedCatalogueArgs),
     /// The daily reconciliation: closing snapshots per user and date, and balances checked against the ledger.
     ReconcilePoints(crate::reconcile::ReconcileArgs),
+    /// Purchase confirmation of orders delivered AUTO_CONFIRM_DAYS ago that the buyer did not confirm.
+    AutoConfirm(crate::auto_confirm::AutoConfirmArgs),
     /// Parked outbox rows: list them, or re-drive one.
     #[command(subcommand)]
     Outbox(crate::outbox::OutboxCommand),

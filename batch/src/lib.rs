@@ -2,6 +2,7 @@
 //! the scheduler read them): see [`Exit`].
 
 mod accounts;
+pub mod auto_confirm;
 mod catalogue;
 mod cli;
 mod jobs;
@@ -44,6 +45,10 @@ pub async fn run(cli: BatchCli) -> anyhow::Result<Exit> {
         Command::ReconcilePoints(args) => {
             let pool = connect_for(&cli.postgres, args.threads).await?;
             reconcile::run(&pool, args).await
+        }
+        Command::AutoConfirm(args) => {
+            let pool = connect_for(&cli.postgres, args.workers).await?;
+            auto_confirm::run(&pool, args).await
         }
         Command::Runs { limit } => {
             let pool = infra::db::connect(&cli.postgres).await?;

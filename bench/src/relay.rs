@@ -61,6 +61,7 @@ pub async fn run(postgres: &PostgresArgs, kafka: &KafkaArgs, args: RelayArgs) ->
             outbox_max_attempts: 10,
             business_time: BusinessTimeArgs { timezone: chrono_tz::Asia::Seoul },
             payments: Default::default(),
+            purchase_points_rate_bps: 100,
         },
     };
     ensure!(unsent(&pool).await? == 0, "the outbox of this database has unsent rows; use a fresh database");

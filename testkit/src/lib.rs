@@ -8,6 +8,7 @@ mod cleanup;
 pub mod firewall;
 pub mod locks;
 mod names;
+pub mod orders;
 pub mod postgres;
 pub mod process;
 pub mod sandbox;

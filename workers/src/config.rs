@@ -58,6 +58,9 @@ pub struct WorkersConfig {
     /// How often the payment-resolution pass runs (unanswered payments and refunds, expiry), in milliseconds.
     #[arg(long, env = "PAYMENT_RESOLUTION_EVERY_MS", default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(100..=3_600_000))]
     pub payment_resolution_every_ms: u64,
+    /// Points a confirmed purchase earns, in basis points of what was paid (100 = 1%).
+    #[arg(long, env = "PURCHASE_POINTS_RATE_BPS", default_value_t = 100, value_parser = clap::value_parser!(u32).range(0..=10_000))]
+    pub purchase_points_rate_bps: u32,
     #[command(flatten)]
     pub telemetry: TelemetryArgs,
 }
@@ -82,6 +85,7 @@ impl WorkersConfig {
                 orders: self.orders.clone(),
                 every: Duration::from_millis(self.payment_resolution_every_ms),
             },
+            purchase_points_rate_bps: self.purchase_points_rate_bps,
         }
     }
 }

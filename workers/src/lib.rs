@@ -7,6 +7,7 @@ mod dead_letter;
 pub mod outbox_relay;
 pub mod payment_resolution;
 pub mod point_activity;
+pub mod purchase_points;
 mod receive;
 mod registry;
 mod retry;

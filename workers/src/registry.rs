@@ -10,6 +10,7 @@ pub fn registry() -> Vec<Box<dyn Worker>> {
         Box::new(crate::outbox_relay::OutboxRelay),
         Box::new(crate::point_activity::PointActivity),
         Box::new(crate::payment_resolution::PaymentResolution),
+        Box::new(crate::purchase_points::PurchasePoints),
     ]
 }
 

@@ -32,6 +32,8 @@ pub struct WorkerSettings {
     pub business_time: BusinessTimeArgs,
     /// The payment provider and the order rules the payment-resolution pass works with.
     pub payments: PaymentSettings,
+    /// The share of what a confirmed purchase paid that it earns in points, in basis points (100 = 1%).
+    pub purchase_points_rate_bps: u32,
 }
 
 #[derive(Debug, Clone, Default)]

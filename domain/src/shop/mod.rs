@@ -7,7 +7,7 @@ mod status;
 
 pub use input::{check_quantity, OptionInput, ProductInput, ShippingInput, ValidOption, ValidProduct, MAX_PRICE};
 pub use lifecycle::{decide, Move, MoveRefusal, OrderAction, OrderFacts};
-pub use pricing::{price_order, CouponTerms, NotApplicable, PointsAboveRemainder, PriceBreakdown};
+pub use pricing::{price_order, purchase_points, CouponTerms, NotApplicable, PointsAboveRemainder, PriceBreakdown};
 pub use status::{OrderStatus, PaymentAttemptStatus, PaymentMethod, ProductStatus};
 
 /// Most units of one option in a cart line or an order line (the tables' CHECKs agree).

@@ -158,3 +158,25 @@ mod tests {
         }
     }
 }
+
+/// The points a confirmed purchase earns: `rate_bps` basis points (100 = 1%) of what was paid, rounded
+/// down (a fraction of a point is never given), and at most what one ledger entry may hold.
+pub fn purchase_points(paid: i64, rate_bps: u32) -> i64 {
+    let points = i128::from(paid.max(0)) * i128::from(rate_bps) / 10_000;
+    i64::try_from(points).unwrap_or(i64::MAX).min(crate::points::MAX_POINTS_PER_ENTRY)
+}
+
+#[cfg(test)]
+mod purchase_points_tests {
+    use super::purchase_points;
+
+    #[test]
+    fn purchase_points_are_the_rate_of_the_amount_paid_rounded_down_and_capped() {
+        assert_eq!(purchase_points(12_345, 100), 123);
+        assert_eq!(purchase_points(99, 100), 0, "less than a point is nothing");
+        assert_eq!(purchase_points(0, 100), 0);
+        assert_eq!(purchase_points(10_000, 0), 0);
+        assert_eq!(purchase_points(10_000, 10_000), 10_000);
+        assert_eq!(purchase_points(i64::MAX, 10_000), crate::points::MAX_POINTS_PER_ENTRY);
+    }
+}

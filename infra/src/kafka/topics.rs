@@ -13,17 +13,20 @@ pub enum Topic {
     PointsEventsDeadLetter,
     /// Outbox events of the orders aggregate.
     OrdersEvents,
+    /// Order events the purchase-points consumer could not read.
+    OrdersEventsDeadLetter,
     /// Outbox events of the coupons aggregate (use, cancel).
     CouponsEvents,
 }
 
 impl Topic {
-    pub const ALL: [Topic; 6] = [
+    pub const ALL: [Topic; 7] = [
         Topic::CouponIssueRequested,
         Topic::CouponIssueDeadLetter,
         Topic::PointsEvents,
         Topic::PointsEventsDeadLetter,
         Topic::OrdersEvents,
+        Topic::OrdersEventsDeadLetter,
         Topic::CouponsEvents,
     ];
 
@@ -43,6 +46,7 @@ impl Topic {
             Topic::PointsEvents => "points.events",
             Topic::PointsEventsDeadLetter => "points.events.dlq",
             Topic::OrdersEvents => "orders.events",
+            Topic::OrdersEventsDeadLetter => "orders.events.dlq",
             Topic::CouponsEvents => "coupons.events",
         }
     }

@@ -64,3 +64,40 @@ pub async fn append<'e>(executor: impl PgExecutor<'e>, event: NewEvent<'_>) -> s
     .await?;
     Ok(event_id)
 }
+
+/// Appends `events` in one statement, in the order given (a bulk job's events: one round trip, one
+/// wake-up of the relays). The caller holds each aggregate's row lock, as for [`append`].
+pub async fn append_all<'e>(executor: impl PgExecutor<'e>, events: &[NewEvent<'_>]) -> sqlx::Result<u64> {
+    let count = events.len();
+    let (mut ids, mut types, mut aggregates, mut kinds, mut payloads, mut traces) = (
+        Vec::with_capacity(count),
+        Vec::with_capacity(count),
+        Vec::with_capacity(count),
+        Vec::with_capacity(count),
+        Vec::with_capacity(count),
+        Vec::with_capacity(count),
+    );
+    for event in events {
+        ids.push(Uuid::new_v4());
+        types.push(event.aggregate.as_str());
+        aggregates.push(event.aggregate_id.as_str());
+        kinds.push(event.event_type);
+        payloads.push(&event.payload);
+        traces.push(event.trace_id);
+    }
+    let inserted = sqlx::query!(
+        "INSERT INTO outbox_events (event_id, aggregate_type, aggregate_id, event_type, payload, trace_id)
+         SELECT event_id, aggregate_type, aggregate_id, event_type, payload, trace_id
+         FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::jsonb[], $6::text[]) WITH ORDINALITY
+           AS e(event_id, aggregate_type, aggregate_id, event_type, payload, trace_id, n) ORDER BY n",
+        &ids,
+        &types as &[&str],
+        &aggregates as &[&str],
+        &kinds as &[&str],
+        &payloads as &[&serde_json::Value],
+        &traces as &[Option<&str>],
+    )
+    .execute(executor)
+    .await?;
+    Ok(inserted.rows_affected())
+}

@@ -5,5 +5,6 @@ pub mod carts;
 pub mod catalogue;
 mod gate;
 pub mod orders;
+pub mod purchase_points;
 
 pub use gate::{Admission, StockGate, Ticket};

@@ -30,7 +30,7 @@ pub enum OrderActor {
 }
 
 impl OrderActor {
-    fn label(self) -> String {
+    pub(super) fn label(self) -> String {
         match self {
             OrderActor::Buyer(user) => format!("user:{user}"),
             OrderActor::Admin(user) => format!("admin:{user}"),
@@ -121,7 +121,7 @@ pub async fn move_order(
     let (reason, trace_id) = (request.reason.as_deref(), request.trace_id.as_deref());
     record(&mut **tx, order.id, Some(locked.status), step.to, request.actor, reason, trace_id).await?;
     let items = items_of(&mut **tx, order.id).await?;
-    outbox::append(&mut **tx, moved_event(&order, locked.status, &items, trace_id)).await?;
+    outbox::append(&mut **tx, moved_event(&MovedFacts::from(&order), locked.status, &items, trace_id)).await?;
     let effects = if step.releases { release(tx, &order, &items, trace_id).await? } else { Effects::default() };
     Ok(Ok((PlacedOrder { order, items }, effects)))
 }
@@ -254,8 +254,34 @@ pub(super) fn event_type(status: OrderStatus) -> &'static str {
     }
 }
 
-fn moved_event<'a>(
-    order: &OrderRow,
+/// What an order's moved event tells of the order.
+pub(super) struct MovedFacts {
+    pub id: i64,
+    pub user_id: i64,
+    pub status: OrderStatus,
+    pub amount_to_pay: i64,
+    pub coupon_id: Option<i64>,
+    pub points_used: i64,
+    pub status_changed_at: chrono::DateTime<Utc>,
+}
+
+impl From<&OrderRow> for MovedFacts {
+    fn from(order: &OrderRow) -> Self {
+        MovedFacts {
+            id: order.id,
+            user_id: order.user_id,
+            status: order.status,
+            amount_to_pay: order.amount_to_pay,
+            coupon_id: order.coupon_id,
+            points_used: order.points_used,
+            status_changed_at: order.status_changed_at,
+        }
+    }
+}
+
+/// The event of a move from `from` to `order.status`; a releasing move names what came back.
+pub(super) fn moved_event<'a>(
+    order: &MovedFacts,
     from: OrderStatus,
     items: &[OrderItemRow],
     trace_id: Option<&'a str>,

@@ -10,6 +10,7 @@
 
 use crate::points::cache::BalanceChange;
 
+mod bulk;
 mod lifecycle;
 mod payment;
 mod place;
@@ -17,6 +18,7 @@ mod read;
 mod refund;
 mod resolution;
 
+pub use bulk::{confirm_delivered, BulkActor};
 pub use lifecycle::{
     history_of, move_order, HistoryRow, LifecycleRules, MoveFailure, MoveRequest, OrderActor, Shipment,
 };
