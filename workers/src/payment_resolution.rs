@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 pub struct PaymentResolution;
 
 /// Items of each kind one pass takes on.
-const PER_PASS: i64 = 200;
+const PER_PASS: i64 = 500;
 
 impl Worker for PaymentResolution {
     fn name(&self) -> &'static str {
@@ -31,23 +31,24 @@ impl Worker for PaymentResolution {
             let stale_after = settings.every.max(settings.provider.timeout() * 2);
             let rules = settings.orders.lifecycle();
             loop {
+                let mut more = false;
                 match orders::resolve(&context.pool, &gateway, rules, stale_after, PER_PASS).await {
                     Ok((resolved, effects)) => {
+                        // A full pass of expiries (a promotion's abandoned checkouts): the next one at once.
+                        more = resolved.expired as i64 >= PER_PASS;
                         if resolved != orders::Resolved::default() {
                             tracing::info!(?resolved, "payment resolution pass");
                         }
                         for effect in effects {
-                            if let Some(change) = effect.balance {
-                                balances.offer(change.user, change.version, change.balance).await;
-                            }
-                            stock_gate.sync(&effect.stock_left.0).await;
+                            effect.announce(&balances, &stock_gate).await;
                         }
                     }
                     Err(error) => tracing::warn!(error = ?error, "a payment resolution pass failed; trying again"),
                 }
+                let pause = if more { std::time::Duration::ZERO } else { settings.every };
                 tokio::select! {
                     () = shutdown.cancelled() => return Ok(()),
-                    () = tokio::time::sleep(settings.every) => {}
+                    () = tokio::time::sleep(pause) => {}
                 }
             }
         })

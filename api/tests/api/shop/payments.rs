@@ -192,8 +192,15 @@ pub(super) async fn resolve(app: &TestApp, sandbox: &OwnSandbox) -> infra::shop:
     )
     .expect("a client");
     let rules = infra::config::OrderArgs::default().lifecycle();
-    let (resolved, _) =
+    let (resolved, effects) =
         infra::shop::orders::resolve(&app.env.pool, &gateway, rules, Duration::ZERO, 100).await.expect("a pass");
+    // What the worker does with them: the caches learn what came back.
+    let redis = infra::redis_client::Redis::connect(&app.env.redis).await.expect("redis");
+    let balances = infra::points::cache::BalanceCache::new(redis.clone());
+    let stock_gate = infra::shop::StockGate::new(redis, app.env.pool.clone());
+    for effect in effects {
+        effect.announce(&balances, &stock_gate).await;
+    }
     resolved
 }
 
@@ -267,4 +274,51 @@ async fn an_unpaid_order_past_its_window_expires_and_gives_everything_back_once(
     let late = checkout(&sandbox, &order).await;
     assert_problem(pay(&app, &token, &order, &late, 3_000).await, 409, "ORDER_CLOSED").await;
     assert_invariants(&app, &[(option, 5)]).await;
+}
+
+#[tokio::test]
+async fn unpaid_orders_expire_in_bulk_with_their_coupons_and_points_back_and_a_tried_one_after_the_look_up() {
+    let (app, sandbox) = app_with_sandbox(2_000).await;
+    let buyers = create_users(&app, 3).await;
+    let (product, options) = super::support::product(&app, 10_000, &[("one size", 0, 20)]).await;
+    let mut placed = Vec::new();
+    for &buyer in &buyers {
+        super::support::earn(&app, buyer, 3_000).await;
+        let coupon =
+            super::support::coupon(&app, buyer, super::support::discount("FIXED_AMOUNT", 1_000, 0, None)).await;
+        for extra in [json!({ "couponId": coupon, "points": 2_000 }), json!({ "points": 1_000 }), json!({})] {
+            let body = super::support::order_body(&[(product, options[0], 2)], extra);
+            let order: Value = super::support::place(&app, buyer, &body).await.json().await.expect("json");
+            placed.push(order);
+        }
+    }
+    assert_eq!(stock(&app, options[0]).await, 2);
+    // One order had a payment that was declined: it expires only after the provider's look-up.
+    let tried = &placed[2];
+    let key = checkout(&sandbox, tried).await;
+    sandbox.fault(Some(&key), Some("DECLINE"), None).await.expect("fault");
+    let token = app.token(buyers[0], Role::User);
+    assert_eq!(pay(&app, &token, tried, &key, tried["amountToPay"].as_i64().expect("amount")).await.status(), 402);
+    sqlx::query("UPDATE orders SET payment_due_at = now() - interval '1 second'")
+        .execute(&app.env.pool)
+        .await
+        .expect("windows closed");
+    let look_ups = sandbox.calls_of("lookup").await.expect("calls");
+
+    let resolved = resolve(&app, &sandbox).await;
+    assert_eq!(resolved.expired, 9, "{resolved:?}");
+    assert_eq!(sandbox.calls_of("lookup").await.expect("calls") - look_ups, 1, "only the tried order was looked up");
+    assert_eq!(stock(&app, options[0]).await, 20, "every unit is back");
+    for &buyer in &buyers {
+        let balance: Value =
+            app.get_json(&format!("/api/v2/points/users/{buyer}/balance"), &app.token(buyer, Role::User)).await;
+        assert_eq!(balance["balance"], 3_000, "the points are back and the shown balance follows");
+    }
+    let available: i64 = sqlx::query_scalar("SELECT count(*) FROM coupons WHERE status = 'AVAILABLE'")
+        .fetch_one(&app.env.pool)
+        .await
+        .expect("coupons");
+    assert_eq!(available, 3, "the coupons are back");
+    assert_eq!(resolve(&app, &sandbox).await.expired, 0, "once");
+    assert_invariants(&app, &[(options[0], 20)]).await;
 }

@@ -1,15 +1,19 @@
 //! Moves of many orders at once, for the jobs that end orders by the clock: each chunk is one
-//! transaction of three statements (the guarded UPDATE of the chunk's orders, their history rows, their
-//! outbox events), whatever its size. Only moves that give nothing back go this way: a releasing move
-//! (stock, coupon, points) is made per order by `lifecycle::move_order`.
+//! transaction of a few statements (the guarded UPDATE of the chunk's orders, their history rows, their
+//! outbox events and, for a releasing move, their items and one restock of every option), whatever its
+//! size. The coupon and points an order took come back per order, by the same code as a single move.
 //!
 //! The chunk's orders are claimed with `FOR UPDATE SKIP LOCKED`, so a buyer's own move of one of them
 //! (which locks the row) is never waited for nor overwritten, and several runs may share the work.
 
-use super::lifecycle::{moved_event, MovedFacts, OrderActor};
+use super::{
+    lifecycle::{give_back_coupon_and_points, moved_event, MovedFacts, OrderActor},
+    Effects, StockLeft,
+};
 use crate::outbox;
 use chrono::{DateTime, Utc};
-use domain::shop::{decide, OrderAction, OrderFacts, OrderStatus};
+use domain::shop::{decide, Move, OrderAction, OrderFacts, OrderStatus};
+use std::collections::BTreeMap;
 
 /// Who makes a bulk move and why, for each order's history.
 pub struct BulkActor<'a> {
@@ -27,7 +31,7 @@ pub async fn confirm_delivered(
     by: &BulkActor<'_>,
 ) -> anyhow::Result<usize> {
     let (from, action) = (OrderStatus::Delivered, OrderAction::Confirm);
-    let to = silent_move(from, action)?;
+    let to = table_step(from, action, false)?;
     let moved = sqlx::query_as!(
         MovedFacts,
         r#"UPDATE orders SET status = $3, status_changed_at = now()
@@ -35,7 +39,7 @@ pub async fn confirm_delivered(
                         ORDER BY delivered_at LIMIT $4 FOR UPDATE SKIP LOCKED)
              AND status = $1
            RETURNING id, user_id, status AS "status: OrderStatus", amount_to_pay, coupon_id, points_used,
-             status_changed_at"#,
+             point_use_id, status_changed_at"#,
         from as OrderStatus,
         delivered_before,
         to as OrderStatus,
@@ -43,22 +47,24 @@ pub async fn confirm_delivered(
     )
     .fetch_all(&mut **tx)
     .await?;
-    record_all(tx, &moved, from, by).await?;
+    record_all(tx, &moved, from, by, &BTreeMap::new()).await?;
     Ok(moved.len())
 }
 
-/// The status `action` takes an order in `from` to, if the table allows it there and it neither gives
-/// anything back nor returns a payment (a move this module can make without looking at each order).
-fn silent_move(from: OrderStatus, action: OrderAction) -> anyhow::Result<OrderStatus> {
+/// The status `action` takes an order in `from` to, as the table says; whether it gives back what the
+/// order took must be what the caller handles. A move that returns a payment is never made in bulk.
+fn table_step(from: OrderStatus, action: OrderAction, releases: bool) -> anyhow::Result<OrderStatus> {
+    let now = Utc::now();
+    // The facts that let the table allow the move in principle: the chunk's query applies the clock.
     let facts = OrderFacts {
-        now: Utc::now(),
-        payment_due_at: Utc::now(),
-        delivered_at: Some(Utc::now()),
+        now,
+        payment_due_at: now - chrono::Duration::seconds(1),
+        delivered_at: Some(now),
         return_window: chrono::Duration::zero(),
         amount_to_pay: 0,
     };
     match decide(from, action, &facts) {
-        Ok(step) if !step.releases && !step.returns_payment => Ok(step.to),
+        Ok(Move { to, releases: r, returns_payment: false }) if r == releases => Ok(to),
         other => anyhow::bail!("{action:?} from {from:?} cannot be made in bulk: {other:?}"),
     }
 }
@@ -69,6 +75,7 @@ async fn record_all(
     moved: &[MovedFacts],
     from: OrderStatus,
     by: &BulkActor<'_>,
+    units: &BTreeMap<i64, Vec<(i64, i32)>>,
 ) -> anyhow::Result<()> {
     let Some(to) = moved.first().map(|order| order.status) else { return Ok(()) };
     let ids: Vec<i64> = moved.iter().map(|order| order.id).collect();
@@ -84,7 +91,105 @@ async fn record_all(
     )
     .execute(&mut **tx)
     .await?;
-    let events: Vec<_> = moved.iter().map(|order| moved_event(order, from, &[], by.trace_id)).collect();
+    let events: Vec<_> = moved
+        .iter()
+        .map(|order| moved_event(order, from, units.get(&order.id).map_or(&[], Vec::as_slice), by.trace_id))
+        .collect();
     outbox::append_all(&mut **tx, &events).await?;
     Ok(())
+}
+
+/// Expires at most `limit` unpaid orders past their due time at `now`, oldest due first, in `tx`, with
+/// everything they took coming back; the caches' news per order. Only orders that never had a payment
+/// attempt: the provider approves a payment only when settle confirms it, and every confirm is recorded
+/// as an attempt first, so the provider cannot hold money for these and is not asked. An order with an
+/// attempt is expired one by one after the provider's look-up (`resolution`).
+pub async fn expire_unattempted(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    now: DateTime<Utc>,
+    limit: i64,
+    by: &BulkActor<'_>,
+) -> anyhow::Result<(usize, Vec<Effects>)> {
+    let (from, action) = (OrderStatus::PendingPayment, OrderAction::Expire);
+    let to = table_step(from, action, true)?;
+    let moved = sqlx::query_as!(
+        MovedFacts,
+        r#"UPDATE orders SET status = $3, status_changed_at = now()
+           WHERE id IN (SELECT o.id FROM orders o
+                        WHERE o.status = $1 AND o.payment_due_at <= $2
+                          AND NOT EXISTS (SELECT 1 FROM payment_attempts a WHERE a.order_id = o.id)
+                        ORDER BY o.payment_due_at LIMIT $4 FOR UPDATE SKIP LOCKED)
+             AND status = $1
+           RETURNING id, user_id, status AS "status: OrderStatus", amount_to_pay, coupon_id, points_used,
+             point_use_id, status_changed_at"#,
+        from as OrderStatus,
+        now,
+        to as OrderStatus,
+        limit
+    )
+    .fetch_all(&mut **tx)
+    .await?;
+    let units = units_of(tx, &moved).await?;
+    record_all(tx, &moved, from, by, &units).await?;
+    let mut effects = Vec::new();
+    // Point balances in user order: chunks running at once never wait on each other in a cycle.
+    let mut holders: Vec<&MovedFacts> =
+        moved.iter().filter(|o| o.coupon_id.is_some() || o.point_use_id.is_some()).collect();
+    holders.sort_by_key(|order| (order.user_id, order.id));
+    for order in holders {
+        let balance = give_back_coupon_and_points(tx, order, by.trace_id).await?;
+        effects.push(Effects { balance, ..Effects::default() });
+    }
+    let stock_left = restock_all(tx, units.values().flatten()).await?;
+    effects.push(Effects { stock_left, balance: None });
+    Ok((moved.len(), effects))
+}
+
+/// Each moved order's (option, quantity) items.
+async fn units_of(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    moved: &[MovedFacts],
+) -> sqlx::Result<BTreeMap<i64, Vec<(i64, i32)>>> {
+    let ids: Vec<i64> = moved.iter().map(|order| order.id).collect();
+    let rows = sqlx::query!(
+        "SELECT order_id, option_id, quantity FROM order_items WHERE order_id = ANY($1) ORDER BY order_id, option_id",
+        &ids
+    )
+    .fetch_all(&mut **tx)
+    .await?;
+    let mut units: BTreeMap<i64, Vec<(i64, i32)>> = BTreeMap::new();
+    for row in rows {
+        units.entry(row.order_id).or_default().push((row.option_id, row.quantity));
+    }
+    Ok(units)
+}
+
+/// Puts `units` back, one statement for all options, the rows locked in option id order first (the
+/// order every stock writer takes them in), last in the transaction.
+async fn restock_all<'a>(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    units: impl Iterator<Item = &'a (i64, i32)>,
+) -> sqlx::Result<StockLeft> {
+    let mut per_option: BTreeMap<i64, i32> = BTreeMap::new();
+    for &(option, quantity) in units {
+        *per_option.entry(option).or_default() += quantity;
+    }
+    if per_option.is_empty() {
+        return Ok(StockLeft::default());
+    }
+    let (options, quantities): (Vec<i64>, Vec<i32>) = per_option.into_iter().unzip();
+    sqlx::query!("SELECT id FROM product_options WHERE id = ANY($1) ORDER BY id FOR UPDATE", &options)
+        .fetch_all(&mut **tx)
+        .await?;
+    let left = sqlx::query!(
+        "UPDATE product_options p SET stock = p.stock + u.quantity
+         FROM unnest($1::bigint[], $2::int[]) AS u(id, quantity) WHERE p.id = u.id RETURNING p.id, p.stock",
+        &options,
+        &quantities
+    )
+    .fetch_all(&mut **tx)
+    .await?;
+    let mut left: Vec<(i64, i32)> = left.into_iter().map(|row| (row.id, row.stock)).collect();
+    left.sort_unstable();
+    Ok(StockLeft(left))
 }

@@ -121,7 +121,8 @@ pub async fn move_order(
     let (reason, trace_id) = (request.reason.as_deref(), request.trace_id.as_deref());
     record(&mut **tx, order.id, Some(locked.status), step.to, request.actor, reason, trace_id).await?;
     let items = items_of(&mut **tx, order.id).await?;
-    outbox::append(&mut **tx, moved_event(&MovedFacts::from(&order), locked.status, &items, trace_id)).await?;
+    let units: Vec<_> = items.iter().map(|item| (item.option_id, item.quantity)).collect();
+    outbox::append(&mut **tx, moved_event(&MovedFacts::from(&order), locked.status, &units, trace_id)).await?;
     let effects = if step.releases { release(tx, &order, &items, trace_id).await? } else { Effects::default() };
     Ok(Ok((PlacedOrder { order, items }, effects)))
 }
@@ -209,19 +210,27 @@ async fn release(
     items: &[OrderItemRow],
     trace_id: Option<&str>,
 ) -> anyhow::Result<Effects> {
+    let balance = give_back_coupon_and_points(tx, &MovedFacts::from(order), trace_id).await?;
+    let stock_left = restock(tx, items).await?;
+    Ok(Effects { stock_left, balance })
+}
+
+/// The coupon (AVAILABLE again) and the points (a CANCEL entry linked to the use) an ending order took;
+/// the balance the refund left, for the cache.
+pub(super) async fn give_back_coupon_and_points(
+    tx: &mut Transaction<'_, Postgres>,
+    order: &MovedFacts,
+    trace_id: Option<&str>,
+) -> anyhow::Result<Option<crate::points::cache::BalanceChange>> {
     if let Some(coupon) = order.coupon_id {
         usage::mark_returned(tx, coupon, order.id, trace_id).await?;
     }
-    let mut balance = None;
-    if let Some(point_use) = order.point_use_id {
-        let owner = UserId::parse(order.user_id)?;
-        match ledger::reverse(tx, point_use, owner, -order.points_used, trace_id).await? {
-            Ok(refund) => balance = refund.balance_change(),
-            Err(refusal) => anyhow::bail!("order {}'s points could not be refunded: {refusal:?}", order.id),
-        }
+    let Some(point_use) = order.point_use_id else { return Ok(None) };
+    let owner = UserId::parse(order.user_id)?;
+    match ledger::reverse(tx, point_use, owner, -order.points_used, trace_id).await? {
+        Ok(refund) => Ok(refund.balance_change()),
+        Err(refusal) => anyhow::bail!("order {}'s points could not be refunded: {refusal:?}", order.id),
     }
-    let stock_left = restock(tx, items).await?;
-    Ok(Effects { stock_left, balance })
 }
 
 /// Puts the items' units back, in option id order (items are read in that order), last in the transaction.
@@ -262,6 +271,7 @@ pub(super) struct MovedFacts {
     pub amount_to_pay: i64,
     pub coupon_id: Option<i64>,
     pub points_used: i64,
+    pub point_use_id: Option<i64>,
     pub status_changed_at: chrono::DateTime<Utc>,
 }
 
@@ -274,21 +284,23 @@ impl From<&OrderRow> for MovedFacts {
             amount_to_pay: order.amount_to_pay,
             coupon_id: order.coupon_id,
             points_used: order.points_used,
+            point_use_id: order.point_use_id,
             status_changed_at: order.status_changed_at,
         }
     }
 }
 
-/// The event of a move from `from` to `order.status`; a releasing move names what came back.
+/// The event of a move from `from` to `order.status`; a releasing move names what came back (`units`:
+/// option and quantity of each item).
 pub(super) fn moved_event<'a>(
     order: &MovedFacts,
     from: OrderStatus,
-    items: &[OrderItemRow],
+    units: &[(i64, i32)],
     trace_id: Option<&'a str>,
 ) -> NewEvent<'a> {
     let released = !order.status.holds_goods();
     let items: Vec<_> =
-        items.iter().map(|item| json!({ "optionId": item.option_id, "quantity": item.quantity })).collect();
+        units.iter().map(|(option, quantity)| json!({ "optionId": option, "quantity": quantity })).collect();
     NewEvent {
         aggregate: outbox::Aggregate::Order,
         aggregate_id: order.id.to_string(),

@@ -18,7 +18,7 @@ mod read;
 mod refund;
 mod resolution;
 
-pub use bulk::{confirm_delivered, BulkActor};
+pub use bulk::{confirm_delivered, expire_unattempted, BulkActor};
 pub use lifecycle::{
     history_of, move_order, HistoryRow, LifecycleRules, MoveFailure, MoveRequest, OrderActor, Shipment,
 };
@@ -41,4 +41,17 @@ pub struct StockLeft(pub Vec<(i64, i32)>);
 pub struct Effects {
     pub stock_left: StockLeft,
     pub balance: Option<BalanceChange>,
+}
+
+impl Effects {
+    /// Tells the caches what a committed background move changed: the balance it left and each option's
+    /// stock (the API's own moves tell them on their commit path).
+    pub async fn announce(&self, balances: &crate::points::cache::BalanceCache, stock_gate: &super::StockGate) {
+        if let Some(change) = self.balance {
+            balances.offer(change.user, change.version, change.balance).await;
+        }
+        if !self.stock_left.0.is_empty() {
+            stock_gate.sync(&self.stock_left.0).await;
+        }
+    }
 }

@@ -8,9 +8,11 @@
 //!   stays payable.
 //! - An open refund is settled the same way: the money is back there → the order's move is made.
 //! - An unpaid order past its payment window expires, with everything it took coming back, but only once
-//!   the provider confirms that it holds no money for it (money it holds is given back first).
+//!   the provider confirms that it holds no money for it (money it holds is given back first). An order
+//!   that never had a payment attempt cannot have money there: those expire in bulk, without asking.
 
 use super::{
+    bulk::{expire_unattempted, BulkActor},
     lifecycle::{move_order, LifecycleRules, MoveFailure, MoveRequest, OrderActor},
     payment::{payment_order_id, settle, Attempt, Outcome},
     refund::{settle_refund, Refund, RefundOutcome},
@@ -70,6 +72,9 @@ pub async fn resolve<G: PaymentGateway>(
             }
         }
     }
+    let (expired, released) = expire_never_attempted(pool, limit).await?;
+    resolved.expired += expired;
+    effects.extend(released);
     for order in due_orders(pool, limit).await? {
         if let Some(moved) = expire(pool, gateway, order, rules).await? {
             effects.push(moved);
@@ -171,11 +176,26 @@ fn system_move(order: i64, action: OrderAction, reason: &str) -> anyhow::Result<
     })
 }
 
-/// Unpaid orders past their window with no payment open, oldest first.
+/// Up to `limit` unpaid orders past their window that never had a payment attempt, in one transaction:
+/// the provider cannot hold money for them (see `bulk::expire_unattempted`).
+async fn expire_never_attempted(pool: &PgPool, limit: i64) -> anyhow::Result<(usize, Vec<Effects>)> {
+    let by = BulkActor {
+        actor: OrderActor::System("payment-resolution"),
+        reason: "unpaid past the payment window",
+        trace_id: None,
+    };
+    let mut tx = pool.begin().await?;
+    let expired = expire_unattempted(&mut tx, chrono::Utc::now(), limit, &by).await?;
+    tx.commit().await?;
+    Ok(expired)
+}
+
+/// Unpaid orders past their window that had a payment attempt, none of them open, oldest first.
 async fn due_orders(pool: &PgPool, limit: i64) -> sqlx::Result<Vec<i64>> {
     sqlx::query_scalar!(
         "SELECT o.id FROM orders o
          WHERE o.status = 'PENDING_PAYMENT' AND o.payment_due_at <= now()
+           AND EXISTS (SELECT 1 FROM payment_attempts a WHERE a.order_id = o.id)
            AND NOT EXISTS (SELECT 1 FROM payment_attempts a WHERE a.order_id = o.id AND a.status IN ('IN_FLIGHT', 'UNKNOWN'))
          ORDER BY o.payment_due_at LIMIT $1",
         limit
