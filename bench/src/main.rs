@@ -9,6 +9,7 @@ mod orders;
 mod origin;
 mod points;
 mod produce;
+mod purchases;
 mod relay;
 mod rush;
 mod seed;
@@ -57,6 +58,10 @@ enum Command {
     SeedOrders(orders::SeedOrdersArgs),
     /// Send each order request line once against settle-api; placed orders per second, latencies by outcome.
     Orders(orders::OrdersArgs),
+    /// Write orders in the state the clock-driven jobs work on (delivered a week ago; unpaid past due).
+    SeedPurchases(purchases::SeedPurchasesArgs),
+    /// Expire every unpaid order that is due with the expiry's bulk step; rows per second.
+    Expire(purchases::ExpireArgs),
     /// A quantile of one route's latency histogram between two /metrics scrapes.
     HistogramQuantile(histogram::QuantileArgs),
 }
@@ -68,6 +73,8 @@ async fn main() -> ExitCode {
     infra::binary::run("settle-bench", &telemetry, async move {
         match cli.command {
             Command::SeedRush(args) => seed::run(&cli.postgres, args).await,
+            Command::SeedPurchases(args) => purchases::seed(&cli.postgres, args).await,
+            Command::Expire(args) => purchases::expire(&cli.postgres, args).await,
             Command::Rush(args) => rush::run(args).await,
             Command::Produce(args) => produce::run(&cli.kafka, args).await,
             Command::Consume(args) => consume::run(&cli.kafka, args).await,

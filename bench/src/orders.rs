@@ -137,6 +137,10 @@ pub struct OrdersArgs {
     /// Requests in flight at once.
     #[arg(long, default_value_t = 64)]
     concurrency: usize,
+    /// Pay each placed order through this payment sandbox (its checkout hands out the key, then the
+    /// API's payment route confirms it): an answer counts as placed only once the order is PAID.
+    #[arg(long)]
+    pay_through: Option<String>,
 }
 
 /// One answer: its outcome, latency and when (since the start) it came back.
@@ -156,9 +160,13 @@ pub async fn run(args: OrdersArgs) -> anyhow::Result<()> {
         .map(|(token, body)| {
             let request =
                 client.post(&url).bearer_auth(token).header("content-type", "application/json").body(body.to_owned());
+            let (client, api, sandbox) = (&client, &args.url, args.pay_through.as_deref());
             async move {
                 let sent = Instant::now();
-                let outcome = crate::latency::outcome(request.send().await).await;
+                let outcome = match sandbox {
+                    None => crate::latency::outcome(request.send().await).await,
+                    Some(sandbox) => place_and_pay(client, api, sandbox, token, request).await,
+                };
                 let at_micros = started.elapsed().as_micros() as u64;
                 Answer { outcome, micros: sent.elapsed().as_micros() as u64, at_micros }
             }
@@ -169,6 +177,39 @@ pub async fn run(args: OrdersArgs) -> anyhow::Result<()> {
     let seconds = started.elapsed().as_secs_f64();
     report(&answers, seconds);
     Ok(())
+}
+
+/// Places the order, takes a payment key from the sandbox's checkout for its amount, and pays it: "201"
+/// once the order is PAID (as when nothing was left to pay), else the first answer that was not.
+async fn place_and_pay(
+    client: &reqwest::Client,
+    api: &str,
+    sandbox: &str,
+    token: &str,
+    request: reqwest::RequestBuilder,
+) -> String {
+    let placed = match request.send().await {
+        Ok(response) if response.status().as_u16() == 201 => {
+            response.json::<serde_json::Value>().await.unwrap_or_default()
+        }
+        other => return crate::latency::outcome(other).await,
+    };
+    if placed["status"] == "PAID" {
+        return "201".to_owned();
+    }
+    let (order_ref, amount) = (&placed["paymentOrderId"], &placed["amountToPay"]);
+    let checkout = serde_json::json!({ "orderId": order_ref, "amount": amount, "method": "CARD" });
+    let key = match client.post(format!("{sandbox}/sandbox/checkout")).json(&checkout).send().await {
+        Ok(answer) => answer.json::<serde_json::Value>().await.unwrap_or_default()["paymentKey"].clone(),
+        Err(error) => return format!("checkout error: {error}"),
+    };
+    let pay = serde_json::json!({ "paymentKey": key, "amount": amount });
+    let paid =
+        client.post(format!("{api}/api/v3/orders/{}/payment", placed["id"])).bearer_auth(token).json(&pay).send().await;
+    match crate::latency::outcome(paid).await.as_str() {
+        "200" => "201".to_owned(),
+        other => format!("pay {other}"),
+    }
 }
 
 fn report(answers: &[Answer], seconds: f64) {
