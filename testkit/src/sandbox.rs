@@ -120,6 +120,21 @@ impl OwnSandbox {
         Ok(())
     }
 
+    /// The provider's look-up of `order_id` (its payment, as the merchant API shows it); None when it
+    /// has none. Counted as a look-up call.
+    pub async fn payment_of_order(&self, order_id: &str) -> anyhow::Result<Option<Value>> {
+        let answer = self
+            .http
+            .get(format!("{}/v1/payments/orders/{order_id}", self.url()))
+            .basic_auth(&self.secret_key, Some(""))
+            .send()
+            .await?;
+        if answer.status() == reqwest::StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        Ok(Some(answer.error_for_status()?.json().await?))
+    }
+
     /// How often each provider route was called: `{"confirm": n, "cancel": n, "lookup": n, ...}`.
     pub async fn calls(&self) -> anyhow::Result<Value> {
         Ok(self.http.get(format!("{}/sandbox/calls", self.url())).send().await?.json().await?)

@@ -164,17 +164,24 @@ async fn give_back(state: &AppState, ticket: Option<Ticket>) {
 /// gave back once it committed. A move that gives the payment back first asks the provider for the refund.
 pub async fn move_order(state: &AppState, request: MoveRequest) -> ApiResult<Response> {
     let (order, action) = (request.order, request.action);
-    let mut tx = state.pool.begin().await?;
-    let moved = match orders::move_order(&mut tx, request.clone(), state.orders.lifecycle()).await? {
-        Err(MoveFailure::PaymentNotReturned) => {
-            tx.rollback().await?;
-            return refund_then_move(state, request).await;
-        }
-        moved => moved,
-    };
-    let (moved, effects) = moved.map_err(|failure| move_failure(order, action, failure))?;
-    state.balances.commit(tx, effects.balance).await?;
-    moved_view(state, moved, effects).await
+    // Each turn finds the order in another status than the last one did (statuses only move forward),
+    // so this ends.
+    loop {
+        let mut tx = state.pool.begin().await?;
+        let moved = match orders::move_order(&mut tx, request.clone(), state.orders.lifecycle()).await? {
+            Err(MoveFailure::PaymentNotReturned) => {
+                tx.rollback().await?;
+                match refund_then_move(state, request.clone()).await? {
+                    Some(response) => return Ok(response),
+                    None => continue,
+                }
+            }
+            moved => moved,
+        };
+        let (moved, effects) = moved.map_err(|failure| move_failure(order, action, failure))?;
+        state.balances.commit(tx, effects.balance).await?;
+        return moved_view(state, moved, effects).await;
+    }
 }
 
 async fn moved_view(state: &AppState, moved: PlacedOrder, effects: Effects) -> ApiResult<Response> {
@@ -185,13 +192,16 @@ async fn moved_view(state: &AppState, moved: PlacedOrder, effects: Effects) -> A
     Ok(Json(OrderView::from(moved).with_payment(payment)).into_response())
 }
 
-/// The refund at the provider, recorded before and committed after the call, then the move with it.
-async fn refund_then_move(state: &AppState, request: MoveRequest) -> ApiResult<Response> {
+/// The refund at the provider, recorded before and committed after the call, then the move with it;
+/// `None` when, by the time the refund is recorded, the order's move no longer gives a payment back.
+async fn refund_then_move(state: &AppState, request: MoveRequest) -> ApiResult<Option<Response>> {
     let (order, action) = (request.order, request.action);
-    let reason = request.reason.clone().unwrap_or_else(|| format!("order {order}: {action:?}"));
-    let refund = orders::begin_refund(&state.pool, order, &reason)
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("order {order} must give back a payment it has no record of"))?;
+    let reason = request.stated_reason();
+    let refund = match orders::begin_refund(&state.pool, &request, state.orders.lifecycle()).await? {
+        Ok(Some(refund)) => refund,
+        Ok(None) => return Ok(None),
+        Err(failure) => return Err(move_failure(order, action, failure)),
+    };
     let key = refund.idempotency_key.to_string();
     let outcome = match state.payments.cancel(&refund.attempt.payment_key, &reason, &key).await {
         Ok(payment) if payment.balance_amount == 0 => RefundOutcome::Returned,
@@ -206,7 +216,7 @@ async fn refund_then_move(state: &AppState, request: MoveRequest) -> ApiResult<R
     let balance = settled.as_ref().and_then(|moved| moved.as_ref().ok()).and_then(|(_, effects)| effects.balance);
     state.balances.commit(tx, balance).await?;
     match (outcome, settled) {
-        (RefundOutcome::Returned, Some(Ok((moved, effects)))) => moved_view(state, moved, effects).await,
+        (RefundOutcome::Returned, Some(Ok((moved, effects)))) => moved_view(state, moved, effects).await.map(Some),
         (RefundOutcome::Returned, Some(Err(failure))) => Err(move_failure(order, action, failure)),
         (RefundOutcome::Unknown, _) => Err(ApiError::new(
             ErrorCode::PaymentInProgress,
@@ -234,8 +244,7 @@ async fn refunded_already(state: &AppState, refund: &Refund) -> RefundOutcome {
 fn move_failure(order: OrderId, action: OrderAction, failure: MoveFailure) -> ApiError {
     match failure {
         MoveFailure::UnknownOrder => unknown_order(order),
-        // No route returns a payment yet: an order with money at the provider cannot be PAID before the
-        // payment route exists, so reaching this is a bug.
+        // A move told the payment came back when the order holds one it did not give back: a bug.
         MoveFailure::PaymentNotReturned => {
             anyhow::anyhow!("order {order} would release money the provider still holds").into()
         }

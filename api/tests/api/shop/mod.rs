@@ -3,11 +3,13 @@
 mod carts;
 mod catalogue;
 mod concurrency;
+mod crash;
 mod gate;
 mod input_readings;
 mod lifecycle;
 mod orders;
 mod payments;
+mod races;
 mod refunds;
 mod returns;
 pub mod support;

@@ -170,22 +170,26 @@ async fn cancelling_a_paid_order_gives_the_money_back_at_the_provider_then_the_g
     assert_eq!(cancelled.json::<Value>().await.expect("json")["status"], "CANCELLED");
     assert_problem(cancel(&app, &token, id).await, 409, "ALREADY_CANCELLED").await;
     assert_eq!(sandbox.calls_of("cancel").await.expect("calls"), 1, "one refund at the provider");
-    let at_provider: Value = reqwest::Client::new()
-        .get(format!("{}/v1/payments/orders/{}", sandbox.url(), order["paymentOrderId"].as_str().expect("ref")))
-        .basic_auth(&sandbox.secret_key, Some(""))
-        .send()
-        .await
-        .expect("look-up")
-        .json()
-        .await
-        .expect("json");
+    let order_ref = order["paymentOrderId"].as_str().expect("ref");
+    let at_provider = sandbox.payment_of_order(order_ref).await.expect("look-up").expect("a payment");
     assert_eq!((at_provider["status"].as_str(), at_provider["balanceAmount"].as_i64()), (Some("CANCELED"), Some(0)));
     assert_eq!(stock(&app, option).await, 5);
     assert_invariants(&app, &[(option, 5)]).await;
 }
 
-/// One resolution pass over the test's database, as the payment-resolution worker runs it.
+/// One resolution pass over the test's database, as the payment-resolution worker runs it, taking every
+/// open attempt however fresh.
 pub(super) async fn resolve(app: &TestApp, sandbox: &OwnSandbox) -> infra::shop::orders::Resolved {
+    resolve_after(app, sandbox, Duration::ZERO).await
+}
+
+/// A resolution pass that takes only attempts open longer than `stale_after` (the worker's is twice
+/// the provider's timeout: an answer may be on its way until then).
+pub(super) async fn resolve_after(
+    app: &TestApp,
+    sandbox: &OwnSandbox,
+    stale_after: Duration,
+) -> infra::shop::orders::Resolved {
     let gateway = infra::payments::TossPayments::new(
         &sandbox.payment_args(2_000),
         infra::breaker::Breaker::new("payments", &Default::default()),
@@ -193,7 +197,7 @@ pub(super) async fn resolve(app: &TestApp, sandbox: &OwnSandbox) -> infra::shop:
     .expect("a client");
     let rules = infra::config::OrderArgs::default().lifecycle();
     let (resolved, effects) =
-        infra::shop::orders::resolve(&app.env.pool, &gateway, rules, Duration::ZERO, 100).await.expect("a pass");
+        infra::shop::orders::resolve(&app.env.pool, &gateway, rules, stale_after, 100).await.expect("a pass");
     // What the worker does with them: the caches learn what came back.
     let redis = infra::redis_client::Redis::connect(&app.env.redis).await.expect("redis");
     let balances = infra::points::cache::BalanceCache::new(redis.clone());

@@ -80,6 +80,13 @@ pub enum MoveFailure {
     PaymentInProgress,
 }
 
+impl MoveRequest {
+    /// Why the move is made, as the history and the provider are told: the reason given, or the move.
+    pub fn stated_reason(&self) -> String {
+        self.reason.clone().unwrap_or_else(|| format!("order {}: {:?}", self.order, self.action))
+    }
+}
+
 /// The rules a move depends on besides the table.
 #[derive(Debug, Clone, Copy)]
 pub struct LifecycleRules {
@@ -92,24 +99,9 @@ pub async fn move_order(
     request: MoveRequest,
     rules: LifecycleRules,
 ) -> anyhow::Result<Result<(PlacedOrder, Effects), MoveFailure>> {
-    let Some(locked) = lock(tx, request.order).await? else { return Ok(Err(MoveFailure::UnknownOrder)) };
-    if !request.actor.may_move(locked.user_id) {
-        return Ok(Err(MoveFailure::UnknownOrder));
-    }
-    // While the provider is asked to take or give back the order's money, the order waits for the answer.
-    if super::payment::has_open_attempt(tx, request.order).await? {
-        return Ok(Err(MoveFailure::PaymentInProgress));
-    }
-    let facts = OrderFacts {
-        now: request.asked_at.unwrap_or_else(Utc::now),
-        payment_due_at: locked.payment_due_at,
-        delivered_at: locked.delivered_at,
-        return_window: rules.return_window,
-        amount_to_pay: locked.amount_to_pay,
-    };
-    let step = match decide(locked.status, request.action, &facts) {
-        Ok(step) => step,
-        Err(refusal) => return Ok(Err(MoveFailure::Refused(refusal))),
+    let (locked, step) = match decide_locked(tx, &request, rules).await? {
+        Ok(decided) => decided,
+        Err(failure) => return Ok(Err(failure)),
     };
     if step.returns_payment && !request.payment_returned {
         return Ok(Err(MoveFailure::PaymentNotReturned));
@@ -127,7 +119,35 @@ pub async fn move_order(
     Ok(Ok((PlacedOrder { order, items }, effects)))
 }
 
-struct Locked {
+/// Locks the order and asks the table about `request`'s move, as every move (and the start of a refund)
+/// does: the caller acts on the decision under the same lock.
+pub(super) async fn decide_locked(
+    tx: &mut Transaction<'_, Postgres>,
+    request: &MoveRequest,
+    rules: LifecycleRules,
+) -> anyhow::Result<Result<(Locked, Move), MoveFailure>> {
+    let Some(locked) = lock(tx, request.order).await? else { return Ok(Err(MoveFailure::UnknownOrder)) };
+    if !request.actor.may_move(locked.user_id) {
+        return Ok(Err(MoveFailure::UnknownOrder));
+    }
+    // While the provider is asked to take or give back the order's money, the order waits for the answer.
+    if super::payment::has_open_attempt(tx, request.order).await? {
+        return Ok(Err(MoveFailure::PaymentInProgress));
+    }
+    let facts = OrderFacts {
+        now: request.asked_at.unwrap_or_else(Utc::now),
+        payment_due_at: locked.payment_due_at,
+        delivered_at: locked.delivered_at,
+        return_window: rules.return_window,
+        amount_to_pay: locked.amount_to_pay,
+    };
+    match decide(locked.status, request.action, &facts) {
+        Ok(step) => Ok(Ok((locked, step))),
+        Err(refusal) => Ok(Err(MoveFailure::Refused(refusal))),
+    }
+}
+
+pub(super) struct Locked {
     user_id: i64,
     status: OrderStatus,
     payment_due_at: chrono::DateTime<Utc>,

@@ -4,11 +4,11 @@
 //! refund) in the same transaction. A refund whose answer never came stays open until the provider says.
 
 use super::{
-    lifecycle::{move_order, LifecycleRules, MoveFailure, MoveRequest},
+    lifecycle::{decide_locked, move_order, LifecycleRules, MoveFailure, MoveRequest},
     payment::Attempt,
     Effects, PlacedOrder,
 };
-use domain::{shop::PaymentAttemptStatus, OrderId};
+use domain::shop::PaymentAttemptStatus;
 use sqlx::{PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
@@ -19,10 +19,24 @@ pub struct Refund {
     pub idempotency_key: Uuid,
 }
 
-/// Records (or finds, for a retry) the refund of `order`'s approved payment.
-pub async fn begin_refund(pool: &PgPool, order: OrderId, reason: &str) -> anyhow::Result<Option<Refund>> {
+/// Records the refund of the order's approved payment that `request`'s move needs, deciding under the
+/// order's lock that the move is still allowed and still gives the payment back (the order may have
+/// moved since the caller looked: shipped, or cancelled by another request). `Ok(None)` when the move
+/// no longer needs a refund: the caller makes it as it is.
+pub async fn begin_refund(
+    pool: &PgPool,
+    request: &MoveRequest,
+    rules: LifecycleRules,
+) -> anyhow::Result<Result<Option<Refund>, MoveFailure>> {
     let mut tx = pool.begin().await?;
-    sqlx::query!("SELECT id FROM orders WHERE id = $1 FOR UPDATE", order.get()).fetch_one(&mut *tx).await?;
+    let step = match decide_locked(&mut tx, request, rules).await? {
+        Ok((_, step)) => step,
+        Err(failure) => return Ok(Err(failure)),
+    };
+    if !step.returns_payment {
+        return Ok(Ok(None));
+    }
+    let reason = request.stated_reason();
     let row = sqlx::query_as!(
         Attempt,
         r#"UPDATE payment_attempts
@@ -31,14 +45,16 @@ pub async fn begin_refund(pool: &PgPool, order: OrderId, reason: &str) -> anyhow
            WHERE order_id = $1 AND status = 'APPROVED' AND refund_status IS DISTINCT FROM 'DONE'
            RETURNING id, order_id, payment_key, amount, status AS "status: PaymentAttemptStatus", idempotency_key,
              failure_code, failure_message, method, approved_at, created_at, refund_idempotency_key"#,
-        order.get(),
+        request.order.get(),
         Uuid::new_v4(),
         reason
     )
     .fetch_optional(&mut *tx)
     .await?;
     tx.commit().await?;
-    row.map(Refund::of).transpose()
+    let attempt =
+        row.ok_or_else(|| anyhow::anyhow!("order {} must give back a payment it has no record of", request.order))?;
+    Ok(Ok(Some(Refund::of(attempt)?)))
 }
 
 impl Refund {
