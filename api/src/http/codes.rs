@@ -86,6 +86,7 @@ catalogue! {
     OrderStatusConflict => CONFLICT, "ORDER_STATUS_CONFLICT", "the action does not follow from the order's status: `orderStatus` says where it is";
     PaymentInProgress => CONFLICT, "PAYMENT_IN_PROGRESS", "a payment of the order waits for the provider's outcome: read the order for it";
     PaymentKeyUsed => CONFLICT, "PAYMENT_KEY_USED", "the payment key paid (or tried to pay) another order";
+    DepositNotVerified => FORBIDDEN, "DEPOSIT_NOT_VERIFIED", "the deposit callback's secret is not the one the provider handed out with the account";
     PaymentAmountMismatch => UNPROCESSABLE_ENTITY, "PAYMENT_AMOUNT_MISMATCH", "the amount is not what the order has to pay: `amountToPay` says what is";
     PaymentDeclined => PAYMENT_REQUIRED, "PAYMENT_DECLINED", "the provider declined the payment: the order can be paid with another one";
     PaymentRefused => UNPROCESSABLE_ENTITY, "PAYMENT_REFUSED", "the provider refused the payment request (e.g. another amount than the buyer paid): `providerCode` says why";

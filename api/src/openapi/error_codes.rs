@@ -124,6 +124,7 @@ pub const BY_OPERATION: &[(&str, &[&[ErrorCode]])] = &[
     ("deliver_order", &[&[OrderNotFound, OrderClosed, OrderStatusConflict]]),
     ("confirm_order", &[&[OrderNotFound, OrderClosed, OrderStatusConflict]]),
     ("refund_order", &[GIVES_PAYMENT_BACK, &[ValidationFailed, OrderStatusConflict, ReturnWindowClosed]]),
+    ("deposit_callback", &[&[OrderNotFound, DepositNotVerified]]),
 ];
 
 /// A move that may give the payment back at the provider first.

@@ -217,6 +217,9 @@ fn matrix(f: &Fixture) -> Vec<Row> {
         // A refund is the buyer's too; A's order is cancelled, so A's is refused by the lifecycle.
         row(M::POST, "/api/v3/orders/{order_id}/refund", format!("/api/v3/orders/{}/refund", f.order),
             Some(json!({ "reason": "does not fit" })), [401, 404, 409, 404]),
+        // The provider's deposit callback carries no token: every caller is answered alike (no such account).
+        fixed(M::POST, "/api/v3/payments/callbacks/deposit",
+            json!({ "createdAt": "2026-12-06T21:30:00", "secret": "s", "status": "DONE", "orderId": "settle-order-999999" }), [404, 404, 404, 404]),
         row(M::DELETE, "/api/v1/carts/{user_id}/all", format!("/api/v1/carts/{a}/all"), None, [401, 404, 200, 200]),
         // Points: B may not name A nor touch A's entries; only admins earn.
         fixed(M::POST, "/api/v2/points/earn", json!({ "userId": a, "amount": 10 }), [401, 403, 403, 200]),

@@ -32,14 +32,18 @@ stored_enum! {
 
 stored_enum! {
     /// An attempt to pay an order: IN_FLIGHT while the provider is asked, then APPROVED, DECLINED (the
-    /// buyer's payment was refused), FAILED (the request was refused or never sent), or UNKNOWN (no answer
-    /// said what happened: the provider's look-up settles it).
-    PaymentAttemptStatus { InFlight, Approved, Declined, Failed, Unknown }
+    /// buyer's payment was refused), FAILED (the request was refused or never sent), UNKNOWN (no answer
+    /// said what happened: the provider's look-up settles it), or WAITING_FOR_DEPOSIT (a virtual account
+    /// was handed out: the provider's deposit callback, or its look-up at the due time, settles it).
+    PaymentAttemptStatus { InFlight, Approved, Declined, Failed, Unknown, WaitingForDeposit }
 }
 
 impl PaymentAttemptStatus {
     /// Still waiting for its outcome: it blocks another attempt, a cancel and the expiry of its order.
     pub fn is_open(self) -> bool {
-        matches!(self, PaymentAttemptStatus::InFlight | PaymentAttemptStatus::Unknown)
+        matches!(
+            self,
+            PaymentAttemptStatus::InFlight | PaymentAttemptStatus::Unknown | PaymentAttemptStatus::WaitingForDeposit
+        )
     }
 }

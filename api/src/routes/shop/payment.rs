@@ -35,7 +35,8 @@ pub(super) struct PayBody {
     amount: i64,
 }
 
-/// A payment whose outcome is not known yet.
+/// A payment whose outcome is not known yet: the provider's answer did not come (IN_FLIGHT, UNKNOWN), or
+/// a virtual account waits for the buyer's deposit (WAITING_FOR_DEPOSIT, with the account).
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct PaymentPending {
@@ -43,6 +44,19 @@ pub(super) struct PaymentPending {
     status: PaymentAttemptStatus,
     /// Read the order (`GET /api/v3/orders/{orderId}`) for the outcome once the provider has been asked again.
     detail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    virtual_account: Option<VirtualAccountView>,
+}
+
+/// The account a virtual-account payment is paid into, by its due time.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct VirtualAccountView {
+    account_number: String,
+    /// The bank's code, as the provider gives it.
+    bank: String,
+    /// Unpaid by then, the account closes and the order expires.
+    due_date: chrono::DateTime<chrono::Utc>,
 }
 
 /// Pays a PENDING_PAYMENT order with the buyer's payment (the owner): 200 with the PAID order; 202 when
@@ -135,6 +149,22 @@ async fn answer(state: &AppState, attempt: Attempt) -> ApiResult<Response> {
                 order_id: attempt.order_id,
                 status: attempt.status,
                 detail: "the provider's answer has not come; the payment is settled by asking it again".to_owned(),
+                virtual_account: None,
+            };
+            Ok((StatusCode::ACCEPTED, Json(pending)).into_response())
+        }
+        PaymentAttemptStatus::WaitingForDeposit => {
+            let account = orders::account_of(&state.pool, attempt.id).await?.map(|account| VirtualAccountView {
+                account_number: account.account_number,
+                bank: account.bank,
+                due_date: account.due_at,
+            });
+            let pending = PaymentPending {
+                order_id: attempt.order_id,
+                status: attempt.status,
+                detail: "pay into the virtual account by its due date; the order is PAID when the deposit arrives"
+                    .to_owned(),
+                virtual_account: account,
             };
             Ok((StatusCode::ACCEPTED, Json(pending)).into_response())
         }

@@ -13,3 +13,4 @@ mod races;
 mod refunds;
 mod returns;
 pub mod support;
+mod virtual_accounts;

@@ -11,6 +11,7 @@
 use crate::points::cache::BalanceChange;
 
 mod bulk;
+mod deposit;
 mod lifecycle;
 mod payment;
 mod place;
@@ -19,6 +20,7 @@ mod refund;
 mod resolution;
 
 pub use bulk::{confirm_delivered, expire_unattempted, BulkActor};
+pub use deposit::{account_of, on_deposit, Account, DepositCallback, Deposited};
 pub use lifecycle::{
     history_of, move_order, HistoryRow, LifecycleRules, MoveFailure, MoveRequest, OrderActor, Shipment,
 };

@@ -8,7 +8,7 @@ use super::{
     lifecycle::{move_order, LifecycleRules, MoveRequest, OrderActor},
     Effects, PlacedOrder,
 };
-use crate::payments::{ProviderPayment, ProviderStatus};
+use crate::payments::{ProviderPayment, ProviderStatus, VirtualAccountDue};
 use chrono::{DateTime, Utc};
 use domain::{
     shop::{decide, MoveRefusal, OrderAction, OrderFacts, OrderStatus, PaymentAttemptStatus},
@@ -85,19 +85,32 @@ pub enum Outcome {
     Unknown {
         reason: String,
     },
+    /// A virtual account was handed out: the order waits for the buyer's deposit, which the provider's
+    /// callback (carrying `secret`) announces, until `due_at`.
+    WaitingForDeposit {
+        account: VirtualAccountDue,
+        secret: String,
+    },
 }
 
 impl Outcome {
-    /// The approval of `attempt` if the provider's `payment` is it (its key, done, for its amount): the
-    /// one rule for the confirm's answer and for the look-up that settles an unanswered one.
+    /// The approval of `attempt` if the provider's `payment` is it (its key, for its amount, done; or a
+    /// virtual account waiting for its deposit): the one rule for the confirm's answer and for the
+    /// look-up that settles an unanswered one.
     pub fn approval_of(attempt: &Attempt, payment: &ProviderPayment) -> Option<Outcome> {
-        let approved = payment.payment_key == attempt.payment_key
-            && payment.status == ProviderStatus::Done
-            && payment.total_amount == attempt.amount;
-        approved.then(|| Outcome::Approved {
-            method: payment.method.code().to_owned(),
-            approved_at: payment.approved_at.map_or_else(Utc::now, |at| at.with_timezone(&Utc)),
-        })
+        if payment.payment_key != attempt.payment_key || payment.total_amount != attempt.amount {
+            return None;
+        }
+        match (payment.status, &payment.virtual_account, &payment.secret) {
+            (ProviderStatus::Done, _, _) => Some(Outcome::Approved {
+                method: payment.method.code().to_owned(),
+                approved_at: payment.approved_at.map_or_else(Utc::now, |at| at.with_timezone(&Utc)),
+            }),
+            (ProviderStatus::WaitingForDeposit, Some(account), Some(secret)) => {
+                Some(Outcome::WaitingForDeposit { account: account.clone(), secret: secret.clone() })
+            }
+            _ => None,
+        }
     }
 }
 
@@ -177,7 +190,8 @@ async fn attempt_with_key(tx: &mut Transaction<'_, Postgres>, payment_key: &str)
 pub(super) async fn has_open_attempt(tx: &mut Transaction<'_, Postgres>, order: OrderId) -> sqlx::Result<bool> {
     let open = sqlx::query_scalar!(
         r#"SELECT EXISTS (SELECT 1 FROM payment_attempts WHERE order_id = $1
-             AND (status IN ('IN_FLIGHT', 'UNKNOWN') OR refund_status IN ('IN_FLIGHT', 'UNKNOWN'))) AS "open!""#,
+             AND (status IN ('IN_FLIGHT', 'UNKNOWN', 'WAITING_FOR_DEPOSIT') OR refund_status IN ('IN_FLIGHT', 'UNKNOWN')))
+           AS "open!""#,
         order.get()
     )
     .fetch_one(&mut **tx)
@@ -208,12 +222,21 @@ pub async fn settle(
             (PaymentAttemptStatus::Failed, Some(code.as_str()), Some(message.as_str()), None, None)
         }
         Outcome::Unknown { reason } => (PaymentAttemptStatus::Unknown, None, Some(reason.as_str()), None, None),
+        Outcome::WaitingForDeposit { .. } => {
+            (PaymentAttemptStatus::WaitingForDeposit, None, None, Some("VIRTUAL_ACCOUNT"), None)
+        }
+    };
+    let account = match &outcome {
+        Outcome::WaitingForDeposit { account, secret } => Some((account, secret.as_str())),
+        _ => None,
     };
     let settled = sqlx::query_as!(
         Attempt,
-        r#"UPDATE payment_attempts SET status = $2, failure_code = $3, failure_message = $4, method = $5,
-             approved_at = $6, updated_at = now()
-           WHERE id = $1 AND status IN ('IN_FLIGHT', 'UNKNOWN')
+        r#"UPDATE payment_attempts SET status = $2, failure_code = $3, failure_message = $4,
+             method = coalesce($5, method), approved_at = $6, updated_at = now(),
+             deposit_secret = coalesce($7, deposit_secret), deposit_due_at = coalesce($8, deposit_due_at),
+             account_number = coalesce($9, account_number), account_bank = coalesce($10, account_bank)
+           WHERE id = $1 AND status IN ('IN_FLIGHT', 'UNKNOWN', 'WAITING_FOR_DEPOSIT')
            RETURNING id, order_id, payment_key, amount, status AS "status: PaymentAttemptStatus", idempotency_key,
              failure_code, failure_message, method, approved_at, created_at, refund_idempotency_key"#,
         attempt.id,
@@ -221,7 +244,11 @@ pub async fn settle(
         code,
         message,
         method,
-        approved_at
+        approved_at,
+        account.map(|(_, secret)| secret),
+        account.map(|(account, _)| account.due_date.with_timezone(&Utc)),
+        account.map(|(account, _)| account.account_number.as_str()),
+        account.map(|(account, _)| account.bank.as_str()),
     )
     .fetch_optional(&mut *tx)
     .await?;

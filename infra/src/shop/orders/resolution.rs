@@ -10,9 +10,12 @@
 //! - An unpaid order past its payment window expires, with everything it took coming back, but only once
 //!   the provider confirms that it holds no money for it (money it holds is given back first). An order
 //!   that never had a payment attempt cannot have money there: those expire in bulk, without asking.
+//! - A virtual account past its due time is looked up: paid (a lost callback) → approved; else it is
+//!   closed at the provider and the attempt fails, so the order can expire and no deposit follows.
 
 use super::{
     bulk::{expire_unattempted, BulkActor},
+    deposit::claim_overdue,
     lifecycle::{move_order, LifecycleRules, MoveFailure, MoveRequest, OrderActor},
     payment::{payment_order_id, settle, Attempt, Outcome},
     refund::{settle_refund, Refund, RefundOutcome},
@@ -33,6 +36,8 @@ pub struct Resolved {
     pub failed: usize,
     pub refunded: usize,
     pub expired: usize,
+    /// Virtual accounts left unpaid past their due time, closed at the provider.
+    pub accounts_closed: usize,
     /// Asked again, still without an answer: left for a later pass.
     pub still_unknown: usize,
 }
@@ -70,6 +75,20 @@ pub async fn resolve<G: PaymentGateway>(
                     resolved.refunded += 1;
                 }
             }
+        }
+    }
+    for attempt in claim_overdue(pool, stale_after, limit).await? {
+        match close_overdue(gateway, &attempt).await {
+            Some(outcome) => {
+                let approved = matches!(outcome, Outcome::Approved { .. });
+                settle(pool, &attempt, outcome, rules, None).await?;
+                if approved {
+                    resolved.approved += 1
+                } else {
+                    resolved.accounts_closed += 1
+                }
+            }
+            None => resolved.still_unknown += 1,
         }
     }
     let (expired, released) = expire_never_attempted(pool, limit).await?;
@@ -111,6 +130,28 @@ async fn payment_outcome<G: PaymentGateway>(gateway: &G, attempt: &Attempt) -> O
         message: "the provider's look-up shows no approval of this payment".to_owned(),
     });
     Some(outcome)
+}
+
+/// What becomes of a virtual account past its due time: paid after all (its callback was lost) →
+/// approved; still waiting → closed at the provider, so no deposit can arrive for an order that
+/// expires, then failed; `None` while the provider cannot be asked or refuses to close it.
+async fn close_overdue<G: PaymentGateway>(gateway: &G, attempt: &Attempt) -> Option<Outcome> {
+    let found = gateway.payment_of_order(&payment_order_id(attempt.order_id)).await.ok()?;
+    match found.as_ref().and_then(|payment| Outcome::approval_of(attempt, payment)) {
+        Some(approved @ Outcome::Approved { .. }) => return Some(approved),
+        Some(_waiting) => {
+            let key = format!("settle-account-due-{}", attempt.id);
+            gateway
+                .cancel(&attempt.payment_key, "the virtual account was not paid by its due time", &key)
+                .await
+                .ok()?;
+        }
+        None => {}
+    }
+    Some(Outcome::Failed {
+        code: "DEPOSIT_DUE_PASSED".to_owned(),
+        message: "the virtual account was not paid by its due time".to_owned(),
+    })
 }
 
 /// Leases open refunds that have waited `stale_after`.
@@ -196,7 +237,8 @@ async fn due_orders(pool: &PgPool, limit: i64) -> sqlx::Result<Vec<i64>> {
         "SELECT o.id FROM orders o
          WHERE o.status = 'PENDING_PAYMENT' AND o.payment_due_at <= now()
            AND EXISTS (SELECT 1 FROM payment_attempts a WHERE a.order_id = o.id)
-           AND NOT EXISTS (SELECT 1 FROM payment_attempts a WHERE a.order_id = o.id AND a.status IN ('IN_FLIGHT', 'UNKNOWN'))
+           AND NOT EXISTS (SELECT 1 FROM payment_attempts a
+                           WHERE a.order_id = o.id AND a.status IN ('IN_FLIGHT', 'UNKNOWN', 'WAITING_FOR_DEPOSIT'))
          ORDER BY o.payment_due_at LIMIT $1",
         limit
     )

@@ -1,0 +1,117 @@
+//! Virtual accounts through the provider's protocol: the confirm hands out an account and the order
+//! waits for the deposit; the provider's deposit callback, verified by the payment's secret, pays it once;
+//! an account left unpaid by its due time is closed at the provider and the order expires.
+
+use super::payments::{app_with_sandbox, pay, resolve};
+use super::support::{assert_invariants, order_body, place, product, stock};
+use crate::coupons::support::create_users;
+use crate::helpers::{assert_problem, TestApp};
+use domain::Role;
+use serde_json::{json, Value};
+use testkit::sandbox::OwnSandbox;
+
+/// A placed order of one unit paid by virtual account, the account handed out: (order, option, answer).
+async fn waiting_order(app: &TestApp, sandbox: &OwnSandbox, buyer: i64) -> (Value, i64, Value) {
+    let (product, options) = product(app, 25_000, &[("one size", 0, 5)]).await;
+    let mut body = order_body(&[(product, options[0], 1)], json!({}));
+    body["paymentMethod"] = json!("VIRTUAL_ACCOUNT");
+    let order: Value = place(app, buyer, &body).await.json().await.expect("json");
+    let order_ref = order["paymentOrderId"].as_str().expect("ref");
+    let key = sandbox.checkout(order_ref, 25_000, "VIRTUAL_ACCOUNT").await.expect("checkout");
+    let answer = pay(app, &app.token(buyer, Role::User), &order, &key, 25_000).await;
+    assert_eq!(answer.status(), 202);
+    (order, options[0], answer.json().await.expect("json"))
+}
+
+async fn callback(app: &TestApp, body: &Value) -> reqwest::Response {
+    app.client.post(app.url("/api/v3/payments/callbacks/deposit")).json(body).send().await.expect("callback")
+}
+
+#[tokio::test]
+async fn a_deposit_announced_with_the_accounts_secret_pays_the_order_once() {
+    let (app, sandbox) = app_with_sandbox(2_000).await;
+    let buyer = create_users(&app, 1).await[0];
+    let token = app.token(buyer, Role::User);
+    let (order, _, waiting) = waiting_order(&app, &sandbox, buyer).await;
+    let id = order["id"].as_i64().expect("id");
+    assert_eq!(waiting["status"], "WAITING_FOR_DEPOSIT");
+    assert!(
+        waiting["virtualAccount"]["accountNumber"].is_string() && waiting["virtualAccount"]["dueDate"].is_string(),
+        "{waiting}"
+    );
+    let read: Value = app.get_json(&format!("/api/v3/orders/{id}"), &token).await;
+    assert_eq!(read["status"], "PENDING_PAYMENT");
+    assert_problem(super::support::cancel(&app, &token, id).await, 409, "PAYMENT_IN_PROGRESS").await;
+
+    // The buyer pays into the account; the provider announces it.
+    let order_ref = order["paymentOrderId"].as_str().expect("ref");
+    let deposited: Value = reqwest::Client::new()
+        .post(format!("{}/sandbox/deposits/{order_ref}", sandbox.url()))
+        .send()
+        .await
+        .expect("deposit")
+        .json()
+        .await
+        .expect("json");
+    let announce = |secret: &str| {
+        json!({ "createdAt": "2026-12-06T21:30:00.000000", "secret": secret, "status": "DONE",
+                "transactionKey": deposited["lastTransactionKey"], "orderId": order_ref })
+    };
+    assert_problem(callback(&app, &announce("not-the-secret")).await, 403, "DEPOSIT_NOT_VERIFIED").await;
+    assert_eq!(app.get_json(&format!("/api/v3/orders/{id}"), &token).await["status"], "PENDING_PAYMENT");
+    let secret = deposited["secret"].as_str().expect("the account's secret");
+    for _ in 0..2 {
+        let answered = callback(&app, &announce(secret)).await;
+        assert_eq!(answered.status(), 200);
+        assert_eq!(answered.json::<Value>().await.expect("json")["result"], "PAID");
+    }
+    let read: Value = app.get_json(&format!("/api/v3/orders/{id}"), &token).await;
+    assert_eq!((read["status"].as_str(), read["payment"]["method"].as_str()), (Some("PAID"), Some("VIRTUAL_ACCOUNT")));
+    let paid_moves: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM order_status_history WHERE order_id = $1 AND to_status = 'PAID'")
+            .bind(id)
+            .fetch_one(&app.env.pool)
+            .await
+            .expect("history");
+    assert_eq!(paid_moves, 1, "paid once");
+    let unknown = announce(secret);
+    let mut unknown = unknown.clone();
+    unknown["orderId"] = json!("settle-order-999999");
+    assert_problem(callback(&app, &unknown).await, 404, "ORDER_NOT_FOUND").await;
+}
+
+#[tokio::test]
+async fn an_account_unpaid_by_its_due_time_is_closed_at_the_provider_and_the_order_expires() {
+    let (app, sandbox) = app_with_sandbox(2_000).await;
+    let buyer = create_users(&app, 1).await[0];
+    let (order, option, _) = waiting_order(&app, &sandbox, buyer).await;
+    let id = order["id"].as_i64().expect("id");
+    assert_eq!(resolve(&app, &sandbox).await.accounts_closed, 0, "not due yet");
+    // The account's due time and the order's window pass (set back rather than waited for).
+    sqlx::query("UPDATE payment_attempts SET deposit_due_at = now() - interval '1 second' WHERE order_id = $1")
+        .bind(id)
+        .execute(&app.env.pool)
+        .await
+        .expect("due");
+    sqlx::query("UPDATE orders SET payment_due_at = now() - interval '1 second' WHERE id = $1")
+        .bind(id)
+        .execute(&app.env.pool)
+        .await
+        .expect("window closed");
+
+    let first = resolve(&app, &sandbox).await;
+    let second = resolve(&app, &sandbox).await;
+    assert_eq!((first.accounts_closed, first.expired + second.expired), (1, 1), "{first:?} {second:?}");
+    let read: Value = app.get_json(&format!("/api/v3/orders/{id}"), &app.token(buyer, Role::User)).await;
+    assert_eq!(read["status"], "EXPIRED");
+    let at_provider = sandbox.payment_of_order(order["paymentOrderId"].as_str().expect("ref")).await.expect("look-up");
+    assert_eq!(at_provider.expect("a payment")["status"], "CANCELED", "no deposit can arrive any more");
+    let late = reqwest::Client::new()
+        .post(format!("{}/sandbox/deposits/{}", sandbox.url(), order["paymentOrderId"].as_str().expect("ref")))
+        .send()
+        .await
+        .expect("deposit");
+    assert_eq!(late.status(), 404, "the closed account takes no deposit");
+    assert_eq!(stock(&app, option).await, 5);
+    assert_invariants(&app, &[(option, 5)]).await;
+}
