@@ -43,3 +43,33 @@ async fn the_pipelines_reconcile_stage_closes_the_date_archives_a_summary_and_ex
     assert!(String::from_utf8_lossy(&bad.stderr).contains("YYYY-MM-DD"));
     let _ = std::fs::remove_dir_all(&reports);
 }
+
+#[tokio::test]
+async fn the_pipelines_auto_confirm_stage_confirms_what_is_due_and_refuses_a_malformed_instant() {
+    let env = TestEnv::new().await;
+    let reports = std::env::temp_dir().join(format!("settle-jenkins-{}", testkit::unique_suffix()));
+    let buyer = testkit::orders::buyer(&env.pool).await;
+    let due = testkit::orders::delivered(&env.pool, buyer, 3, 1_000, 9).await;
+    let stage = |args: &[&str]| {
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../jenkins/auto-confirm.sh");
+        let mut command = process::command_for(&script, &env);
+        command.args(args).env("SETTLE_BATCH", env!("CARGO_BIN_EXE_settle-batch")).env("REPORTS_DIR", &reports);
+        command.output().expect("running jenkins/auto-confirm.sh")
+    };
+
+    let ran = stage(&["2099-01-01T00:00:00Z"]);
+    assert!(ran.status.success(), "{}", String::from_utf8_lossy(&ran.stderr));
+    let summary = std::fs::read_to_string(reports.join("auto-confirm-2099-01-01T000000Z.txt")).expect("the summary");
+    assert!(summary.contains("(exit 0)") && summary.contains("orders confirmed"), "{summary}");
+    let confirmed: i64 = sqlx::query_scalar("SELECT count(*) FROM orders WHERE id = ANY($1) AND status = 'CONFIRMED'")
+        .bind(&due)
+        .fetch_one(&env.pool)
+        .await
+        .expect("statuses");
+    assert_eq!(confirmed, 3);
+    assert_eq!(stage(&["2099-01-01T00:00:00Z"]).status.code(), Some(3), "this instant is done");
+    let bad = stage(&["tomorrow"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("RFC 3339"));
+    let _ = std::fs::remove_dir_all(&reports);
+}

@@ -284,6 +284,25 @@ impl PaymentGateway for TossPayments {
 mod tests {
     use super::*;
 
+    /// The real provider speaks HTTPS only: a client built without TLS would refuse the URL before any
+    /// connection (a request error that says nothing of the provider). With TLS, a server that does not
+    /// speak it fails the handshake: the provider is unreachable, and nothing was sent.
+    #[tokio::test]
+    async fn an_https_gateway_is_spoken_to_with_tls() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a port");
+        let port = listener.local_addr().expect("address").port();
+        tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                drop(socket); // not TLS: the handshake cannot complete
+            }
+        });
+        let args = PaymentArgs { gateway_url: format!("https://127.0.0.1:{port}"), ..PaymentArgs::default() };
+        let gateway =
+            TossPayments::new(&args, Breaker::new("payments-tls-test", &Default::default())).expect("a client");
+        let answer = gateway.payment_of_order("settle-order-1").await;
+        assert!(matches!(answer, Err(GatewayError::Unavailable(_))), "{answer:?}");
+    }
+
     #[test]
     fn documented_error_codes_map_to_what_is_known_of_the_outcome() {
         let body = |code: &str| format!(r#"{{"code":"{code}","message":"m"}}"#).into_bytes();

@@ -1,20 +1,13 @@
 //! An order's moves through the API: who may ask for each, what the table refuses and with which code,
 //! the history every move leaves, and what comes back when an order ends early.
 
-use super::support::{assert_invariants, balance_and_ledger, cancel, earn, order_body, place, product, stock};
+use super::support::{
+    assert_invariants, balance_and_ledger, cancel, order_body, paid_with_points, place, product, stock,
+};
 use crate::coupons::support::{admin_token, create_users};
 use crate::helpers::{assert_problem, spawn_app, TestApp};
 use domain::Role;
 use serde_json::{json, Value};
-
-/// An order of one unit of a new product at `price`, paid entirely with points (nothing left to pay).
-async fn paid_with_points(app: &TestApp, user: i64, price: i64) -> (Value, i64) {
-    let (product, options) = product(app, price, &[("one size", 0, 3)]).await;
-    earn(app, user, price).await;
-    let response = place(app, user, &order_body(&[(product, options[0], 1)], json!({ "points": price }))).await;
-    assert_eq!(response.status(), 201);
-    (response.json().await.expect("json"), options[0])
-}
 
 async fn post(app: &TestApp, path: String, token: &str, body: Value) -> reqwest::Response {
     app.post_json(&path, token, &body).await

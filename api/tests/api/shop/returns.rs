@@ -2,7 +2,7 @@
 //! the goods, the coupon and the points come back once; past the window, or before delivery, it is refused.
 
 use super::payments::{app_with_sandbox, checkout, pay, unpaid_order};
-use super::support::{assert_invariants, earn, stock};
+use super::support::{assert_invariants, paid_with_points, stock};
 use crate::coupons::support::{admin_token, create_users};
 use crate::helpers::{assert_problem, TestApp};
 use domain::Role;
@@ -49,11 +49,8 @@ async fn a_refund_is_refused_past_the_return_window_and_without_a_reason_and_giv
     let (app, _sandbox) = app_with_sandbox(2_000).await;
     let buyer = create_users(&app, 1).await[0];
     let token = app.token(buyer, Role::User);
-    earn(&app, buyer, 5_000).await;
     // Points cover it all: the order is PAID at once, without the provider.
-    let (product, options) = super::support::product(&app, 5_000, &[("one size", 0, 3)]).await;
-    let body = super::support::order_body(&[(product, options[0], 1)], json!({ "points": 5_000 }));
-    let placed: Value = super::support::place(&app, buyer, &body).await.json().await.expect("json");
+    let (placed, option) = paid_with_points(&app, buyer, 5_000).await;
     let id = placed["id"].as_i64().expect("id");
     assert_eq!(placed["status"], "PAID");
     ship_and_deliver(&app, id).await;
@@ -67,7 +64,7 @@ async fn a_refund_is_refused_past_the_return_window_and_without_a_reason_and_giv
     assert_problem(refund(&app, &token, id, "too late").await, 409, "RETURN_WINDOW_CLOSED").await;
     let balance: Value = app.get_json(&format!("/api/v2/points/users/{buyer}/balance"), &token).await;
     assert_eq!(balance["balance"], 0, "the points stay spent");
-    assert_eq!(stock(&app, options[0]).await, 2);
+    assert_eq!(stock(&app, option).await, 2);
 }
 
 #[tokio::test]
@@ -75,10 +72,7 @@ async fn a_refund_of_an_order_paid_in_points_gives_them_back_and_the_shown_balan
     let (app, _sandbox) = app_with_sandbox(2_000).await;
     let buyer = create_users(&app, 1).await[0];
     let token = app.token(buyer, Role::User);
-    earn(&app, buyer, 8_000).await;
-    let (product, options) = super::support::product(&app, 8_000, &[("one size", 0, 3)]).await;
-    let body = super::support::order_body(&[(product, options[0], 1)], json!({ "points": 8_000 }));
-    let placed: Value = super::support::place(&app, buyer, &body).await.json().await.expect("json");
+    let (placed, option) = paid_with_points(&app, buyer, 8_000).await;
     let id = placed["id"].as_i64().expect("id");
     let balance: Value = app.get_json(&format!("/api/v2/points/users/{buyer}/balance"), &token).await;
     assert_eq!(balance["balance"], 0);
@@ -87,5 +81,5 @@ async fn a_refund_of_an_order_paid_in_points_gives_them_back_and_the_shown_balan
     assert_eq!(refund(&app, &token, id, "broken on arrival").await.status(), 200);
     let balance: Value = app.get_json(&format!("/api/v2/points/users/{buyer}/balance"), &token).await;
     assert_eq!(balance["balance"], 8_000, "the balance shown follows the refund");
-    assert_invariants(&app, &[(options[0], 3)]).await;
+    assert_invariants(&app, &[(option, 3)]).await;
 }

@@ -222,3 +222,12 @@ pub async fn bare_order(app: &TestApp, user: i64) -> i64 {
     .await
     .expect("an order row")
 }
+
+/// An order of one unit of a new product at `price`, paid entirely with points (nothing left to pay).
+pub async fn paid_with_points(app: &TestApp, user: i64, price: i64) -> (Value, i64) {
+    let (product, options) = product(app, price, &[("one size", 0, 3)]).await;
+    earn(app, user, price).await;
+    let response = place(app, user, &order_body(&[(product, options[0], 1)], json!({ "points": price }))).await;
+    assert_eq!(response.status(), 201);
+    (response.json().await.expect("json"), options[0])
+}
