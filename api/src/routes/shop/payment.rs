@@ -91,8 +91,11 @@ pub(super) async fn pay(
         };
         let outcome = ask_provider(&state, &attempt).await;
         let rules = state.orders.lifecycle();
-        let (settled, _) = orders::settle_payment(&state.pool, &attempt, outcome, rules, Some(&trace_id)).await?;
-        answer(&state, settled).await
+        match orders::settle_payment(&state.pool, &attempt, outcome, rules, Some(&trace_id)).await? {
+            // The order as the payment's transaction left it: no second read.
+            (settled, Some((paid, _))) => Ok(Json(OrderView::from(paid).with_payment(Some(settled))).into_response()),
+            (settled, None) => answer(&state, settled).await,
+        }
     })
     .await
 }
