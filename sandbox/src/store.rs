@@ -99,13 +99,11 @@ impl Store {
         Ok(store)
     }
 
-    /// Keeps `payment`; the order's look-up shows it unless another key of the order already took (or
-    /// gave back) money or waits for a deposit: a window opened again for a paid order does not hide
-    /// the payment that holds its money (the provider refuses to pay an order id twice).
+    /// Keeps `payment`; the order's look-up shows it unless another key of the order holds money or waits
+    /// for a deposit: a window opened again for a paid order does not hide the payment that holds its
+    /// money.
     fn remember(&mut self, payment: Payment) {
-        let holds = |status: PaymentStatus| {
-            matches!(status, PaymentStatus::Done | PaymentStatus::Canceled | PaymentStatus::WaitingForDeposit)
-        };
+        let holds = |status: PaymentStatus| matches!(status, PaymentStatus::Done | PaymentStatus::WaitingForDeposit);
         let shown = self.by_order(&payment.order_id);
         if !shown.is_some_and(|shown| shown.payment_key != payment.payment_key && holds(shown.status)) {
             self.by_order.insert(payment.order_id.clone(), payment.payment_key.clone());

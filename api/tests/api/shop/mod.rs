@@ -6,6 +6,7 @@ mod concurrency;
 mod crash;
 mod gate;
 mod input_readings;
+mod late_approvals;
 mod lifecycle;
 mod orders;
 mod payments;

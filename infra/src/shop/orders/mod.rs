@@ -12,6 +12,7 @@ use crate::points::cache::BalanceChange;
 
 mod bulk;
 mod deposit;
+mod late;
 mod lifecycle;
 mod payment;
 mod place;

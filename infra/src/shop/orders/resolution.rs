@@ -10,12 +10,15 @@
 //! - An unpaid order past its payment window expires, with everything it took coming back, but only once
 //!   the provider confirms that it holds no money for it (money it holds is given back first). An order
 //!   that never had a payment attempt cannot have money there: those expire in bulk, without asking.
+//! - An attempt a look-up failed is looked up once more, later: a confirm approved after the look-up
+//!   (its request reached the provider late) is given back, so no money is left without an order.
 //! - A virtual account past its due time is looked up: paid (a lost callback) → approved; else it is
 //!   closed at the provider and the attempt fails, so the order can expire and no deposit follows.
 
 use super::{
     bulk::{expire_unattempted, BulkActor},
     deposit::claim_overdue,
+    late::{claim_rechecks, recheck, Recheck, NOT_APPROVED},
     lifecycle::{move_order, LifecycleRules, MoveFailure, MoveRequest, OrderActor},
     payment::{payment_order_id, settle, Attempt, Outcome},
     refund::{settle_refund, Refund, RefundOutcome},
@@ -38,6 +41,8 @@ pub struct Resolved {
     pub expired: usize,
     /// Virtual accounts left unpaid past their due time, closed at the provider.
     pub accounts_closed: usize,
+    /// Payments the provider approved after they were settled as failed, given back.
+    pub late_given_back: usize,
     /// Asked again, still without an answer: left for a later pass.
     pub still_unknown: usize,
 }
@@ -53,6 +58,14 @@ pub async fn resolve<G: PaymentGateway>(
 ) -> anyhow::Result<(Resolved, Vec<Effects>)> {
     let mut resolved = Resolved::default();
     let mut effects = Vec::new();
+    // Before this pass fails any attempt: a recheck comes at least one pass after the look-up it checks.
+    for attempt in claim_rechecks(pool, stale_after, limit).await? {
+        match recheck(pool, gateway, &attempt).await? {
+            Recheck::GivenBack => resolved.late_given_back += 1,
+            Recheck::Later => resolved.still_unknown += 1,
+            Recheck::NothingHeld => {}
+        }
+    }
     for attempt in claim_attempts(pool, stale_after, limit).await? {
         match payment_outcome(gateway, &attempt).await {
             Some(outcome) => {
@@ -126,7 +139,7 @@ async fn payment_outcome<G: PaymentGateway>(gateway: &G, attempt: &Attempt) -> O
     let found = gateway.payment_of_order(&payment_order_id(attempt.order_id)).await.ok()?;
     let approval = found.and_then(|payment| Outcome::approval_of(attempt, &payment));
     let outcome = approval.unwrap_or_else(|| Outcome::Failed {
-        code: "NOT_APPROVED".to_owned(),
+        code: NOT_APPROVED.to_owned(),
         message: "the provider's look-up shows no approval of this payment".to_owned(),
     });
     Some(outcome)
