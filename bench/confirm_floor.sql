@@ -2,12 +2,16 @@
 -- server-side. pgbench -D chunk=N; run until nothing is due. The event payload is built in SQL here
 -- (the job builds it in Rust from the UPDATE's RETURNING, with the same fields).
 BEGIN;
+SELECT coalesce(array_agg(id), '{}') AS claimed FROM (
+    SELECT id FROM orders WHERE status = 'DELIVERED' AND delivered_at <= now() - interval '7 days'
+    ORDER BY delivered_at LIMIT :chunk FOR UPDATE SKIP LOCKED) AS c \gset
 WITH moved AS (
-    UPDATE orders SET status = 'CONFIRMED', status_changed_at = now()
-    WHERE id IN (SELECT id FROM orders WHERE status = 'DELIVERED' AND delivered_at <= now() - interval '7 days'
-                 ORDER BY delivered_at LIMIT :chunk FOR UPDATE SKIP LOCKED)
-      AND status = 'DELIVERED'
-    RETURNING id)
+    UPDATE orders o SET status = 'CONFIRMED', status_changed_at = now()
+    WHERE o.id = ANY(:claimed::bigint[]) AND o.status = 'DELIVERED'
+      AND NOT EXISTS (SELECT 1 FROM payment_attempts a WHERE a.order_id = o.id
+                      AND (a.status IN ('IN_FLIGHT', 'UNKNOWN', 'WAITING_FOR_DEPOSIT')
+                           OR a.refund_status IN ('IN_FLIGHT', 'UNKNOWN')))
+    RETURNING o.id)
 SELECT coalesce(array_agg(id), '{}') AS ids FROM moved \gset
 INSERT INTO order_status_history (order_id, from_status, to_status, actor, reason, trace_id)
 SELECT id, 'DELIVERED', 'CONFIRMED', 'pgbench floor', 'floor', NULL FROM unnest(:ids::bigint[]) AS id;

@@ -2,14 +2,16 @@
 -- server-side, for orders with no coupon nor points (what scripts/bench-orders seeds). pgbench -D chunk=N;
 -- run until nothing is due. The event payload is built in SQL here (the job builds it in Rust).
 BEGIN;
+SELECT coalesce(array_agg(id), '{}') AS claimed FROM (
+    SELECT o.id FROM orders o
+    WHERE o.status = 'PENDING_PAYMENT' AND o.payment_due_at <= now()
+      AND NOT EXISTS (SELECT 1 FROM payment_attempts a WHERE a.order_id = o.id)
+    ORDER BY o.payment_due_at LIMIT :chunk FOR UPDATE SKIP LOCKED) AS c \gset
 WITH moved AS (
-    UPDATE orders SET status = 'EXPIRED', status_changed_at = now()
-    WHERE id IN (SELECT o.id FROM orders o
-                 WHERE o.status = 'PENDING_PAYMENT' AND o.payment_due_at <= now()
-                   AND NOT EXISTS (SELECT 1 FROM payment_attempts a WHERE a.order_id = o.id)
-                 ORDER BY o.payment_due_at LIMIT :chunk FOR UPDATE SKIP LOCKED)
-      AND status = 'PENDING_PAYMENT'
-    RETURNING id)
+    UPDATE orders o SET status = 'EXPIRED', status_changed_at = now()
+    WHERE o.id = ANY(:claimed::bigint[]) AND o.status = 'PENDING_PAYMENT'
+      AND NOT EXISTS (SELECT 1 FROM payment_attempts a WHERE a.order_id = o.id)
+    RETURNING o.id)
 SELECT coalesce(array_agg(id), '{}') AS ids FROM moved \gset
 SELECT order_id, option_id, quantity FROM order_items WHERE order_id = ANY(:ids::bigint[]) ORDER BY order_id, option_id;
 INSERT INTO order_status_history (order_id, from_status, to_status, actor, reason, trace_id)

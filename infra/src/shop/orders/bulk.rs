@@ -4,7 +4,10 @@
 //! size. The coupon and points an order took come back per order, by the same code as a single move.
 //!
 //! The chunk's orders are claimed with `FOR UPDATE SKIP LOCKED`, so a buyer's own move of one of them
-//! (which locks the row) is never waited for nor overwritten, and several runs may share the work.
+//! (which locks the row) is never waited for nor overwritten, and several runs may share the work. The
+//! move is a second statement: its snapshot is taken once the rows are locked, so it sees a payment or
+//! refund that began on one of them before (which locks the row without changing it) and leaves that
+//! order alone, as `lifecycle::decide_locked` does for a single move.
 
 use super::{
     lifecycle::{give_back_coupon_and_points, moved_event, MovedFacts, OrderActor},
@@ -32,18 +35,29 @@ pub async fn confirm_delivered(
 ) -> anyhow::Result<usize> {
     let (from, action) = (OrderStatus::Delivered, OrderAction::Confirm);
     let to = table_step(from, action, false)?;
-    let moved = sqlx::query_as!(
-        MovedFacts,
-        r#"UPDATE orders SET status = $3, status_changed_at = now()
-           WHERE id IN (SELECT id FROM orders WHERE status = $1 AND delivered_at <= $2
-                        ORDER BY delivered_at LIMIT $4 FOR UPDATE SKIP LOCKED)
-             AND status = $1
-           RETURNING id, user_id, status AS "status: OrderStatus", amount_to_pay, coupon_id, points_used,
-             point_use_id, status_changed_at"#,
+    let claimed = sqlx::query_scalar!(
+        "SELECT id FROM orders WHERE status = $1 AND delivered_at <= $2
+         ORDER BY delivered_at LIMIT $3 FOR UPDATE SKIP LOCKED",
         from as OrderStatus,
         delivered_before,
-        to as OrderStatus,
         limit
+    )
+    .fetch_all(&mut **tx)
+    .await?;
+    // A new statement, so it sees every payment or refund committed before the rows were locked: an
+    // order whose refund is at the provider is the refund's to move.
+    let moved = sqlx::query_as!(
+        MovedFacts,
+        r#"UPDATE orders o SET status = $3, status_changed_at = now()
+           WHERE o.id = ANY($1) AND o.status = $2
+             AND NOT EXISTS (SELECT 1 FROM payment_attempts a WHERE a.order_id = o.id
+                             AND (a.status IN ('IN_FLIGHT', 'UNKNOWN', 'WAITING_FOR_DEPOSIT')
+                                  OR a.refund_status IN ('IN_FLIGHT', 'UNKNOWN')))
+           RETURNING o.id, o.user_id, o.status AS "status: OrderStatus", o.amount_to_pay, o.coupon_id, o.points_used,
+             o.point_use_id, o.status_changed_at"#,
+        &claimed,
+        from as OrderStatus,
+        to as OrderStatus,
     )
     .fetch_all(&mut **tx)
     .await?;
@@ -112,20 +126,29 @@ pub async fn expire_unattempted(
 ) -> anyhow::Result<(usize, Vec<Effects>)> {
     let (from, action) = (OrderStatus::PendingPayment, OrderAction::Expire);
     let to = table_step(from, action, true)?;
-    let moved = sqlx::query_as!(
-        MovedFacts,
-        r#"UPDATE orders SET status = $3, status_changed_at = now()
-           WHERE id IN (SELECT o.id FROM orders o
-                        WHERE o.status = $1 AND o.payment_due_at <= $2
-                          AND NOT EXISTS (SELECT 1 FROM payment_attempts a WHERE a.order_id = o.id)
-                        ORDER BY o.payment_due_at LIMIT $4 FOR UPDATE SKIP LOCKED)
-             AND status = $1
-           RETURNING id, user_id, status AS "status: OrderStatus", amount_to_pay, coupon_id, points_used,
-             point_use_id, status_changed_at"#,
+    let claimed = sqlx::query_scalar!(
+        "SELECT o.id FROM orders o
+         WHERE o.status = $1 AND o.payment_due_at <= $2
+           AND NOT EXISTS (SELECT 1 FROM payment_attempts a WHERE a.order_id = o.id)
+         ORDER BY o.payment_due_at LIMIT $3 FOR UPDATE SKIP LOCKED",
         from as OrderStatus,
         now,
-        to as OrderStatus,
         limit
+    )
+    .fetch_all(&mut **tx)
+    .await?;
+    // A new statement, so it sees an attempt committed between the claim's snapshot and its lock (the
+    // attempt's confirm may be at the provider now): that order is the payment's, not the expiry's.
+    let moved = sqlx::query_as!(
+        MovedFacts,
+        r#"UPDATE orders o SET status = $3, status_changed_at = now()
+           WHERE o.id = ANY($1) AND o.status = $2
+             AND NOT EXISTS (SELECT 1 FROM payment_attempts a WHERE a.order_id = o.id)
+           RETURNING o.id, o.user_id, o.status AS "status: OrderStatus", o.amount_to_pay, o.coupon_id, o.points_used,
+             o.point_use_id, o.status_changed_at"#,
+        &claimed,
+        from as OrderStatus,
+        to as OrderStatus,
     )
     .fetch_all(&mut **tx)
     .await?;

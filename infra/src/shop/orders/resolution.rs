@@ -73,6 +73,8 @@ pub async fn resolve<G: PaymentGateway>(
                 let (settled, _) = settle(pool, &attempt, outcome, rules, None).await?;
                 match settled.status {
                     PaymentAttemptStatus::Approved if approved => resolved.approved += 1,
+                    // A virtual account handed out: its deposit is still to come.
+                    PaymentAttemptStatus::WaitingForDeposit => {}
                     _ => resolved.failed += 1,
                 }
             }
