@@ -18,10 +18,7 @@ use infra::{
     shop::orders::{confirm_delivered, BulkActor, OrderActor},
 };
 use sqlx::PgPool;
-use std::sync::{
-    atomic::{AtomicI32, Ordering},
-    Arc,
-};
+use std::sync::atomic::{AtomicI32, Ordering};
 
 const JOB: &str = "auto-confirm";
 
@@ -69,7 +66,7 @@ pub async fn run(pool: &PgPool, args: AutoConfirmArgs) -> anyhow::Result<Exit> {
         Start::Run(execution) => execution,
     };
     // Chunk numbers go on after the ones an interrupted attempt completed.
-    let next_chunk = Arc::new(AtomicI32::new(execution.completed.iter().max().map_or(0, |last| last + 1)));
+    let next_chunk = AtomicI32::new(execution.completed.iter().max().map_or(0, |last| last + 1));
     let progress = Progress::start(JOB, 0);
     let workers =
         (0..args.workers).map(|_| confirm_chunks(pool, &args, execution.id, delivered_before, &next_chunk, &progress));
