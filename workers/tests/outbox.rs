@@ -2,12 +2,13 @@
 //! a broker outage, order per aggregate with several relays, exactly-once effects after a crash.
 
 use infra::{
-    kafka::{Kafka, Topic},
+    kafka::{CommitOnRevoke, Kafka, Topic},
     outbox::{Envelope, EVENT_ID_HEADER},
 };
 use rdkafka::{
     consumer::Consumer,
     message::{Headers, Message},
+    Offset, TopicPartitionList,
 };
 use settle_workers::outbox_relay::{
     self,
@@ -54,11 +55,20 @@ async fn all_sent(pool: &PgPool, within: Duration) -> bool {
     testkit::process::eventually(within, || async { unsent(pool).await == 0 }).await
 }
 
-/// Reads `points.events` from the start until every event id in `expected` was seen; returns the
-/// envelopes in the order received per partition (an aggregate lives in one partition).
+/// Reads every partition of `points.events` from the start until every event id in `expected` was seen;
+/// returns the envelopes in the order received per partition (an aggregate lives in one partition).
+/// The partitions are assigned, not subscribed: a group's assignment under a loaded broker once left the
+/// reader with a quarter of them, which read as lost events. On a shortfall the panic names each
+/// partition's log end, so a real loss (records missing from the log) reads apart from a slow reader.
 async fn read_all(kafka: &Kafka, expected: usize, within: Duration) -> Vec<Envelope> {
+    let topic = kafka.topic_name(Topic::PointsEvents);
     let consumer = kafka.consumer(&format!("reader-{}", Uuid::new_v4())).expect("consumer");
-    consumer.subscribe(&[&kafka.topic_name(Topic::PointsEvents)]).expect("subscribe");
+    let partitions = partitions_of(&consumer, &topic);
+    let mut assignment = TopicPartitionList::new();
+    for partition in &partitions {
+        assignment.add_partition_offset(&topic, *partition, Offset::Beginning).expect("offset");
+    }
+    consumer.assign(&assignment).expect("assign");
     let (mut seen, mut envelopes) = (HashSet::new(), Vec::new());
     let deadline = Instant::now() + within;
     while seen.len() < expected && Instant::now() < deadline {
@@ -70,7 +80,19 @@ async fn read_all(kafka: &Kafka, expected: usize, within: Duration) -> Vec<Envel
         seen.insert(envelope.event_id);
         envelopes.push(envelope);
     }
+    if seen.len() < expected {
+        let ends: Vec<_> = partitions
+            .iter()
+            .map(|p| (p, consumer.fetch_watermarks(&topic, *p, Duration::from_secs(5)).map(|(_, high)| high).ok()))
+            .collect();
+        panic!("read {} of {expected} events within {within:?}; log end per partition: {ends:?}", seen.len());
+    }
     envelopes
+}
+
+fn partitions_of(consumer: &impl Consumer<CommitOnRevoke>, topic: &str) -> Vec<i32> {
+    let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10)).expect("metadata");
+    metadata.topics()[0].partitions().iter().map(|p| p.id()).collect()
 }
 
 /// Per aggregate, the first delivery of each event must come in seq order (duplicates may follow).
