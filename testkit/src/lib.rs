@@ -16,7 +16,7 @@ pub mod sentinel;
 mod topics;
 
 pub use names::unique_suffix;
-pub use topics::topics_with_prefix;
+pub use topics::{reader_from_start, topics_with_prefix, FullReader};
 
 use anyhow::Context;
 use infra::config::{KafkaArgs, PostgresArgs, RedisArgs};

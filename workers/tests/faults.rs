@@ -7,7 +7,7 @@ use infra::{
     kafka::{Kafka, Topic},
     outbox::Envelope,
 };
-use rdkafka::{consumer::Consumer, message::Message};
+use rdkafka::message::Message;
 use sqlx::PgPool;
 use std::{
     collections::HashSet,
@@ -39,11 +39,10 @@ async fn unsent(pool: &PgPool) -> Option<i64> {
 
 /// Every event id of `points.events`, read from the start until `expected` distinct ones were seen.
 async fn delivered(kafka: &Kafka, expected: usize, within: Duration) -> HashSet<Uuid> {
-    let consumer = kafka.consumer(&format!("reader-{}", Uuid::new_v4())).expect("consumer");
-    consumer.subscribe(&[&kafka.topic_name(Topic::PointsEvents)]).expect("subscribe");
+    let reader = testkit::reader_from_start(kafka, &kafka.topic_name(Topic::PointsEvents)).expect("reader");
     let (mut seen, deadline) = (HashSet::new(), Instant::now() + within);
     while seen.len() < expected && Instant::now() < deadline {
-        let Ok(Ok(message)) = tokio::time::timeout(Duration::from_secs(1), consumer.recv()).await else { continue };
+        let Some(message) = reader.next().await else { continue };
         let envelope: Envelope = serde_json::from_slice(message.payload().expect("payload")).expect("envelope");
         seen.insert(envelope.event_id);
     }

@@ -2,14 +2,10 @@
 //! a broker outage, order per aggregate with several relays, exactly-once effects after a crash.
 
 use infra::{
-    kafka::{CommitOnRevoke, Kafka, Topic},
+    kafka::{Kafka, Topic},
     outbox::{Envelope, EVENT_ID_HEADER},
 };
-use rdkafka::{
-    consumer::Consumer,
-    message::{Headers, Message},
-    Offset, TopicPartitionList,
-};
+use rdkafka::message::{Headers, Message};
 use settle_workers::outbox_relay::{
     self,
     cleanup::{Deleted, Retention},
@@ -57,22 +53,12 @@ async fn all_sent(pool: &PgPool, within: Duration) -> bool {
 
 /// Reads every partition of `points.events` from the start until every event id in `expected` was seen;
 /// returns the envelopes in the order received per partition (an aggregate lives in one partition).
-/// The partitions are assigned, not subscribed: a group's assignment under a loaded broker once left the
-/// reader with a quarter of them, which read as lost events. On a shortfall the panic names each
-/// partition's log end, so a real loss (records missing from the log) reads apart from a slow reader.
 async fn read_all(kafka: &Kafka, expected: usize, within: Duration) -> Vec<Envelope> {
-    let topic = kafka.topic_name(Topic::PointsEvents);
-    let consumer = kafka.consumer(&format!("reader-{}", Uuid::new_v4())).expect("consumer");
-    let partitions = partitions_of(&consumer, &topic);
-    let mut assignment = TopicPartitionList::new();
-    for partition in &partitions {
-        assignment.add_partition_offset(&topic, *partition, Offset::Beginning).expect("offset");
-    }
-    consumer.assign(&assignment).expect("assign");
+    let reader = testkit::reader_from_start(kafka, &kafka.topic_name(Topic::PointsEvents)).expect("reader");
     let (mut seen, mut envelopes) = (HashSet::new(), Vec::new());
     let deadline = Instant::now() + within;
     while seen.len() < expected && Instant::now() < deadline {
-        let Ok(Ok(message)) = tokio::time::timeout(Duration::from_secs(1), consumer.recv()).await else { continue };
+        let Some(message) = reader.next().await else { continue };
         let envelope: Envelope = serde_json::from_slice(message.payload().expect("payload")).expect("envelope");
         assert_eq!(message.key(), Some(envelope.aggregate_id.as_bytes()), "records are keyed by aggregate id");
         let header = message.headers().and_then(|h| h.iter().find(|h| h.key == EVENT_ID_HEADER)).and_then(|h| h.value);
@@ -80,19 +66,13 @@ async fn read_all(kafka: &Kafka, expected: usize, within: Duration) -> Vec<Envel
         seen.insert(envelope.event_id);
         envelopes.push(envelope);
     }
-    if seen.len() < expected {
-        let ends: Vec<_> = partitions
-            .iter()
-            .map(|p| (p, consumer.fetch_watermarks(&topic, *p, Duration::from_secs(5)).map(|(_, high)| high).ok()))
-            .collect();
-        panic!("read {} of {expected} events within {within:?}; log end per partition: {ends:?}", seen.len());
-    }
+    assert!(
+        seen.len() >= expected,
+        "read {} of {expected}; log end per partition: {:?}",
+        seen.len(),
+        reader.log_ends()
+    );
     envelopes
-}
-
-fn partitions_of(consumer: &impl Consumer<CommitOnRevoke>, topic: &str) -> Vec<i32> {
-    let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10)).expect("metadata");
-    metadata.topics()[0].partitions().iter().map(|p| p.id()).collect()
 }
 
 /// Per aggregate, the first delivery of each event must come in seq order (duplicates may follow).

@@ -9,7 +9,7 @@ use infra::{
     kafka::{Kafka, Topic},
     outbox::Envelope,
 };
-use rdkafka::{consumer::Consumer, message::Message};
+use rdkafka::message::Message;
 use serde_json::{json, Value};
 use settle_workers::outbox_relay::{self, Publisher, RelayLimits};
 use std::{
@@ -121,16 +121,15 @@ async fn relay_and_read_order_events(app: &crate::helpers::TestApp, expected: us
     while unsent().await > 0 {
         outbox_relay::relay_batch(&app.env.pool, &publisher, limits, &CancellationToken::new()).await.expect("relay");
     }
-    let consumer = kafka.consumer(&format!("orders-reader-{}", uuid::Uuid::new_v4())).expect("consumer");
-    consumer.subscribe(&[&kafka.topic_name(Topic::OrdersEvents)]).expect("subscribe");
+    let reader = testkit::reader_from_start(&kafka, &kafka.topic_name(Topic::OrdersEvents)).expect("reader");
     let mut envelopes = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(30);
     while envelopes.len() < expected && Instant::now() < deadline {
-        let Ok(Ok(message)) = tokio::time::timeout(Duration::from_secs(1), consumer.recv()).await else { continue };
+        let Some(message) = reader.next().await else { continue };
         envelopes.push(serde_json::from_slice(message.payload().expect("payload")).expect("an envelope"));
     }
     // Anything more than expected would be a duplicate: give it a moment to show up.
-    if let Ok(Ok(message)) = tokio::time::timeout(Duration::from_secs(1), consumer.recv()).await {
+    if let Some(message) = reader.next().await {
         envelopes.push(serde_json::from_slice(message.payload().expect("payload")).expect("an envelope"));
     }
     envelopes
