@@ -99,8 +99,19 @@ pub async fn move_order(
     request: MoveRequest,
     rules: LifecycleRules,
 ) -> anyhow::Result<Result<(PlacedOrder, Effects), MoveFailure>> {
-    let (locked, step) = match decide_locked(tx, &request, rules).await? {
-        Ok(decided) => decided,
+    let Some(locked) = lock(tx, request.order).await? else { return Ok(Err(MoveFailure::UnknownOrder)) };
+    move_locked(tx, locked, request, rules).await
+}
+
+/// `move_order` for an order whose row `tx` has locked already (with [`lock`]).
+pub(super) async fn move_locked(
+    tx: &mut Transaction<'_, Postgres>,
+    locked: Locked,
+    request: MoveRequest,
+    rules: LifecycleRules,
+) -> anyhow::Result<Result<(PlacedOrder, Effects), MoveFailure>> {
+    let step = match decide_on(tx, &locked, &request, rules).await? {
+        Ok(step) => step,
         Err(failure) => return Ok(Err(failure)),
     };
     if step.returns_payment && !request.payment_returned {
@@ -110,8 +121,7 @@ pub async fn move_order(
         anyhow::bail!("shipping order {} without a carrier and tracking number", request.order);
     }
     let order = write_move(tx, &request, locked.status, step).await?;
-    let (reason, trace_id) = (request.reason.as_deref(), request.trace_id.as_deref());
-    record(&mut **tx, order.id, Some(locked.status), step.to, request.actor, reason, trace_id).await?;
+    let trace_id = request.trace_id.as_deref();
     let items = items_of(&mut **tx, order.id).await?;
     let units: Vec<_> = items.iter().map(|item| (item.option_id, item.quantity)).collect();
     outbox::append(&mut **tx, moved_event(&MovedFacts::from(&order), locked.status, &units, trace_id)).await?;
@@ -127,6 +137,16 @@ pub(super) async fn decide_locked(
     rules: LifecycleRules,
 ) -> anyhow::Result<Result<(Locked, Move), MoveFailure>> {
     let Some(locked) = lock(tx, request.order).await? else { return Ok(Err(MoveFailure::UnknownOrder)) };
+    Ok(decide_on(tx, &locked, request, rules).await?.map(|step| (locked, step)))
+}
+
+/// The table's answer for `request` on the order `locked` read, under its lock.
+async fn decide_on(
+    tx: &mut Transaction<'_, Postgres>,
+    locked: &Locked,
+    request: &MoveRequest,
+    rules: LifecycleRules,
+) -> anyhow::Result<Result<Move, MoveFailure>> {
     if !request.actor.may_move(locked.user_id) {
         return Ok(Err(MoveFailure::UnknownOrder));
     }
@@ -141,10 +161,7 @@ pub(super) async fn decide_locked(
         return_window: rules.return_window,
         amount_to_pay: locked.amount_to_pay,
     };
-    match decide(locked.status, request.action, &facts) {
-        Ok(step) => Ok(Ok((locked, step))),
-        Err(refusal) => Ok(Err(MoveFailure::Refused(refusal))),
-    }
+    Ok(decide(locked.status, request.action, &facts).map_err(MoveFailure::Refused))
 }
 
 pub(super) struct Locked {
@@ -155,7 +172,8 @@ pub(super) struct Locked {
     amount_to_pay: i64,
 }
 
-async fn lock(tx: &mut Transaction<'_, Postgres>, order: OrderId) -> sqlx::Result<Option<Locked>> {
+/// Locks the order's row (`FOR UPDATE`) and reads what the table decides on.
+pub(super) async fn lock(tx: &mut Transaction<'_, Postgres>, order: OrderId) -> sqlx::Result<Option<Locked>> {
     sqlx::query_as!(
         Locked,
         r#"SELECT user_id, status AS "status: OrderStatus", payment_due_at, delivered_at, amount_to_pay
@@ -166,7 +184,8 @@ async fn lock(tx: &mut Transaction<'_, Postgres>, order: OrderId) -> sqlx::Resul
     .await
 }
 
-/// The guarded UPDATE: it moves the order only from the status the decision was made on.
+/// The guarded UPDATE: it moves the order only from the status the decision was made on, and writes the
+/// move's line of history in the same statement.
 async fn write_move(
     tx: &mut Transaction<'_, Postgres>,
     request: &MoveRequest,
@@ -176,21 +195,32 @@ async fn write_move(
     let shipment = request.shipment.as_ref();
     let moved = sqlx::query_as!(
         OrderRow,
-        r#"UPDATE orders SET status = $3, status_changed_at = now(),
-             paid_at = CASE WHEN $3 = 'PAID' THEN now() ELSE paid_at END,
-             cancelled_at = CASE WHEN $3 = 'CANCELLED' THEN now() ELSE cancelled_at END,
-             delivered_at = CASE WHEN $3 = 'DELIVERED' THEN now() ELSE delivered_at END,
-             carrier = coalesce($4, carrier), tracking_number = coalesce($5, tracking_number)
-           WHERE id = $1 AND status = $2
-           RETURNING id, user_id, status AS "status: OrderStatus", subtotal, coupon_id, coupon_discount, points_used,
-             point_use_id, amount_to_pay, receiver_name, phone, address,
-             payment_method AS "payment_method: PaymentMethod", created_at, cancelled_at, payment_due_at, paid_at,
-             carrier, tracking_number, delivered_at, status_changed_at"#,
+        r#"WITH moved AS (
+             UPDATE orders SET status = $3, status_changed_at = now(),
+               paid_at = CASE WHEN $3 = 'PAID' THEN now() ELSE paid_at END,
+               cancelled_at = CASE WHEN $3 = 'CANCELLED' THEN now() ELSE cancelled_at END,
+               delivered_at = CASE WHEN $3 = 'DELIVERED' THEN now() ELSE delivered_at END,
+               carrier = coalesce($4, carrier), tracking_number = coalesce($5, tracking_number)
+             WHERE id = $1 AND status = $2
+             RETURNING *),
+           logged AS (
+             INSERT INTO order_status_history (order_id, from_status, to_status, actor, reason, trace_id)
+             SELECT id, $2, $3, $6, $7, $8 FROM moved)
+           SELECT id AS "id!", user_id AS "user_id!", status AS "status!: OrderStatus", subtotal AS "subtotal!",
+             coupon_id, coupon_discount AS "coupon_discount!", points_used AS "points_used!", point_use_id,
+             amount_to_pay AS "amount_to_pay!", receiver_name AS "receiver_name!", phone AS "phone!",
+             address AS "address!", payment_method AS "payment_method!: PaymentMethod", created_at AS "created_at!",
+             cancelled_at, payment_due_at AS "payment_due_at!", paid_at, carrier, tracking_number, delivered_at,
+             status_changed_at AS "status_changed_at!"
+           FROM moved"#,
         request.order.get(),
         from as OrderStatus,
         step.to as OrderStatus,
         shipment.map(|s| s.carrier.as_str()),
         shipment.map(|s| s.tracking_number.as_str()),
+        request.actor.label(),
+        request.reason.as_deref(),
+        request.trace_id.as_deref(),
     )
     .fetch_optional(&mut **tx)
     .await?;

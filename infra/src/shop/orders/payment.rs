@@ -5,7 +5,7 @@
 //! provider's look-up settles it.
 
 use super::{
-    lifecycle::{move_order, LifecycleRules, MoveRequest, OrderActor},
+    lifecycle::{lock, move_locked, LifecycleRules, MoveRequest, OrderActor},
     Effects, PlacedOrder,
 };
 use crate::payments::{ProviderPayment, ProviderStatus, VirtualAccountDue};
@@ -14,7 +14,7 @@ use domain::{
     shop::{decide, MoveRefusal, OrderAction, OrderFacts, OrderStatus, PaymentAttemptStatus},
     OrderId, UserId,
 };
-use sqlx::{PgPool, Postgres, Transaction};
+use sqlx::{PgExecutor, PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
 /// The order id the provider knows an order by (6 to 64 of `[A-Za-z0-9_-]`, as it requires): the buyer's
@@ -114,7 +114,11 @@ impl Outcome {
     }
 }
 
-/// Records an attempt to pay `order` with `payment_key` for `amount`, if the order may be paid so.
+/// Records an attempt to pay `order` with `payment_key` for `amount`, if the order may be paid so. The
+/// order is read without a lock and decided on; one guarded INSERT then records the attempt while it
+/// holds the order's row lock, only if the order is still in the status decided on, no other attempt of
+/// it is open (the partial unique index) and no refund of it is at the provider. Anything else goes the
+/// slow way, which tells the caller why.
 pub async fn begin(
     pool: &PgPool,
     order: OrderId,
@@ -123,58 +127,90 @@ pub async fn begin(
     amount: i64,
     trace_id: Option<&str>,
 ) -> anyhow::Result<Result<Began, PayRefusal>> {
-    let mut tx = pool.begin().await?;
-    let locked = sqlx::query!(
-        r#"SELECT user_id, status AS "status: OrderStatus", payment_due_at, delivered_at, amount_to_pay
-           FROM orders WHERE id = $1 FOR UPDATE"#,
-        order.get()
-    )
-    .fetch_optional(&mut *tx)
-    .await?;
-    let Some(locked) = locked.filter(|row| row.user_id == buyer.get()) else {
-        return Ok(Err(PayRefusal::UnknownOrder));
+    let Some(status) = payable(pool, order, buyer, amount).await? else {
+        return why_not(pool, order, buyer, payment_key, amount).await;
     };
-    if let Some(previous) = attempt_with_key(&mut tx, payment_key).await? {
-        if previous.order_id != order.get() {
-            return Ok(Err(PayRefusal::KeyOfAnotherOrder));
-        }
-        return Ok(Ok(Began::Recorded(previous)));
-    }
-    let facts = OrderFacts {
-        now: Utc::now(),
-        payment_due_at: locked.payment_due_at,
-        delivered_at: locked.delivered_at,
-        return_window: chrono::Duration::zero(),
-        amount_to_pay: locked.amount_to_pay,
-    };
-    if let Err(refusal) = decide(locked.status, OrderAction::Pay, &facts) {
-        return Ok(Err(PayRefusal::Refused(refusal)));
-    }
-    if amount != locked.amount_to_pay {
-        return Ok(Err(PayRefusal::AmountMismatch { to_pay: locked.amount_to_pay }));
-    }
-    if has_open_attempt(&mut tx, order).await? {
-        return Ok(Err(PayRefusal::InProgress));
-    }
     let attempt = sqlx::query_as!(
         Attempt,
-        r#"INSERT INTO payment_attempts (order_id, payment_key, amount, status, idempotency_key, trace_id)
-           VALUES ($1, $2, $3, 'IN_FLIGHT', $4, $5)
+        r#"WITH payable AS (SELECT id FROM orders WHERE id = $1 AND status = $6 AND amount_to_pay = $3 FOR UPDATE)
+           INSERT INTO payment_attempts (order_id, payment_key, amount, status, idempotency_key, trace_id)
+           SELECT id, $2, $3, 'IN_FLIGHT', $4, $5 FROM payable
+           WHERE NOT EXISTS (SELECT 1 FROM payment_attempts
+                             WHERE order_id = $1 AND refund_status IN ('IN_FLIGHT', 'UNKNOWN'))
+           ON CONFLICT DO NOTHING
            RETURNING id, order_id, payment_key, amount, status AS "status: PaymentAttemptStatus", idempotency_key,
              failure_code, failure_message, method, approved_at, created_at, refund_idempotency_key"#,
         order.get(),
         payment_key,
         amount,
         Uuid::new_v4(),
-        trace_id
+        trace_id,
+        status as OrderStatus,
     )
-    .fetch_one(&mut *tx)
+    .fetch_optional(pool)
     .await?;
-    tx.commit().await?;
-    Ok(Ok(Began::Fresh(attempt)))
+    match attempt {
+        Some(attempt) => Ok(Ok(Began::Fresh(attempt))),
+        None => why_not(pool, order, buyer, payment_key, amount).await,
+    }
 }
 
-async fn attempt_with_key(tx: &mut Transaction<'_, Postgres>, payment_key: &str) -> sqlx::Result<Option<Attempt>> {
+/// The order's status if the table lets `buyer` pay it `amount` now (read without a lock).
+async fn payable(pool: &PgPool, order: OrderId, buyer: UserId, amount: i64) -> sqlx::Result<Option<OrderStatus>> {
+    Ok(payability(pool, order, buyer, amount).await?.and_then(Result::ok))
+}
+
+/// What the table says of `buyer` paying `order` `amount` now: None for no such order of theirs.
+async fn payability(
+    pool: &PgPool,
+    order: OrderId,
+    buyer: UserId,
+    amount: i64,
+) -> sqlx::Result<Option<Result<OrderStatus, PayRefusal>>> {
+    let row = sqlx::query!(
+        r#"SELECT user_id, status AS "status: OrderStatus", payment_due_at, delivered_at, amount_to_pay
+           FROM orders WHERE id = $1"#,
+        order.get()
+    )
+    .fetch_optional(pool)
+    .await?;
+    let Some(row) = row.filter(|row| row.user_id == buyer.get()) else { return Ok(None) };
+    let facts = OrderFacts {
+        now: Utc::now(),
+        payment_due_at: row.payment_due_at,
+        delivered_at: row.delivered_at,
+        return_window: chrono::Duration::zero(),
+        amount_to_pay: row.amount_to_pay,
+    };
+    Ok(Some(match decide(row.status, OrderAction::Pay, &facts) {
+        Err(refusal) => Err(PayRefusal::Refused(refusal)),
+        Ok(_) if amount != row.amount_to_pay => Err(PayRefusal::AmountMismatch { to_pay: row.amount_to_pay }),
+        Ok(_) => Ok(row.status),
+    }))
+}
+
+/// Why no attempt was recorded: a key used before answers its recorded outcome (or belongs to another
+/// order), else the table's refusal, else another payment or a refund of the order is at the provider.
+async fn why_not(
+    pool: &PgPool,
+    order: OrderId,
+    buyer: UserId,
+    payment_key: &str,
+    amount: i64,
+) -> anyhow::Result<Result<Began, PayRefusal>> {
+    let Some(payability) = payability(pool, order, buyer, amount).await? else {
+        return Ok(Err(PayRefusal::UnknownOrder));
+    };
+    if let Some(previous) = attempt_with_key(pool, payment_key).await? {
+        if previous.order_id != order.get() {
+            return Ok(Err(PayRefusal::KeyOfAnotherOrder));
+        }
+        return Ok(Ok(Began::Recorded(previous)));
+    }
+    Ok(Err(payability.err().unwrap_or(PayRefusal::InProgress)))
+}
+
+async fn attempt_with_key<'e>(executor: impl PgExecutor<'e>, payment_key: &str) -> sqlx::Result<Option<Attempt>> {
     sqlx::query_as!(
         Attempt,
         r#"SELECT id, order_id, payment_key, amount, status AS "status: PaymentAttemptStatus", idempotency_key,
@@ -182,7 +218,7 @@ async fn attempt_with_key(tx: &mut Transaction<'_, Postgres>, payment_key: &str)
            FROM payment_attempts WHERE payment_key = $1"#,
         payment_key
     )
-    .fetch_optional(&mut **tx)
+    .fetch_optional(executor)
     .await
 }
 
@@ -210,7 +246,8 @@ pub async fn settle(
 ) -> anyhow::Result<(Attempt, Option<(PlacedOrder, Effects)>)> {
     let mut tx = pool.begin().await?;
     // The order's lock first, as `begin` takes it: the two never wait on each other in a cycle.
-    sqlx::query!("SELECT id FROM orders WHERE id = $1 FOR UPDATE", attempt.order_id).fetch_one(&mut *tx).await?;
+    let order = OrderId::parse(attempt.order_id)?;
+    let locked = lock(&mut tx, order).await?.ok_or_else(|| anyhow::anyhow!("order {order} vanished"))?;
     let (status, code, message, method, approved_at) = match &outcome {
         Outcome::Approved { method, approved_at } => {
             (PaymentAttemptStatus::Approved, None, None, Some(method.as_str()), Some(*approved_at))
@@ -254,13 +291,13 @@ pub async fn settle(
     .await?;
     let Some(settled) = settled else {
         // Settled by someone else meanwhile (the resolution pass, a retry): theirs stands.
-        let current = attempt_with_key(&mut tx, &attempt.payment_key).await?;
+        let current = attempt_with_key(&mut *tx, &attempt.payment_key).await?;
         return Ok((current.ok_or_else(|| anyhow::anyhow!("attempt {} vanished", attempt.id))?, None));
     };
     let mut moved = None;
     if settled.status == PaymentAttemptStatus::Approved {
         let request = MoveRequest {
-            order: OrderId::parse(settled.order_id)?,
+            order,
             action: OrderAction::Pay,
             actor: OrderActor::System("payment"),
             reason: Some(format!("approved by the provider: {}", settled.method.as_deref().unwrap_or("?"))),
@@ -270,7 +307,7 @@ pub async fn settle(
             asked_at: Some(settled.created_at),
             trace_id: trace_id.map(str::to_owned),
         };
-        match move_order(&mut tx, request, rules).await? {
+        match move_locked(&mut tx, locked, request, rules).await? {
             Ok(done) => moved = Some(done),
             // Cancels and expiry wait for open attempts, so the order is still waiting for this payment.
             Err(failure) => anyhow::bail!(
