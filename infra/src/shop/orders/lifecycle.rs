@@ -164,6 +164,7 @@ async fn decide_on(
     Ok(decide(locked.status, request.action, &facts).map_err(MoveFailure::Refused))
 }
 
+/// What the table decides on, read under the order's row lock.
 pub(super) struct Locked {
     user_id: i64,
     status: OrderStatus,

@@ -114,11 +114,11 @@ impl Outcome {
     }
 }
 
-/// Records an attempt to pay `order` with `payment_key` for `amount`, if the order may be paid so. The
-/// order is read without a lock and decided on; one guarded INSERT then records the attempt while it
-/// holds the order's row lock, only if the order is still in the status decided on, no other attempt of
-/// it is open (the partial unique index) and no refund of it is at the provider. Anything else goes the
-/// slow way, which tells the caller why.
+/// Records an attempt to pay `order` with `payment_key` for `amount`, if the order may be paid so: one
+/// guarded INSERT holding the order's row lock records it only if the order is the buyer's, in a status
+/// the table lets one pay from, inside its window (the table's `PaymentWindowClosed`), for its amount, with
+/// no other attempt of it open (the partial unique index) and no refund of it at the provider. Anything
+/// else goes the slow way, which asks the table and tells the caller why.
 pub async fn begin(
     pool: &PgPool,
     order: OrderId,
@@ -127,12 +127,12 @@ pub async fn begin(
     amount: i64,
     trace_id: Option<&str>,
 ) -> anyhow::Result<Result<Began, PayRefusal>> {
-    let Some(status) = payable(pool, order, buyer, amount).await? else {
-        return why_not(pool, order, buyer, payment_key, amount).await;
-    };
     let attempt = sqlx::query_as!(
         Attempt,
-        r#"WITH payable AS (SELECT id FROM orders WHERE id = $1 AND status = $6 AND amount_to_pay = $3 FOR UPDATE)
+        r#"WITH payable AS (
+             SELECT id FROM orders
+             WHERE id = $1 AND user_id = $6 AND status = ANY($7) AND payment_due_at > $8 AND amount_to_pay = $3
+             FOR UPDATE)
            INSERT INTO payment_attempts (order_id, payment_key, amount, status, idempotency_key, trace_id)
            SELECT id, $2, $3, 'IN_FLIGHT', $4, $5 FROM payable
            WHERE NOT EXISTS (SELECT 1 FROM payment_attempts
@@ -145,7 +145,9 @@ pub async fn begin(
         amount,
         Uuid::new_v4(),
         trace_id,
-        status as OrderStatus,
+        buyer.get(),
+        &OrderAction::Pay.sources() as &[OrderStatus],
+        Utc::now(),
     )
     .fetch_optional(pool)
     .await?;
@@ -153,11 +155,6 @@ pub async fn begin(
         Some(attempt) => Ok(Ok(Began::Fresh(attempt))),
         None => why_not(pool, order, buyer, payment_key, amount).await,
     }
-}
-
-/// The order's status if the table lets `buyer` pay it `amount` now (read without a lock).
-async fn payable(pool: &PgPool, order: OrderId, buyer: UserId, amount: i64) -> sqlx::Result<Option<OrderStatus>> {
-    Ok(payability(pool, order, buyer, amount).await?.and_then(Result::ok))
 }
 
 /// What the table says of `buyer` paying `order` `amount` now: None for no such order of theirs.
