@@ -118,7 +118,10 @@ impl Outcome {
 /// guarded INSERT holding the order's row lock records it only if the order is the buyer's, in a status
 /// the table lets one pay from, inside its window (the table's `PaymentWindowClosed`), for its amount, with
 /// no other attempt of it open (the partial unique index) and no refund of it at the provider. Anything
-/// else goes the slow way, which asks the table and tells the caller why.
+/// else goes the slow way, which asks the table and tells the caller why. The window is judged by the
+/// database's clock at the statement's start, the instant the attempt records as its `created_at`, which
+/// the approval's move later decides on: a statement that waited for the lock past the due time still
+/// counts from when it was asked (a clock read before sending it let such an approval be refused).
 pub async fn begin(
     pool: &PgPool,
     order: OrderId,
@@ -131,7 +134,7 @@ pub async fn begin(
         Attempt,
         r#"WITH payable AS (
              SELECT id FROM orders
-             WHERE id = $1 AND user_id = $6 AND status = ANY($7) AND payment_due_at > $8 AND amount_to_pay = $3
+             WHERE id = $1 AND user_id = $6 AND status = ANY($7) AND payment_due_at > now() AND amount_to_pay = $3
              FOR UPDATE)
            INSERT INTO payment_attempts (order_id, payment_key, amount, status, idempotency_key, trace_id)
            SELECT id, $2, $3, 'IN_FLIGHT', $4, $5 FROM payable
@@ -147,7 +150,6 @@ pub async fn begin(
         trace_id,
         buyer.get(),
         &OrderAction::Pay.sources() as &[OrderStatus],
-        Utc::now(),
     )
     .fetch_optional(pool)
     .await?;
