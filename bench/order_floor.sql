@@ -20,10 +20,26 @@ SELECT c.user_id, c.order_id, c.valid_until, p.discount_type, p.discount_value, 
 \endif
 SELECT nextval(pg_get_serial_sequence('orders', 'id')) AS order_id \gset
 \if :kind = 1
+SELECT balance FROM point_balances WHERE user_id = :points_user FOR UPDATE;
+WITH drawn AS (SELECT nextval('points_id_seq') AS id),
+  spendable AS (
+    SELECT id, remaining, (sum(remaining) OVER (ORDER BY (source <> 'ADMIN'), expires_at, id))::bigint AS through
+    FROM point_lots WHERE user_id = :points_user AND remaining > 0 AND expires_at > now()),
+  covered AS (SELECT coalesce(max(through), 0) AS available FROM spendable),
+  taken AS (
+    SELECT s.id, LEAST(s.remaining, 200 - (s.through - s.remaining)) AS part
+    FROM spendable s, covered c WHERE c.available >= 200 AND s.through - s.remaining < 200),
+  lowered AS (
+    UPDATE point_lots l SET remaining = l.remaining - t.part FROM taken t
+    WHERE l.user_id = :points_user AND l.id = t.id RETURNING l.id, t.part),
+  recorded AS (
+    INSERT INTO point_allocations (user_id, use_point_id, lot_id, amount)
+    SELECT :points_user, (SELECT id FROM drawn), id, part FROM lowered)
+  SELECT (SELECT available FROM covered) AS available, (SELECT id FROM drawn) AS use_id \gset
 UPDATE point_balances SET balance = balance - 200, version = version + 1, updated_at = now()
-  WHERE user_id = :points_user AND balance >= 200 RETURNING balance, version;
-INSERT INTO points (user_id, kind, amount, reason, order_id, cancels_point_id)
-  VALUES (:points_user, 'USE', -200, NULL, :order_id, NULL) RETURNING id AS point_id, created_at \gset
+  WHERE user_id = :points_user RETURNING balance, version;
+INSERT INTO points (id, user_id, kind, amount, reason, order_id, cancels_point_id)
+  VALUES (:use_id, :points_user, 'USE', -200, NULL, :order_id, NULL) RETURNING id AS point_id, created_at \gset
 INSERT INTO outbox_events (event_id, aggregate_type, aggregate_id, event_type, payload, trace_id)
   VALUES (gen_random_uuid(), 'points', :points_user, 'PointsUsed',
           '{"pointId": 1, "userId": 1, "amount": -200, "balance": 800, "version": 2}', 'pgbench');

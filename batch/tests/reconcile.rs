@@ -239,7 +239,9 @@ async fn keep_writing(pool: PgPool, users: Vec<i64>, stop: std::sync::Arc<std::s
         let mut tx = pool.begin().await.expect("tx");
         let amount = PointAmount::parse(1 + (n % 5) as i64).expect("amount");
         let result = if n.is_multiple_of(2) {
-            infra::points::ledger::earn(&mut tx, user, amount, Some("concurrent"), None).await
+            let validity = domain::points::Validity::days(365).expect("validity");
+            let terms = infra::points::lots::LotTerms { source: domain::points::LotSource::Admin, validity };
+            infra::points::ledger::earn(&mut tx, user, amount, terms, Some("concurrent"), None).await
         } else {
             infra::points::ledger::spend(&mut tx, user, amount, None, None).await
         };

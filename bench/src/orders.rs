@@ -117,8 +117,11 @@ async fn grant(
     .await?;
     sqlx::query!(
         "WITH b AS (INSERT INTO point_balances (user_id, balance, version)
-                    SELECT u, 1000, 1 FROM unnest($1::bigint[]) u RETURNING user_id)
-         INSERT INTO points (user_id, kind, amount, reason) SELECT user_id, 'EARN', 1000, 'bench' FROM b",
+                    SELECT u, 1000, 1 FROM unnest($1::bigint[]) u RETURNING user_id),
+              earned AS (INSERT INTO points (user_id, kind, amount, reason)
+                         SELECT user_id, 'EARN', 1000, 'bench' FROM b RETURNING id, user_id)
+         INSERT INTO point_lots (user_id, source, amount, remaining, expires_at, point_id)
+         SELECT user_id, 'ADMIN', 1000, 1000, now() + interval '365 days', id FROM earned",
         point_holders
     )
     .execute(pool)

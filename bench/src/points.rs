@@ -26,7 +26,9 @@ pub async fn seed(postgres: &PostgresArgs, args: SeedPointsArgs) -> anyhow::Resu
              SELECT 'points-' || gen_random_uuid() || '@bench.test', 'x', 'Bench' FROM generate_series(1, $1)
              RETURNING id),
          ledger AS (INSERT INTO points (user_id, kind, amount, reason)
-             SELECT id, 'EARN', 1000, 'bench' FROM created)
+             SELECT id, 'EARN', 1000, 'bench' FROM created RETURNING id, user_id),
+         lots AS (INSERT INTO point_lots (user_id, source, amount, remaining, expires_at, point_id)
+             SELECT user_id, 'ADMIN', 1000, 1000, now() + interval '365 days', id FROM ledger)
          INSERT INTO point_balances (user_id, balance, version) SELECT id, 1000, 1 FROM created RETURNING user_id",
         args.users as i32
     )

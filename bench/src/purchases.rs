@@ -101,12 +101,13 @@ pub struct ExpireArgs {
 pub async fn expire(postgres: &PostgresArgs, args: ExpireArgs) -> anyhow::Result<()> {
     let pool = infra::db::connect(postgres).await?;
     let by = BulkActor { actor: OrderActor::System("bench"), reason: "bench", trace_id: None };
+    let regrant = infra::config::OrderArgs::default().points_validity();
     let started = Instant::now();
     let worker = || async {
         let mut expired = 0;
         loop {
             let mut tx = pool.begin().await?;
-            let (count, _) = expire_unattempted(&mut tx, chrono::Utc::now(), args.chunk, &by).await?;
+            let (count, _) = expire_unattempted(&mut tx, chrono::Utc::now(), args.chunk, &by, regrant).await?;
             tx.commit().await?;
             if count == 0 {
                 return anyhow::Ok(expired);

@@ -156,11 +156,22 @@ pub struct OrderArgs {
     #[arg(long = "return-window-days", env = "RETURN_WINDOW_DAYS", default_value_t = Self::RETURN_WINDOW_DAYS,
         value_parser = clap::value_parser!(u32).range(0..=365))]
     pub return_window_days: u32,
+    /// How long earned points stay spendable, in days: an admin's earn may say otherwise; purchase points
+    /// and the points of a cancelled use whose lot expired meanwhile (regranted) get this.
+    #[arg(long = "points-valid-days", env = "POINTS_VALID_DAYS", default_value_t = Self::POINTS_VALID_DAYS,
+        value_parser = clap::value_parser!(u16).range(1..=i64::from(domain::points::MAX_VALID_DAYS)))]
+    pub points_valid_days: u16,
 }
 
 impl OrderArgs {
     const PAYMENT_WINDOW_MINUTES: u32 = 15;
     const RETURN_WINDOW_DAYS: u32 = 7;
+    const POINTS_VALID_DAYS: u16 = 365;
+
+    /// How long earned points stay spendable unless an earn says otherwise.
+    pub fn points_validity(&self) -> domain::points::Validity {
+        domain::points::Validity::days(i64::from(self.points_valid_days)).expect("clap checked the range")
+    }
 
     pub fn payment_window(&self) -> chrono::Duration {
         chrono::Duration::minutes(i64::from(self.payment_window_minutes))
@@ -169,13 +180,18 @@ impl OrderArgs {
     pub fn lifecycle(&self) -> crate::shop::orders::LifecycleRules {
         crate::shop::orders::LifecycleRules {
             return_window: chrono::Duration::days(i64::from(self.return_window_days)),
+            points_validity: self.points_validity(),
         }
     }
 }
 
 impl Default for OrderArgs {
     fn default() -> Self {
-        Self { payment_window_minutes: Self::PAYMENT_WINDOW_MINUTES, return_window_days: Self::RETURN_WINDOW_DAYS }
+        Self {
+            payment_window_minutes: Self::PAYMENT_WINDOW_MINUTES,
+            return_window_days: Self::RETURN_WINDOW_DAYS,
+            points_valid_days: Self::POINTS_VALID_DAYS,
+        }
     }
 }
 

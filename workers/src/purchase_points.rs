@@ -67,10 +67,11 @@ async fn award_batch(
     }
     let trace_id = records.iter().find_map(|record| trace_id_from(record.headers()));
     let rate = context.settings.purchase_points_rate_bps;
+    let validity = context.settings.payments.orders.points_validity();
     // Transient errors are retried until shutdown; anything else stops the worker: skipping a confirmed
     // order would leave its buyer without the points for good.
     let award = || async {
-        purchase_points::award(&context.pool, balances, &confirmed, rate, trace_id.as_deref())
+        purchase_points::award(&context.pool, balances, &confirmed, rate, validity, trace_id.as_deref())
             .await
             .map_err(as_database_error)
     };

@@ -78,6 +78,7 @@ catalogue! {
     PointsExceedAmount => CONFLICT, "POINTS_EXCEED_AMOUNT", "more points than the amount left to pay after the coupon";
     UseBelongsToOrder => CONFLICT, "USE_BELONGS_TO_ORDER", "the use was made by an order: cancel the order instead";
     NotCancellable => CONFLICT, "NOT_CANCELLABLE", "a cancel entry cannot itself be cancelled";
+    EarnTouched => CONFLICT, "EARN_TOUCHED", "points of this earn were spent or expired: only an untouched earn is cancelled";
     OrderClosed => CONFLICT, "ORDER_CLOSED", "the order is confirmed, cancelled, expired or refunded: nothing more happens to it";
     OrderNotPayable => CONFLICT, "ORDER_NOT_PAYABLE", "the order is not waiting for a payment";
     PaymentWindowClosed => CONFLICT, "PAYMENT_WINDOW_CLOSED", "the order's payment window closed: it expires, unpaid";

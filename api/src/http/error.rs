@@ -120,6 +120,10 @@ impl From<Refusal> for ApiError {
             Refusal::AlreadyCancelled => ApiError::new(ErrorCode::AlreadyCancelled, "this entry was cancelled before"),
             Refusal::NotCancellable => ApiError::new(ErrorCode::NotCancellable, "a cancel entry cannot be cancelled"),
             Refusal::BelongsToOrder(order) => belongs_to_order(order),
+            Refusal::EarnTouched => ApiError::new(
+                ErrorCode::EarnTouched,
+                "points of this earn were spent or have expired: cancel what spent them first",
+            ),
         }
     }
 }

@@ -81,7 +81,10 @@ pub const BY_OPERATION: &[(&str, &[&[ErrorCode]])] = &[
     ("spend", &[&[UserNotFound, OrderNotFound, InsufficientBalance], IDEMPOTENT]),
     (
         "cancel_entry",
-        &[&[PointNotFound, AlreadyCancelled, NotCancellable, UseBelongsToOrder, InsufficientBalance], IDEMPOTENT],
+        &[
+            &[PointNotFound, AlreadyCancelled, NotCancellable, UseBelongsToOrder, EarnTouched, InsufficientBalance],
+            IDEMPOTENT,
+        ],
     ),
     ("balance", &[&[UserNotFound]]),
     ("history", &[&[UserNotFound, InvalidCursor, InvalidRange]]),

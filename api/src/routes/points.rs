@@ -22,12 +22,15 @@ use axum::{
 };
 use chrono::{DateTime, Utc};
 use domain::{
-    points::{PointAmount, PointKind},
+    points::{LotSource, PointAmount, PointKind, Validity},
     PointId, UserId,
 };
 use futures::future::BoxFuture;
 use infra::idempotency::{self, IdempotencyKey};
-use infra::points::ledger::{self, Actor, Entry, Refusal};
+use infra::points::{
+    ledger::{self, Actor, Entry, Refusal},
+    lots::LotTerms,
+};
 use serde::{Deserialize, Serialize};
 use sqlx::{Postgres, Transaction};
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -43,7 +46,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 #[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[schema(example = json!({ "userId": 42, "amount": 5000, "reason": "Black Friday welcome" }))]
+#[schema(example = json!({ "userId": 42, "amount": 5000, "reason": "Black Friday welcome", "validDays": 90 }))]
 struct EarnBody {
     #[schema(value_type = i64, minimum = 1)]
     user_id: UserId,
@@ -52,6 +55,9 @@ struct EarnBody {
     /// Blank is the same as absent.
     #[schema(max_length = 200)]
     reason: Option<String>,
+    /// How many days the points stay spendable (default `POINTS_VALID_DAYS`, 365).
+    #[schema(value_type = Option<i64>, minimum = 1, maximum = 1826)]
+    valid_days: Option<Validity>,
 }
 
 #[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
@@ -110,8 +116,10 @@ async fn earn(
     }
     let key = idempotency_key(&headers, admin, "earn", &body)?;
     let (user, amount) = (body.user_id, body.amount);
+    let terms =
+        LotTerms { source: LotSource::Admin, validity: body.valid_days.unwrap_or(state.orders.points_validity()) };
     to_completion(ledger_change(state, key, move |tx| {
-        Box::pin(async move { ledger::earn(tx, user, amount, reason.as_deref(), Some(&trace_id)).await })
+        Box::pin(async move { ledger::earn(tx, user, amount, terms, reason.as_deref(), Some(&trace_id)).await })
     }))
     .await
 }
@@ -155,8 +163,9 @@ async fn cancel(
 ) -> ApiResult<Response> {
     let key = idempotency_key(&headers, caller, "cancel", &point_id)?;
     let actor = Actor { user: caller.user_id, is_admin: caller.is_admin() };
+    let regrant = state.orders.points_validity();
     to_completion(ledger_change(state, key, move |tx| {
-        Box::pin(async move { ledger::cancel(tx, point_id.get(), actor, Some(&trace_id)).await })
+        Box::pin(async move { ledger::cancel(tx, point_id.get(), actor, regrant, Some(&trace_id)).await })
     }))
     .await
 }

@@ -214,7 +214,8 @@ async fn a_cancel_reverses_one_entry_once_for_the_right_people_and_never_below_z
     assert_problem(cancel(&app, &admin, undone["pointId"].as_i64().expect("id")).await, 409, "NOT_CANCELLABLE").await;
 
     app.post_json("/api/v2/points/use", &hana_token, &json!({ "amount": 400 })).await;
-    assert_problem(cancel(&app, &admin, earned).await, 409, "INSUFFICIENT_BALANCE").await;
+    // Points of the earn were spent: taking it back would take what the uses hold.
+    assert_problem(cancel(&app, &admin, earned).await, 409, "EARN_TOUCHED").await;
     assert_problem(cancel(&app, &admin, 999_999_999).await, 404, "POINT_NOT_FOUND").await;
     assert_eq!(balance_and_ledger(&app, hana).await, (100, 100), "every refusal left balance and ledger agreeing");
 }
@@ -429,4 +430,35 @@ async fn history_pages_newest_first_without_gaps_and_filters_by_type_and_time() 
     let theirs =
         app.client.get(app.url(&format!("/api/v2/points/users/{noah}/history"))).bearer_auth(stranger).send().await;
     assert_problem(theirs.expect("request"), 404, "USER_NOT_FOUND").await;
+}
+
+#[tokio::test]
+async fn an_earn_says_how_long_its_points_stay_spendable_and_an_untouched_earn_is_taken_back() {
+    let app = spawn_app().await;
+    let kim = user(&app, "kim@points.test").await;
+    let admin = app.token(1, Role::Admin);
+    let earn_for = |days: Value| json!({ "userId": kim, "amount": 100, "validDays": days });
+    let valid_days = |point: i64| {
+        let pool = app.env.pool.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(
+                "SELECT extract(day FROM expires_at - created_at)::bigint FROM point_lots WHERE point_id = $1",
+            )
+            .bind(point)
+            .fetch_one(&pool)
+            .await
+            .expect("lot")
+        }
+    };
+    let ninety = point_id(app.post_json("/api/v2/points/earn", &admin, &earn_for(json!(90))).await).await;
+    assert_eq!(valid_days(ninety).await, 90);
+    let default = point_id(earn(&app, kim, 50).await).await;
+    assert_eq!(valid_days(default).await, 365, "POINTS_VALID_DAYS by default");
+    for bad in [json!(0), json!(1_827), json!(-5)] {
+        assert_problem(app.post_json("/api/v2/points/earn", &admin, &earn_for(bad)).await, 422, "INVALID_BODY").await;
+    }
+
+    let undone: Value = cancel(&app, &admin, default).await.json().await.expect("json");
+    assert_eq!((undone["kind"].as_str(), undone["balance"].as_i64()), (Some("CANCEL"), Some(100)));
+    assert_eq!(balance_and_ledger(&app, kim).await, (100, 100));
 }

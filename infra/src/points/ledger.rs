@@ -1,8 +1,11 @@
-use super::cache::BalanceChange;
+use super::{
+    cache::BalanceChange,
+    lots::{self, LotTerms},
+};
 use crate::outbox::{self, NewEvent};
 use chrono::{DateTime, Utc};
 use domain::{
-    points::{PointAmount, PointKind},
+    points::{PointAmount, PointKind, Validity},
     UserId,
 };
 use serde_json::json;
@@ -42,6 +45,8 @@ pub enum Refusal {
     NotCancellable,
     /// The use was made by placing this order: it comes back only by cancelling the order.
     BelongsToOrder(i64),
+    /// Points of this earn were spent or expired: only an untouched earn can be cancelled.
+    EarnTouched,
 }
 
 /// Who asks for a change that depends on ownership.
@@ -56,6 +61,7 @@ pub async fn cancel(
     tx: &mut Transaction<'_, Postgres>,
     point_id: i64,
     actor: Actor,
+    regrant: Validity,
     trace_id: Option<&str>,
 ) -> anyhow::Result<Result<Entry, Refusal>> {
     let original =
@@ -80,24 +86,25 @@ pub async fn cancel(
     if let Some(order) = order {
         return Ok(Err(Refusal::BelongsToOrder(order)));
     }
-    reverse(tx, point_id, owner, amount, trace_id).await
+    reverse(tx, point_id, owner, amount, regrant, trace_id).await
 }
 
 /// Appends the CANCEL entry of `point_id` (an entry of `owner` of `amount`), once, never taking the
-/// balance below zero. The caller decided that it may.
+/// balance below zero. The caller decided that it may. A cancelled earn closes its lot, only if nothing
+/// was taken from it; a cancelled use puts its parts back into their lots, and regrants for `regrant`
+/// the parts whose lots expired meanwhile.
 pub async fn reverse(
     tx: &mut Transaction<'_, Postgres>,
     point_id: i64,
     owner: UserId,
     amount: i64,
+    regrant: Validity,
     trace_id: Option<&str>,
 ) -> anyhow::Result<Result<Entry, Refusal>> {
     // Lock the balance row first: it serializes every change of this user, cancels included, and every
     // refusal below is decided before anything is written (the caller commits refusals too, to keep the
     // idempotent answer).
-    let balance = sqlx::query_scalar!("SELECT balance FROM point_balances WHERE user_id = $1 FOR UPDATE", owner.get())
-        .fetch_optional(&mut **tx)
-        .await?;
+    let balance = lock_balance(tx, owner).await?;
     let already = sqlx::query_scalar!(
         r#"SELECT EXISTS (SELECT 1 FROM points WHERE user_id = $1 AND cancels_point_id = $2) AS "already!""#,
         owner.get(),
@@ -107,6 +114,10 @@ pub async fn reverse(
     .await?;
     if already {
         return Ok(Err(Refusal::AlreadyCancelled));
+    }
+    // An untouched earn's lot holds all of it, so the balance covers taking it back.
+    if amount > 0 && !lots::close_untouched(tx, owner, point_id).await? {
+        return Ok(Err(Refusal::EarnTouched));
     }
     let balance = balance.unwrap_or(0);
     if balance - amount < 0 {
@@ -121,15 +132,20 @@ pub async fn reverse(
     .fetch_one(&mut **tx)
     .await?;
     let entry = append(tx, owner, Change::cancel(-amount, point_id), (after.balance, after.version)).await?;
+    if amount < 0 {
+        lots::put_back(tx, owner, (point_id, entry.point_id), -amount, regrant, entry.created_at).await?;
+    }
     record_event(tx, "PointsCancelled", &entry, trace_id).await?;
     Ok(Ok(entry))
 }
 
-/// Adds `amount` to the user's balance (creating the balance row on the first earn), in `tx`.
+/// Adds `amount` to the user's balance (creating the balance row on the first earn) as a lot made on
+/// `terms`, in `tx`.
 pub async fn earn(
     tx: &mut Transaction<'_, Postgres>,
     user: UserId,
     amount: PointAmount,
+    terms: LotTerms,
     reason: Option<&str>,
     trace_id: Option<&str>,
 ) -> anyhow::Result<Result<Entry, Refusal>> {
@@ -150,14 +166,16 @@ pub async fn earn(
         Err(error) if is_unknown_user(&error) => return Ok(Err(Refusal::UnknownUser)),
         Err(error) => return Err(error.into()),
     };
-    let change = Change { kind: PointKind::Earn, amount: amount.get(), reason, order_id: None, cancels: None };
+    let change =
+        Change { kind: PointKind::Earn, amount: amount.get(), reason, order_id: None, cancels: None, id: None };
     let entry = append(&mut tx, user, change, after).await?;
+    lots::open(&mut tx, user, entry.point_id, amount.get(), terms, entry.created_at).await?;
     record_event(&mut tx, "PointsEarned", &entry, trace_id).await?;
     tx.commit().await?;
     Ok(Ok(entry))
 }
 
-/// Takes `amount` from the user's balance, only if the balance covers it, in `tx`.
+/// Takes `amount` from the user's balance, only if their lots still spendable now cover it, in `tx`.
 pub async fn spend(
     tx: &mut Transaction<'_, Postgres>,
     user: UserId,
@@ -165,19 +183,24 @@ pub async fn spend(
     order_id: Option<i64>,
     trace_id: Option<&str>,
 ) -> anyhow::Result<Result<Entry, Refusal>> {
-    let updated = sqlx::query!(
+    // The balance row's lock first: it serializes every change of the user's lots.
+    let Some(_) = lock_balance(tx, user).await? else {
+        return Ok(Err(Refusal::InsufficientBalance { balance: 0 }));
+    };
+    let use_point_id = match lots::take(tx, user, amount.get(), Utc::now()).await? {
+        Ok(use_point_id) => use_point_id,
+        // An expired lot's points still count in the balance until the expiry job takes them.
+        Err(spendable) => return Ok(Err(Refusal::InsufficientBalance { balance: spendable })),
+    };
+    let after = sqlx::query!(
         "UPDATE point_balances SET balance = balance - $2, version = version + 1, updated_at = now()
-         WHERE user_id = $1 AND balance >= $2 RETURNING balance, version",
+         WHERE user_id = $1 RETURNING balance, version",
         user.get(),
         amount.get()
     )
-    .fetch_optional(&mut **tx)
+    .fetch_one(&mut **tx)
     .await?;
-    let Some(after) = updated else {
-        let balance = current_balance(tx, user).await?;
-        return Ok(Err(Refusal::InsufficientBalance { balance: balance.unwrap_or(0) }));
-    };
-    let change = Change { kind: PointKind::Use, amount: -amount.get(), reason: None, order_id, cancels: None };
+    let change = Change::spend(use_point_id, amount.get(), order_id);
     let entry = append(tx, user, change, (after.balance, after.version)).await?;
     record_event(tx, "PointsUsed", &entry, trace_id).await?;
     Ok(Ok(entry))
@@ -191,24 +214,32 @@ pub async fn balance(pool: &PgPool, user: UserId) -> sqlx::Result<Option<(i64, i
     Ok(row.map(|row| (row.balance, row.version)))
 }
 
-async fn current_balance(tx: &mut Transaction<'_, Postgres>, user: UserId) -> sqlx::Result<Option<i64>> {
-    sqlx::query_scalar!("SELECT balance FROM point_balances WHERE user_id = $1", user.get())
+/// The user's balance, locking its row for the rest of `tx` (None for a user who never earned): every
+/// change of a user's balance, ledger and lots holds it.
+async fn lock_balance(tx: &mut Transaction<'_, Postgres>, user: UserId) -> sqlx::Result<Option<i64>> {
+    sqlx::query_scalar!("SELECT balance FROM point_balances WHERE user_id = $1 FOR UPDATE", user.get())
         .fetch_optional(&mut **tx)
         .await
 }
 
-/// One ledger entry to append: its kind, signed amount and links.
+/// One ledger entry to append: its kind, signed amount and links, and its id when drawn before.
 struct Change<'a> {
     kind: PointKind,
     amount: i64,
     reason: Option<&'a str>,
     order_id: Option<i64>,
     cancels: Option<i64>,
+    id: Option<i64>,
 }
 
 impl Change<'_> {
     fn cancel(amount: i64, cancels: i64) -> Self {
-        Change { kind: PointKind::Cancel, amount, reason: None, order_id: None, cancels: Some(cancels) }
+        Change { kind: PointKind::Cancel, amount, reason: None, order_id: None, cancels: Some(cancels), id: None }
+    }
+
+    /// A use whose id was drawn when its lots were taken (the allocations name it).
+    fn spend(id: i64, amount: i64, order_id: Option<i64>) -> Self {
+        Change { kind: PointKind::Use, amount: -amount, reason: None, order_id, cancels: None, id: Some(id) }
     }
 }
 
@@ -219,14 +250,15 @@ async fn append(
     (balance, version): (i64, i64),
 ) -> sqlx::Result<Entry> {
     let written = sqlx::query!(
-        "INSERT INTO points (user_id, kind, amount, reason, order_id, cancels_point_id)
-         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id, created_at",
+        "INSERT INTO points (id, user_id, kind, amount, reason, order_id, cancels_point_id)
+         VALUES (coalesce($7, nextval('points_id_seq')), $1, $2, $3, $4, $5, $6) RETURNING id, created_at",
         user.get(),
         change.kind as PointKind,
         change.amount,
         change.reason,
         change.order_id,
         change.cancels,
+        change.id,
     )
     .fetch_one(&mut **tx)
     .await?;

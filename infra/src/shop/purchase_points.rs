@@ -6,8 +6,13 @@
 use crate::points::{
     cache::{BalanceCache, BalanceChange},
     ledger,
+    lots::LotTerms,
 };
-use domain::{points::PointAmount, shop::purchase_points, UserId};
+use domain::{
+    points::{LotSource, PointAmount},
+    shop::purchase_points,
+    UserId,
+};
 use sqlx::PgPool;
 use std::collections::BTreeMap;
 
@@ -33,6 +38,7 @@ pub async fn award(
     balances: &BalanceCache,
     orders: &[i64],
     rate_bps: u32,
+    validity: domain::points::Validity,
     trace_id: Option<&str>,
 ) -> anyhow::Result<Awarded> {
     let mut orders = orders.to_vec();
@@ -72,7 +78,8 @@ pub async fn award(
     for &(user, order, amount) in &by_user {
         let Ok(points) = PointAmount::parse(amount) else { continue };
         let reason = format!("purchase confirmed: order {order}");
-        let entry = match ledger::earn(&mut tx, UserId::parse(user)?, points, Some(&reason), trace_id).await? {
+        let terms = LotTerms { source: LotSource::Purchase, validity };
+        let entry = match ledger::earn(&mut tx, UserId::parse(user)?, points, terms, Some(&reason), trace_id).await? {
             Ok(entry) => entry,
             Err(refusal) => anyhow::bail!("order {order}'s purchase points could not be earned: {refusal:?}"),
         };

@@ -1,5 +1,6 @@
 //! The adapters against the real services: every test proves a service is real, not mocked.
 
 mod kafka;
+mod lots;
 mod postgres;
 mod redis;

@@ -117,12 +117,14 @@ async fn record_all(
 /// everything they took coming back; the caches' news per order. Only orders that never had a payment
 /// attempt: the provider approves a payment only when settle confirms it, and every confirm is recorded
 /// as an attempt first, so the provider cannot hold money for these and is not asked. An order with an
-/// attempt is expired one by one after the provider's look-up (`resolution`).
+/// attempt is expired one by one after the provider's look-up (`resolution`). Points whose lot expired
+/// meanwhile come back for `regrant`.
 pub async fn expire_unattempted(
     tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
     now: DateTime<Utc>,
     limit: i64,
     by: &BulkActor<'_>,
+    regrant: domain::points::Validity,
 ) -> anyhow::Result<(usize, Vec<Effects>)> {
     let (from, action) = (OrderStatus::PendingPayment, OrderAction::Expire);
     let to = table_step(from, action, true)?;
@@ -160,7 +162,7 @@ pub async fn expire_unattempted(
         moved.iter().filter(|o| o.coupon_id.is_some() || o.point_use_id.is_some()).collect();
     holders.sort_by_key(|order| (order.user_id, order.id));
     for order in holders {
-        let balance = give_back_coupon_and_points(tx, order, by.trace_id).await?;
+        let balance = give_back_coupon_and_points(tx, order, regrant, by.trace_id).await?;
         effects.push(Effects { balance, ..Effects::default() });
     }
     let stock_left = restock_all(tx, units.values().flatten()).await?;

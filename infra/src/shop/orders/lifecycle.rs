@@ -91,6 +91,8 @@ impl MoveRequest {
 #[derive(Debug, Clone, Copy)]
 pub struct LifecycleRules {
     pub return_window: Duration,
+    /// How long the points of a released order come back for where their lot expired meanwhile.
+    pub points_validity: domain::points::Validity,
 }
 
 /// Makes `request`'s move in `tx` if the table allows it.
@@ -125,7 +127,7 @@ pub(super) async fn move_locked(
     let items = items_of(&mut **tx, order.id).await?;
     let units: Vec<_> = items.iter().map(|item| (item.option_id, item.quantity)).collect();
     outbox::append(&mut **tx, moved_event(&MovedFacts::from(&order), locked.status, &units, trace_id)).await?;
-    let effects = if step.releases { release(tx, &order, &items, trace_id).await? } else { Effects::default() };
+    let effects = if step.releases { release(tx, &order, &items, rules, trace_id).await? } else { Effects::default() };
     Ok(Ok((PlacedOrder { order, items }, effects)))
 }
 
@@ -259,18 +261,20 @@ async fn release(
     tx: &mut Transaction<'_, Postgres>,
     order: &OrderRow,
     items: &[OrderItemRow],
+    rules: LifecycleRules,
     trace_id: Option<&str>,
 ) -> anyhow::Result<Effects> {
-    let balance = give_back_coupon_and_points(tx, &MovedFacts::from(order), trace_id).await?;
+    let balance = give_back_coupon_and_points(tx, &MovedFacts::from(order), rules.points_validity, trace_id).await?;
     let stock_left = restock(tx, items).await?;
     Ok(Effects { stock_left, balance })
 }
 
-/// The coupon (AVAILABLE again) and the points (a CANCEL entry linked to the use) an ending order took;
-/// the balance the refund left, for the cache.
+/// The coupon (AVAILABLE again) and the points (a CANCEL entry linked to the use, each part back into its
+/// lot or regranted for `regrant`) an ending order took; the balance the refund left, for the cache.
 pub(super) async fn give_back_coupon_and_points(
     tx: &mut Transaction<'_, Postgres>,
     order: &MovedFacts,
+    regrant: domain::points::Validity,
     trace_id: Option<&str>,
 ) -> anyhow::Result<Option<crate::points::cache::BalanceChange>> {
     if let Some(coupon) = order.coupon_id {
@@ -278,7 +282,7 @@ pub(super) async fn give_back_coupon_and_points(
     }
     let Some(point_use) = order.point_use_id else { return Ok(None) };
     let owner = UserId::parse(order.user_id)?;
-    match ledger::reverse(tx, point_use, owner, -order.points_used, trace_id).await? {
+    match ledger::reverse(tx, point_use, owner, -order.points_used, regrant, trace_id).await? {
         Ok(refund) => Ok(refund.balance_change()),
         Err(refusal) => anyhow::bail!("order {}'s points could not be refunded: {refusal:?}", order.id),
     }

@@ -106,7 +106,7 @@ pub async fn resolve<G: PaymentGateway>(
             None => resolved.still_unknown += 1,
         }
     }
-    let (expired, released) = expire_never_attempted(pool, limit).await?;
+    let (expired, released) = expire_never_attempted(pool, limit, rules).await?;
     resolved.expired += expired;
     effects.extend(released);
     for order in due_orders(pool, limit).await? {
@@ -234,14 +234,18 @@ fn system_move(order: i64, action: OrderAction, reason: &str) -> anyhow::Result<
 
 /// Up to `limit` unpaid orders past their window that never had a payment attempt, in one transaction:
 /// the provider cannot hold money for them (see `bulk::expire_unattempted`).
-async fn expire_never_attempted(pool: &PgPool, limit: i64) -> anyhow::Result<(usize, Vec<Effects>)> {
+async fn expire_never_attempted(
+    pool: &PgPool,
+    limit: i64,
+    rules: LifecycleRules,
+) -> anyhow::Result<(usize, Vec<Effects>)> {
     let by = BulkActor {
         actor: OrderActor::System("payment-resolution"),
         reason: "unpaid past the payment window",
         trace_id: None,
     };
     let mut tx = pool.begin().await?;
-    let expired = expire_unattempted(&mut tx, chrono::Utc::now(), limit, &by).await?;
+    let expired = expire_unattempted(&mut tx, chrono::Utc::now(), limit, &by, rules.points_validity).await?;
     tx.commit().await?;
     Ok(expired)
 }
