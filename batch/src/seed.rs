@@ -1,7 +1,8 @@
 //! `settle-batch seed-points`: a realistic ledger for the reconciliation (and its benchmark). Users get a
 //! skewed number of entries (a few are very active), each user's entries are an earn first, then earns,
 //! uses within the balance and cancels of earlier uses, spread over `--days` days up to `--until`. The
-//! balances match the ledger except `--corrupt` of them. Written with COPY; the same seed and `--until`
+//! balances match the ledger except `--corrupt` of them; each user's one lot holds what the ledger leaves.
+//! Written with COPY; the same seed and `--until`
 //! give the same ledger whatever `--threads` is.
 
 use crate::progress::Progress;
@@ -147,9 +148,18 @@ async fn write_part(
         .copy_in_raw("COPY points (id, user_id, kind, amount, reason, cancels_point_id, created_at) FROM STDIN")
         .await?;
     let mut balances = balance_conn.copy_in_raw("COPY point_balances (user_id, balance, version) FROM STDIN").await?;
+    // One lot per user holding what the ledger leaves (not the corrupted balance): lots agree with the
+    // ledger, so a corrupted balance differs from both.
+    let mut lots_conn = pool.acquire().await?;
+    let mut lots = lots_conn
+        .copy_in_raw("COPY point_lots (user_id, source, amount, remaining, expires_at, point_id) FROM STDIN")
+        .await?;
+    let lot_expiry = Utc.timestamp_micros(plan.end_micros).single().context("timestamp")? + chrono::Duration::days(365);
+    let lot_expiry = lot_expiry.format("%Y-%m-%d %H:%M:%S%.6f+00");
     let corrupt_every = if corrupt == 0 { u64::MAX } else { (counts.len() as u64 / u64::from(corrupt)).max(1) };
     let mut corrupted = 0;
     let (mut text, mut balance_text) = (String::with_capacity(1 << 21), String::with_capacity(1 << 16));
+    let mut lot_text = String::with_capacity(1 << 16);
     for index in range {
         if counts[index] == 0 {
             continue;
@@ -160,16 +170,23 @@ async fn write_part(
         corrupted += u64::from(wrong);
         let stored = if wrong { balance + 7 * (index as i64 / corrupt_every as i64 + 1) } else { balance };
         writeln!(balance_text, "{user}\t{stored}\t{}", counts[index])?;
+        if balance > 0 {
+            let first_earn = plan.first_point + offsets[index];
+            writeln!(lot_text, "{user}\tADMIN\t{balance}\t{balance}\t{lot_expiry}\t{first_earn}")?;
+        }
         progress.rows.fetch_add(u64::from(counts[index]), Ordering::Relaxed);
         if text.len() > 1 << 20 {
             ledger.send(std::mem::take(&mut text).into_bytes()).await?;
             balances.send(std::mem::take(&mut balance_text).into_bytes()).await?;
+            lots.send(std::mem::take(&mut lot_text).into_bytes()).await?;
         }
     }
     ledger.send(text.into_bytes()).await?;
     balances.send(balance_text.into_bytes()).await?;
+    lots.send(lot_text.into_bytes()).await?;
     ledger.finish().await.context("copying the ledger")?;
     balances.finish().await.context("copying the balances")?;
+    lots.finish().await.context("copying the lots")?;
     progress.partition_done(part as i32, 0);
     Ok(corrupted)
 }

@@ -70,9 +70,12 @@ async fn differences_from_oracle(pool: &PgPool) -> (i64, i64) {
     .expect("snapshot oracle");
     let discrepancies: i64 = sqlx::query_scalar(
         "WITH ledger AS (SELECT user_id, sum(amount) AS total FROM points GROUP BY user_id), \
-         oracle AS (SELECT coalesce(b.user_id, l.user_id) AS user_id, coalesce(b.balance, 0) AS stored, coalesce(l.total, 0) AS ledger \
-                    FROM point_balances b FULL JOIN ledger l USING (user_id) WHERE coalesce(b.balance, 0) <> coalesce(l.total, 0)), \
-         actual AS (SELECT user_id, stored_balance, ledger_balance FROM reconciliation_discrepancies \
+         lots AS (SELECT user_id, sum(remaining) AS remaining FROM point_lots GROUP BY user_id), \
+         oracle AS (SELECT user_id, coalesce(b.balance, 0) AS stored, coalesce(l.total, 0) AS ledger, \
+                           coalesce(t.remaining, 0)::bigint AS lots \
+                    FROM point_balances b FULL JOIN ledger l USING (user_id) FULL JOIN lots t USING (user_id) \
+                    WHERE coalesce(b.balance, 0) <> coalesce(l.total, 0) OR coalesce(b.balance, 0) <> coalesce(t.remaining, 0)), \
+         actual AS (SELECT user_id, stored_balance, ledger_balance, lots_balance FROM reconciliation_discrepancies \
                     WHERE execution_id = (SELECT max(id) FROM batch_job_executions)) \
          SELECT (SELECT count(*) FROM (SELECT * FROM oracle EXCEPT SELECT * FROM actual) a) \
               + (SELECT count(*) FROM (SELECT * FROM actual EXCEPT SELECT * FROM oracle) b)",
@@ -107,6 +110,14 @@ async fn boundary_entries(pool: &PgPool) -> i64 {
         .execute(pool)
         .await
         .expect("balance");
+    sqlx::query(
+        "INSERT INTO point_lots (user_id, source, amount, remaining, expires_at, point_id) \
+         SELECT $1, 'ADMIN', 7000000, 7000000, now() + interval '1 year', max(id) FROM points WHERE user_id = $1",
+    )
+    .bind(user)
+    .execute(pool)
+    .await
+    .expect("lot");
     user
 }
 
@@ -126,6 +137,14 @@ async fn snapshots_and_discrepancies_equal_the_oracle_for_any_partitions_and_thr
         .await
         .expect("ghost balance");
     let edge = boundary_entries(&env.pool).await;
+    // A lot that lost a point: its balance still agrees with the ledger, not with the lots.
+    sqlx::query(
+        "UPDATE point_lots SET remaining = remaining - 1 WHERE id = (SELECT max(l.id) FROM point_lots l \
+         JOIN point_balances b USING (user_id) WHERE l.remaining > 0 AND b.balance = l.remaining)",
+    )
+    .execute(&env.pool)
+    .await
+    .expect("lot");
 
     for (partitions, threads) in [("16", "2"), ("4", "1"), ("1", "3"), ("8", "4")] {
         let stdout = succeeded(&reconcile(&env, &["--partitions", partitions, "--threads", threads, "--force"]));
@@ -136,7 +155,7 @@ async fn snapshots_and_discrepancies_equal_the_oracle_for_any_partitions_and_thr
         );
     }
     let found = count(&env.pool, "SELECT discrepancies FROM batch_job_executions ORDER BY id DESC LIMIT 1").await;
-    assert_eq!(found, 10, "9 corrupted balances and the balance without a ledger");
+    assert_eq!(found, 11, "9 corrupted balances, the balance without a ledger and the lot that lost a point");
     let earned: i64 =
         sqlx::query_scalar("SELECT earned FROM daily_point_snapshots WHERE user_id = $1 AND business_date = $2::date")
             .bind(edge)
@@ -309,4 +328,45 @@ async fn writes_during_the_batch_cause_no_false_discrepancy_and_fixes_keep_them(
     .await;
     assert_eq!(wrong, 0, "every balance equals its ledger after the fixes and the concurrent writes");
     assert_eq!(count(&env.pool, "SELECT count(*) FROM reconciliation_discrepancies WHERE fixed_at IS NULL").await, 0);
+}
+
+#[tokio::test]
+async fn a_balance_off_its_lots_only_is_reported_and_never_changed_by_the_fix() {
+    let env = TestEnv::new().await;
+    seed(&env, "300", "3000", "5", "2");
+    let (user, balance): (i64, i64) = sqlx::query_as(
+        "UPDATE point_lots SET remaining = remaining - 3 \
+         WHERE id = (SELECT min(l.id) FROM point_lots l JOIN point_balances b USING (user_id) \
+                     WHERE l.remaining >= 3 AND b.balance = l.remaining) RETURNING user_id, \
+         (SELECT balance FROM point_balances b WHERE b.user_id = point_lots.user_id)",
+    )
+    .fetch_one(&env.pool)
+    .await
+    .expect("lot");
+
+    let stdout = succeeded(&reconcile(&env, &[]));
+    assert_eq!(differences_from_oracle(&env.pool).await.1, 0, "{stdout}");
+    succeeded(&reconcile(&env, &["--fix", "--force"]));
+    let row: (i64, i64, Option<i64>, bool) = sqlx::query_as(
+        "SELECT stored_balance, ledger_balance, lots_balance, fixed_at IS NOT NULL FROM reconciliation_discrepancies \
+         WHERE user_id = $1 AND execution_id = (SELECT max(id) FROM batch_job_executions)",
+    )
+    .bind(user)
+    .fetch_one(&env.pool)
+    .await
+    .expect("the lots' discrepancy");
+    assert_eq!(row, (balance, balance, Some(balance - 3), false));
+    let after: i64 = sqlx::query_scalar("SELECT balance FROM point_balances WHERE user_id = $1")
+        .bind(user)
+        .fetch_one(&env.pool)
+        .await
+        .expect("balance");
+    assert_eq!(after, balance, "the fix leaves a balance that agrees with its ledger");
+    let fixed = count(
+        &env.pool,
+        "SELECT count(*) FROM reconciliation_discrepancies WHERE fixed_at IS NOT NULL \
+         AND execution_id = (SELECT max(id) FROM batch_job_executions)",
+    )
+    .await;
+    assert_eq!(fixed, 2, "the two corrupted balances were fixed");
 }

@@ -17,6 +17,16 @@ pub struct UserTotals {
     pub cancelled: i64,
     /// The stored balance, if the user has a balance row.
     pub stored: Option<i64>,
+    /// Sum of the remaining amounts of the user's lots: what the stored balance must equal as well.
+    pub lots: i64,
+}
+
+/// A balance that differs from its ledger, its lots, or both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Discrepancy {
+    pub stored: i64,
+    pub ledger: i64,
+    pub lots: i64,
 }
 
 pub type Totals = HashMap<i64, UserTotals>;
@@ -32,12 +42,17 @@ impl UserTotals {
         if other.stored.is_some() {
             self.stored = other.stored;
         }
+        self.lots += other.lots;
     }
 
-    /// The stored balance differs from the ledger (a missing balance row stands for zero).
-    pub fn discrepancy(&self) -> Option<(i64, i64)> {
+    /// The stored balance differs from the ledger or from the lots (a missing balance row stands for zero).
+    pub fn discrepancy(&self) -> Option<Discrepancy> {
         let stored = self.stored.unwrap_or(0);
-        (stored != self.total).then_some((stored, self.total))
+        (stored != self.total || stored != self.lots).then_some(Discrepancy {
+            stored,
+            ledger: self.total,
+            lots: self.lots,
+        })
     }
 }
 
@@ -72,13 +87,31 @@ pub fn ledger_block(block: &[u8]) -> Result<Totals, String> {
 /// Parses balance lines `user \t balance` into the stored balances.
 pub fn balance_block(block: &[u8]) -> Result<Totals, String> {
     let mut totals = Totals::new();
-    for line in block.split(|&b| b == b'\n').filter(|line| !line.is_empty()) {
-        let (user, balance) = line
-            .iter()
-            .position(|&b| b == b'\t')
-            .map(|tab| (&line[..tab], &line[tab + 1..]))
-            .ok_or_else(|| format!("bad balance line {:?}", String::from_utf8_lossy(line)))?;
-        totals.entry(integer(user)?).or_default().stored = Some(integer(balance)?);
+    for (user, balance) in pairs(block, "balance")? {
+        totals.entry(user).or_default().stored = Some(balance);
+    }
+    Ok(totals)
+}
+
+/// The `integer \t integer` lines of a block.
+fn pairs(block: &[u8], what: &str) -> Result<Vec<(i64, i64)>, String> {
+    let lines = block.split(|&b| b == b'\n').filter(|line| !line.is_empty());
+    lines
+        .map(|line| {
+            let tab = line.iter().position(|&b| b == b'\t');
+            let (key, value) = tab
+                .map(|tab| (&line[..tab], &line[tab + 1..]))
+                .ok_or_else(|| format!("bad {what} line {:?}", String::from_utf8_lossy(line)))?;
+            Ok((integer(key)?, integer(value)?))
+        })
+        .collect()
+}
+
+/// Parses lot lines `user \t sum of remaining` into the users' lot totals.
+pub fn lots_block(block: &[u8]) -> Result<Totals, String> {
+    let mut totals = Totals::new();
+    for (user, remaining) in pairs(block, "lots")? {
+        totals.entry(user).or_default().lots += remaining;
     }
     Ok(totals)
 }
@@ -129,7 +162,8 @@ mod tests {
                 earned: 0,
                 used: 30,
                 cancelled: 30,
-                stored: None
+                stored: None,
+                lots: 0,
             }
         );
         assert_eq!(totals[&8].earned, 1);
@@ -144,9 +178,19 @@ mod tests {
         );
         assert_eq!(whole, parts);
         let joined = merge(parts, balance_block(b"1\t5\n3\t9\n").expect("balances"));
+        let joined = merge(joined, lots_block(b"1\t5\n2\t20\n3\t9\n").expect("lots"));
         assert_eq!(joined[&1].discrepancy(), None);
-        assert_eq!(joined[&2].discrepancy(), Some((0, 20)), "no balance row counts as zero");
-        assert_eq!(joined[&3].discrepancy(), Some((9, 0)), "a balance without ledger entries");
+        let differ = |stored, ledger, lots| Some(Discrepancy { stored, ledger, lots });
+        assert_eq!(joined[&2].discrepancy(), differ(0, 20, 20), "no balance row counts as zero");
+        assert_eq!(joined[&3].discrepancy(), differ(9, 0, 9), "a balance without ledger entries");
+    }
+
+    #[test]
+    fn a_balance_that_agrees_with_its_ledger_but_not_its_lots_is_a_discrepancy() {
+        let ledger = ledger_block(b"4\te\t100\t1\t1\n4\tu\t-40\t1\t1\n").expect("ledger");
+        let joined =
+            merge(merge(ledger, balance_block(b"4\t60\n").expect("balances")), lots_block(b"4\t59\n").expect("lots"));
+        assert_eq!(joined[&4].discrepancy(), Some(Discrepancy { stored: 60, ledger: 60, lots: 59 }));
     }
 
     #[test]
@@ -154,5 +198,6 @@ mod tests {
         assert!(ledger_block(b"x\te\t1\t1\t1\n").is_err());
         assert!(ledger_block(b"1\te\n").is_err());
         assert!(balance_block(b"12\n").is_err());
+        assert!(lots_block(b"12\tx\n").is_err());
     }
 }

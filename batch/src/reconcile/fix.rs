@@ -1,7 +1,8 @@
-//! `--fix`: corrects each discrepancy of the execution as a delta, only if the very same difference is
-//! still there, under the balance row's lock (ledger writers take that lock first, so the ledger of the
-//! user cannot move meanwhile). A concurrent earn or use moved both sides by the same amount, so the
-//! difference, and the delta, are unchanged: the fix never undoes a concurrent write.
+//! `--fix`: corrects each balance that differs from its ledger as a delta, only if the very same
+//! difference is still there, under the balance row's lock (ledger writers take that lock first, so the
+//! ledger of the user cannot move meanwhile). A concurrent earn or use moved both sides by the same
+//! amount, so the difference, and the delta, are unchanged: the fix never undoes a concurrent write. A
+//! balance that agrees with its ledger and differs only from its lots is reported, never changed.
 
 use infra::points::cache::BalanceCache;
 use sqlx::PgPool;
@@ -23,6 +24,16 @@ pub async fn apply(pool: &PgPool, execution: i64, cache: Option<&BalanceCache>) 
     let mut outcome = Fixed::default();
     for row in pending {
         let (id, user, stored, ledger) = (row.id, row.user_id, row.stored_balance, row.ledger_balance);
+        if stored == ledger {
+            // Only the lots differ: which lot is wrong takes a person with the allocations in front of them.
+            tracing::warn!(
+                user,
+                stored,
+                "the balance agrees with its ledger but not with its lots; left for an operator"
+            );
+            outcome.skipped += 1;
+            continue;
+        }
         match fix_one(pool, id, user, stored, ledger).await {
             Ok(true) => {
                 outcome.fixed += 1;

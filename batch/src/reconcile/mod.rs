@@ -224,7 +224,13 @@ async fn reconcile_unit(
         let read_balances;
         (totals, read_balances) =
             stream::aggregate(&mut read, &balances, aggregate::balance_block, totals, rayon, &progress.rows).await?;
-        rows_read += read_ledger + read_balances;
+        // Lots are hash-partitioned on the same key the same way: partition N holds the same users.
+        let lots =
+            format!("COPY (SELECT user_id, sum(remaining) FROM point_lots_p{partition} GROUP BY user_id) TO STDOUT");
+        let read_lots;
+        (totals, read_lots) =
+            stream::aggregate(&mut read, &lots, aggregate::lots_block, totals, rayon, &progress.rows).await?;
+        rows_read += read_ledger + read_balances + read_lots;
     }
     read.commit().await?;
     let rows_read = rows_read as i64;

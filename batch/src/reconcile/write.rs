@@ -1,7 +1,7 @@
 //! Writes one partition's results in one transaction: its snapshot rows (COPY), its discrepancy rows and
 //! its checkpoint, so a partition is either entirely recorded or not at all.
 
-use super::aggregate::Totals;
+use super::aggregate::{Discrepancy, Totals};
 use crate::jobs::{self, Counts};
 use chrono::NaiveDate;
 use sqlx::PgPool;
@@ -34,23 +34,19 @@ pub async fn partition(
     copy.send(text.into_bytes()).await?;
     copy.finish().await?;
 
-    let (users, stored, ledger): (Vec<i64>, Vec<i64>, Vec<i64>) = totals
-        .iter()
-        .filter_map(|(user, t)| t.discrepancy().map(|(stored, ledger)| (*user, stored, ledger)))
-        .fold((vec![], vec![], vec![]), |(mut u, mut s, mut l), (user, stored, ledger)| {
-            u.push(user);
-            s.push(stored);
-            l.push(ledger);
-            (u, s, l)
-        });
+    let differing: Vec<_> = totals.iter().filter_map(|(user, t)| t.discrepancy().map(|d| (*user, d))).collect();
+    let users: Vec<i64> = differing.iter().map(|(user, _)| *user).collect();
+    let column = |pick: fn(&Discrepancy) -> i64| differing.iter().map(|(_, d)| pick(d)).collect::<Vec<i64>>();
     sqlx::query!(
-        "INSERT INTO reconciliation_discrepancies (execution_id, business_date, user_id, stored_balance, ledger_balance)
-         SELECT $1, $2, * FROM unnest($3::bigint[], $4::bigint[], $5::bigint[])",
+        "INSERT INTO reconciliation_discrepancies
+           (execution_id, business_date, user_id, stored_balance, ledger_balance, lots_balance)
+         SELECT $1, $2, * FROM unnest($3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[])",
         execution,
         date,
         &users,
-        &stored,
-        &ledger,
+        &column(|d| d.stored),
+        &column(|d| d.ledger),
+        &column(|d| d.lots),
     )
     .execute(&mut *tx)
     .await?;
