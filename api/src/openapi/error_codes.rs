@@ -88,6 +88,7 @@ pub const BY_OPERATION: &[(&str, &[&[ErrorCode]])] = &[
     ),
     ("balance", &[&[UserNotFound]]),
     ("history", &[&[UserNotFound, InvalidCursor, InvalidRange]]),
+    ("expiring", &[&[UserNotFound]]),
     ("list_products", &[]),
     ("create_product", &[&[ValidationFailed, OptionNameTaken]]),
     ("read_product", &[&[ProductNotFound]]),

@@ -8,6 +8,7 @@ use utoipa_axum::router::OpenApiRouter;
 
 mod coupons;
 mod points;
+mod points_expiring;
 mod points_history;
 mod shop;
 mod users;

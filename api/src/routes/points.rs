@@ -42,6 +42,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(cancel))
         .routes(routes!(balance))
         .routes(routes!(super::points_history::history))
+        .routes(routes!(super::points_expiring::expiring))
 }
 
 #[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]

@@ -226,6 +226,7 @@ fn matrix(f: &Fixture) -> Vec<Row> {
         fixed(M::POST, "/api/v2/points/use", json!({ "userId": a, "amount": 10 }), [401, 404, 200, 200]),
         row(M::GET, "/api/v2/points/users/{user_id}/balance", format!("/api/v2/points/users/{a}/balance"), None, [401, 404, 200, 200]),
         row(M::GET, "/api/v2/points/users/{user_id}/history", format!("/api/v2/points/users/{a}/history"), None, [401, 404, 200, 200]),
+        row(M::GET, "/api/v2/points/users/{user_id}/expiring", format!("/api/v2/points/users/{a}/expiring"), None, [401, 404, 200, 200]),
         row(M::POST, "/api/v2/points/{point_id}/cancel", format!("/api/v2/points/{}/cancel", f.point_use), None, [401, 404, 200, 409]),
         // Accounts: /me is always the caller's own; the public routes act on what they are given.
         row(M::GET, "/api/v1/users/me", "/api/v1/users/me".into(), None, [401, 200, 200, 200]),

@@ -462,3 +462,35 @@ async fn an_earn_says_how_long_its_points_stay_spendable_and_an_untouched_earn_i
     assert_eq!((undone["kind"].as_str(), undone["balance"].as_i64()), (Some("CANCEL"), Some(100)));
     assert_eq!(balance_and_ledger(&app, kim).await, (100, 100));
 }
+
+#[tokio::test]
+async fn expiring_points_are_listed_soonest_first_within_the_days_asked() {
+    let app = spawn_app().await;
+    let lee = user(&app, "lee@points.test").await;
+    let (admin, token) = (app.token(1, Role::Admin), app.token(lee, Role::User));
+    for (amount, days) in [(300, 20), (200, 5), (100, 90)] {
+        let body = json!({ "userId": lee, "amount": amount, "validDays": days });
+        point_id(app.post_json("/api/v2/points/earn", &admin, &body).await).await;
+    }
+    // The soonest expiry is spent first: all of the 5-day lot, then 50 of the 20-day one.
+    point_id(app.post_json("/api/v2/points/use", &token, &json!({ "amount": 250 })).await).await;
+    let remaining = |view: &Value| -> Vec<i64> {
+        view["lots"].as_array().expect("lots").iter().map(|lot| lot["remaining"].as_i64().expect("remaining")).collect()
+    };
+
+    let month = expiring(&app, &token, lee, "").await;
+    assert_eq!((month["withinDays"].as_i64(), month["total"].as_i64()), (Some(30), Some(250)));
+    assert_eq!(remaining(&month), [250], "an emptied lot is not listed");
+    let quarter = expiring(&app, &token, lee, "?withinDays=91").await;
+    assert_eq!((quarter["total"].as_i64(), remaining(&quarter)), (Some(350), vec![250, 100]));
+    assert_problem(
+        app.get(&format!("/api/v2/points/users/{lee}/expiring?withinDays=0"), &token).await,
+        400,
+        "INVALID_QUERY",
+    )
+    .await;
+}
+
+async fn expiring(app: &TestApp, token: &str, user: i64, query: &str) -> Value {
+    app.get_json(&format!("/api/v2/points/users/{user}/expiring{query}"), token).await
+}

@@ -130,3 +130,25 @@ pub(super) async fn close_untouched(
     .await?;
     Ok(closed.rows_affected() == 1)
 }
+
+/// What is left of a lot that is still spendable, and until when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpiringLot {
+    pub expires_at: DateTime<Utc>,
+    pub remaining: i64,
+    pub source: LotSource,
+}
+
+/// The user's lots still spendable now that stop being so by `until`, soonest first.
+pub async fn expiring(pool: &sqlx::PgPool, user: UserId, until: DateTime<Utc>) -> sqlx::Result<Vec<ExpiringLot>> {
+    sqlx::query_as!(
+        ExpiringLot,
+        r#"SELECT expires_at, remaining, source AS "source: LotSource" FROM point_lots
+           WHERE user_id = $1 AND remaining > 0 AND expires_at > now() AND expires_at <= $2
+           ORDER BY expires_at, id"#,
+        user.get(),
+        until
+    )
+    .fetch_all(pool)
+    .await
+}
