@@ -123,7 +123,8 @@ pub(super) async fn move_locked(
         anyhow::bail!("shipping order {} without a carrier and tracking number", request.order);
     }
     let order = write_move(tx, &request, locked.status, step).await?;
-    let trace_id = request.trace_id.as_deref();
+    let (reason, trace_id) = (request.reason.as_deref(), request.trace_id.as_deref());
+    record(&mut **tx, order.id, Some(locked.status), step.to, request.actor, reason, trace_id).await?;
     let items = items_of(&mut **tx, order.id).await?;
     let units: Vec<_> = items.iter().map(|item| (item.option_id, item.quantity)).collect();
     outbox::append(&mut **tx, moved_event(&MovedFacts::from(&order), locked.status, &units, trace_id)).await?;
@@ -187,8 +188,7 @@ pub(super) async fn lock(tx: &mut Transaction<'_, Postgres>, order: OrderId) -> 
     .await
 }
 
-/// The guarded UPDATE: it moves the order only from the status the decision was made on, and writes the
-/// move's line of history in the same statement.
+/// The guarded UPDATE: it moves the order only from the status the decision was made on.
 async fn write_move(
     tx: &mut Transaction<'_, Postgres>,
     request: &MoveRequest,
@@ -198,32 +198,21 @@ async fn write_move(
     let shipment = request.shipment.as_ref();
     let moved = sqlx::query_as!(
         OrderRow,
-        r#"WITH moved AS (
-             UPDATE orders SET status = $3, status_changed_at = now(),
-               paid_at = CASE WHEN $3 = 'PAID' THEN now() ELSE paid_at END,
-               cancelled_at = CASE WHEN $3 = 'CANCELLED' THEN now() ELSE cancelled_at END,
-               delivered_at = CASE WHEN $3 = 'DELIVERED' THEN now() ELSE delivered_at END,
-               carrier = coalesce($4, carrier), tracking_number = coalesce($5, tracking_number)
-             WHERE id = $1 AND status = $2
-             RETURNING *),
-           logged AS (
-             INSERT INTO order_status_history (order_id, from_status, to_status, actor, reason, trace_id)
-             SELECT id, $2, $3, $6, $7, $8 FROM moved)
-           SELECT id AS "id!", user_id AS "user_id!", status AS "status!: OrderStatus", subtotal AS "subtotal!",
-             coupon_id, coupon_discount AS "coupon_discount!", points_used AS "points_used!", point_use_id,
-             amount_to_pay AS "amount_to_pay!", receiver_name AS "receiver_name!", phone AS "phone!",
-             address AS "address!", payment_method AS "payment_method!: PaymentMethod", created_at AS "created_at!",
-             cancelled_at, payment_due_at AS "payment_due_at!", paid_at, carrier, tracking_number, delivered_at,
-             status_changed_at AS "status_changed_at!"
-           FROM moved"#,
+        r#"UPDATE orders SET status = $3, status_changed_at = now(),
+             paid_at = CASE WHEN $3 = 'PAID' THEN now() ELSE paid_at END,
+             cancelled_at = CASE WHEN $3 = 'CANCELLED' THEN now() ELSE cancelled_at END,
+             delivered_at = CASE WHEN $3 = 'DELIVERED' THEN now() ELSE delivered_at END,
+             carrier = coalesce($4, carrier), tracking_number = coalesce($5, tracking_number)
+           WHERE id = $1 AND status = $2
+           RETURNING id, user_id, status AS "status: OrderStatus", subtotal, coupon_id, coupon_discount, points_used,
+             point_use_id, amount_to_pay, receiver_name, phone, address,
+             payment_method AS "payment_method: PaymentMethod", created_at, cancelled_at, payment_due_at, paid_at,
+             carrier, tracking_number, delivered_at, status_changed_at"#,
         request.order.get(),
         from as OrderStatus,
         step.to as OrderStatus,
         shipment.map(|s| s.carrier.as_str()),
         shipment.map(|s| s.tracking_number.as_str()),
-        request.actor.label(),
-        request.reason.as_deref(),
-        request.trace_id.as_deref(),
     )
     .fetch_optional(&mut **tx)
     .await?;

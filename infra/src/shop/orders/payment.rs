@@ -165,7 +165,7 @@ async fn payability(
     order: OrderId,
     buyer: UserId,
     amount: i64,
-) -> sqlx::Result<Option<Result<OrderStatus, PayRefusal>>> {
+) -> sqlx::Result<Option<Result<(), PayRefusal>>> {
     let row = sqlx::query!(
         r#"SELECT user_id, status AS "status: OrderStatus", payment_due_at, delivered_at, amount_to_pay
            FROM orders WHERE id = $1"#,
@@ -184,7 +184,7 @@ async fn payability(
     Ok(Some(match decide(row.status, OrderAction::Pay, &facts) {
         Err(refusal) => Err(PayRefusal::Refused(refusal)),
         Ok(_) if amount != row.amount_to_pay => Err(PayRefusal::AmountMismatch { to_pay: row.amount_to_pay }),
-        Ok(_) => Ok(row.status),
+        Ok(_) => Ok(()),
     }))
 }
 
