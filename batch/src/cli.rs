@@ -31,6 +31,8 @@ pub enum Command {
     ReconcilePoints(crate::reconcile::ReconcileArgs),
     /// Purchase confirmation of orders delivered AUTO_CONFIRM_DAYS ago that the buyer did not confirm.
     AutoConfirm(crate::auto_confirm::AutoConfirmArgs),
+    /// Expiry of the points whose validity ended by the end of a business date (lots closed, EXPIRE entries).
+    ExpirePoints(crate::expire_points::ExpirePointsArgs),
     /// Parked outbox rows: list them, or re-drive one.
     #[command(subcommand)]
     Outbox(crate::outbox::OutboxCommand),

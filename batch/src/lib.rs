@@ -5,6 +5,7 @@ mod accounts;
 pub mod auto_confirm;
 mod catalogue;
 mod cli;
+pub mod expire_points;
 mod jobs;
 mod outbox;
 mod progress;
@@ -49,6 +50,10 @@ pub async fn run(cli: BatchCli) -> anyhow::Result<Exit> {
         Command::AutoConfirm(args) => {
             let pool = connect_for(&cli.postgres, args.workers).await?;
             auto_confirm::run(&pool, args).await
+        }
+        Command::ExpirePoints(args) => {
+            let pool = connect_for(&cli.postgres, args.workers).await?;
+            expire_points::run(&pool, args).await
         }
         Command::Runs { limit } => {
             let pool = infra::db::connect(&cli.postgres).await?;

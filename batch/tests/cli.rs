@@ -147,3 +147,39 @@ async fn seed_catalogue_makes_products_with_their_options_and_stock_and_refuses_
         assert_eq!(output.status.code(), Some(2), "{bad:?}");
     }
 }
+
+/// The value of a `key = value` line of a TOML file, if the line sets `key`.
+fn value<'a>(line: &'a str, key: &str) -> Option<&'a str> {
+    line.strip_prefix(key).map(|rest| rest.trim_start_matches([' ', '=']).trim())
+}
+
+/// Every settle-batch entry of the shipped schedule names a subcommand that accepts its arguments (the
+/// slot placeholders filled in as the scheduler would), so a renamed job or flag fails here, not at night.
+#[test]
+fn the_shipped_schedule_runs_only_commands_and_arguments_settle_batch_accepts() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scheduler/schedule.toml");
+    let schedule = std::fs::read_to_string(&path).expect("the shipped schedule");
+    let mut checked = Vec::new();
+    let mut lines = schedule.lines().peekable();
+    while let Some(line) = lines.next() {
+        let Some(command) = value(line, "command") else { continue };
+        let command: String = serde_json::from_str(command).expect("a quoted command");
+        let args: Vec<String> = lines
+            .peek()
+            .and_then(|next| value(next, "args"))
+            .map(|args| serde_json::from_str(args).expect("a list of quoted arguments"))
+            .unwrap_or_default();
+        let filled = args.iter().map(|arg| {
+            arg.replace("{yesterday}", "2026-12-06")
+                .replace("{date}", "2026-12-07")
+                .replace("{slot}", "2026-12-07T01:10:00Z")
+        });
+        let argv = ["settle-batch".to_owned(), command.clone()].into_iter().chain(filled);
+        let parsed = <settle_batch::BatchCli as clap::Parser>::try_parse_from(argv);
+        assert!(parsed.is_ok(), "{command} {args:?}: {}", parsed.err().map(|e| e.to_string()).unwrap_or_default());
+        checked.push(command);
+    }
+    for job in ["reconcile-points", "auto-confirm", "expire-points"] {
+        assert!(checked.iter().any(|command| command == job), "{job} is not scheduled: {checked:?}");
+    }
+}

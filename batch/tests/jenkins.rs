@@ -73,3 +73,45 @@ async fn the_pipelines_auto_confirm_stage_confirms_what_is_due_and_refuses_a_mal
     assert!(String::from_utf8_lossy(&bad.stderr).contains("RFC 3339"));
     let _ = std::fs::remove_dir_all(&reports);
 }
+
+#[tokio::test]
+async fn the_pipelines_expire_points_stage_expires_what_is_due_and_refuses_a_malformed_date() {
+    let env = TestEnv::new().await;
+    let reports = std::env::temp_dir().join(format!("settle-jenkins-{}", testkit::unique_suffix()));
+    let jenkinsfile = std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../jenkins/Jenkinsfile"))
+        .expect("the Jenkinsfile");
+    assert!(jenkinsfile.contains("jenkins/expire-points.sh \"$BUSINESS_DATE\""), "the pipeline runs the stage");
+    let seeded = process::command_for(env!("CARGO_BIN_EXE_settle-batch").as_ref(), &env)
+        .args(["seed-points", "--users", "20", "--transactions", "60"])
+        .output()
+        .expect("seed");
+    assert!(seeded.status.success(), "{}", String::from_utf8_lossy(&seeded.stderr));
+    let due: i64 = sqlx::query_scalar(
+        "WITH due AS (UPDATE point_lots SET expires_at = '2026-12-01T00:00:00Z' WHERE remaining > 0 RETURNING remaining)
+         SELECT sum(remaining)::bigint FROM due",
+    )
+    .fetch_one(&env.pool)
+    .await
+    .expect("due lots");
+    let stage = |args: &[&str]| {
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../jenkins/expire-points.sh");
+        let mut command = process::command_for(&script, &env);
+        command.args(args).env("SETTLE_BATCH", env!("CARGO_BIN_EXE_settle-batch")).env("REPORTS_DIR", &reports);
+        command.output().expect("running jenkins/expire-points.sh")
+    };
+
+    let ran = stage(&["2026-12-01"]);
+    assert!(ran.status.success(), "{}", String::from_utf8_lossy(&ran.stderr));
+    let summary = std::fs::read_to_string(reports.join("expire-points-2026-12-01.txt")).expect("the summary");
+    assert!(summary.contains("(exit 0)") && summary.contains(&format!(" {due}\n")), "{due}: {summary}");
+    let left: i64 = sqlx::query_scalar("SELECT coalesce(sum(balance), 0)::bigint FROM point_balances")
+        .fetch_one(&env.pool)
+        .await
+        .expect("balances");
+    assert_eq!(left, 0, "every lot was due");
+    assert_eq!(stage(&["2026-12-01"]).status.code(), Some(3), "this date is done");
+    let bad = stage(&["1.12.2026"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("YYYY-MM-DD"));
+    let _ = std::fs::remove_dir_all(&reports);
+}

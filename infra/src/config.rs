@@ -213,6 +213,19 @@ impl BusinessTimeArgs {
     pub fn day_of(&self, instant: chrono::DateTime<chrono::Utc>) -> chrono::NaiveDate {
         instant.with_timezone(&self.timezone).date_naive()
     }
+
+    /// The instant the business day `date` begins: its first midnight there, or the first instant after a
+    /// midnight that a daylight-saving change skipped.
+    pub fn start_of(&self, date: chrono::NaiveDate) -> chrono::DateTime<chrono::Utc> {
+        use chrono::TimeZone;
+        let mut local = date.and_time(chrono::NaiveTime::MIN);
+        loop {
+            if let Some(start) = self.timezone.from_local_datetime(&local).earliest() {
+                return start.with_timezone(&chrono::Utc);
+            }
+            local += chrono::Duration::minutes(1);
+        }
+    }
 }
 
 impl PostgresArgs {
@@ -256,6 +269,16 @@ mod tests {
         let late_utc: chrono::DateTime<chrono::Utc> = "2026-11-30T16:30:00Z".parse().expect("instant");
         assert_eq!(seoul.day_of(late_utc).to_string(), "2026-12-01", "01:30 in Seoul is already the next day");
         assert!(super::parse_timezone("Mars/Olympus").unwrap_err().contains("not known"));
+    }
+
+    #[test]
+    fn a_business_day_starts_at_its_first_local_midnight_or_right_after_a_skipped_one() {
+        let date = |raw: &str| raw.parse::<chrono::NaiveDate>().expect("date");
+        let seoul = BusinessTimeArgs { timezone: chrono_tz::Asia::Seoul };
+        assert_eq!(seoul.start_of(date("2026-12-01")).to_rfc3339(), "2026-11-30T15:00:00+00:00");
+        // Santiago skipped 2022-09-11 00:00-00:59 (clocks went from 24:00 to 01:00).
+        let santiago = BusinessTimeArgs { timezone: chrono_tz::America::Santiago };
+        assert_eq!(santiago.start_of(date("2022-09-11")).to_rfc3339(), "2022-09-11T04:00:00+00:00");
     }
 
     #[test]

@@ -77,7 +77,7 @@ catalogue! {
     CouponNotApplicable => CONFLICT, "COUPON_NOT_APPLICABLE", "the coupon cannot serve this order: `reason` says why";
     PointsExceedAmount => CONFLICT, "POINTS_EXCEED_AMOUNT", "more points than the amount left to pay after the coupon";
     UseBelongsToOrder => CONFLICT, "USE_BELONGS_TO_ORDER", "the use was made by an order: cancel the order instead";
-    NotCancellable => CONFLICT, "NOT_CANCELLABLE", "a cancel entry cannot itself be cancelled";
+    NotCancellable => CONFLICT, "NOT_CANCELLABLE", "a cancel or expiry entry cannot be cancelled";
     EarnTouched => CONFLICT, "EARN_TOUCHED", "points of this earn were spent or expired: only an untouched earn is cancelled";
     OrderClosed => CONFLICT, "ORDER_CLOSED", "the order is confirmed, cancelled, expired or refunded: nothing more happens to it";
     OrderNotPayable => CONFLICT, "ORDER_NOT_PAYABLE", "the order is not waiting for a payment";

@@ -118,7 +118,9 @@ impl From<Refusal> for ApiError {
                 ApiError::new(ErrorCode::Forbidden, "users cancel their own uses; only admins cancel earns")
             }
             Refusal::AlreadyCancelled => ApiError::new(ErrorCode::AlreadyCancelled, "this entry was cancelled before"),
-            Refusal::NotCancellable => ApiError::new(ErrorCode::NotCancellable, "a cancel entry cannot be cancelled"),
+            Refusal::NotCancellable => {
+                ApiError::new(ErrorCode::NotCancellable, "a cancel or expiry entry cannot be cancelled")
+            }
             Refusal::BelongsToOrder(order) => belongs_to_order(order),
             Refusal::EarnTouched => ApiError::new(
                 ErrorCode::EarnTouched,

@@ -15,6 +15,7 @@ pub struct UserTotals {
     pub earned: i64,
     pub used: i64,
     pub cancelled: i64,
+    pub expired: i64,
     /// The stored balance, if the user has a balance row.
     pub stored: Option<i64>,
     /// Sum of the remaining amounts of the user's lots: what the stored balance must equal as well.
@@ -39,6 +40,7 @@ impl UserTotals {
         self.earned += other.earned;
         self.used += other.used;
         self.cancelled += other.cancelled;
+        self.expired += other.expired;
         if other.stored.is_some() {
             self.stored = other.stored;
         }
@@ -56,7 +58,7 @@ impl UserTotals {
     }
 }
 
-/// Parses ledger lines `user \t kind(e|u|c) \t amount \t before_close(0|1) \t in_day(0|1)`.
+/// Parses ledger lines `user \t kind(e|u|c|x) \t amount \t before_close(0|1) \t in_day(0|1)`.
 pub fn ledger_block(block: &[u8]) -> Result<Totals, String> {
     let mut totals = Totals::new();
     for line in block.split(|&b| b == b'\n').filter(|line| !line.is_empty()) {
@@ -76,6 +78,7 @@ pub fn ledger_block(block: &[u8]) -> Result<Totals, String> {
                 match kind {
                     b"e" => entry.earned += amount,
                     b"u" => entry.used -= amount,
+                    b"x" => entry.expired -= amount,
                     _ => entry.cancelled += amount.abs(),
                 }
             }
@@ -151,17 +154,19 @@ mod tests {
 
     #[test]
     fn a_ledger_block_splits_the_day_from_the_closing_and_the_total() {
-        let block = b"7\te\t100\t1\t0\n7\tu\t-30\t1\t1\n7\tc\t30\t1\t1\n7\te\t5\t0\t0\n8\te\t1\t1\t1\n";
+        let block =
+            b"7\te\t100\t1\t0\n7\tu\t-30\t1\t1\n7\tc\t30\t1\t1\n7\tx\t-20\t1\t1\n7\te\t5\t0\t0\n8\te\t1\t1\t1\n";
         let totals = ledger_block(block).expect("parses");
         assert_eq!(
             totals[&7],
             UserTotals {
-                total: 105,
-                closing: 100,
-                entries_to_close: 3,
+                total: 85,
+                closing: 80,
+                entries_to_close: 4,
                 earned: 0,
                 used: 30,
                 cancelled: 30,
+                expired: 20,
                 stored: None,
                 lots: 0,
             }

@@ -212,7 +212,7 @@ async fn reconcile_unit(
         // COPY takes no parameters: the partition number and the day's bounds (made by PostgreSQL's to_char
         // above, so a fixed format) are written into the statement.
         let ledger = format!(
-            "COPY (SELECT user_id, CASE kind WHEN 'EARN' THEN 'e' WHEN 'USE' THEN 'u' ELSE 'c' END, amount, \
+            "COPY (SELECT user_id, CASE kind WHEN 'EARN' THEN 'e' WHEN 'USE' THEN 'u' WHEN 'EXPIRE' THEN 'x' ELSE 'c' END, amount, \
                           (created_at < '{end}')::int, (created_at >= '{start}')::int FROM points_p{partition}) TO STDOUT",
             end = day.end,
             start = day.start

@@ -19,12 +19,15 @@ pub async fn partition(
     let mut tx = pool.begin().await?;
     let mut copy = tx
         // COPY has no macro form: the statement stays a string (constant, no values in it).
-        .copy_in_raw("COPY daily_point_snapshots (business_date, user_id, balance, earned, used, cancelled) FROM STDIN")
+        .copy_in_raw(
+            "COPY daily_point_snapshots (business_date, user_id, balance, earned, used, cancelled, expired) FROM STDIN",
+        )
         .await?;
     let mut text = String::with_capacity(chunk * 48);
     let (mut written, mut pending) = (0i64, 0usize);
     for (user, t) in totals.iter().filter(|(_, t)| t.entries_to_close > 0) {
-        writeln!(text, "{date}\t{user}\t{}\t{}\t{}\t{}", t.closing, t.earned, t.used, t.cancelled)?;
+        let (closing, earned, used, cancelled, expired) = (t.closing, t.earned, t.used, t.cancelled, t.expired);
+        writeln!(text, "{date}\t{user}\t{closing}\t{earned}\t{used}\t{cancelled}\t{expired}")?;
         (written, pending) = (written + 1, pending + 1);
         if pending == chunk {
             copy.send(std::mem::take(&mut text).into_bytes()).await?;

@@ -43,17 +43,23 @@ impl BalanceCache {
 
     /// Stores (version, balance) unless the cache already holds that version or a newer one.
     pub async fn offer(&self, user: UserId, version: i64, balance: i64) {
-        let stored: redis::RedisResult<i64> = self
-            .offer
-            .key(self.key(user))
-            .arg(version)
-            .arg(balance)
-            .arg(TTL_SECONDS)
-            .invoke_async(&mut self.redis.connection())
-            .behind(&self.redis)
-            .await;
+        self.offer_all(&[BalanceChange { user, version, balance }]).await;
+    }
+
+    /// Offers every change in one round trip (a bulk job's chunk), each as [`Self::offer`] would.
+    pub async fn offer_all(&self, changes: &[BalanceChange]) {
+        if changes.is_empty() {
+            return;
+        }
+        let mut invocation = self.offer.prepare_invoke();
+        invocation.arg(TTL_SECONDS);
+        for change in changes {
+            invocation.key(self.key(change.user)).arg(change.version).arg(change.balance);
+        }
+        let stored: redis::RedisResult<i64> =
+            invocation.invoke_async(&mut self.redis.connection()).behind(&self.redis).await;
         if let Err(error) = stored {
-            tracing::warn!(%error, user = %user, "could not refresh the cached balance");
+            tracing::warn!(%error, balances = changes.len(), "could not refresh the cached balances");
         }
     }
 }

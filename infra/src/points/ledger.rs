@@ -41,7 +41,7 @@ pub enum Refusal {
     /// Users cancel their own uses; only admins cancel earns.
     NotAllowed,
     AlreadyCancelled,
-    /// A cancel entry is not itself cancelled.
+    /// A cancel entry is not itself cancelled, nor is an expiry.
     NotCancellable,
     /// The use was made by placing this order: it comes back only by cancelling the order.
     BelongsToOrder(i64),
@@ -77,7 +77,7 @@ pub async fn cancel(
     if !actor.is_admin && kind != PointKind::Use {
         return Ok(Err(Refusal::NotAllowed));
     }
-    if kind == PointKind::Cancel {
+    if matches!(kind, PointKind::Cancel | PointKind::Expire) {
         return Ok(Err(Refusal::NotCancellable));
     }
     let order = sqlx::query_scalar!("SELECT id FROM orders WHERE point_use_id = $1", point_id)
@@ -133,7 +133,9 @@ pub async fn reverse(
     .await?;
     let entry = append(tx, owner, Change::cancel(-amount, point_id), (after.balance, after.version)).await?;
     if amount < 0 {
-        lots::put_back(tx, owner, (point_id, entry.point_id), -amount, regrant, entry.created_at).await?;
+        // The clock after the lock, not the transaction's start: a lot that ended while this cancel waited for
+        // the lock is regranted, not refilled.
+        lots::put_back(tx, owner, (point_id, entry.point_id), -amount, regrant, Utc::now()).await?;
     }
     record_event(tx, "PointsCancelled", &entry, trace_id).await?;
     Ok(Ok(entry))

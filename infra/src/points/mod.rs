@@ -3,6 +3,7 @@
 //! takes from, and an outbox event.
 
 pub mod cache;
+pub mod expiry;
 pub mod history;
 pub mod ledger;
 pub mod lots;

@@ -1,10 +1,14 @@
--- Cache a balance only if it is newer than what the cache holds (versions grow with every change).
--- KEYS[1] balance key   ARGV[1] version   ARGV[2] balance   ARGV[3] TTL in seconds
--- Returns 1 if stored, 0 if the cache already held this version or a newer one.
-local current = redis.call('GET', KEYS[1])
-if current then
-  local version = tonumber(string.match(current, '^(%d+):'))
-  if version and version >= tonumber(ARGV[1]) then return 0 end
+-- Cache each balance only if it is newer than what the cache holds (versions grow with every change).
+-- KEYS[i] a balance key   ARGV[1] TTL in seconds   ARGV[2i] and ARGV[2i+1] that key's version and balance
+-- Returns how many were stored (a key whose cache already held that version or a newer one is left).
+local stored = 0
+for i, key in ipairs(KEYS) do
+  local version, balance = ARGV[2 * i], ARGV[2 * i + 1]
+  local current = redis.call('GET', key)
+  local held = current and tonumber(string.match(current, '^(%d+):'))
+  if not (held and held >= tonumber(version)) then
+    redis.call('SET', key, version .. ':' .. balance, 'EX', ARGV[1])
+    stored = stored + 1
+  end
 end
-redis.call('SET', KEYS[1], ARGV[1] .. ':' .. ARGV[2], 'EX', ARGV[3])
-return 1
+return stored

@@ -7,6 +7,7 @@ use domain::{
     UserId,
 };
 use infra::points::{
+    expiry,
     ledger::{self, Actor, Entry, Refusal},
     lots::LotTerms,
 };
@@ -235,4 +236,118 @@ async fn the_backfill_turns_an_existing_ledger_into_lots_that_add_up_to_each_bal
         let (balance, lots) = balance_and_lots(&env.pool, user).await;
         assert_eq!(balance, lots, "user {user}");
     }
+}
+
+/// One expiry pass as the job makes it: every partition, chunk by chunk, lots due by `cutoff`.
+async fn expire_due(pool: &PgPool, cutoff: chrono::DateTime<chrono::Utc>) -> usize {
+    let mut expired = 0;
+    for partition in 0..16 {
+        let mut after = 0;
+        loop {
+            let mut tx = pool.begin().await.expect("tx");
+            let users = expiry::lock_due_users(&mut tx, partition, after, cutoff, 100).await.expect("lock");
+            let Some(&last) = users.last() else { break };
+            expired += expiry::expire_locked(&mut tx, &users, cutoff, "test", None).await.expect("expire").len();
+            tx.commit().await.expect("commit");
+            after = last;
+        }
+    }
+    expired
+}
+
+/// Jepsen-style: a thousand uses and cancels of one user race expiry passes while ten of the user's
+/// lots end mid-race. Whatever interleaving happened, the books must agree and no lot may have been
+/// spent after it ended.
+#[tokio::test]
+async fn racing_uses_cancels_and_expiry_passes_on_one_user_keep_balance_ledger_and_lots_equal() {
+    let env = TestEnv::new().await;
+    let buyer = user(&env.pool).await;
+    for lot in 0..30 {
+        let source = if lot % 5 == 0 { LotSource::Admin } else { LotSource::Purchase };
+        earn(&env.pool, buyer, 1_000, terms(source, DEFAULT)).await;
+    }
+    sqlx::query(
+        "UPDATE point_lots SET expires_at = now() + interval '300 milliseconds' + (id % 10) * interval '100 milliseconds'
+         WHERE user_id = $1 AND id % 3 = 0",
+    )
+    .bind(buyer.get())
+    .execute(&env.pool)
+    .await
+    .expect("ten lots end during the race");
+    let uses = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let racers: Vec<_> = (0..8u64)
+        .map(|racer| {
+            let (pool, uses) = (env.pool.clone(), uses.clone());
+            tokio::spawn(async move {
+                let (mut state, mut done) = (racer * 7_919 + 13, (0, 0));
+                for op in 0..125 {
+                    state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+                    let cancellable = if op % 4 == 3 { uses.lock().expect("uses").pop() } else { None };
+                    match cancellable {
+                        Some(use_id) => done.1 += usize::from(cancel(&pool, use_id).await.is_ok()),
+                        None => {
+                            if let Ok(used) = spend(&pool, buyer, 1 + (state >> 33) as i64 % 400).await {
+                                uses.lock().expect("uses").push(used.point_id);
+                                done.0 += 1;
+                            }
+                        }
+                    }
+                }
+                done
+            })
+        })
+        .collect();
+    let expiring = {
+        let pool = env.pool.clone();
+        let racing = racers.iter().map(|racer| racer.abort_handle()).collect::<Vec<_>>();
+        tokio::spawn(async move {
+            let mut passes = 0;
+            while racing.iter().any(|racer| !racer.is_finished()) {
+                expire_due(&pool, chrono::Utc::now()).await;
+                passes += 1;
+            }
+            passes
+        })
+    };
+    let (mut spent, mut cancelled) = (0, 0);
+    for racer in racers {
+        let (s, c) = racer.await.expect("racer");
+        (spent, cancelled) = (spent + s, cancelled + c);
+    }
+    assert!(expiring.await.expect("expiry passes") > 0);
+    // The pass the job makes after the race: whatever ended since the last one.
+    let end = chrono::Utc::now();
+    expire_due(&env.pool, end).await;
+
+    assert!(spent > 100 && cancelled > 10, "the race did happen: {spent} uses, {cancelled} cancels");
+    let expired: i64 = sqlx::query_scalar("SELECT count(*) FROM points WHERE user_id = $1 AND kind = 'EXPIRE'")
+        .bind(buyer.get())
+        .fetch_one(&env.pool)
+        .await
+        .expect("expiries");
+    assert!(expired > 0, "the ending lots expired with something left");
+    let (balance, lots) = balance_and_lots(&env.pool, buyer).await;
+    let ledger: i64 = sqlx::query_scalar("SELECT sum(amount)::bigint FROM points WHERE user_id = $1")
+        .bind(buyer.get())
+        .fetch_one(&env.pool)
+        .await
+        .expect("ledger");
+    assert!(balance >= 0 && balance == ledger && balance == lots, "balance {balance}, ledger {ledger}, lots {lots}");
+    let spent_after_the_end: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM point_allocations a
+         JOIN point_lots l ON l.user_id = a.user_id AND l.id = a.lot_id
+         JOIN points u ON u.user_id = a.user_id AND u.id = a.use_point_id
+         WHERE a.user_id = $1 AND u.created_at >= l.expires_at",
+    )
+    .bind(buyer.get())
+    .fetch_one(&env.pool)
+    .await
+    .expect("allocations");
+    assert_eq!(spent_after_the_end, 0, "a use that began after a lot ended took from it");
+    let due_left: i64 = sqlx::query_scalar("SELECT count(*) FROM point_lots WHERE remaining > 0 AND expires_at <= $1")
+        .bind(end)
+        .fetch_one(&env.pool)
+        .await
+        .expect("lots");
+    assert_eq!(due_left, 0);
 }
