@@ -28,8 +28,9 @@ use domain::{
 use futures::future::BoxFuture;
 use infra::idempotency::{self, IdempotencyKey};
 use infra::points::{
+    cache::{Cached, ExpiringSoon},
     ledger::{self, Actor, Entry, Refusal},
-    lots::LotTerms,
+    lots::{self, LotTerms},
 };
 use serde::{Deserialize, Serialize};
 use sqlx::{Postgres, Transaction};
@@ -207,7 +208,12 @@ struct BalanceView {
     user_id: i64,
     balance: i64,
     version: i64,
+    /// The part of the balance in lots that stop being spendable within the next 30 days.
+    expiring_within_30_days: i64,
 }
+
+/// The window of `expiringWithin30Days`.
+const EXPIRING_SOON_DAYS: i32 = 30;
 
 /// Cache-aside: Redis first; on a miss (or Redis trouble) PostgreSQL, then offer the value to the cache.
 /// `Cache-Control: no-cache` skips Redis and reads the ledger's balance row (support tools, audits).
@@ -223,13 +229,19 @@ async fn balance(
     let user_id = user.get();
     caller.ensure_owner(user, unknown_user)?;
     if !wants_fresh(&headers) {
-        if let Some((version, balance)) = state.balances.get(user).await {
-            return Ok(Json(BalanceView { user_id, balance, version }));
+        if let Some(Cached { version, balance, expiring: Some(expiring) }) =
+            state.balances.get_with_expiring(user).await
+        {
+            return Ok(Json(BalanceView { user_id, balance, version, expiring_within_30_days: expiring }));
         }
     }
-    let (balance, version) = ledger::balance(&state.pool, user).await?.unwrap_or((0, 0));
-    state.balances.offer(user, version, balance).await;
-    Ok(Json(BalanceView { user_id, balance, version }))
+    // A miss of either part reads both from one snapshot: never a balance with another version's part.
+    let nothing = ExpiringSoon { version: 0, amount: 0, until: None };
+    let (balance, soon) =
+        lots::balance_with_expiring(&state.pool, user, EXPIRING_SOON_DAYS).await?.unwrap_or((0, nothing));
+    state.balances.offer(user, soon.version, balance).await;
+    state.balances.offer_expiring(user, soon, Utc::now()).await;
+    Ok(Json(BalanceView { user_id, balance, version: soon.version, expiring_within_30_days: soon.amount }))
 }
 
 fn wants_fresh(headers: &HeaderMap) -> bool {

@@ -301,7 +301,10 @@ async fn cache_control_no_cache_reads_the_database_and_leaves_a_newer_cached_val
         infra::redis_client::Redis::connect(&app.env.redis).await.expect("redis"),
     );
     // A cached value the database does not hold, so the answer shows which source served it.
-    cache.offer(domain::UserId::parse(lee).expect("id"), 99, 12_345).await;
+    let user = domain::UserId::parse(lee).expect("id");
+    cache.offer(user, 99, 12_345).await;
+    let soon = infra::points::cache::ExpiringSoon { version: 99, amount: 0, until: None };
+    cache.offer_expiring(user, soon, chrono::Utc::now()).await;
     assert_eq!(read_balance(&app, lee).await, 12_345, "a plain read is served from the cache");
 
     let path = format!("/api/v2/points/users/{lee}/balance");
@@ -493,4 +496,36 @@ async fn expiring_points_are_listed_soonest_first_within_the_days_asked() {
 
 async fn expiring(app: &TestApp, token: &str, user: i64, query: &str) -> Value {
     app.get_json(&format!("/api/v2/points/users/{user}/expiring{query}"), token).await
+}
+
+#[tokio::test]
+async fn the_balance_shows_what_expires_within_30_days_following_writes_and_the_passing_of_time() {
+    let app = spawn_app().await;
+    let kim = user(&app, "kim@points.test").await;
+    let (admin, token) = (app.token(1, Role::Admin), app.token(kim, Role::User));
+    let mut earns = Vec::new();
+    for (amount, days) in [(300, 10), (200, 90)] {
+        let body = json!({ "userId": kim, "amount": amount, "validDays": days });
+        earns.push(point_id(app.post_json("/api/v2/points/earn", &admin, &body).await).await);
+    }
+    let path = format!("/api/v2/points/users/{kim}/balance");
+    let view = || app.get_json(&path, &token);
+    let expiring = |view: &Value| (view["balance"].as_i64(), view["expiringWithin30Days"].as_i64());
+    assert_eq!(expiring(&view().await), (Some(500), Some(300)));
+    assert_eq!(expiring(&view().await), (Some(500), Some(300)), "the same from the cache");
+
+    // The soonest expiry is spent first: the next read follows the write.
+    point_id(app.post_json("/api/v2/points/use", &token, &json!({ "amount": 100 })).await).await;
+    // Time passing without a write: the 90-day lot is made to enter the window two seconds from now.
+    sqlx::query("UPDATE point_lots SET expires_at = now() + interval '30 days 2 seconds' WHERE point_id = $1")
+        .bind(earns[1])
+        .execute(&app.env.pool)
+        .await
+        .expect("moving the expiry");
+    assert_eq!(expiring(&view().await), (Some(400), Some(200)));
+    let entered = testkit::process::eventually(std::time::Duration::from_secs(15), || async {
+        expiring(&view().await) == (Some(400), Some(400))
+    })
+    .await;
+    assert!(entered, "the cached part lapses when a lot enters the window");
 }

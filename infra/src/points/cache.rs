@@ -5,13 +5,14 @@
 
 use crate::redis_client::Behind;
 use crate::redis_client::Redis;
+use chrono::{DateTime, Utc};
 use domain::UserId;
 use redis::Script;
 use sqlx::{Postgres, Transaction};
 use std::sync::Arc;
 
-/// How long a cached balance may live without a write refreshing it.
-const TTL_SECONDS: u64 = 300;
+/// How long a cached balance may live without a write refreshing it (milliseconds).
+const TTL_MS: u64 = 300_000;
 
 #[derive(Clone)]
 pub struct BalanceCache {
@@ -28,6 +29,10 @@ impl BalanceCache {
         self.redis.key(&format!("points:balance:{user}"))
     }
 
+    fn expiring_key(&self, user: UserId) -> String {
+        self.redis.key(&format!("points:expiring:{user}"))
+    }
+
     /// (version, balance) if cached; None on a miss or any Redis trouble.
     pub async fn get(&self, user: UserId) -> Option<(i64, i64)> {
         let cached: redis::RedisResult<Option<String>> =
@@ -41,6 +46,39 @@ impl BalanceCache {
         }
     }
 
+    /// The cached balance with the part of it that expires soon, when that is cached for the same version
+    /// (it lives only until time alone would change it); None on a balance miss or any Redis trouble.
+    pub async fn get_with_expiring(&self, user: UserId) -> Option<Cached> {
+        let cached: redis::RedisResult<(Option<String>, Option<String>)> = redis::cmd("MGET")
+            .arg(self.key(user))
+            .arg(self.expiring_key(user))
+            .query_async(&mut self.redis.connection())
+            .behind(&self.redis)
+            .await;
+        match cached {
+            Ok((balance, expiring)) => {
+                let (version, balance) = balance.as_deref().and_then(parse)?;
+                let expiring = expiring.as_deref().and_then(parse).filter(|(of, _)| *of == version).map(|(_, a)| a);
+                Some(Cached { version, balance, expiring })
+            }
+            Err(error) => {
+                tracing::warn!(%error, "balance cache unavailable; reading PostgreSQL");
+                None
+            }
+        }
+    }
+
+    /// Caches the part of the balance of `version` that expires soon, unless a newer version's is cached,
+    /// until `soon.until` (when time alone changes it: a lot in the window ends or another enters it) or
+    /// the usual TTL, whichever is first.
+    pub async fn offer_expiring(&self, user: UserId, soon: ExpiringSoon, now: DateTime<Utc>) {
+        let ttl_ms = TTL_MS as i64;
+        let lasts_ms = soon.until.map_or(ttl_ms, |until| (until - now).num_milliseconds().min(ttl_ms));
+        if lasts_ms > 0 {
+            self.store_newer(&[(self.expiring_key(user), soon.version, soon.amount)], lasts_ms as u64).await;
+        }
+    }
+
     /// Stores (version, balance) unless the cache already holds that version or a newer one.
     pub async fn offer(&self, user: UserId, version: i64, balance: i64) {
         self.offer_all(&[BalanceChange { user, version, balance }]).await;
@@ -48,20 +86,43 @@ impl BalanceCache {
 
     /// Offers every change in one round trip (a bulk job's chunk), each as [`Self::offer`] would.
     pub async fn offer_all(&self, changes: &[BalanceChange]) {
-        if changes.is_empty() {
+        let values: Vec<_> = changes.iter().map(|c| (self.key(c.user), c.version, c.balance)).collect();
+        self.store_newer(&values, TTL_MS).await;
+    }
+
+    /// Stores each (key, version, value) for `ttl_ms` unless its key holds that version or a newer one.
+    async fn store_newer(&self, values: &[(String, i64, i64)], ttl_ms: u64) {
+        if values.is_empty() {
             return;
         }
         let mut invocation = self.offer.prepare_invoke();
-        invocation.arg(TTL_SECONDS);
-        for change in changes {
-            invocation.key(self.key(change.user)).arg(change.version).arg(change.balance);
+        invocation.arg(ttl_ms);
+        for (key, version, value) in values {
+            invocation.key(key).arg(version).arg(value);
         }
         let stored: redis::RedisResult<i64> =
             invocation.invoke_async(&mut self.redis.connection()).behind(&self.redis).await;
         if let Err(error) = stored {
-            tracing::warn!(%error, balances = changes.len(), "could not refresh the cached balances");
+            tracing::warn!(%error, values = values.len(), "could not refresh the cache");
         }
     }
+}
+
+/// A cached balance, and the part of it that expires soon if that is cached for the same version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cached {
+    pub version: i64,
+    pub balance: i64,
+    pub expiring: Option<i64>,
+}
+
+/// The points of the balance of `version` that expire within a window, and the next instant at which
+/// time alone changes that amount (None: no live lot left).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExpiringSoon {
+    pub version: i64,
+    pub amount: i64,
+    pub until: Option<DateTime<Utc>>,
 }
 
 /// A balance as a write left it, to be offered to the cache once that write committed.

@@ -3,6 +3,7 @@
 //! each part back (or regrants it where its lot expired). Always called in the ledger's transaction,
 //! under the user's balance row lock, which is what serializes every change of a user's lots.
 
+use super::cache::ExpiringSoon;
 use chrono::{DateTime, Utc};
 use domain::{
     points::{LotSource, Validity},
@@ -151,4 +152,29 @@ pub async fn expiring(pool: &sqlx::PgPool, user: UserId, until: DateTime<Utc>) -
     )
     .fetch_all(pool)
     .await
+}
+
+/// The user's balance, its version and the part of it in lots that stop being spendable within
+/// `window_days`, read in one snapshot (None for a user who never earned).
+pub async fn balance_with_expiring(
+    pool: &sqlx::PgPool,
+    user: UserId,
+    window_days: i32,
+) -> sqlx::Result<Option<(i64, ExpiringSoon)>> {
+    let row = sqlx::query!(
+        r#"WITH w AS (SELECT make_interval(days => $2) AS span)
+           SELECT b.balance, b.version,
+                  coalesce(sum(l.remaining) FILTER (WHERE l.expires_at <= now() + w.span), 0)::bigint AS "expiring!",
+                  min(CASE WHEN l.expires_at <= now() + w.span THEN l.expires_at ELSE l.expires_at - w.span END)
+                    AS until
+           FROM w, point_balances b
+           LEFT JOIN point_lots l ON l.user_id = b.user_id AND l.remaining > 0 AND l.expires_at > now()
+           WHERE b.user_id = $1
+           GROUP BY b.balance, b.version"#,
+        user.get(),
+        window_days,
+    )
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(|row| (row.balance, ExpiringSoon { version: row.version, amount: row.expiring, until: row.until })))
 }
