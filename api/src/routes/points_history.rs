@@ -11,7 +11,10 @@ use crate::{
 use axum::{extract::State, Json};
 use chrono::{DateTime, Utc};
 use domain::whole_number;
-use domain::{points::PointKind, UserId};
+use domain::{
+    points::{LotSource, PointKind},
+    UserId,
+};
 use infra::points::history::{self, Cursor, Filter, HistoryRow};
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
@@ -47,6 +50,18 @@ struct HistoryItem {
     order_id: Option<i64>,
     cancels_point_id: Option<i64>,
     created_at: DateTime<Utc>,
+    /// The lot this entry made: an EARN's, or a CANCEL's (source REGRANT) that gave back, valid anew, the
+    /// part of a use whose lots had expired meanwhile. Absent for uses, expiries and other cancels.
+    granted_lot: Option<GrantedLot>,
+}
+
+/// Points an entry made spendable: how many, where they came from, and until when.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct GrantedLot {
+    source: LotSource,
+    amount: i64,
+    expires_at: DateTime<Utc>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -98,5 +113,9 @@ fn item(row: HistoryRow) -> HistoryItem {
         order_id: row.order_id,
         cancels_point_id: row.cancels_point_id,
         created_at: row.created_at,
+        granted_lot: match (row.lot_source, row.lot_amount, row.lot_expires_at) {
+            (Some(source), Some(amount), Some(expires_at)) => Some(GrantedLot { source, amount, expires_at }),
+            _ => None,
+        },
     }
 }

@@ -529,3 +529,64 @@ async fn the_balance_shows_what_expires_within_30_days_following_writes_and_the_
     .await;
     assert!(entered, "the cached part lapses when a lot enters the window");
 }
+
+/// Runs the expiry job's two steps over every partition: the lots of the test's users that ended by now.
+async fn expire_ended_lots(app: &TestApp) {
+    use infra::points::expiry;
+    for partition in 0..16 {
+        let mut tx = app.env.pool.begin().await.expect("tx");
+        let users = expiry::lock_due_users(&mut tx, partition, 0, chrono::Utc::now(), 1_000).await.expect("due users");
+        expiry::expire_locked(&mut tx, &users, chrono::Utc::now(), "points valid through today expired", None)
+            .await
+            .expect("expired");
+        tx.commit().await.expect("commit");
+    }
+}
+
+#[tokio::test]
+async fn history_shows_expiries_and_the_lots_earns_and_regranting_cancels_made() {
+    let app = spawn_app().await;
+    let mia = user(&app, "mia@points.test").await;
+    let (admin, token) = (app.token(1, Role::Admin), app.token(mia, Role::User));
+    let body = |amount: i64, days: i64| json!({ "userId": mia, "amount": amount, "validDays": days });
+    let short = point_id(app.post_json("/api/v2/points/earn", &admin, &body(300, 10)).await).await;
+    point_id(app.post_json("/api/v2/points/earn", &admin, &body(500, 90)).await).await;
+    let used = point_id(app.post_json("/api/v2/points/use", &token, &json!({ "amount": 200 })).await).await;
+    // The 10-day lot (which the use drew from) ends; the job takes the 100 left in it.
+    sqlx::query("UPDATE point_lots SET expires_at = now() - interval '1 second' WHERE point_id = $1")
+        .bind(short)
+        .execute(&app.env.pool)
+        .await
+        .expect("ending the lot");
+    expire_ended_lots(&app).await;
+    // Cancelling the use gives its 200 back as a new lot: its own lot has ended.
+    assert_eq!(cancel(&app, &token, used).await.status(), 200);
+
+    let history = app.get_json(&format!("/api/v2/points/users/{mia}/history"), &token).await;
+    let items = history["items"].as_array().expect("items");
+    let line = |item: &Value| {
+        let lot = &item["grantedLot"];
+        (
+            item["kind"].as_str().map(str::to_owned),
+            item["amount"].as_i64(),
+            lot["source"].as_str().map(str::to_owned),
+            lot["amount"].as_i64(),
+        )
+    };
+    let lines: Vec<_> = items.iter().map(line).collect();
+    let text = |s: &str| Some(s.to_owned());
+    assert_eq!(
+        lines,
+        [
+            (text("CANCEL"), Some(200), text("REGRANT"), Some(200)),
+            (text("EXPIRE"), Some(-100), None, None),
+            (text("USE"), Some(-200), None, None),
+            (text("EARN"), Some(500), text("ADMIN"), Some(500)),
+            (text("EARN"), Some(300), text("ADMIN"), Some(300)),
+        ]
+    );
+    assert!(items[0]["grantedLot"]["expiresAt"].as_str().is_some_and(|at| at > "2026"), "{}", items[0]);
+    let expiries = app.get_json(&format!("/api/v2/points/users/{mia}/history?type=EXPIRE"), &token).await;
+    assert_eq!(expiries["items"].as_array().map(Vec::len), Some(1));
+    assert_eq!(balance_and_ledger(&app, mia).await, (700, 700));
+}

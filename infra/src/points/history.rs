@@ -2,7 +2,10 @@
 //! `(user_id, created_at DESC, id DESC)` index instead of OFFSET scans.
 
 use chrono::{DateTime, Utc};
-use domain::{points::PointKind, UserId};
+use domain::{
+    points::{LotSource, PointKind},
+    UserId,
+};
 use sqlx::PgPool;
 
 #[derive(Debug, Clone)]
@@ -14,6 +17,10 @@ pub struct HistoryRow {
     pub order_id: Option<i64>,
     pub cancels_point_id: Option<i64>,
     pub created_at: DateTime<Utc>,
+    /// The lot the entry made (an earn's, or a cancel's that regranted what had expired meanwhile).
+    pub lot_source: Option<LotSource>,
+    pub lot_amount: Option<i64>,
+    pub lot_expires_at: Option<DateTime<Utc>>,
 }
 
 /// Where a page ends: the (created_at, id) of its last entry. Opaque to clients (hex text).
@@ -61,11 +68,13 @@ pub async fn page(
     let after_time = after.and_then(|c| DateTime::<Utc>::from_timestamp_micros(c.created_at_micros));
     Ok(sqlx::query_as!(
         HistoryRow,
-        r#"SELECT id, kind AS "kind: PointKind", amount, reason, order_id, cancels_point_id, created_at FROM points
-           WHERE user_id = $1 AND ($2::text IS NULL OR kind = $2)
-             AND ($3::timestamptz IS NULL OR created_at >= $3) AND ($4::timestamptz IS NULL OR created_at < $4)
-             AND ($5::timestamptz IS NULL OR (created_at, id) < ($5, $6))
-           ORDER BY created_at DESC, id DESC LIMIT $7"#,
+        r#"SELECT p.id, p.kind AS "kind: PointKind", p.amount, p.reason, p.order_id, p.cancels_point_id, p.created_at,
+                  l.source AS "lot_source?: LotSource", l.amount AS "lot_amount?", l.expires_at AS "lot_expires_at?"
+           FROM points p LEFT JOIN point_lots l ON l.user_id = p.user_id AND l.point_id = p.id
+           WHERE p.user_id = $1 AND ($2::text IS NULL OR p.kind = $2)
+             AND ($3::timestamptz IS NULL OR p.created_at >= $3) AND ($4::timestamptz IS NULL OR p.created_at < $4)
+             AND ($5::timestamptz IS NULL OR (p.created_at, p.id) < ($5, $6))
+           ORDER BY p.created_at DESC, p.id DESC LIMIT $7"#,
         user.get(),
         filter.kind as Option<PointKind>,
         filter.from,
