@@ -33,6 +33,8 @@ pub enum Command {
     AutoConfirm(crate::auto_confirm::AutoConfirmArgs),
     /// Expiry of the points whose validity ended by the end of a business date (lots closed, EXPIRE entries).
     ExpirePoints(crate::expire_points::ExpirePointsArgs),
+    /// Advance notices (60, 30 and 3 days ahead) of the dates on which users' points expire.
+    NotifyExpiringPoints(crate::notify_expiring::NotifyExpiringArgs),
     /// Parked outbox rows: list them, or re-drive one.
     #[command(subcommand)]
     Outbox(crate::outbox::OutboxCommand),

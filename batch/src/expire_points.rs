@@ -10,21 +10,17 @@
 
 use crate::{
     jobs::{self, Counts, Start},
+    partitions,
     progress::Progress,
-    reconcile::LEDGER_PARTITIONS,
     Exit,
 };
 use chrono::{DateTime, NaiveDate, Utc};
-use futures::future::try_join_all;
 use infra::{
     config::{BusinessTimeArgs, RedisArgs},
     points::{cache::BalanceCache, expiry},
 };
 use sqlx::PgPool;
-use std::sync::{
-    atomic::{AtomicI64, AtomicUsize, Ordering},
-    Mutex,
-};
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 
 const JOB: &str = "expire-points";
 
@@ -77,20 +73,18 @@ pub async fn run(pool: &PgPool, args: ExpirePointsArgs) -> anyhow::Result<Exit> 
             None
         }
     };
-    let pending: Vec<i32> = (0..LEDGER_PARTITIONS).filter(|p| !execution.completed.contains(p)).collect();
-    let progress = Progress::start(JOB, pending.len() as u64);
+    let progress = Progress::start(JOB, partitions::pending(&execution).len() as u64);
     let run = Run {
         pool,
-        args: &args,
-        execution: execution.id,
+        chunk: args.chunk,
         cutoff,
         reason: format!("points valid through {} expired", args.date),
         cache: cache.as_ref(),
-        pending: Mutex::new(pending.into_iter()),
         tally: Tally::default(),
         progress: &progress,
     };
-    let outcome = try_join_all((0..args.workers).map(|_| run.partitions())).await.map(|_| ());
+    let outcome =
+        partitions::each_pending(pool, &execution, args.workers, &progress, |partition| run.partition(partition)).await;
     let (elapsed, tally) = (progress.elapsed(), run.tally);
     drop(progress);
     let failure = outcome.as_ref().err().map(|error| format!("{error:#}"));
@@ -100,37 +94,25 @@ pub async fn run(pool: &PgPool, args: ExpirePointsArgs) -> anyhow::Result<Exit> 
     Ok(Exit::Success)
 }
 
-/// One run's shared state: the partitions still to do and what was done.
+/// One run's shared state and what it did.
 struct Run<'a> {
     pool: &'a PgPool,
-    args: &'a ExpirePointsArgs,
-    execution: i64,
+    chunk: i64,
     cutoff: DateTime<Utc>,
     reason: String,
     cache: Option<&'a BalanceCache>,
-    pending: Mutex<std::vec::IntoIter<i32>>,
     tally: Tally,
     progress: &'a Progress,
 }
 
 impl Run<'_> {
-    /// One worker: partitions until none is left.
-    async fn partitions(&self) -> anyhow::Result<()> {
-        loop {
-            let next = self.pending.lock().map_err(|_| anyhow::anyhow!("a worker panicked"))?.next();
-            let Some(partition) = next else { return Ok(()) };
-            let counts = self.partition(partition).await?;
-            self.progress.partition_done(partition, counts.rows_read as u64);
-        }
-    }
-
-    /// Expires one partition's due lots, chunk by chunk, then records the partition as done.
+    /// Expires one partition's due lots, chunk by chunk.
     async fn partition(&self, partition: i32) -> anyhow::Result<Counts> {
         let trace_id = infra::telemetry::run_trace_id();
         let (mut after, mut counts) = (0i64, Counts::default());
         loop {
             let mut tx = self.pool.begin().await?;
-            let users = expiry::lock_due_users(&mut tx, partition, after, self.cutoff, self.args.chunk).await?;
+            let users = expiry::lock_due_users(&mut tx, partition, after, self.cutoff, self.chunk).await?;
             let Some(&last) = users.last() else { break };
             let expired = expiry::expire_locked(&mut tx, &users, self.cutoff, &self.reason, Some(trace_id)).await?;
             tx.commit().await?;
@@ -146,9 +128,6 @@ impl Run<'_> {
             self.progress.rows.fetch_add(lots as u64, Ordering::Relaxed);
             after = last;
         }
-        let mut tx = self.pool.begin().await?;
-        jobs::complete_partition(&mut tx, self.execution, partition, counts).await?;
-        tx.commit().await?;
         Ok(counts)
     }
 }

@@ -7,7 +7,9 @@ mod catalogue;
 mod cli;
 pub mod expire_points;
 mod jobs;
+mod notify_expiring;
 mod outbox;
+mod partitions;
 mod progress;
 pub mod reconcile;
 mod seed;
@@ -54,6 +56,10 @@ pub async fn run(cli: BatchCli) -> anyhow::Result<Exit> {
         Command::ExpirePoints(args) => {
             let pool = connect_for(&cli.postgres, args.workers).await?;
             expire_points::run(&pool, args).await
+        }
+        Command::NotifyExpiringPoints(args) => {
+            let pool = connect_for(&cli.postgres, args.workers).await?;
+            notify_expiring::run(&pool, args).await
         }
         Command::Runs { limit } => {
             let pool = infra::db::connect(&cli.postgres).await?;

@@ -1,7 +1,8 @@
-//! `settle-batch expire-points` against real PostgreSQL and Redis: what expires (lots due by the end of
-//! the date, with something left) and what it leaves (closed lots, one EXPIRE entry and one event per
-//! user, lower balances that still equal their ledgers and lots, fresh cached balances); reruns that
-//! change nothing; a run killed midway that resumes without expiring anything twice.
+//! `settle-batch expire-points` and `notify-expiring-points` against real PostgreSQL and Redis: what
+//! expires (lots due by the end of the date, with something left) and what it leaves (closed lots, one
+//! EXPIRE entry and one event per user, lower balances that still equal their ledgers and lots, fresh
+//! cached balances); reruns that change nothing; a run killed midway that resumes without expiring
+//! anything twice; notices 60, 30 and 3 days ahead, each once.
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use domain::{
@@ -206,4 +207,65 @@ async fn a_run_killed_midway_resumes_and_expires_every_due_lot_exactly_once() {
         count(&env.pool, "SELECT count(*) FROM outbox_events WHERE event_type = 'PointsExpired'").await,
         due_users
     );
+}
+
+fn notify(env: &TestEnv, date: NaiveDate, force: bool) -> Output {
+    let mut command = process::command_for(BATCH.as_ref(), env);
+    command.args(["notify-expiring-points", "--timezone", "Asia/Seoul", "--date", &date.to_string()]);
+    if force {
+        command.arg("--force");
+    }
+    command.output().expect("running settle-batch notify-expiring-points")
+}
+
+/// (user, expiry date, days before, amount) of every notice event, in a stable order.
+async fn notice_events(pool: &PgPool) -> Vec<(i64, String, i64, i64)> {
+    sqlx::query_as(
+        "SELECT (payload->>'userId')::bigint, payload->>'expiresOn', (payload->>'daysBefore')::bigint,
+                (payload->>'amount')::bigint
+         FROM outbox_events WHERE event_type = 'PointsExpiringSoon' ORDER BY 1, 2, 3 DESC",
+    )
+    .fetch_all(pool)
+    .await
+    .expect("notices")
+}
+
+#[tokio::test]
+async fn notices_go_out_60_30_and_3_days_ahead_once_per_user_date_and_step() {
+    let env = TestEnv::new().await;
+    let today = SEOUL.day_of(Utc::now());
+    let on = |days: u64| today.checked_add_days(chrono::Days::new(days)).expect("a date");
+    let noon_on = |days: u64| SEOUL.start_of(on(days)) + Duration::hours(12);
+    let (first, second) = (user(&env.pool).await, user(&env.pool).await);
+    // Two lots ending on the same day make one notice of both; an emptied lot and one beyond 60 days none.
+    lot(&env.pool, first, 100, noon_on(45)).await;
+    lot(&env.pool, first, 50, noon_on(45) + Duration::hours(3)).await;
+    lot(&env.pool, first, 70, noon_on(20)).await;
+    lot(&env.pool, second, 30, noon_on(2)).await;
+    lot(&env.pool, second, 999, noon_on(61)).await;
+    let emptied = lot(&env.pool, second, 10, noon_on(10)).await;
+    sqlx::query("UPDATE point_lots SET remaining = 0, closed_at = now() WHERE point_id = $1")
+        .bind(emptied)
+        .execute(&env.pool)
+        .await
+        .expect("emptied");
+    let (a, b) = (first.get(), second.get());
+    let date = |days: u64| on(days).to_string();
+
+    let run = notify(&env, today, false);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let sent = vec![(a, date(20), 30, 70), (a, date(45), 60, 150), (b, date(2), 3, 30)];
+    assert_eq!(notice_events(&env.pool).await, sent);
+    assert_eq!(notify(&env, today, false).status.code(), Some(3), "this date is done");
+    assert!(notify(&env, today, true).status.success());
+    assert_eq!(notice_events(&env.pool).await, sent, "a forced rerun repeats no notice");
+
+    // Fifteen days on, the 45-day date is 30 days away (the 20-day one is still inside its 30-day step)
+    // and the 61-day one 46: its first notice. Forty-two days on, they are 3 and 19 days away.
+    assert!(notify(&env, on(15), false).status.success());
+    assert!(notify(&env, on(42), false).status.success());
+    let mut expected = sent.clone();
+    expected.splice(2..2, [(a, date(45), 30, 150), (a, date(45), 3, 150)]);
+    expected.extend([(b, date(61), 60, 999), (b, date(61), 30, 999)]);
+    assert_eq!(notice_events(&env.pool).await, expected);
 }

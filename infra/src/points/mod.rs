@@ -7,3 +7,4 @@ pub mod expiry;
 pub mod history;
 pub mod ledger;
 pub mod lots;
+pub mod notices;
