@@ -1,7 +1,8 @@
 -- wrk script for the points benchmark: GET one path per request for the users that `settle-bench
 -- seed-points` wrote as "token user-id" lines, each thread walking its own stride of the lines.
 -- Environment: LOOKUP_REQUESTS (file), LOOKUP_PATH (with {user}), LOOKUP_NO_CACHE (1: Cache-Control:
--- no-cache), LOOKUP_THREADS (wrk -t). Prints one RESULT line for scripts/bench-points.
+-- no-cache), LOOKUP_THREADS (wrk -t), LOOKUP_BODY (if set: POST it as JSON instead of a GET). Prints one
+-- RESULT line for scripts/bench-points.
 local threads = {}
 
 function setup(thread)
@@ -19,6 +20,10 @@ function init(args)
     end
   end
   no_cache = os.getenv("LOOKUP_NO_CACHE") == "1"
+  body = os.getenv("LOOKUP_BODY")
+  if body == "" then
+    body = nil
+  end
   stride = tonumber(os.getenv("LOOKUP_THREADS"))
   cursor = id
   non2xx = 0
@@ -30,6 +35,10 @@ function request()
   local headers = { ["Authorization"] = entry[1] }
   if no_cache then
     headers["Cache-Control"] = "no-cache"
+  end
+  if body then
+    headers["Content-Type"] = "application/json"
+    return wrk.format("POST", entry[2], headers, body)
   end
   return wrk.format("GET", entry[2], headers)
 end

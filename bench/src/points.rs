@@ -8,9 +8,13 @@ use std::{io::Write, path::PathBuf, time::Duration};
 
 #[derive(clap::Args, Debug)]
 pub struct SeedPointsArgs {
-    /// Users to create, each with one earn of 1,000 points and its balance row.
+    /// Users to create, each with `--lots` earns of 1,000 points, their lots and a balance row.
     #[arg(long, default_value_t = 10_000)]
     users: u32,
+    /// Lots per user: one is an ADMIN grant valid a year; more are PURCHASE lots 30, 47, 64... days from
+    /// expiry, so a use takes from the soonest but reads them all.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(i32).range(1..=1_000))]
+    lots: i32,
     /// Where to write the "token user-id" lines for the load tool.
     #[arg(long)]
     requests_out: PathBuf,
@@ -26,11 +30,15 @@ pub async fn seed(postgres: &PostgresArgs, args: SeedPointsArgs) -> anyhow::Resu
              SELECT 'points-' || gen_random_uuid() || '@bench.test', 'x', 'Bench' FROM generate_series(1, $1)
              RETURNING id),
          ledger AS (INSERT INTO points (user_id, kind, amount, reason)
-             SELECT id, 'EARN', 1000, 'bench' FROM created RETURNING id, user_id),
+             SELECT id, 'EARN', 1000, 'bench' FROM created, generate_series(1, $2) RETURNING id, user_id),
+         numbered AS (SELECT id, user_id, row_number() OVER (PARTITION BY user_id ORDER BY id)::int AS n FROM ledger),
          lots AS (INSERT INTO point_lots (user_id, source, amount, remaining, expires_at, point_id)
-             SELECT user_id, 'ADMIN', 1000, 1000, now() + interval '365 days', id FROM ledger)
-         INSERT INTO point_balances (user_id, balance, version) SELECT id, 1000, 1 FROM created RETURNING user_id",
-        args.users as i32
+             SELECT user_id, CASE WHEN $2 = 1 THEN 'ADMIN' ELSE 'PURCHASE' END, 1000, 1000,
+                    now() + CASE WHEN $2 = 1 THEN interval '365 days' ELSE make_interval(days => 13 + 17 * n) END, id
+             FROM numbered)
+         INSERT INTO point_balances (user_id, balance, version) SELECT id, 1000 * $2, $2 FROM created RETURNING user_id",
+        args.users as i32,
+        args.lots,
     )
     .fetch_all(&pool)
     .await
@@ -42,6 +50,6 @@ pub async fn seed(postgres: &PostgresArgs, args: SeedPointsArgs) -> anyhow::Resu
         writeln!(out, "{token} {user}")?;
     }
     out.flush()?;
-    println!("seeded {} users with 1,000 points each", users.len());
+    println!("seeded {} users with {} lots of 1,000 points each", users.len(), args.lots);
     Ok(())
 }
