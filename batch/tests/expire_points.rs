@@ -31,14 +31,7 @@ fn yesterday() -> NaiveDate {
 }
 
 async fn user(pool: &PgPool) -> UserId {
-    let id: i64 = sqlx::query_scalar(
-        "INSERT INTO users (email, password_hash, name) VALUES ('expiry-' || gen_random_uuid() || '@x.io', 'x', 'T') \
-         RETURNING id",
-    )
-    .fetch_one(pool)
-    .await
-    .expect("user");
-    UserId::parse(id).expect("id")
+    UserId::parse(testkit::orders::buyer(pool).await).expect("id")
 }
 
 /// Earns `amount` as a lot that expires at `expires_at`; the earn's id.

@@ -17,14 +17,7 @@ use testkit::TestEnv;
 const DEFAULT: i64 = 365;
 
 async fn user(pool: &PgPool) -> UserId {
-    let id: i64 = sqlx::query_scalar(
-        "INSERT INTO users (email, password_hash, name) VALUES ('lots-' || gen_random_uuid() || '@x.io', 'x', 'T') \
-         RETURNING id",
-    )
-    .fetch_one(pool)
-    .await
-    .expect("user");
-    UserId::parse(id).expect("id")
+    UserId::parse(testkit::orders::buyer(pool).await).expect("id")
 }
 
 fn terms(source: LotSource, days: i64) -> LotTerms {
@@ -350,4 +343,33 @@ async fn racing_uses_cancels_and_expiry_passes_on_one_user_keep_balance_ledger_a
         .await
         .expect("lots");
     assert_eq!(due_left, 0);
+}
+
+#[tokio::test]
+async fn a_use_across_five_lots_is_cancelled_back_into_the_same_lots_part_by_part() {
+    let env = TestEnv::new().await;
+    let buyer = user(&env.pool).await;
+    let mut earns = Vec::new();
+    for days in [50, 10, 40, 20, 30] {
+        earns.push(earn(&env.pool, buyer, 100, terms(LotSource::Purchase, days)).await);
+    }
+    let kept = earn(&env.pool, buyer, 100, terms(LotSource::Purchase, 60)).await;
+    let used = spend(&env.pool, buyer, 450).await.expect("covered");
+    // Soonest expiry first: 10, 20, 30 and 40 days whole, 50 of the 50-day lot; the 60-day one untouched.
+    let expected = [(earns[1], 100), (earns[3], 100), (earns[4], 100), (earns[2], 100), (earns[0], 50)];
+    assert_eq!(parts_of(&env.pool, used.point_id).await, expected);
+    assert_eq!(lot_of(&env.pool, kept).await.2, 100);
+
+    let cancelled = cancel(&env.pool, used.point_id).await.expect("cancelled");
+    assert_eq!(cancelled.amount, 450);
+    for earn in &earns {
+        assert_eq!(lot_of(&env.pool, *earn).await.2, 100, "every part went back into the lot it came from");
+    }
+    let regrants: i64 = sqlx::query_scalar("SELECT count(*) FROM point_lots WHERE user_id = $1 AND source = 'REGRANT'")
+        .bind(buyer.get())
+        .fetch_one(&env.pool)
+        .await
+        .expect("regrants");
+    assert_eq!(regrants, 0, "nothing had expired: nothing is regranted");
+    assert_eq!(balance_and_lots(&env.pool, buyer).await, (600, 600));
 }
