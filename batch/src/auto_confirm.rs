@@ -9,6 +9,7 @@
 use crate::{
     jobs::{self, Counts, Start},
     progress::Progress,
+    stop::StopSignal,
     Exit,
 };
 use chrono::{DateTime, Duration, Utc};
@@ -45,6 +46,16 @@ pub struct AutoConfirmArgs {
     pub orders: OrderArgs,
 }
 
+impl AutoConfirmArgs {
+    /// The options `restart` runs this job with again (the instant resolved, so a restart is the same run).
+    fn command_line(&self, as_of: DateTime<Utc>) -> Vec<String> {
+        let mut line = vec![JOB.to_owned(), "--as-of".into(), as_of.to_rfc3339()];
+        line.extend(["--auto-confirm-days".into(), self.days.to_string(), "--chunk".into(), self.chunk.to_string()]);
+        line.extend(["--workers".into(), self.workers.to_string()]);
+        line
+    }
+}
+
 pub async fn run(pool: &PgPool, args: AutoConfirmArgs) -> anyhow::Result<Exit> {
     if args.days < args.orders.return_window_days {
         eprintln!(
@@ -58,7 +69,7 @@ pub async fn run(pool: &PgPool, args: AutoConfirmArgs) -> anyhow::Result<Exit> {
     let delivered_before = as_of - Duration::days(i64::from(args.days));
     let key = as_of.format("%Y-%m-%dT%H:%M").to_string();
     let parameters = serde_json::json!({ "autoConfirmDays": args.days, "deliveredBefore": delivered_before });
-    let execution = match jobs::start(pool, JOB, &key, parameters, args.force).await? {
+    let execution = match jobs::start(pool, JOB, &key, parameters, &args.command_line(as_of), args.force).await? {
         Start::AlreadyCompleted { id } => {
             println!("{JOB} for {key} already completed (execution {id}); use --force to run it again");
             return Ok(Exit::AlreadyCompleted);
@@ -68,40 +79,49 @@ pub async fn run(pool: &PgPool, args: AutoConfirmArgs) -> anyhow::Result<Exit> {
     // Chunk numbers go on after the ones an interrupted attempt completed.
     let next_chunk = AtomicI32::new(execution.completed.iter().max().map_or(0, |last| last + 1));
     let progress = Progress::start(JOB, 0);
-    let workers =
-        (0..args.workers).map(|_| confirm_chunks(pool, &args, execution.id, delivered_before, &next_chunk, &progress));
+    let stop = StopSignal::watch(pool, execution.id);
+    let chunks = Chunks { pool, args: &args, execution: execution.id, delivered_before, next: &next_chunk };
+    let workers = (0..args.workers).map(|_| chunks.confirm(&progress, &stop));
     let outcome = try_join_all(workers).await.map(|_| ());
     let elapsed = progress.elapsed();
     drop(progress);
-    let failure = outcome.as_ref().err().map(|error| format!("{error:#}"));
-    let counts = jobs::finish(pool, execution.id, failure.map_or(Ok(()), Err)).await?;
+    let ended = jobs::Outcome::of(&outcome, stop.requested());
+    let counts = jobs::finish(pool, execution.id, ended.clone()).await?;
     outcome?;
-    print_summary(&key, delivered_before, counts, elapsed);
-    Ok(Exit::Success)
+    if ended == jobs::Outcome::Completed {
+        print_summary(&key, delivered_before, counts, elapsed);
+    }
+    Ok(jobs::exit_for(&ended, execution.id))
 }
 
-/// One worker: chunks until none is left.
-async fn confirm_chunks(
-    pool: &PgPool,
-    args: &AutoConfirmArgs,
+/// What every worker shares: the run's cutoff and the next chunk number.
+struct Chunks<'a> {
+    pool: &'a PgPool,
+    args: &'a AutoConfirmArgs,
     execution: i64,
     delivered_before: DateTime<Utc>,
-    next_chunk: &AtomicI32,
-    progress: &Progress,
-) -> anyhow::Result<()> {
-    let reason = format!("delivered {} days ago without the buyer's confirmation", args.days);
-    let by =
-        BulkActor { actor: OrderActor::System(JOB), reason: &reason, trace_id: Some(infra::telemetry::run_trace_id()) };
-    loop {
-        let mut tx = pool.begin().await?;
-        let confirmed = confirm_delivered(&mut tx, delivered_before, args.chunk, &by).await?;
-        if confirmed == 0 {
-            return Ok(());
+    next: &'a AtomicI32,
+}
+
+impl Chunks<'_> {
+    /// One worker: chunks until none is left, or a stop is asked.
+    async fn confirm(&self, progress: &Progress, stop: &StopSignal) -> anyhow::Result<()> {
+        let reason = format!("delivered {} days ago without the buyer's confirmation", self.args.days);
+        let trace_id = Some(infra::telemetry::run_trace_id());
+        let by = BulkActor { actor: OrderActor::System(JOB), reason: &reason, trace_id };
+        while !stop.requested() {
+            let mut tx = self.pool.begin().await?;
+            let confirmed = confirm_delivered(&mut tx, self.delivered_before, self.args.chunk, &by).await?;
+            if confirmed == 0 {
+                return Ok(());
+            }
+            let counts = Counts { rows_read: confirmed as i64, rows_written: confirmed as i64, discrepancies: 0 };
+            jobs::complete_partition(&mut tx, self.execution, self.next.fetch_add(1, Ordering::Relaxed), counts)
+                .await?;
+            tx.commit().await?;
+            progress.rows.fetch_add(confirmed as u64, Ordering::Relaxed);
         }
-        let counts = Counts { rows_read: confirmed as i64, rows_written: confirmed as i64, discrepancies: 0 };
-        jobs::complete_partition(&mut tx, execution, next_chunk.fetch_add(1, Ordering::Relaxed), counts).await?;
-        tx.commit().await?;
-        progress.rows.fetch_add(confirmed as u64, Ordering::Relaxed);
+        Ok(())
     }
 }
 

@@ -38,13 +38,39 @@ pub enum Command {
     /// Parked outbox rows: list them, or re-drive one.
     #[command(subcommand)]
     Outbox(crate::outbox::OutboxCommand),
-    /// List recent batch executions, newest first.
-    Runs {
-        /// How many to list.
-        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(i64).range(1..=10_000))]
-        limit: i64,
+    /// List recent batch executions, newest first; `runs show ID` for one in detail.
+    Runs(RunsArgs),
+    /// The jobs the repository records, and their options.
+    Jobs,
+    /// Ask a running execution to stop: it ends within one chunk as STOPPED (restartable).
+    Stop {
+        /// The execution (`settle-batch runs` lists them).
+        execution: i64,
+    },
+    /// Run a FAILED or STOPPED execution again with its recorded options: only its unfinished partitions.
+    Restart {
+        /// The execution (`settle-batch runs` lists them).
+        execution: i64,
     },
 }
+
+#[derive(clap::Args, Debug)]
+pub struct RunsArgs {
+    /// How many to list.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(i64).range(1..=10_000))]
+    pub limit: i64,
+    #[command(subcommand)]
+    pub command: Option<RunsCommand>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RunsCommand {
+    /// One execution: parameters, arguments, outcome, duration, rows/s, and each partition's counts.
+    Show { execution: i64 },
+}
+
+/// The subcommands that run as jobs in the repository (what `jobs` lists and `restart` may run).
+pub const JOBS: [&str; 4] = ["reconcile-points", "expire-points", "notify-expiring-points", "auto-confirm"];
 
 #[derive(clap::Args, Debug)]
 pub struct IssueTokenArgs {
@@ -59,6 +85,23 @@ pub struct IssueTokenArgs {
     pub ttl_secs: u64,
     #[command(flatten)]
     pub jwt: infra::config::JwtArgs,
+}
+
+/// Each job of [`JOBS`] with what it does and its options, from the command-line definition itself.
+pub fn describe_jobs() -> String {
+    let command = <BatchCli as clap::CommandFactory>::command();
+    let mut text = String::new();
+    for job in command.get_subcommands().filter(|sub| JOBS.contains(&sub.get_name())) {
+        text.push_str(&format!("{}: {}\n", job.get_name(), job.get_about().map(|a| a.to_string()).unwrap_or_default()));
+        for arg in job.get_arguments().filter(|arg| !arg.is_hide_set()) {
+            let Some(long) = arg.get_long() else { continue };
+            let help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
+            let default: Vec<_> = arg.get_default_values().iter().map(|v| v.to_string_lossy().into_owned()).collect();
+            let default = if default.is_empty() { String::new() } else { format!(" [default: {}]", default.join(",")) };
+            text.push_str(&format!("  --{long:<24} {help}{default}\n"));
+        }
+    }
+    text
 }
 
 fn parse_user(raw: &str) -> Result<domain::UserId, String> {

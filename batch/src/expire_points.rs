@@ -12,6 +12,7 @@ use crate::{
     jobs::{self, Counts, Start},
     partitions,
     progress::Progress,
+    stop::StopSignal,
     Exit,
 };
 use chrono::{DateTime, NaiveDate, Utc};
@@ -53,13 +54,23 @@ struct Tally {
     points: AtomicI64,
 }
 
+impl ExpirePointsArgs {
+    /// The options `restart` runs this job with again.
+    fn command_line(&self) -> Vec<String> {
+        let mut line = vec![JOB.to_owned(), "--date".into(), self.date.to_string()];
+        line.extend(["--timezone".into(), self.business.timezone.name().to_owned()]);
+        line.extend(["--chunk".into(), self.chunk.to_string(), "--workers".into(), self.workers.to_string()]);
+        line
+    }
+}
+
 pub async fn run(pool: &PgPool, args: ExpirePointsArgs) -> anyhow::Result<Exit> {
     let day_after = args.date.succ_opt().ok_or_else(|| anyhow::anyhow!("{} has no next day", args.date))?;
     // Never before now: a lot due later today is still spendable until its own instant.
     let cutoff = args.business.start_of(day_after).min(Utc::now());
     let key = args.date.to_string();
     let parameters = serde_json::json!({ "timezone": args.business.timezone.name(), "cutoff": cutoff });
-    let execution = match jobs::start(pool, JOB, &key, parameters, args.force).await? {
+    let execution = match jobs::start(pool, JOB, &key, parameters, &args.command_line(), args.force).await? {
         Start::AlreadyCompleted { id } => {
             println!("{JOB} for {key} already completed (execution {id}); use --force to run it again");
             return Ok(Exit::AlreadyCompleted);
@@ -74,6 +85,7 @@ pub async fn run(pool: &PgPool, args: ExpirePointsArgs) -> anyhow::Result<Exit> 
         }
     };
     let progress = Progress::start(JOB, partitions::pending(&execution).len() as u64);
+    let stop = StopSignal::watch(pool, execution.id);
     let run = Run {
         pool,
         chunk: args.chunk,
@@ -82,16 +94,21 @@ pub async fn run(pool: &PgPool, args: ExpirePointsArgs) -> anyhow::Result<Exit> 
         cache: cache.as_ref(),
         tally: Tally::default(),
         progress: &progress,
+        stop: &stop,
     };
-    let outcome =
-        partitions::each_pending(pool, &execution, args.workers, &progress, |partition| run.partition(partition)).await;
+    let outcome = partitions::each_pending(pool, &execution, args.workers, &progress, &stop, |partition| {
+        run.partition(partition)
+    })
+    .await;
     let (elapsed, tally) = (progress.elapsed(), run.tally);
     drop(progress);
-    let failure = outcome.as_ref().err().map(|error| format!("{error:#}"));
-    jobs::finish(pool, execution.id, failure.map_or(Ok(()), Err)).await?;
+    let ended = jobs::Outcome::of(&outcome, stop.requested());
+    jobs::finish(pool, execution.id, ended.clone()).await?;
     outcome?;
-    print_summary(&key, cutoff, &tally, elapsed);
-    Ok(Exit::Success)
+    if ended == jobs::Outcome::Completed {
+        print_summary(&key, cutoff, &tally, elapsed);
+    }
+    Ok(jobs::exit_for(&ended, execution.id))
 }
 
 /// One run's shared state and what it did.
@@ -103,14 +120,18 @@ struct Run<'a> {
     cache: Option<&'a BalanceCache>,
     tally: Tally,
     progress: &'a Progress,
+    stop: &'a StopSignal,
 }
 
 impl Run<'_> {
-    /// Expires one partition's due lots, chunk by chunk.
-    async fn partition(&self, partition: i32) -> anyhow::Result<Counts> {
+    /// Expires one partition's due lots, chunk by chunk; None if a stop came first.
+    async fn partition(&self, partition: i32) -> anyhow::Result<Option<Counts>> {
         let trace_id = infra::telemetry::run_trace_id();
         let (mut after, mut counts) = (0i64, Counts::default());
         loop {
+            if self.stop.requested() {
+                return Ok(None);
+            }
             let mut tx = self.pool.begin().await?;
             let users = expiry::lock_due_users(&mut tx, partition, after, self.cutoff, self.chunk).await?;
             let Some(&last) = users.last() else { break };
@@ -128,7 +149,7 @@ impl Run<'_> {
             self.progress.rows.fetch_add(lots as u64, Ordering::Relaxed);
             after = last;
         }
-        Ok(counts)
+        Ok(Some(counts))
     }
 }
 

@@ -14,6 +14,27 @@ pub enum JobStatus {
     Started,
     Completed,
     Failed,
+    /// Asked to stop (`settle-batch stop`, SIGTERM): ended within a chunk, restartable.
+    Stopped,
+}
+
+/// How a run ended, for [`finish`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Completed,
+    Failed(String),
+    Stopped,
+}
+
+impl Outcome {
+    /// The outcome of a run's work: its error, else whether a stop cut it short.
+    pub fn of<T>(result: &anyhow::Result<T>, stopped: bool) -> Self {
+        match result {
+            Err(error) => Outcome::Failed(format!("{error:#}")),
+            Ok(_) if stopped => Outcome::Stopped,
+            Ok(_) => Outcome::Completed,
+        }
+    }
 }
 
 /// First key of the advisory lock that lets one run per job key at a time (the second is its hash).
@@ -39,12 +60,14 @@ pub struct Counts {
     pub discrepancies: i64,
 }
 
-/// Starts a new execution or resumes the latest unfinished one of `job`/`key`.
+/// Starts a new execution or resumes the latest unfinished one of `job`/`key`. `arguments` are the job's
+/// own options as its command line spells them (never secrets): what `restart` runs it with again.
 pub async fn start(
     pool: &PgPool,
     job: &str,
     key: &str,
     parameters: serde_json::Value,
+    arguments: &[String],
     force: bool,
 ) -> anyhow::Result<Start> {
     let run = LockKey::Named { space: RUN_LOCK_SPACE, name: format!("{job}:{key}") };
@@ -70,11 +93,14 @@ pub async fn start(
                 );
             }
             sqlx::query!(
-                "UPDATE batch_job_executions SET status = $4, ended_at = NULL, host = $2, trace_id = $3 WHERE id = $1",
+                "UPDATE batch_job_executions SET status = $4, ended_at = NULL, host = $2, trace_id = $3,
+                        stop_requested_at = NULL, arguments = $5
+                 WHERE id = $1",
                 id,
                 host(),
                 infra::telemetry::run_trace_id(),
                 JobStatus::Started as JobStatus,
+                arguments,
             )
             .execute(lock.connection())
             .await?;
@@ -90,14 +116,15 @@ pub async fn start(
         }
         _ => {
             let id = sqlx::query_scalar!(
-                "INSERT INTO batch_job_executions (job_name, job_key, parameters, status, host, trace_id)
-                 VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+                "INSERT INTO batch_job_executions (job_name, job_key, parameters, status, host, trace_id, arguments)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
                 job,
                 key,
                 parameters,
                 JobStatus::Started as JobStatus,
                 host(),
                 infra::telemetry::run_trace_id(),
+                arguments,
             )
             .fetch_one(lock.connection())
             .await?;
@@ -131,10 +158,11 @@ pub async fn complete_partition(
 }
 
 /// Closes the execution with the totals of its checkpoints.
-pub async fn finish(pool: &PgPool, execution: i64, outcome: Result<(), String>) -> anyhow::Result<Counts> {
+pub async fn finish(pool: &PgPool, execution: i64, outcome: Outcome) -> anyhow::Result<Counts> {
     let (status, message) = match &outcome {
-        Ok(()) => (JobStatus::Completed, None),
-        Err(message) => (JobStatus::Failed, Some(message.as_str())),
+        Outcome::Completed => (JobStatus::Completed, None),
+        Outcome::Failed(message) => (JobStatus::Failed, Some(message.as_str())),
+        Outcome::Stopped => (JobStatus::Stopped, Some("stopped on request; `settle-batch restart` resumes it")),
     };
     let totals = sqlx::query!(
         r#"WITH totals AS (SELECT coalesce(sum(rows_read), 0)::bigint AS r, coalesce(sum(rows_written), 0)::bigint AS w,
@@ -152,6 +180,76 @@ pub async fn finish(pool: &PgPool, execution: i64, outcome: Result<(), String>) 
     .await
     .context("recording the end of the execution")?;
     Ok(Counts { rows_read: totals.read, rows_written: totals.written, discrepancies: totals.discrepancies })
+}
+
+/// The exit of a run that ended with `outcome` (its error, if failed, is the caller's to return): a
+/// stopped run exits 1 like a failure, saying how to resume it.
+pub fn exit_for(outcome: &Outcome, execution: i64) -> crate::Exit {
+    match outcome {
+        Outcome::Completed => crate::Exit::Success,
+        Outcome::Failed(_) => crate::Exit::Failure,
+        Outcome::Stopped => {
+            println!("execution {execution} STOPPED: `settle-batch restart {execution}` resumes it");
+            crate::Exit::Failure
+        }
+    }
+}
+
+/// Whether someone asked `execution` to stop (`settle-batch stop`).
+pub async fn stop_requested(pool: &PgPool, execution: i64) -> sqlx::Result<bool> {
+    sqlx::query_scalar!(
+        r#"SELECT stop_requested_at IS NOT NULL AS "requested!" FROM batch_job_executions WHERE id = $1"#,
+        execution
+    )
+    .fetch_optional(pool)
+    .await
+    .map(|requested| requested.unwrap_or(false))
+}
+
+/// Marks a running execution to stop; the status it has otherwise (None: no such execution).
+pub async fn request_stop(pool: &PgPool, execution: i64) -> sqlx::Result<Result<(), Option<String>>> {
+    let asked = sqlx::query!(
+        "UPDATE batch_job_executions SET stop_requested_at = coalesce(stop_requested_at, now())
+         WHERE id = $1 AND status = $2",
+        execution,
+        JobStatus::Started as JobStatus
+    )
+    .execute(pool)
+    .await?;
+    if asked.rows_affected() == 1 {
+        return Ok(Ok(()));
+    }
+    let status = sqlx::query_scalar!("SELECT status FROM batch_job_executions WHERE id = $1", execution)
+        .fetch_optional(pool)
+        .await?;
+    Ok(Err(status))
+}
+
+/// What `restart` may run again.
+pub enum Restartable {
+    /// The job's name and the arguments it recorded.
+    Yes {
+        job: String,
+        arguments: Vec<String>,
+    },
+    /// Only FAILED and STOPPED executions are restarted (this one is, e.g., running or completed).
+    No {
+        status: String,
+    },
+    Unknown,
+}
+
+pub async fn restartable(pool: &PgPool, execution: i64) -> sqlx::Result<Restartable> {
+    let row = sqlx::query!("SELECT job_name, status, arguments FROM batch_job_executions WHERE id = $1", execution)
+        .fetch_optional(pool)
+        .await?;
+    Ok(match row {
+        None => Restartable::Unknown,
+        Some(row) if row.status == "FAILED" || row.status == "STOPPED" => {
+            Restartable::Yes { job: row.job_name, arguments: row.arguments }
+        }
+        Some(row) => Restartable::No { status: row.status },
+    })
 }
 
 fn host() -> String {
@@ -203,6 +301,70 @@ pub async fn recent(pool: &PgPool, limit: i64) -> anyhow::Result<Vec<String>> {
     Ok(lines)
 }
 
+/// One execution as `runs show` prints it: what ran, how it ended, and each partition's counts; None if
+/// there is no such execution.
+pub async fn show(pool: &PgPool, execution: i64) -> anyhow::Result<Option<Vec<String>>> {
+    let Some(run) = sqlx::query!(
+        r#"SELECT job_name, job_key, status, parameters, arguments, exit_message, host, trace_id,
+                  to_char(started_at, 'YYYY-MM-DD HH24:MI:SS') AS "started!",
+                  extract(epoch FROM coalesce(ended_at, now()) - started_at)::float8 AS "seconds!",
+                  rows_read, rows_written, discrepancies, stop_requested_at IS NOT NULL AS "stop_requested!"
+           FROM batch_job_executions WHERE id = $1"#,
+        execution
+    )
+    .fetch_optional(pool)
+    .await?
+    else {
+        return Ok(None);
+    };
+    let rate = |rows: i64, seconds: f64| format!("{:.0}", rows as f64 / seconds.max(1e-3));
+    let mut lines = vec![
+        format!("execution {execution}: {} {} {}", run.job_name, run.job_key, run.status),
+        format!("  started      {} on {}", run.started, run.host.as_deref().unwrap_or("?")),
+        format!("  took         {:.2} s{}", run.seconds, if run.status == "STARTED" { " so far" } else { "" }),
+        format!(
+            "  rows         {} read, {} written ({} read/s)",
+            run.rows_read,
+            run.rows_written,
+            rate(run.rows_read, run.seconds)
+        ),
+        format!("  discrepancies {}", run.discrepancies),
+        format!("  parameters   {}", run.parameters),
+        format!("  arguments    {}", run.arguments.join(" ")),
+        format!("  trace id     {}", run.trace_id.as_deref().unwrap_or("-")),
+    ];
+    if run.stop_requested {
+        lines.push("  stop         requested".to_owned());
+    }
+    if let Some(message) = run.exit_message {
+        lines.push(format!("  message      {message}"));
+    }
+    let partitions = sqlx::query!(
+        "SELECT partition_no, status, rows_read, rows_written, discrepancies,
+                to_char(updated_at, 'YYYY-MM-DD HH24:MI:SS') AS done
+         FROM batch_partition_checkpoints WHERE execution_id = $1 ORDER BY partition_no",
+        execution
+    )
+    .fetch_all(pool)
+    .await?;
+    lines.push(format!(
+        "  {:>9} {:<10} {:>12} {:>12} {:>13}  {}",
+        "partition", "status", "rows read", "written", "discrepancies", "at"
+    ));
+    for p in partitions {
+        lines.push(format!(
+            "  {:>9} {:<10} {:>12} {:>12} {:>13}  {}",
+            p.partition_no,
+            p.status,
+            p.rows_read,
+            p.rows_written,
+            p.discrepancies,
+            p.done.unwrap_or_default()
+        ));
+    }
+    Ok(Some(lines))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -212,7 +374,7 @@ mod tests {
     async fn a_run_dropped_on_an_error_path_frees_its_lock_for_other_processes() {
         let env = TestEnv::new().await;
         let Start::Run(execution) =
-            start(&env.pool, "lock-test", "2026-11-30", serde_json::json!({}), false).await.expect("starting")
+            start(&env.pool, "lock-test", "2026-11-30", serde_json::json!({}), &[], false).await.expect("starting")
         else {
             panic!("a fresh key cannot be completed already");
         };

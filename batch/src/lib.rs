@@ -13,11 +13,14 @@ mod partitions;
 mod progress;
 pub mod reconcile;
 mod seed;
+mod stop;
 
-pub use cli::{BatchCli, Command};
+pub use cli::{BatchCli, Command, RunsArgs, RunsCommand};
 pub use infra::binary::Exit;
 
+use anyhow::Context;
 use infra::ops::Readiness;
+use jobs::Restartable;
 
 pub async fn run(cli: BatchCli) -> anyhow::Result<Exit> {
     match cli.command {
@@ -61,12 +64,64 @@ pub async fn run(cli: BatchCli) -> anyhow::Result<Exit> {
             let pool = connect_for(&cli.postgres, args.workers).await?;
             notify_expiring::run(&pool, args).await
         }
-        Command::Runs { limit } => {
+        Command::Runs(RunsArgs { limit, command }) => {
             let pool = infra::db::connect(&cli.postgres).await?;
-            for line in jobs::recent(&pool, limit).await? {
+            let lines = match command {
+                None => jobs::recent(&pool, limit).await?,
+                Some(RunsCommand::Show { execution }) => match jobs::show(&pool, execution).await? {
+                    Some(lines) => lines,
+                    None => {
+                        eprintln!("settle-batch: there is no execution {execution}");
+                        return Ok(Exit::BadArguments);
+                    }
+                },
+            };
+            for line in lines {
                 println!("{line}");
             }
             Ok(Exit::Success)
+        }
+        Command::Jobs => {
+            print!("{}", cli::describe_jobs());
+            Ok(Exit::Success)
+        }
+        Command::Stop { execution } => {
+            let pool = infra::db::connect(&cli.postgres).await?;
+            match jobs::request_stop(&pool, execution).await? {
+                Ok(()) => {
+                    println!("execution {execution}: stop requested; it ends within one chunk as STOPPED");
+                    Ok(Exit::Success)
+                }
+                Err(status) => {
+                    match status {
+                        Some(status) => eprintln!("settle-batch: execution {execution} is {status}, not running"),
+                        None => eprintln!("settle-batch: there is no execution {execution}"),
+                    }
+                    Ok(Exit::BadArguments)
+                }
+            }
+        }
+        Command::Restart { execution } => {
+            let pool = infra::db::connect(&cli.postgres).await?;
+            match jobs::restartable(&pool, execution).await? {
+                Restartable::Yes { job, arguments } => {
+                    let recorded = std::iter::once("settle-batch".to_owned()).chain(arguments);
+                    let again = <BatchCli as clap::Parser>::try_parse_from(recorded).with_context(|| {
+                        format!("execution {execution} of {job} recorded arguments this version refuses")
+                    })?;
+                    println!("execution {execution}: restarting {job}");
+                    let again = BatchCli { command: again.command, postgres: cli.postgres, telemetry: cli.telemetry };
+                    Box::pin(run(again)).await
+                }
+                Restartable::No { status } => {
+                    eprintln!("settle-batch: execution {execution} is {status}: only FAILED or STOPPED runs restart");
+                    Ok(Exit::BadArguments)
+                }
+                Restartable::Unknown => {
+                    eprintln!("settle-batch: there is no execution {execution}");
+                    Ok(Exit::BadArguments)
+                }
+            }
         }
         Command::CreateUser(args) => {
             let pool = infra::db::connect(&cli.postgres).await?;

@@ -7,6 +7,7 @@ use crate::{
     jobs::{self, Counts, Start},
     partitions,
     progress::Progress,
+    stop::StopSignal,
     Exit,
 };
 use chrono::{Days, NaiveDate};
@@ -34,6 +35,16 @@ pub struct NotifyExpiringArgs {
     pub force: bool,
 }
 
+impl NotifyExpiringArgs {
+    /// The options `restart` runs this job with again.
+    fn command_line(&self) -> Vec<String> {
+        let mut line = vec![JOB.to_owned(), "--date".into(), self.date.to_string()];
+        line.extend(["--timezone".into(), self.business.timezone.name().to_owned()]);
+        line.extend(["--workers".into(), self.workers.to_string()]);
+        line
+    }
+}
+
 pub async fn run(pool: &PgPool, args: NotifyExpiringArgs) -> anyhow::Result<Exit> {
     let day = |days: u64| args.date.checked_add_days(Days::new(days)).map(|date| args.business.start_of(date));
     let (Some(from), Some(until)) = (day(1), day(u64::from(FIRST_NOTICE_DAYS) + 1)) else {
@@ -43,7 +54,7 @@ pub async fn run(pool: &PgPool, args: NotifyExpiringArgs) -> anyhow::Result<Exit
     let window = Window { today: args.date, from, until };
     let key = args.date.to_string();
     let parameters = serde_json::json!({ "timezone": args.business.timezone.name(), "from": from, "until": until });
-    let execution = match jobs::start(pool, JOB, &key, parameters, args.force).await? {
+    let execution = match jobs::start(pool, JOB, &key, parameters, &args.command_line(), args.force).await? {
         Start::AlreadyCompleted { id } => {
             println!("{JOB} for {key} already completed (execution {id}); use --force to run it again");
             return Ok(Exit::AlreadyCompleted);
@@ -51,10 +62,11 @@ pub async fn run(pool: &PgPool, args: NotifyExpiringArgs) -> anyhow::Result<Exit
         Start::Run(execution) => execution,
     };
     let progress = Progress::start(JOB, partitions::pending(&execution).len() as u64);
+    let stop = StopSignal::watch(pool, execution.id);
     let (sent, points) = (AtomicI64::new(0), AtomicI64::new(0));
     let trace_id = infra::telemetry::run_trace_id();
     let timezone = args.business.timezone.name();
-    let outcome = partitions::each_pending(pool, &execution, args.workers, &progress, |partition| {
+    let outcome = partitions::each_pending(pool, &execution, args.workers, &progress, &stop, |partition| {
         let (sent, points, trace_id) = (&sent, &points, &trace_id);
         async move {
             let mut tx = pool.begin().await?;
@@ -62,15 +74,19 @@ pub async fn run(pool: &PgPool, args: NotifyExpiringArgs) -> anyhow::Result<Exit
             tx.commit().await?;
             sent.fetch_add(notices.len() as i64, Ordering::Relaxed);
             points.fetch_add(notices.iter().map(|n| n.amount).sum(), Ordering::Relaxed);
-            Ok(Counts { rows_read: notices.len() as i64, rows_written: notices.len() as i64, discrepancies: 0 })
+            let sent = notices.len() as i64;
+            Ok(Some(Counts { rows_read: sent, rows_written: sent, discrepancies: 0 }))
         }
     })
     .await;
     let elapsed = progress.elapsed();
     drop(progress);
-    let failure = outcome.as_ref().err().map(|error| format!("{error:#}"));
-    jobs::finish(pool, execution.id, failure.map_or(Ok(()), Err)).await?;
+    let ended = jobs::Outcome::of(&outcome, stop.requested());
+    jobs::finish(pool, execution.id, ended.clone()).await?;
     outcome?;
+    if ended != jobs::Outcome::Completed {
+        return Ok(jobs::exit_for(&ended, execution.id));
+    }
     println!("{JOB} {key}: COMPLETED");
     println!("  {:<28} {:>24}", "expiring from", from.format("%Y-%m-%d %H:%M:%S UTC"));
     println!("  {:<28} {:>24}", "expiring before", until.format("%Y-%m-%d %H:%M:%S UTC"));

@@ -190,11 +190,10 @@ async fn a_failed_run_resumes_without_redoing_finished_partitions_and_a_complete
     assert_eq!(differences_from_oracle(&env.pool).await, (0, 0), "--force replaces the date's snapshot");
 }
 
-#[tokio::test]
-async fn a_killed_run_resumes_and_matches_the_oracle() {
-    let env = TestEnv::new().await;
-    seed(&env, "20000", "600000", "3", "5");
-    let mut child = process::Running::spawn(process::command_for(BATCH.as_ref(), &env).env("RUST_LOG", "warn").args([
+/// A single-threaded run of 16 units, once `units` of them are done.
+async fn run_until_units_done(env: &TestEnv, units: i64) -> process::Running {
+    let mut command = process::command_for(BATCH.as_ref(), env);
+    command.env("RUST_LOG", "warn").args([
         "reconcile-points",
         "--date",
         DATE,
@@ -202,20 +201,48 @@ async fn a_killed_run_resumes_and_matches_the_oracle() {
         TIMEZONE,
         "--threads",
         "1",
-        "--partitions",
-        "16",
-    ]))
-    .expect("batch");
+    ]);
+    let child = process::Running::spawn(command.args(["--partitions", "16"])).expect("batch");
     let progressed = process::eventually(std::time::Duration::from_secs(60), || async {
-        count(&env.pool, "SELECT count(*) FROM batch_partition_checkpoints").await >= 2
+        count(&env.pool, "SELECT count(*) FROM batch_partition_checkpoints").await >= units
     })
     .await;
-    assert!(progressed, "the first run finished some partitions");
+    assert!(progressed, "the run finished {units} units");
+    child
+}
+
+#[tokio::test]
+async fn a_killed_run_resumes_and_matches_the_oracle() {
+    let env = TestEnv::new().await;
+    seed(&env, "20000", "600000", "3", "5");
+    let mut child = run_until_units_done(&env, 2).await;
     child.kill();
     let finished = count(&env.pool, "SELECT count(*) FROM batch_partition_checkpoints").await;
     assert!(finished < 16, "killed before the end ({finished} partitions done)");
     let resumed = succeeded(&reconcile(&env, &["--threads", "2"]));
     assert!(resumed.contains("done earlier"), "{resumed}");
+    assert_eq!(differences_from_oracle(&env.pool).await, (0, 0));
+}
+
+#[tokio::test]
+async fn a_stopped_run_ends_between_units_and_its_restart_matches_the_oracle() {
+    let env = TestEnv::new().await;
+    seed(&env, "20000", "600000", "4", "5");
+    let mut child = run_until_units_done(&env, 1).await;
+    let execution = count(&env.pool, "SELECT max(id) FROM batch_job_executions").await;
+    succeeded(&batch(&env, &["stop", &execution.to_string()]));
+    let mut exit = None;
+    let ended = process::eventually(std::time::Duration::from_secs(60), || {
+        exit = child.0.try_wait().expect("the run");
+        std::future::ready(exit.is_some())
+    })
+    .await;
+    assert!(ended && exit.and_then(|status| status.code()) == Some(1), "the stop ended the run: {exit:?}");
+    let stopped = "SELECT count(*) FROM batch_job_executions WHERE status = 'STOPPED'";
+    assert_eq!(count(&env.pool, stopped).await, 1);
+    let finished = count(&env.pool, "SELECT count(*) FROM batch_partition_checkpoints").await;
+    assert!(finished < 16, "stopped before the end ({finished} units done)");
+    succeeded(&batch(&env, &["restart", &execution.to_string()]));
     assert_eq!(differences_from_oracle(&env.pool).await, (0, 0));
 }
 

@@ -14,6 +14,7 @@ mod write;
 use crate::{
     jobs::{self, Counts, Start},
     progress::Progress,
+    stop::StopSignal,
     Exit,
 };
 use anyhow::{bail, Context};
@@ -75,6 +76,20 @@ struct Day {
     end: String,
 }
 
+impl ReconcileArgs {
+    /// The options `restart` runs this job with again (never the Redis URL: it comes from the environment).
+    fn command_line(&self) -> Vec<String> {
+        let mut line = vec![JOB.to_owned(), "--date".into(), self.date.to_string()];
+        line.extend(["--timezone".into(), self.business.timezone.name().to_owned()]);
+        line.extend(["--partitions".into(), self.partitions.to_string(), "--threads".into(), self.threads.to_string()]);
+        line.extend(["--chunk".into(), self.chunk.to_string()]);
+        if self.fix {
+            line.push("--fix".into());
+        }
+        line
+    }
+}
+
 pub async fn run(pool: &PgPool, args: ReconcileArgs) -> anyhow::Result<Exit> {
     let Some(day) = business_day(pool, &args).await? else {
         eprintln!("settle-batch: time zone {:?} is not known to PostgreSQL", args.business.timezone.name());
@@ -84,7 +99,7 @@ pub async fn run(pool: &PgPool, args: ReconcileArgs) -> anyhow::Result<Exit> {
     let (execution, completed) = if args.dry_run {
         (None, Default::default())
     } else {
-        match jobs::start(pool, JOB, &args.date.to_string(), parameters, args.force).await? {
+        match jobs::start(pool, JOB, &args.date.to_string(), parameters, &args.command_line(), args.force).await? {
             Start::AlreadyCompleted { id } => {
                 println!("{JOB} for {} already completed (execution {id}); use --force to run it again", args.date);
                 return Ok(Exit::AlreadyCompleted);
@@ -103,7 +118,9 @@ pub async fn run(pool: &PgPool, args: ReconcileArgs) -> anyhow::Result<Exit> {
     let id = execution.as_ref().map(|e| e.id);
     let units: Vec<i32> = (0..args.partitions).filter(|unit| !completed.contains(unit)).collect();
     let progress = Progress::start(JOB, units.len() as u64);
-    let outcome = reconcile_units(pool, &args, &day, id, &units, &progress).await;
+    // A stop takes effect between units (each is one partition's COPY streams and one write).
+    let stop = id.map(|id| StopSignal::watch(pool, id));
+    let outcome = reconcile_units(pool, &args, &day, id, &units, &progress, stop.as_ref()).await;
     let elapsed = progress.elapsed();
     let rows_read = progress.rows.load(Ordering::Relaxed);
     drop(progress);
@@ -113,9 +130,10 @@ pub async fn run(pool: &PgPool, args: ReconcileArgs) -> anyhow::Result<Exit> {
         print_summary(&args, "DRY RUN (nothing written)", counts, None, elapsed, rows_read, completed.len());
         return Ok(Exit::Success);
     };
-    if let Err(error) = &outcome {
-        jobs::finish(pool, id, Err(format!("{error:#}"))).await?;
-        return outcome.map(|_| Exit::Failure);
+    let ended = jobs::Outcome::of(&outcome, stop.as_ref().is_some_and(StopSignal::requested));
+    if ended != jobs::Outcome::Completed {
+        jobs::finish(pool, id, ended.clone()).await?;
+        return outcome.map(|_| jobs::exit_for(&ended, id));
     }
     let fixed = if args.fix {
         let cache = match infra::redis_client::Redis::connect(&args.redis).await {
@@ -129,7 +147,7 @@ pub async fn run(pool: &PgPool, args: ReconcileArgs) -> anyhow::Result<Exit> {
     } else {
         None
     };
-    let counts = jobs::finish(pool, id, Ok(())).await?;
+    let counts = jobs::finish(pool, id, jobs::Outcome::Completed).await?;
     print_summary(&args, &format!("execution {id} COMPLETED"), counts, fixed, elapsed, rows_read, completed.len());
     Ok(Exit::Success)
 }
@@ -163,6 +181,7 @@ async fn reconcile_units(
     execution: Option<i64>,
     units: &[i32],
     progress: &Progress,
+    stop: Option<&StopSignal>,
 ) -> anyhow::Result<Counts> {
     // The exporting transaction stays open until every unit has imported its snapshot (here: to the end).
     let mut exporter = pool.acquire().await?;
@@ -176,7 +195,7 @@ async fn reconcile_units(
     let mut pending = units.iter().copied();
     let mut running = FuturesUnordered::new();
     loop {
-        while running.len() < usize::from(args.threads) {
+        while running.len() < usize::from(args.threads) && !stop.is_some_and(StopSignal::requested) {
             let Some(unit) = pending.next() else { break };
             running.push(reconcile_unit(pool, args, day, execution, unit, &snapshot, &rayon, progress));
         }
