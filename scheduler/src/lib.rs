@@ -8,6 +8,7 @@ mod config;
 mod entry_lock;
 mod firer;
 mod firing_records;
+mod job_metrics;
 mod leader_lock;
 mod replica;
 pub mod schedule;
@@ -73,6 +74,7 @@ async fn serve(
     let ops = infra::ops::ops_router(readiness, infra::metrics::install()?);
     let ops_listener = infra::ops::bind_ops(cli.ops_addr).await?;
     let ops_server = tokio::spawn(infra::ops::serve_ops(ops_listener, ops, shutdown.clone()));
+    let job_metrics = tokio::spawn(job_metrics::refresh_until(pool.clone(), shutdown.clone()));
 
     let identity = cli.identity();
     let names: Vec<&str> = schedule.entries.iter().map(|entry| entry.name.as_str()).collect();
@@ -81,6 +83,7 @@ async fn serve(
     let lock = LeaderLock::new(pool, identity);
     replica::run(firer, schedule, lock, cli.leader_poll(), shutdown).await;
     ops_server.await.context("the ops server task")??;
+    job_metrics.await.context("the job metrics task")?;
     tracing::info!("settle-scheduler stopped");
     Ok(())
 }

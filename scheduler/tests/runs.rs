@@ -233,3 +233,52 @@ timeout = "30s"
         assert_eq!(pair[1].slot_time - pair[0].slot_time, Span::seconds(1), "a slot has no record: {firings:#?}");
     }
 }
+
+/// The gauge lines of `metric` for `job` in a /metrics body.
+fn gauge(body: &str, metric: &str, job: &str) -> Option<f64> {
+    let prefix = format!("{metric}{{job=\"{job}\"}} ");
+    body.lines().find_map(|line| line.strip_prefix(&prefix)).and_then(|value| value.trim().parse().ok())
+}
+
+#[tokio::test]
+async fn the_scheduler_serves_each_jobs_last_run_from_the_repository_as_metrics() {
+    let env = TestEnv::new().await;
+    let dir = Workdir::new();
+    // An entry that does not fire during the test: the metrics come from the executions below.
+    dir.schedule(
+        r#"
+[[entry]]
+name = "yearly"
+cron = "0 0 0 1 1 *"
+program = "/bin/true"
+missed = "skip"
+timeout = "1m"
+"#,
+    );
+    sqlx::query(
+        "INSERT INTO batch_job_executions (job_name, job_key, status, started_at, ended_at, rows_read, rows_written, discrepancies)
+         VALUES ('reconcile-points', '2026-12-05', 'COMPLETED', '2026-12-06T00:00:00Z', '2026-12-06T00:00:30Z', 900, 80, 3),
+                ('reconcile-points', '2026-12-06', 'FAILED', '2026-12-07T00:00:00Z', '2026-12-07T00:00:12Z', 400, 0, 0),
+                ('expire-points', '2026-12-06', 'STARTED', '2026-12-07T01:10:00Z', NULL, 0, 0, 0)",
+    )
+    .execute(&env.pool)
+    .await
+    .expect("executions");
+    let (_replica, port) = common::start_with_port(&env, &dir, "metrics").await;
+
+    let mut body = String::new();
+    let served = process::eventually(Duration::from_secs(30), || {
+        body = process::http_get(port, "/metrics").map(|(_, body)| body).unwrap_or_default();
+        std::future::ready(body.contains("batch_job_last_success_timestamp_seconds"))
+    })
+    .await;
+    assert!(served, "no job metrics: {body}");
+    let reconcile = |metric| gauge(&body, metric, "reconcile-points");
+    let success = chrono::DateTime::parse_from_rfc3339("2026-12-06T00:00:30Z").expect("instant").timestamp() as f64;
+    assert_eq!(reconcile("batch_job_last_success_timestamp_seconds"), Some(success), "{body}");
+    assert_eq!(reconcile("batch_job_last_duration_seconds"), Some(12.0), "the latest run, failed");
+    assert_eq!(reconcile("batch_job_last_rows_read"), Some(400.0));
+    assert_eq!(reconcile("batch_job_last_run_failed"), Some(1.0));
+    assert_eq!(gauge(&body, "batch_job_unfinished_executions", "expire-points"), Some(1.0), "{body}");
+    assert_eq!(gauge(&body, "batch_job_last_success_timestamp_seconds", "expire-points"), None, "never succeeded");
+}

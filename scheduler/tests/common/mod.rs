@@ -58,6 +58,11 @@ pub fn command(env: &TestEnv, schedule: &Path, identity: &str) -> Command {
 
 /// A scheduler replica, ready (its ops endpoint answers), logging to `log` in the workdir.
 pub async fn start(env: &TestEnv, dir: &Workdir, identity: &str) -> process::Running {
+    start_with_port(env, dir, identity).await.0
+}
+
+/// [`start`], and the port of its ops endpoints.
+pub async fn start_with_port(env: &TestEnv, dir: &Workdir, identity: &str) -> (process::Running, u16) {
     let port = testkit::broker::free_port();
     let log = std::fs::File::create(dir.path(&format!("{identity}.log"))).expect("log file");
     let mut command = command(env, &dir.path("schedule.toml"), identity);
@@ -69,7 +74,7 @@ pub async fn start(env: &TestEnv, dir: &Workdir, identity: &str) -> process::Run
         child.kill();
         panic!("settle-scheduler {identity} did not become ready");
     }
-    child
+    (child, port)
 }
 
 /// Runs a settle-scheduler subcommand to completion.
