@@ -77,13 +77,7 @@ pub async fn run(pool: &PgPool, args: ExpirePointsArgs) -> anyhow::Result<Exit> 
         }
         Start::Run(execution) => execution,
     };
-    let cache = match infra::redis_client::Redis::connect(&args.redis).await {
-        Ok(redis) => Some(BalanceCache::new(redis)),
-        Err(error) => {
-            tracing::warn!(error = ?error, "Redis unavailable: expired balances stay cached until they expire");
-            None
-        }
-    };
+    let cache = BalanceCache::for_batch(&args.redis).await;
     let progress = Progress::start(JOB, partitions::pending(&execution).len() as u64);
     let stop = StopSignal::watch(pool, execution.id);
     let run = Run {

@@ -1,7 +1,8 @@
 //! `settle-batch notify-expiring-points --date D`: the advance notices due on business date D, 60, 30
 //! and 3 days before the dates on which users' points expire (`PointsExpiringSoon` events, which the
-//! messaging side turns into mails and pushes). Per hash partition, each in one transaction with its
-//! checkpoint; a notice goes out once per user, date and step, so reruns and catch-ups repeat nothing.
+//! messaging side turns into mails and pushes). Per hash partition, each in one transaction, then
+//! checkpointed; a notice goes out once per user, date and step (its key), so a partition redone after
+//! a crash between the two, a rerun or a catch-up repeats nothing.
 
 use crate::{
     jobs::{self, Counts, Start},

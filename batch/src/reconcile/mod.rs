@@ -136,13 +136,7 @@ pub async fn run(pool: &PgPool, args: ReconcileArgs) -> anyhow::Result<Exit> {
         return outcome.map(|_| jobs::exit_for(&ended, id));
     }
     let fixed = if args.fix {
-        let cache = match infra::redis_client::Redis::connect(&args.redis).await {
-            Ok(redis) => Some(BalanceCache::new(redis)),
-            Err(error) => {
-                tracing::warn!(error = ?error, "Redis unavailable: fixed balances stay cached until they expire");
-                None
-            }
-        };
+        let cache = BalanceCache::for_batch(&args.redis).await;
         Some(fix::apply(pool, id, cache.as_ref()).await?)
     } else {
         None

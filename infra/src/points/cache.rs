@@ -25,6 +25,18 @@ impl BalanceCache {
         Self { redis, offer: Arc::new(Script::new(include_str!("offer.lua"))) }
     }
 
+    /// The cache for a batch job that changes balances outside the API; None (logged) when Redis cannot
+    /// be reached: the job goes on, and cached balances it changed stay until they expire.
+    pub async fn for_batch(redis: &crate::config::RedisArgs) -> Option<Self> {
+        match Redis::connect(redis).await {
+            Ok(redis) => Some(Self::new(redis)),
+            Err(error) => {
+                tracing::warn!(error = ?error, "Redis unavailable: balances this job changes stay cached until they expire");
+                None
+            }
+        }
+    }
+
     fn key(&self, user: UserId) -> String {
         self.redis.key(&format!("points:balance:{user}"))
     }
