@@ -25,16 +25,24 @@ pub enum Command {
     IssueToken(IssueTokenArgs),
     /// Create users, a realistic point ledger and balances (some deliberately wrong), with COPY.
     SeedPoints(crate::seed::SeedArgs),
+    /// Create purchases confirmed during a business day (for tests, the demo and benchmarks); prints the ids as JSON.
+    SeedSales(crate::seed_sales::SeedSalesArgs),
     /// Create products with options and stock (for demos and benchmarks); prints the ids as JSON.
     SeedCatalogue(crate::catalogue::SeedCatalogueArgs),
     /// The daily reconciliation: closing snapshots per user and date, and balances checked against the ledger.
-    ReconcilePoints(crate::reconcile::ReconcileArgs),
+    ReconcilePoints(crate::jobs::reconcile::ReconcileArgs),
     /// Purchase confirmation of orders delivered AUTO_CONFIRM_DAYS ago that the buyer did not confirm.
-    AutoConfirm(crate::auto_confirm::AutoConfirmArgs),
+    AutoConfirm(crate::jobs::auto_confirm::AutoConfirmArgs),
     /// Expiry of the points whose validity ended by the end of a business date (lots closed, EXPIRE entries).
-    ExpirePoints(crate::expire_points::ExpirePointsArgs),
+    ExpirePoints(crate::jobs::expire_points::ExpirePointsArgs),
     /// Advance notices (60, 30 and 3 days ahead) of the dates on which users' points expire.
-    NotifyExpiringPoints(crate::notify_expiring::NotifyExpiringArgs),
+    NotifyExpiringPoints(crate::jobs::notify_expiring::NotifyExpiringArgs),
+    /// Daily sales settlement: a line per order item sold (confirmed) or reversed on a business date, the
+    /// day's summaries, and the gates that close the day.
+    SettleSales(crate::jobs::settle_sales::SettleSalesArgs),
+    /// A settled day for finance: `settlement export --date D` writes its lines and summaries as CSV.
+    #[command(subcommand)]
+    Settlement(crate::jobs::settle_sales::export::SettlementCommand),
     /// Parked outbox rows: list them, or re-drive one.
     #[command(subcommand)]
     Outbox(crate::outbox::OutboxCommand),
@@ -69,9 +77,6 @@ pub enum RunsCommand {
     Show { execution: i64 },
 }
 
-/// The subcommands that run as jobs in the repository (what `jobs` lists and `restart` may run).
-pub const JOBS: [&str; 4] = ["reconcile-points", "expire-points", "notify-expiring-points", "auto-confirm"];
-
 #[derive(clap::Args, Debug)]
 pub struct IssueTokenArgs {
     /// The user the token speaks for.
@@ -87,11 +92,11 @@ pub struct IssueTokenArgs {
     pub jwt: infra::config::JwtArgs,
 }
 
-/// Each job of [`JOBS`] with what it does and its options, from the command-line definition itself.
+/// Each job of [`crate::jobs::NAMES`] with what it does and its options, from the command-line definition itself.
 pub fn describe_jobs() -> String {
     let command = <BatchCli as clap::CommandFactory>::command();
     let mut text = String::new();
-    for job in command.get_subcommands().filter(|sub| JOBS.contains(&sub.get_name())) {
+    for job in command.get_subcommands().filter(|sub| crate::jobs::NAMES.contains(&sub.get_name())) {
         text.push_str(&format!("{}: {}\n", job.get_name(), job.get_about().map(|a| a.to_string()).unwrap_or_default()));
         for arg in job.get_arguments().filter(|arg| !arg.is_hide_set()) {
             let Some(long) = arg.get_long() else { continue };

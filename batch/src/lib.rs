@@ -2,25 +2,21 @@
 //! the scheduler read them): see [`Exit`].
 
 mod accounts;
-pub mod auto_confirm;
 mod catalogue;
 mod cli;
-pub mod expire_points;
-mod jobs;
-mod notify_expiring;
+pub mod job;
+pub mod jobs;
 mod outbox;
-mod partitions;
-mod progress;
-pub mod reconcile;
 mod seed;
-mod stop;
+mod seed_sales;
 
 pub use cli::{BatchCli, Command, RunsArgs, RunsCommand};
 pub use infra::binary::Exit;
 
 use anyhow::Context;
 use infra::ops::Readiness;
-use jobs::Restartable;
+use job::repository::{self as runs, Restartable};
+use jobs::{auto_confirm, expire_points, notify_expiring, reconcile, settle_sales};
 
 pub async fn run(cli: BatchCli) -> anyhow::Result<Exit> {
     match cli.command {
@@ -44,6 +40,10 @@ pub async fn run(cli: BatchCli) -> anyhow::Result<Exit> {
             let pool = connect_for(&cli.postgres, args.threads).await?;
             seed::run(&pool, args).await.map(|()| Exit::Success)
         }
+        Command::SeedSales(args) => {
+            let pool = infra::db::connect(&cli.postgres).await?;
+            seed_sales::run(&pool, args).await.map(|()| Exit::Success)
+        }
         Command::SeedCatalogue(args) => {
             let pool = infra::db::connect(&cli.postgres).await?;
             catalogue::run(&pool, args).await.map(|()| Exit::Success)
@@ -57,18 +57,26 @@ pub async fn run(cli: BatchCli) -> anyhow::Result<Exit> {
             auto_confirm::run(&pool, args).await
         }
         Command::ExpirePoints(args) => {
-            let pool = connect_for(&cli.postgres, args.workers).await?;
+            let pool = connect_for(&cli.postgres, args.run.workers).await?;
             expire_points::run(&pool, args).await
         }
         Command::NotifyExpiringPoints(args) => {
-            let pool = connect_for(&cli.postgres, args.workers).await?;
+            let pool = connect_for(&cli.postgres, args.run.workers).await?;
             notify_expiring::run(&pool, args).await
+        }
+        Command::SettleSales(args) => {
+            let pool = connect_for(&cli.postgres, args.run.workers).await?;
+            settle_sales::run(&pool, args).await
+        }
+        Command::Settlement(command) => {
+            let pool = infra::db::connect(&cli.postgres).await?;
+            settle_sales::export::run(&pool, command).await
         }
         Command::Runs(RunsArgs { limit, command }) => {
             let pool = infra::db::connect(&cli.postgres).await?;
             let lines = match command {
-                None => jobs::recent(&pool, limit).await?,
-                Some(RunsCommand::Show { execution }) => match jobs::show(&pool, execution).await? {
+                None => runs::recent(&pool, limit).await?,
+                Some(RunsCommand::Show { execution }) => match runs::show(&pool, execution).await? {
                     Some(lines) => lines,
                     None => {
                         eprintln!("settle-batch: there is no execution {execution}");
@@ -87,7 +95,7 @@ pub async fn run(cli: BatchCli) -> anyhow::Result<Exit> {
         }
         Command::Stop { execution } => {
             let pool = infra::db::connect(&cli.postgres).await?;
-            match jobs::request_stop(&pool, execution).await? {
+            match runs::request_stop(&pool, execution).await? {
                 Ok(()) => {
                     println!("execution {execution}: stop requested; it ends within one chunk as STOPPED");
                     Ok(Exit::Success)
@@ -103,7 +111,7 @@ pub async fn run(cli: BatchCli) -> anyhow::Result<Exit> {
         }
         Command::Restart { execution } => {
             let pool = infra::db::connect(&cli.postgres).await?;
-            match jobs::restartable(&pool, execution).await? {
+            match runs::restartable(&pool, execution).await? {
                 Restartable::Yes { job, arguments } => {
                     let recorded = std::iter::once("settle-batch".to_owned()).chain(arguments);
                     let again = <BatchCli as clap::Parser>::try_parse_from(recorded).with_context(|| {

@@ -5,7 +5,7 @@
 //! Written with COPY; the same seed and `--until`
 //! give the same ledger whatever `--threads` is.
 
-use crate::progress::Progress;
+use crate::job::progress::Progress;
 use anyhow::{ensure, Context};
 use chrono::{NaiveDate, TimeZone, Utc};
 use futures::future::try_join_all;

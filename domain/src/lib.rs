@@ -5,6 +5,7 @@ pub mod coupon;
 mod ids;
 pub mod points;
 mod role;
+pub mod settlement;
 pub mod shop;
 mod validation;
 pub mod whole_number;

@@ -7,9 +7,9 @@
 //! confirmed is no longer DELIVERED) without confirming anything twice.
 
 use crate::{
-    jobs::{self, Counts, Start},
-    progress::Progress,
-    stop::StopSignal,
+    job::progress::Progress,
+    job::repository::{self as jobs, Counts, Start},
+    job::stop::StopSignal,
     Exit,
 };
 use chrono::{DateTime, Duration, Utc};
@@ -86,7 +86,7 @@ pub async fn run(pool: &PgPool, args: AutoConfirmArgs) -> anyhow::Result<Exit> {
     let elapsed = progress.elapsed();
     drop(progress);
     let ended = jobs::Outcome::of(&outcome, stop.requested());
-    let counts = jobs::finish(pool, execution.id, ended.clone()).await?;
+    let counts = jobs::finish(pool, execution.id, ended.clone(), 0).await?;
     outcome?;
     if ended == jobs::Outcome::Completed {
         print_summary(&key, delivered_before, counts, elapsed);

@@ -44,7 +44,7 @@ impl StopSignal {
                     _ = end.cancelled() => return,
                     _ = ticks.tick() => {}
                 }
-                match crate::jobs::stop_requested(&pool, execution).await {
+                match crate::job::repository::stop_requested(&pool, execution).await {
                     Ok(true) => {
                         tracing::warn!(execution, "stop requested: stopping after the current chunk");
                         stop.cancel();

@@ -2,7 +2,7 @@
 //! its checkpoint, so a partition is either entirely recorded or not at all.
 
 use super::aggregate::{Discrepancy, Totals};
-use crate::jobs::{self, Counts};
+use crate::job::repository::{self as jobs, Counts};
 use chrono::NaiveDate;
 use sqlx::PgPool;
 use std::fmt::Write;

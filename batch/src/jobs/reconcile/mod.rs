@@ -12,9 +12,9 @@ mod stream;
 mod write;
 
 use crate::{
-    jobs::{self, Counts, Start},
-    progress::Progress,
-    stop::StopSignal,
+    job::progress::Progress,
+    job::repository::{self as jobs, Counts, Start},
+    job::stop::StopSignal,
     Exit,
 };
 use anyhow::{bail, Context};
@@ -132,7 +132,7 @@ pub async fn run(pool: &PgPool, args: ReconcileArgs) -> anyhow::Result<Exit> {
     };
     let ended = jobs::Outcome::of(&outcome, stop.as_ref().is_some_and(StopSignal::requested));
     if ended != jobs::Outcome::Completed {
-        jobs::finish(pool, id, ended.clone()).await?;
+        jobs::finish(pool, id, ended.clone(), 0).await?;
         return outcome.map(|_| jobs::exit_for(&ended, id));
     }
     let fixed = if args.fix {
@@ -141,7 +141,7 @@ pub async fn run(pool: &PgPool, args: ReconcileArgs) -> anyhow::Result<Exit> {
     } else {
         None
     };
-    let counts = jobs::finish(pool, id, jobs::Outcome::Completed).await?;
+    let counts = jobs::finish(pool, id, jobs::Outcome::Completed, 0).await?;
     print_summary(&args, &format!("execution {id} COMPLETED"), counts, fixed, elapsed, rows_read, completed.len());
     Ok(Exit::Success)
 }

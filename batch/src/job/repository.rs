@@ -157,8 +157,8 @@ pub async fn complete_partition(
     Ok(())
 }
 
-/// Closes the execution with the totals of its checkpoints.
-pub async fn finish(pool: &PgPool, execution: i64, outcome: Outcome) -> anyhow::Result<Counts> {
+/// Closes the execution with the totals of its checkpoints, plus `found` discrepancies of its own.
+pub async fn finish(pool: &PgPool, execution: i64, outcome: Outcome, found: i64) -> anyhow::Result<Counts> {
     let (status, message) = match &outcome {
         Outcome::Completed => (JobStatus::Completed, None),
         Outcome::Failed(message) => (JobStatus::Failed, Some(message.as_str())),
@@ -169,12 +169,14 @@ pub async fn finish(pool: &PgPool, execution: i64, outcome: Outcome) -> anyhow::
                                   coalesce(sum(discrepancies), 0)::bigint AS d
                            FROM batch_partition_checkpoints WHERE execution_id = $1 AND status = $4)
            UPDATE batch_job_executions SET status = $2, ended_at = now(), exit_message = $3,
-                  rows_read = totals.r, rows_written = totals.w, discrepancies = totals.d
-           FROM totals WHERE id = $1 RETURNING totals.r AS "read!", totals.w AS "written!", totals.d AS "discrepancies!""#,
+                  rows_read = totals.r, rows_written = totals.w, discrepancies = totals.d + $5
+           FROM totals WHERE id = $1
+           RETURNING totals.r AS "read!", totals.w AS "written!", (totals.d + $5) AS "discrepancies!""#,
         execution,
         status as JobStatus,
         message,
         JobStatus::Completed as JobStatus,
+        found,
     )
     .fetch_one(pool)
     .await

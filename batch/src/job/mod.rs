@@ -1,0 +1,158 @@
+//! One model for every batch job: a job is a type with a name, validated options, an identity (its name
+//! and a key such as the business date) and numbered partitions, each run on its own and checkpointed.
+//! [`run`] gives every job the same guarantees: one execution row per run and one checkpoint per
+//! partition in the job repository; one run per identity at a time; a completed identity not rerun
+//! without `--force`; a resume (or `settle-batch restart`) that redoes only the partitions that did not
+//! complete, with the partition count it started with; a stop (`settle-batch stop`, SIGTERM, the
+//! scheduler's timeout) that ends the run STOPPED within one chunk; progress; the exit codes.
+
+pub mod partitions;
+pub mod progress;
+pub mod repository;
+pub mod stop;
+
+use crate::Exit;
+use progress::Progress;
+pub use repository::Counts;
+use repository::{Outcome, Start};
+use sqlx::{PgPool, Postgres, Transaction};
+use std::{future::Future, time::Duration};
+use stop::StopSignal;
+
+/// A batch job (see the module documentation for what the runner does around it).
+pub trait Job: Sync {
+    /// The name the repository, the command line and the metrics know it by.
+    const NAME: &'static str;
+
+    /// What identifies a run besides the name (e.g. the business date).
+    fn key(&self) -> String;
+
+    /// What decides the result, recorded with the execution: a resume with other parameters is refused,
+    /// so an execution's partitions never change.
+    fn parameters(&self) -> serde_json::Value;
+
+    /// The options as the command line spells them (never secrets): what `restart` runs again.
+    fn command_line(&self) -> Vec<String>;
+
+    fn run_args(&self) -> &RunArgs;
+
+    /// How many partitions the work is split into; they are numbered from 0.
+    fn partitions(&self) -> i32;
+
+    /// Does one partition. Between chunks it looks at `ctx.stop` and returns [`PartitionEnd::Stopped`].
+    fn partition(&self, ctx: &Context<'_>, partition: i32)
+        -> impl Future<Output = anyhow::Result<PartitionEnd>> + Send;
+
+    /// Runs once every partition completed (checks such as a day's gates).
+    fn conclude(&self, _ctx: &Context<'_>) -> impl Future<Output = anyhow::Result<Conclusion>> + Send {
+        async { Ok(Conclusion::default()) }
+    }
+
+    /// The lines of the summary printed after a completed run, as (label, value).
+    fn summary(&self, totals: Counts, elapsed: Duration) -> Vec<(String, String)>;
+}
+
+/// The options every job takes.
+#[derive(clap::Args, Debug, Clone)]
+pub struct RunArgs {
+    /// Partitions in flight at once.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=32))]
+    pub workers: u16,
+    /// Run again although this identity has completed.
+    #[arg(long)]
+    pub force: bool,
+}
+
+impl RunArgs {
+    /// Spelled for `restart` (which resumes, so never `--force`).
+    pub fn command_line(&self) -> [String; 2] {
+        ["--workers".into(), self.workers.to_string()]
+    }
+}
+
+/// How a partition ended.
+pub enum PartitionEnd {
+    /// Done; the runner records its checkpoint.
+    Done(Counts),
+    /// Done, and its checkpoint committed with its results ([`Context::checkpoint_in`]).
+    Committed(Counts),
+    /// A stop came between two chunks: the partition is left for a restart.
+    Stopped,
+}
+
+/// What [`Job::conclude`] found.
+#[derive(Debug, Default)]
+pub struct Conclusion {
+    /// Added to the execution's discrepancies.
+    pub discrepancies: i64,
+    /// Why the run fails although every partition completed (the execution ends FAILED, restartable).
+    pub failed: Option<String>,
+}
+
+/// What a job's partitions share during one run.
+pub struct Context<'a> {
+    pub pool: &'a PgPool,
+    pub execution: i64,
+    pub progress: &'a Progress,
+    pub stop: &'a StopSignal,
+}
+
+impl Context<'_> {
+    /// Records partition `partition` as completed inside the transaction that wrote its results.
+    pub async fn checkpoint_in(
+        &self,
+        tx: &mut Transaction<'_, Postgres>,
+        partition: i32,
+        counts: Counts,
+    ) -> sqlx::Result<()> {
+        repository::complete_partition(tx, self.execution, partition, counts).await
+    }
+}
+
+/// Runs `job`: starts (or resumes) its execution, its pending partitions `--workers` at a time, then its
+/// conclusion, and records how it ended.
+pub async fn run<J: Job>(pool: &PgPool, job: &J) -> anyhow::Result<Exit> {
+    let key = job.key();
+    let args = job.run_args();
+    let started = repository::start(pool, J::NAME, &key, job.parameters(), &job.command_line(), args.force).await?;
+    let execution = match started {
+        Start::AlreadyCompleted { id } => {
+            println!("{} for {key} already completed (execution {id}); use --force to run it again", J::NAME);
+            return Ok(Exit::AlreadyCompleted);
+        }
+        Start::Run(execution) => execution,
+    };
+    let pending = partitions::pending(&execution, job.partitions());
+    let progress = Progress::start(J::NAME, pending.len() as u64);
+    let stop = StopSignal::watch(pool, execution.id);
+    let ctx = Context { pool, execution: execution.id, progress: &progress, stop: &stop };
+    let worked = partitions::each(&ctx, pending, args.workers, |partition| job.partition(&ctx, partition)).await;
+    let concluded = match worked {
+        Ok(()) if stop.requested() => Ok(None),
+        Ok(()) => job.conclude(&ctx).await.map(Some),
+        Err(error) => Err(error),
+    };
+    let elapsed = progress.elapsed();
+    drop(progress);
+    let outcome = match &concluded {
+        Err(error) => Outcome::Failed(format!("{error:#}")),
+        Ok(None) => Outcome::Stopped,
+        Ok(Some(Conclusion { failed: Some(why), .. })) => Outcome::Failed(why.clone()),
+        Ok(Some(_)) => Outcome::Completed,
+    };
+    let found = concluded.as_ref().ok().and_then(Option::as_ref).map_or(0, |c| c.discrepancies);
+    let totals = repository::finish(pool, execution.id, outcome.clone(), found).await?;
+    if let Some(conclusion) = concluded? {
+        let status = if conclusion.failed.is_some() { "FAILED" } else { "COMPLETED" };
+        println!("{} {key}: {status}", J::NAME);
+        for (label, value) in job.summary(totals, elapsed) {
+            println!("  {label:<28} {value:>24}");
+        }
+        let rate = totals.rows_read as f64 / elapsed.as_secs_f64().max(1e-3);
+        println!("  {:<28} {:>24}", "this run took", format!("{:.2} s ({rate:.0} rows/s)", elapsed.as_secs_f64()));
+        if let Some(why) = conclusion.failed {
+            println!("  {:<28} {why}", "failed");
+        }
+    }
+    Ok(repository::exit_for(&outcome, execution.id))
+}

@@ -1,0 +1,155 @@
+//! `settle-batch settle-sales --date D`: the daily sales settlement. A sale is recognised on the business
+//! day its order became CONFIRMED, a reversal on the day a confirmed order's money went back. Each
+//! becomes one line per order item (`settlement_lines`, append-only, unique per item and event): gross,
+//! the coupon discount and the points split over the items with `domain::settlement`, what was paid, the
+//! provider's fee at the rate of the payment method snapshotted on the line, and net.
+//!
+//! Orders are split into `--partitions` by id; a partition streams its inputs with COPY, splits each
+//! order as it arrives, and writes its lines by COPY with its checkpoint in one transaction. Once every
+//! partition completed, the day's summaries are rebuilt and its gates checked ([`gates`]): every gate held
+//! → the day is CLOSED (final); otherwise it is FAILED, each discrepancy recorded, and the run exits 1.
+
+mod gates;
+mod lines;
+mod summary;
+
+pub mod export;
+
+use crate::{
+    job::{self, Conclusion, Context, Counts, Job, PartitionEnd, RunArgs},
+    Exit,
+};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use domain::settlement::FeeRates;
+use infra::config::BusinessTimeArgs;
+use sqlx::PgPool;
+
+/// The fee rates when none are set: the local payment sandbox's (basis points).
+const SANDBOX_FEE_RATES: &str = "CARD=250,BANK_TRANSFER=150,VIRTUAL_ACCOUNT=100,MOBILE=350";
+
+/// How long after its end a business day may be settled: a confirmation that began before midnight and
+/// commits just after it is still in the day it is recorded on.
+const SETTLING_DELAY_MINUTES: i64 = 5;
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct SettleSalesArgs {
+    /// The business date to settle, YYYY-MM-DD (the schedule passes yesterday); the run's key.
+    #[arg(long)]
+    pub date: NaiveDate,
+    #[command(flatten)]
+    pub business: BusinessTimeArgs,
+    /// The provider's fee per payment method in basis points (1/100 %), METHOD=BPS pairs for CARD,
+    /// BANK_TRANSFER, VIRTUAL_ACCOUNT and MOBILE. Each line keeps the rate it was settled with. The fee on a
+    /// payment is rounded toward zero to the won, as the provider computes it.
+    #[arg(long, env = "PAYMENT_FEE_RATES", default_value = SANDBOX_FEE_RATES, value_parser = parse_fee_rates)]
+    pub fee_rates: FeeRates,
+    /// How many partitions the day's orders are split into (by order id); a resume keeps the first count.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(i32).range(1..=256))]
+    pub partitions: i32,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+fn parse_fee_rates(raw: &str) -> Result<FeeRates, String> {
+    FeeRates::parse(raw).map_err(|error| error.to_string())
+}
+
+/// The business day as instants: `[start, end)`.
+#[derive(Debug, Clone, Copy)]
+pub struct Day {
+    pub date: NaiveDate,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+}
+
+/// One run of one day.
+struct SettleSales {
+    args: SettleSalesArgs,
+    day: Day,
+}
+
+pub async fn run(pool: &PgPool, args: SettleSalesArgs) -> anyhow::Result<Exit> {
+    let next = args.date.succ_opt().ok_or_else(|| anyhow::anyhow!("{} has no next day", args.date))?;
+    let day = Day { date: args.date, start: args.business.start_of(args.date), end: args.business.start_of(next) };
+    if Utc::now() < day.end + Duration::minutes(SETTLING_DELAY_MINUTES) {
+        eprintln!(
+            "settle-batch: business day {} ({}) has not ended {SETTLING_DELAY_MINUTES} minutes ago; it is settled once over",
+            args.date,
+            args.business.timezone.name()
+        );
+        return Ok(Exit::BadArguments);
+    }
+    job::run(pool, &SettleSales { args, day }).await
+}
+
+impl Job for SettleSales {
+    const NAME: &'static str = "settle-sales";
+
+    fn key(&self) -> String {
+        self.day.date.to_string()
+    }
+
+    fn parameters(&self) -> serde_json::Value {
+        serde_json::json!({
+            "timezone": self.args.business.timezone.name(),
+            "partitions": self.args.partitions,
+            "feeRates": self.args.fee_rates.to_string(),
+        })
+    }
+
+    fn command_line(&self) -> Vec<String> {
+        let mut line = vec![Self::NAME.to_owned(), "--date".into(), self.day.date.to_string()];
+        line.extend(["--timezone".into(), self.args.business.timezone.name().to_owned()]);
+        line.extend(["--partitions".into(), self.args.partitions.to_string()]);
+        line.extend(["--fee-rates".into(), self.args.fee_rates.to_string()]);
+        line.extend(self.args.run.command_line());
+        line
+    }
+
+    fn run_args(&self) -> &RunArgs {
+        &self.args.run
+    }
+
+    fn partitions(&self) -> i32 {
+        self.args.partitions
+    }
+
+    async fn partition(&self, ctx: &Context<'_>, partition: i32) -> anyhow::Result<PartitionEnd> {
+        if gates::day_is_closed(ctx.pool, self.day.date).await? {
+            // A closed day is final: a forced rerun only checks it again.
+            return Ok(PartitionEnd::Done(Counts::default()));
+        }
+        gates::open_day(ctx.pool, &self.day, self.args.business.timezone.name(), ctx.execution).await?;
+        let slice = lines::Slice { day: self.day, partitions: self.args.partitions, partition };
+        let counts = lines::settle(ctx, &slice, &self.args.fee_rates).await?;
+        Ok(PartitionEnd::Committed(counts))
+    }
+
+    async fn conclude(&self, ctx: &Context<'_>) -> anyhow::Result<Conclusion> {
+        let closed = gates::day_is_closed(ctx.pool, self.day.date).await?;
+        if !closed {
+            summary::rebuild(ctx.pool, self.day.date).await?;
+        }
+        let results = gates::check(ctx.pool, &self.day, ctx.execution).await?;
+        gates::print(&results);
+        let failed: Vec<&str> = results.iter().filter(|gate| !gate.passed()).map(|gate| gate.name).collect();
+        if !closed {
+            gates::close_or_fail(ctx.pool, self.day.date, ctx.execution, failed.is_empty()).await?;
+        }
+        Ok(Conclusion {
+            discrepancies: failed.len() as i64,
+            failed: (!failed.is_empty()).then(|| {
+                let state = if closed { "is CLOSED but" } else { "is FAILED:" };
+                format!("day {} {state} gates failed: {}", self.day.date, failed.join(", "))
+            }),
+        })
+    }
+
+    fn summary(&self, totals: Counts, _elapsed: std::time::Duration) -> Vec<(String, String)> {
+        vec![
+            ("business day starts".into(), self.day.start.format("%Y-%m-%d %H:%M:%S UTC").to_string()),
+            ("order items read".into(), totals.rows_read.to_string()),
+            ("lines written".into(), totals.rows_written.to_string()),
+        ]
+    }
+}

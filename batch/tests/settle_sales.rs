@@ -1,0 +1,255 @@
+//! `settle-batch settle-sales` against a real database: a day's purchases settled into item lines that
+//! add up to their orders, summaries and a CLOSED day; a rerun that changes nothing; the same lines
+//! whatever the partition and worker counts; each gate failing the day on a breach planted for it; the
+//! finance export.
+
+use chrono::{NaiveDate, Utc};
+use infra::config::BusinessTimeArgs;
+use std::process::Output;
+use testkit::{process, TestEnv};
+
+const BATCH: &str = env!("CARGO_BIN_EXE_settle-batch");
+const SEOUL: BusinessTimeArgs = BusinessTimeArgs { timezone: chrono_tz::Asia::Seoul };
+
+fn batch(env: &TestEnv, args: &[&str]) -> Output {
+    let mut command = process::command_for(BATCH.as_ref(), env);
+    command.args(args);
+    command.output().expect("running settle-batch")
+}
+
+fn succeeded(output: &Output) -> String {
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(output.status.success(), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
+    stdout
+}
+
+/// A business day that has ended (two days ago in Seoul).
+fn settled_day() -> NaiveDate {
+    SEOUL.day_of(Utc::now()) - chrono::Days::new(2)
+}
+
+fn seed(env: &TestEnv, date: NaiveDate, orders: i64) {
+    let date = date.to_string();
+    succeeded(&batch(
+        env,
+        &["seed-sales", "--date", &date, "--orders", &orders.to_string(), "--timezone", "Asia/Seoul"],
+    ));
+}
+
+fn settle(env: &TestEnv, date: NaiveDate, extra: &[&str]) -> Output {
+    let date = date.to_string();
+    let mut args = vec!["settle-sales", "--date", &date, "--timezone", "Asia/Seoul"];
+    args.extend_from_slice(extra);
+    batch(env, &args)
+}
+
+/// A digest of the day's lines (everything but which execution wrote them, and when).
+async fn lines_digest(env: &TestEnv, date: NaiveDate) -> (i64, String) {
+    sqlx::query_as(
+        "SELECT count(*), md5(coalesce(string_agg(concat_ws('|', business_date, event, order_id, option_id, product_id,
+                    quantity, unit_price, gross, coupon_discount, points, paid, payment_method, payment_key, fee_rate_bps,
+                    fee, net), ',' ORDER BY order_id, option_id, event), ''))
+         FROM settlement_lines WHERE business_date = $1",
+    )
+    .bind(date)
+    .fetch_one(&env.pool)
+    .await
+    .expect("digest")
+}
+
+async fn day_status(env: &TestEnv, date: NaiveDate) -> String {
+    sqlx::query_scalar("SELECT status FROM settlement_days WHERE business_date = $1")
+        .bind(date)
+        .fetch_one(&env.pool)
+        .await
+        .expect("the day's row")
+}
+
+/// The latest verdict of each gate of the day.
+async fn gates(env: &TestEnv, date: NaiveDate) -> Vec<(String, bool)> {
+    sqlx::query_as(
+        "SELECT DISTINCT ON (gate) gate, passed FROM settlement_gate_results WHERE business_date = $1
+         ORDER BY gate, id DESC",
+    )
+    .bind(date)
+    .fetch_all(&env.pool)
+    .await
+    .expect("gate results")
+}
+
+#[tokio::test]
+async fn a_day_settles_into_item_lines_that_add_up_to_its_orders_and_closes_once() {
+    let env = TestEnv::new().await;
+    let day = settled_day();
+    seed(&env, day, 90);
+    // A purchase confirmed the next day is not this day's.
+    seed(&env, day.succ_opt().expect("next day"), 5);
+
+    let stdout = succeeded(&settle(&env, day, &["--partitions", "4"]));
+    assert!(stdout.contains(&format!("settle-sales {day}: COMPLETED")), "{stdout}");
+    assert_eq!(day_status(&env, day).await, "CLOSED");
+    assert!(gates(&env, day).await.iter().all(|(_, passed)| *passed), "{:?}", gates(&env, day).await);
+
+    // Per order, the lines add up to the order's own amounts; every item of the day's 90 orders has one.
+    let (orders, mismatched, items, lines): (i64, i64, i64, i64) = sqlx::query_as(
+        "WITH per_order AS (
+             SELECT l.order_id, sum(l.gross) AS gross, sum(l.coupon_discount) AS coupon, sum(l.points) AS points,
+                    sum(l.paid) AS paid
+             FROM settlement_lines l WHERE l.business_date = $1 GROUP BY l.order_id)
+         SELECT count(*),
+                count(*) FILTER (WHERE (p.gross, p.coupon, p.points, p.paid)
+                                       <> (o.subtotal, o.coupon_discount, o.points_used, o.amount_to_pay)),
+                (SELECT count(*) FROM order_items i JOIN per_order USING (order_id)),
+                (SELECT count(*) FROM settlement_lines WHERE business_date = $1)
+         FROM per_order p JOIN orders o ON o.id = p.order_id",
+    )
+    .bind(day)
+    .fetch_one(&env.pool)
+    .await
+    .expect("per-order sums");
+    assert_eq!((orders, mismatched), (90, 0));
+    assert_eq!(lines, items);
+    // The fee is the card rate (2.50 %) of each card payment, rounded toward zero, snapshotted per line.
+    let (card_fee, expected_fee, rate): (i64, i64, i32) = sqlx::query_as(
+        "SELECT (SELECT sum(fee)::bigint FROM settlement_lines WHERE business_date = $1 AND payment_method = 'CARD'),
+                (SELECT sum(amount_to_pay * 250 / 10000)::bigint FROM orders o
+                 WHERE payment_method = 'CARD' AND EXISTS (SELECT 1 FROM settlement_lines l WHERE l.order_id = o.id)),
+                (SELECT min(fee_rate_bps) FROM settlement_lines WHERE business_date = $1 AND payment_method = 'CARD')",
+    )
+    .bind(day)
+    .fetch_one(&env.pool)
+    .await
+    .expect("fees");
+    assert_eq!((card_fee, rate), (expected_fee, 250));
+    // The summaries add up to the lines.
+    let (by_option, by_method, paid): (i64, i64, i64) = sqlx::query_as(
+        "SELECT (SELECT sum(paid)::bigint FROM settlement_summary_by_option WHERE business_date = $1),
+                (SELECT sum(paid)::bigint FROM settlement_summary_by_method WHERE business_date = $1),
+                (SELECT paid FROM settlement_days WHERE business_date = $1)",
+    )
+    .bind(day)
+    .fetch_one(&env.pool)
+    .await
+    .expect("summaries");
+    assert_eq!((by_option, by_method), (paid, paid));
+
+    let before = lines_digest(&env, day).await;
+    assert_eq!(settle(&env, day, &[]).status.code(), Some(3), "a closed day is not settled twice");
+    let forced = settle(&env, day, &["--force"]);
+    assert!(forced.status.success(), "a forced rerun checks the closed day again: {forced:?}");
+    assert_eq!(lines_digest(&env, day).await, before, "a rerun changes nothing");
+    assert_eq!(day_status(&env, day).await, "CLOSED");
+}
+
+#[tokio::test]
+async fn the_lines_are_the_same_whatever_the_partition_and_worker_counts() {
+    let (one, eight) = (TestEnv::new().await, TestEnv::new().await);
+    let day = settled_day();
+    seed(&one, day, 120);
+    seed(&eight, day, 120);
+    succeeded(&settle(&one, day, &["--partitions", "1", "--workers", "1"]));
+    succeeded(&settle(&eight, day, &["--partitions", "8", "--workers", "2"]));
+    let (digest_one, digest_eight) = (lines_digest(&one, day).await, lines_digest(&eight, day).await);
+    assert!(digest_one.0 > 120, "every order has at least one line: {digest_one:?}");
+    assert_eq!(digest_one, digest_eight);
+}
+
+/// Settles a seeded day after `breach` was planted; the day must be FAILED with `gate` failed.
+async fn planted(breach: &str, gate: &str) -> Vec<(String, bool)> {
+    let env = TestEnv::new().await;
+    let day = settled_day();
+    seed(&env, day, 30);
+    sqlx::query(breach).bind(day).execute(&env.pool).await.expect("planting the breach");
+    let run = settle(&env, day, &[]);
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert_eq!(run.status.code(), Some(1), "{stdout}{}", String::from_utf8_lossy(&run.stderr));
+    assert!(stdout.contains(&format!("gate {gate}")) && stdout.contains("FAILED"), "{stdout}");
+    assert_eq!(day_status(&env, day).await, "FAILED");
+    let verdicts = gates(&env, day).await;
+    assert!(verdicts.contains(&(gate.to_owned(), false)), "{verdicts:?}");
+    let restartable: String = sqlx::query_scalar(
+        "SELECT status FROM batch_job_executions WHERE job_name = 'settle-sales' ORDER BY id DESC LIMIT 1",
+    )
+    .fetch_one(&env.pool)
+    .await
+    .expect("execution");
+    assert_eq!(restartable, "FAILED");
+    verdicts
+}
+
+#[tokio::test]
+async fn a_line_planted_with_other_amounts_fails_the_amounts_gate_alone() {
+    // Order 3 (the third seeded) has one item: a line for it with 100 won more paid is taken as settled.
+    let verdicts = planted(
+        "INSERT INTO settlement_lines (business_date, event, order_id, option_id, product_id, quantity, unit_price,
+             gross, coupon_discount, points, paid, payment_method, payment_key, fee_rate_bps, fee, net, execution_id)
+         SELECT $1, 'SALE', o.id, i.option_id, i.product_id, i.quantity, i.unit_price, i.line_total + 100,
+                o.coupon_discount, o.points_used, o.amount_to_pay + 100, o.payment_method, NULL, 0, 0,
+                o.amount_to_pay + 100, 0
+         FROM orders o JOIN order_items i ON i.order_id = o.id
+         WHERE o.id = (SELECT min(id) + 2 FROM orders)",
+        "lines_match_orders",
+    )
+    .await;
+    let others_held = verdicts.iter().filter(|(gate, _)| gate != "lines_match_orders").all(|(_, passed)| *passed);
+    assert!(others_held, "{verdicts:?}");
+}
+
+#[tokio::test]
+async fn a_coupon_that_gives_another_discount_than_the_orders_took_fails_the_coupon_gate() {
+    planted("UPDATE coupon_policies SET discount_value = 20 WHERE $1::date IS NOT NULL", "coupon_lines_match_coupons")
+        .await;
+}
+
+#[tokio::test]
+async fn a_ledger_use_entry_that_differs_from_its_order_fails_the_points_gate() {
+    planted(
+        "UPDATE points SET amount = amount - 1
+         WHERE kind = 'USE' AND $1::date IS NOT NULL AND id = (SELECT min(id) FROM points WHERE kind = 'USE')",
+        "point_lines_match_ledger",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn an_order_settled_on_another_day_fails_the_settled_once_gate() {
+    planted(
+        "INSERT INTO settlement_lines (business_date, event, order_id, option_id, product_id, quantity, unit_price,
+             gross, coupon_discount, points, paid, payment_method, payment_key, fee_rate_bps, fee, net, execution_id)
+         SELECT $1::date - 1, 'SALE', o.id, i.option_id, i.product_id, i.quantity, i.unit_price, i.line_total,
+                0, 0, i.line_total, o.payment_method, NULL, 0, 0, i.line_total, 0
+         FROM orders o JOIN order_items i ON i.order_id = o.id WHERE o.id = (SELECT min(id) FROM orders)",
+        "orders_settled_once",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_closed_day_exports_its_lines_and_summaries_as_csv_and_an_unsettled_one_is_refused() {
+    let env = TestEnv::new().await;
+    let day = settled_day();
+    seed(&env, day, 20);
+    let out = std::env::temp_dir().join(format!("settle-export-{}", testkit::unique_suffix()));
+    let out_arg = out.to_string_lossy().into_owned();
+    let early = batch(&env, &["settlement", "export", "--date", &day.to_string(), "--out", &out_arg]);
+    assert_eq!(early.status.code(), Some(2), "not settled yet: {early:?}");
+    assert!(String::from_utf8_lossy(&early.stderr).contains("has not been settled"));
+
+    succeeded(&settle(&env, day, &[]));
+    succeeded(&batch(&env, &["settlement", "export", "--date", &day.to_string(), "--out", &out_arg]));
+    let lines = std::fs::read_to_string(out.join(format!("settlement-{day}-lines.csv"))).expect("lines file");
+    let by_method = std::fs::read_to_string(out.join(format!("settlement-{day}-by-method.csv"))).expect("method file");
+    std::fs::remove_dir_all(&out).expect("cleaning up");
+    let mut rows = lines.lines();
+    assert!(rows.next().expect("a header").starts_with("business_date,event,order_id,option_id"), "{lines}");
+    let (count, paid) = lines_digest(&env, day).await;
+    assert_eq!(rows.count() as i64, count, "{paid}");
+    let paid_column = |text: &str, column: usize| -> i64 {
+        text.lines()
+            .skip(1)
+            .map(|row| row.split(',').nth(column).expect("column").parse::<i64>().expect("whole won"))
+            .sum()
+    };
+    assert_eq!(paid_column(&lines, 10), paid_column(&by_method, 6), "lines and summary agree on what was paid");
+    assert!(by_method.lines().count() > 1, "{by_method}");
+}
