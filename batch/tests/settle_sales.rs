@@ -253,3 +253,56 @@ async fn a_closed_day_exports_its_lines_and_summaries_as_csv_and_an_unsettled_on
     assert_eq!(paid_column(&lines, 10), paid_column(&by_method, 6), "lines and summary agree on what was paid");
     assert!(by_method.lines().count() > 1, "{by_method}");
 }
+
+#[tokio::test]
+async fn a_late_refund_of_a_settled_day_is_a_reversal_on_its_own_day_and_the_settled_day_never_changes() {
+    let env = TestEnv::new().await;
+    let (day, next) = (settled_day() - chrono::Days::new(1), settled_day());
+    seed(&env, day, 12);
+    succeeded(&settle(&env, day, &[]));
+    let settled = lines_digest(&env, day).await;
+    // Two purchases of the settled day are refunded after sales the next day (as the admin's move leaves
+    // them: REFUNDED, with its history row).
+    let refunded: Vec<i64> = sqlx::query_scalar(
+        "WITH picked AS (SELECT id FROM orders ORDER BY id LIMIT 2 OFFSET 4),
+              moved AS (UPDATE orders SET status = 'REFUNDED', status_changed_at = $1 WHERE id IN (SELECT id FROM picked)
+                        RETURNING id)
+         INSERT INTO order_status_history (order_id, from_status, to_status, actor, reason, changed_at)
+         SELECT id, 'CONFIRMED', 'REFUNDED', 'admin:1', 'after sales', $1 FROM moved RETURNING order_id",
+    )
+    .bind(SEOUL.start_of(next) + chrono::Duration::hours(10))
+    .fetch_all(&env.pool)
+    .await
+    .expect("refunding two purchases");
+
+    succeeded(&settle(&env, next, &[]));
+    assert_eq!(day_status(&env, next).await, "CLOSED");
+    assert_eq!(lines_digest(&env, day).await, settled, "the settled day is not rewritten");
+    let (reversals, net_sum, sale_sum): (i64, i64, i64) = sqlx::query_as(
+        "SELECT count(*), sum(r.paid)::bigint, (SELECT sum(paid)::bigint FROM settlement_lines
+                                                 WHERE event = 'SALE' AND order_id = ANY($2))
+         FROM settlement_lines r WHERE r.business_date = $1 AND r.event = 'REVERSAL' AND r.order_id = ANY($2)",
+    )
+    .bind(next)
+    .bind(&refunded)
+    .fetch_one(&env.pool)
+    .await
+    .expect("reversals");
+    let items: i64 = sqlx::query_scalar("SELECT count(*) FROM order_items WHERE order_id = ANY($1)")
+        .bind(&refunded)
+        .fetch_one(&env.pool)
+        .await
+        .expect("items");
+    assert_eq!(reversals, items, "one reversal per item sold");
+    assert_eq!(net_sum, -sale_sum, "a reversal gives back exactly what the sale booked");
+    let day_paid: i64 = sqlx::query_scalar("SELECT paid FROM settlement_days WHERE business_date = $1")
+        .bind(next)
+        .fetch_one(&env.pool)
+        .await
+        .expect("the next day's total");
+    assert_eq!(day_paid, -sale_sum, "the next day sold nothing and gave back the two purchases");
+
+    let rewrite = sqlx::query("UPDATE settlement_lines SET paid = paid WHERE business_date = $1").bind(day);
+    let refused = rewrite.execute(&env.pool).await.expect_err("settlement lines are append-only");
+    assert!(refused.to_string().contains("append-only"), "{refused}");
+}

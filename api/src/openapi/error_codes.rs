@@ -128,6 +128,7 @@ pub const BY_OPERATION: &[(&str, &[&[ErrorCode]])] = &[
     ("deliver_order", &[&[OrderNotFound, OrderClosed, OrderStatusConflict]]),
     ("confirm_order", &[&[OrderNotFound, OrderClosed, OrderStatusConflict]]),
     ("refund_order", &[GIVES_PAYMENT_BACK, &[ValidationFailed, OrderStatusConflict, ReturnWindowClosed]]),
+    ("after_sales_refund_order", &[GIVES_PAYMENT_BACK, &[ValidationFailed, OrderStatusConflict]]),
     ("deposit_callback", &[&[OrderNotFound, DepositNotVerified]]),
 ];
 

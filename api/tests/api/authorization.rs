@@ -217,6 +217,9 @@ fn matrix(f: &Fixture) -> Vec<Row> {
         // A refund is the buyer's too; A's order is cancelled, so A's is refused by the lifecycle.
         row(M::POST, "/api/v3/orders/{order_id}/refund", format!("/api/v3/orders/{}/refund", f.order),
             Some(json!({ "reason": "does not fit" })), [401, 404, 409, 404]),
+        // The after-sales refund is the admin's; A's order was cancelled, so the admin is refused by the lifecycle.
+        row(M::POST, "/api/v3/orders/{order_id}/after-sales-refund", format!("/api/v3/orders/{}/after-sales-refund", f.order),
+            Some(json!({ "reason": "returned after confirmation" })), [401, 403, 403, 409]),
         // The provider's deposit callback carries no token: every caller is answered alike (no such account).
         fixed(M::POST, "/api/v3/payments/callbacks/deposit",
             json!({ "createdAt": "2026-12-06T21:30:00", "secret": "s", "status": "DONE", "orderId": "settle-order-999999" }), [404, 404, 404, 404]),

@@ -1,7 +1,8 @@
 //! The order lifecycle: one table decides every move an order can make, who may ask for it is the
 //! caller's business. An order is PENDING_PAYMENT when placed (PAID at once when nothing is left to pay),
 //! then PAID → SHIPPED → DELIVERED → CONFIRMED; it can end CANCELLED (before shipping), EXPIRED (unpaid
-//! past its window) or REFUNDED (delivered, within the return window).
+//! past its window) or REFUNDED (delivered, within the return window; or confirmed, by an after-sales
+//! refund, which settlement books as a reversal on the day it happens).
 //!
 //! Stock, the coupon and the points are taken at placement and come back on exactly the moves that say
 //! `releases`. Each of those ends in a final status, which no move leaves: so they come back once.
@@ -20,10 +21,13 @@ pub enum OrderAction {
     Cancel,
     Expire,
     Refund,
+    /// An admin gives a confirmed purchase's money back (a return accepted after confirmation, a
+    /// chargeback): no time limit, since the decision is the shop's.
+    AfterSalesRefund,
 }
 
 impl OrderAction {
-    pub const ALL: [OrderAction; 7] = [
+    pub const ALL: [OrderAction; 8] = [
         OrderAction::Pay,
         OrderAction::Ship,
         OrderAction::Deliver,
@@ -31,6 +35,7 @@ impl OrderAction {
         OrderAction::Cancel,
         OrderAction::Expire,
         OrderAction::Refund,
+        OrderAction::AfterSalesRefund,
     ];
 
     /// The statuses this action can start from (the guard of the move's UPDATE).
@@ -128,6 +133,7 @@ fn table(from: OrderStatus, action: OrderAction) -> Result<Move, MoveRefusal> {
     let step = |to| Ok(Move { to, releases: false, returns_payment: false });
     let release = |to, returns_payment| Ok(Move { to, releases: true, returns_payment });
     match (from, action) {
+        (S::Confirmed, A::AfterSalesRefund) => release(S::Refunded, true),
         (S::Confirmed | S::Cancelled | S::Expired | S::Refunded, _) => Err(MoveRefusal::Closed(from)),
         (S::PendingPayment, A::Pay) => step(S::Paid),
         (S::PendingPayment, A::Cancel) => release(S::Cancelled, false),
@@ -160,7 +166,7 @@ mod tests {
         }
     }
 
-    /// Every status × every action, written out: the expected outcome of each of the 56 cells.
+    /// Every status × every action, written out: the expected outcome of each of the 64 cells.
     #[test]
     fn every_status_and_action_has_the_expected_outcome() {
         use MoveRefusal as R;
@@ -169,22 +175,29 @@ mod tests {
         let expected = |from: S, action: A| -> Result<Move, MoveRefusal> {
             match (from, action) {
                 (S::PendingPayment, A::Pay) => step(S::Paid),
-                (S::PendingPayment, A::Ship | A::Deliver | A::Confirm | A::Refund) => Err(R::OutOfOrder(from)),
+                (S::PendingPayment, A::Ship | A::Deliver | A::Confirm | A::Refund | A::AfterSalesRefund) => {
+                    Err(R::OutOfOrder(from))
+                }
                 (S::PendingPayment, A::Cancel) => release(S::Cancelled, false),
                 (S::PendingPayment, A::Expire) => Err(R::NotDue),
                 (S::Paid, A::Pay) => Err(R::NotPayable(S::Paid)),
                 (S::Paid, A::Ship) => step(S::Shipped),
-                (S::Paid, A::Deliver | A::Confirm | A::Expire | A::Refund) => Err(R::OutOfOrder(from)),
+                (S::Paid, A::Deliver | A::Confirm | A::Expire | A::Refund | A::AfterSalesRefund) => {
+                    Err(R::OutOfOrder(from))
+                }
                 (S::Paid, A::Cancel) => release(S::Cancelled, true),
                 (S::Shipped, A::Pay) => Err(R::NotPayable(S::Shipped)),
                 (S::Shipped, A::Deliver) => step(S::Delivered),
                 (S::Shipped, A::Cancel) => Err(R::RefundInstead),
-                (S::Shipped, A::Ship | A::Confirm | A::Expire | A::Refund) => Err(R::OutOfOrder(from)),
+                (S::Shipped, A::Ship | A::Confirm | A::Expire | A::Refund | A::AfterSalesRefund) => {
+                    Err(R::OutOfOrder(from))
+                }
                 (S::Delivered, A::Pay) => Err(R::NotPayable(S::Delivered)),
                 (S::Delivered, A::Confirm) => step(S::Confirmed),
                 (S::Delivered, A::Refund) => release(S::Refunded, true),
                 (S::Delivered, A::Cancel) => Err(R::RefundInstead),
-                (S::Delivered, A::Ship | A::Deliver | A::Expire) => Err(R::OutOfOrder(from)),
+                (S::Delivered, A::Ship | A::Deliver | A::Expire | A::AfterSalesRefund) => Err(R::OutOfOrder(from)),
+                (S::Confirmed, A::AfterSalesRefund) => release(S::Refunded, true),
                 (S::Confirmed | S::Cancelled | S::Expired | S::Refunded, _) => Err(R::Closed(from)),
             }
         };
@@ -196,7 +209,7 @@ mod tests {
                 cells += 1;
             }
         }
-        assert_eq!(cells, 56);
+        assert_eq!(cells, 64);
     }
 
     #[test]
@@ -240,7 +253,7 @@ mod tests {
             }
         }
         let finals: Vec<_> = S::ALL.into_iter().filter(|status| status.is_final()).collect();
-        assert_eq!(finals, [S::Confirmed, S::Cancelled, S::Expired, S::Refunded]);
+        assert_eq!(finals, [S::Cancelled, S::Expired, S::Refunded]);
     }
 
     #[test]
@@ -250,5 +263,6 @@ mod tests {
         assert_eq!(A::Expire.sources(), [S::PendingPayment]);
         assert_eq!(A::Refund.sources(), [S::Delivered]);
         assert_eq!(A::Confirm.sources(), [S::Delivered]);
+        assert_eq!(A::AfterSalesRefund.sources(), [S::Confirmed]);
     }
 }

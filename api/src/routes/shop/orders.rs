@@ -38,6 +38,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(deliver))
         .routes(routes!(confirm))
         .routes(routes!(refund))
+        .routes(routes!(after_sales_refund))
         .routes(routes!(super::payment::pay))
 }
 
@@ -302,17 +303,40 @@ async fn refund(
     ApiPath(order): ApiPath<OrderId>,
     ApiJson(body): ApiJson<RefundBody>,
 ) -> ApiResult<Response> {
-    let mut errors = FieldErrors::default();
-    let reason = errors.text("reason", Some(&body.reason), 200);
-    let reason = errors
-        .into_result(|| reason)
-        .map_err(ApiError::Invalid)?
-        .ok_or_else(|| anyhow::anyhow!("a valid reason without a value"))?;
+    let reason = refund_reason(&body)?;
     // The buyer's act alone, like the confirmation: a refund answers the buyer's return.
     let mut request = caller_move(caller, order, OrderAction::Refund, &trace_id);
     request.actor = OrderActor::Buyer(caller.user_id);
     request.reason = Some(reason);
     to_completion(async move { placing::move_order(&state, request).await }).await
+}
+
+/// Gives a confirmed purchase's money back (admin): a return accepted after the buyer's confirmation, or
+/// a chargeback. The provider refunds first, then stock, the coupon and the points come back exactly once;
+/// the day's settlement books it as a reversal of the sale.
+#[utoipa::path(post, path = "/api/v3/orders/{order_id}/after-sales-refund", operation_id = "after_sales_refund_order", tag = "shop", params(("order_id" = i64, Path, minimum = 1)), request_body = RefundBody, security(("bearer" = [])),
+    responses((status = 200, body = OrderView), Problems))]
+#[tracing::instrument(skip_all, fields(admin = %admin.user_id, order = %order))]
+async fn after_sales_refund(
+    AdminUser(admin): AdminUser,
+    State(state): State<AppState>,
+    Extension(TraceId(trace_id)): Extension<TraceId>,
+    ApiPath(order): ApiPath<OrderId>,
+    ApiJson(body): ApiJson<RefundBody>,
+) -> ApiResult<Response> {
+    let mut request = caller_move(admin, order, OrderAction::AfterSalesRefund, &trace_id);
+    request.reason = Some(refund_reason(&body)?);
+    to_completion(async move { placing::move_order(&state, request).await }).await
+}
+
+/// The stated reason of a refund, checked like every text field.
+fn refund_reason(body: &RefundBody) -> ApiResult<String> {
+    let mut errors = FieldErrors::default();
+    let reason = errors.text("reason", Some(&body.reason), 200);
+    Ok(errors
+        .into_result(|| reason)
+        .map_err(ApiError::Invalid)?
+        .ok_or_else(|| anyhow::anyhow!("a valid reason without a value"))?)
 }
 
 /// A move asked by `caller`: a buyer moves their own orders, an admin anyone's.

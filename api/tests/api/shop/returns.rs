@@ -45,6 +45,38 @@ async fn a_delivered_order_is_refunded_at_the_provider_then_gives_its_goods_back
 }
 
 #[tokio::test]
+async fn a_confirmed_purchase_is_refunded_after_sales_by_an_admin_only_at_the_provider_first_and_once() {
+    let (app, sandbox) = app_with_sandbox(2_000).await;
+    let buyer = create_users(&app, 1).await[0];
+    let (token, admin) = (app.token(buyer, Role::User), admin_token(&app));
+    let (order, option) = unpaid_order(&app, buyer, 21_000).await;
+    let id = order["id"].as_i64().expect("id");
+    let key = checkout(&sandbox, &order).await;
+    assert_eq!(pay(&app, &token, &order, &key, 21_000).await.status(), 200);
+    let after_sales = format!("/api/v3/orders/{id}/after-sales-refund");
+    let reason = json!({ "reason": "defect found after confirmation" });
+    let early = assert_problem(app.post_json(&after_sales, &admin, &reason).await, 409, "ORDER_STATUS_CONFLICT").await;
+    assert_eq!(early["orderStatus"], "PAID", "only a confirmed purchase is refunded after sales");
+    ship_and_deliver(&app, id).await;
+    let confirmed = app.post_json(&format!("/api/v3/orders/{id}/confirm"), &token, &json!(null)).await;
+    assert_eq!(confirmed.status(), 200);
+
+    // The buyer gave up returns by confirming; after sales is the shop's decision.
+    assert_problem(refund(&app, &token, id, "changed my mind").await, 409, "ORDER_CLOSED").await;
+    assert_problem(app.post_json(&after_sales, &token, &reason).await, 403, "FORBIDDEN").await;
+    let refunded = app.post_json(&after_sales, &admin, &reason).await;
+    assert_eq!(refunded.status(), 200);
+    assert_eq!(refunded.json::<Value>().await.expect("json")["status"], "REFUNDED");
+    assert_problem(app.post_json(&after_sales, &admin, &reason).await, 409, "ORDER_CLOSED").await;
+    assert_eq!(sandbox.calls_of("cancel").await.expect("calls"), 1, "one refund at the provider");
+    let history: Value = app.get_json(&format!("/api/v3/orders/{id}/history"), &token).await;
+    let last = history.as_array().and_then(|moves| moves.last()).expect("a move").clone();
+    assert_eq!((last["from"].as_str(), last["to"].as_str()), (Some("CONFIRMED"), Some("REFUNDED")));
+    assert_eq!(stock(&app, option).await, 5);
+    assert_invariants(&app, &[(option, 5)]).await;
+}
+
+#[tokio::test]
 async fn a_refund_is_refused_past_the_return_window_and_without_a_reason_and_gives_nothing_back() {
     let (app, _sandbox) = app_with_sandbox(2_000).await;
     let buyer = create_users(&app, 1).await[0];

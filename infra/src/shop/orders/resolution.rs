@@ -198,7 +198,8 @@ async fn refund_outcome<G: PaymentGateway>(gateway: &G, refund: &Refund) -> Refu
     }
 }
 
-/// Commits a refund the look-up settled: the order's move (cancel when PAID, refund when DELIVERED).
+/// Commits a refund the look-up settled: the order's move (cancel when PAID, refund when DELIVERED, the
+/// after-sales refund when CONFIRMED).
 async fn settle_refund_of(
     pool: &PgPool,
     refund: &Refund,
@@ -212,7 +213,11 @@ async fn settle_refund_of(
     )
     .fetch_one(&mut *tx)
     .await?;
-    let action = if status == OrderStatus::Delivered { OrderAction::Refund } else { OrderAction::Cancel };
+    let action = match status {
+        OrderStatus::Delivered => OrderAction::Refund,
+        OrderStatus::Confirmed => OrderAction::AfterSalesRefund,
+        _ => OrderAction::Cancel,
+    };
     let request = system_move(refund.attempt.order_id, action, "the provider's look-up shows the refund")?;
     let moved = settle_refund(&mut tx, refund, outcome, request, rules).await?;
     tx.commit().await?;
