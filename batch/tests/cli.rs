@@ -179,7 +179,7 @@ fn the_shipped_schedule_runs_only_commands_and_arguments_settle_batch_accepts() 
         assert!(parsed.is_ok(), "{command} {args:?}: {}", parsed.err().map(|e| e.to_string()).unwrap_or_default());
         checked.push(command);
     }
-    for job in ["reconcile-points", "auto-confirm", "expire-points", "notify-expiring-points"] {
+    for job in settle_batch::jobs::NAMES {
         assert!(checked.iter().any(|command| command == job), "{job} is not scheduled: {checked:?}");
     }
 }

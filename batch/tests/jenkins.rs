@@ -115,3 +115,39 @@ async fn the_pipelines_expire_points_stage_expires_what_is_due_and_refuses_a_mal
     assert!(String::from_utf8_lossy(&bad.stderr).contains("YYYY-MM-DD"));
     let _ = std::fs::remove_dir_all(&reports);
 }
+
+#[tokio::test]
+async fn the_pipelines_settle_sales_stage_closes_a_day_after_the_auto_confirmation() {
+    let env = TestEnv::new().await;
+    let reports = std::env::temp_dir().join(format!("settle-jenkins-{}", testkit::unique_suffix()));
+    let jenkinsfile = std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../jenkins/Jenkinsfile"))
+        .expect("the Jenkinsfile");
+    let (confirm, settle) = (jenkinsfile.find("stage('Auto-confirm')"), jenkinsfile.find("stage('Settle sales')"));
+    assert!(confirm.zip(settle).is_some_and(|(c, s)| c < s), "settlement follows the confirmations");
+    let seeded = process::command_for(env!("CARGO_BIN_EXE_settle-batch").as_ref(), &env)
+        .args(["seed-sales", "--date", "2026-12-01", "--orders", "15"])
+        .output()
+        .expect("seed");
+    assert!(seeded.status.success(), "{}", String::from_utf8_lossy(&seeded.stderr));
+    let stage = |args: &[&str]| {
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../jenkins/settle-sales.sh");
+        let mut command = process::command_for(&script, &env);
+        command.args(args).env("SETTLE_BATCH", env!("CARGO_BIN_EXE_settle-batch")).env("REPORTS_DIR", &reports);
+        command.output().expect("running jenkins/settle-sales.sh")
+    };
+
+    let ran = stage(&["2026-12-01"]);
+    assert!(ran.status.success(), "{}", String::from_utf8_lossy(&ran.stderr));
+    let summary = std::fs::read_to_string(reports.join("settle-sales-2026-12-01.txt")).expect("the summary");
+    assert!(summary.contains("(exit 0)") && summary.contains("COMPLETED"), "{summary}");
+    let status: String = sqlx::query_scalar("SELECT status FROM settlement_days WHERE business_date = '2026-12-01'")
+        .fetch_one(&env.pool)
+        .await
+        .expect("the day");
+    assert_eq!(status, "CLOSED");
+    assert_eq!(stage(&["2026-12-01"]).status.code(), Some(3), "this date is done");
+    let bad = stage(&["01/12/2026"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("YYYY-MM-DD"));
+    let _ = std::fs::remove_dir_all(&reports);
+}
