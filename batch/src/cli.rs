@@ -40,6 +40,8 @@ pub enum Command {
     /// Daily sales settlement: a line per order item sold (confirmed) or reversed on a business date, the
     /// day's summaries, and the gates that close the day.
     SettleSales(crate::jobs::settle_sales::SettleSalesArgs),
+    /// Payment reconciliation: the provider's settlement lines of a business date against our payments.
+    ReconcilePayments(crate::jobs::reconcile_payments::ReconcilePaymentsArgs),
     /// A settled day for finance: `settlement export --date D` writes its lines and summaries as CSV.
     #[command(subcommand)]
     Settlement(crate::jobs::settle_sales::export::SettlementCommand),

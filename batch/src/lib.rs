@@ -16,7 +16,7 @@ pub use infra::binary::Exit;
 use anyhow::Context;
 use infra::ops::Readiness;
 use job::repository::{self as runs, Restartable};
-use jobs::{auto_confirm, expire_points, notify_expiring, reconcile, settle_sales};
+use jobs::{auto_confirm, expire_points, notify_expiring, reconcile, reconcile_payments, settle_sales};
 
 pub async fn run(cli: BatchCli) -> anyhow::Result<Exit> {
     match cli.command {
@@ -67,6 +67,10 @@ pub async fn run(cli: BatchCli) -> anyhow::Result<Exit> {
         Command::SettleSales(args) => {
             let pool = connect_for(&cli.postgres, args.run.workers).await?;
             settle_sales::run(&pool, args).await
+        }
+        Command::ReconcilePayments(args) => {
+            let pool = infra::db::connect(&cli.postgres).await?;
+            reconcile_payments::run(&pool, args).await
         }
         Command::Settlement(command) => {
             let pool = infra::db::connect(&cli.postgres).await?;

@@ -122,8 +122,9 @@ async fn the_pipelines_settle_sales_stage_closes_a_day_after_the_auto_confirmati
     let reports = std::env::temp_dir().join(format!("settle-jenkins-{}", testkit::unique_suffix()));
     let jenkinsfile = std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../jenkins/Jenkinsfile"))
         .expect("the Jenkinsfile");
-    let (confirm, settle) = (jenkinsfile.find("stage('Auto-confirm')"), jenkinsfile.find("stage('Settle sales')"));
-    assert!(confirm.zip(settle).is_some_and(|(c, s)| c < s), "settlement follows the confirmations");
+    let stage_at = |name: &str| jenkinsfile.find(&format!("stage('{name}')")).unwrap_or(usize::MAX);
+    let order = [stage_at("Auto-confirm"), stage_at("Settle sales"), stage_at("Reconcile payments")];
+    assert!(order.is_sorted() && order[2] < usize::MAX, "confirmations, settlement, then payments: {order:?}");
     let seeded = process::command_for(env!("CARGO_BIN_EXE_settle-batch").as_ref(), &env)
         .args(["seed-sales", "--date", "2026-12-01", "--orders", "15"])
         .output()

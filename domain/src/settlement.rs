@@ -8,6 +8,8 @@
 //! each line still costs after its coupon share, and the provider's fee over what each line paid, so no
 //! line ever goes below zero.
 
+pub mod payments;
+
 use crate::shop::PaymentMethod;
 use std::collections::HashMap;
 

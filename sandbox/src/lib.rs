@@ -8,7 +8,7 @@ pub mod wire;
 
 mod store;
 
-pub use store::{Fault, Store};
+pub use store::{Fault, SettledPayment, SettlementFault, Store};
 
 use axum::{
     extract::{
@@ -64,6 +64,8 @@ pub fn router(sandbox: Sandbox) -> Router {
         .route("/sandbox/checkout", post(checkout))
         .route("/sandbox/deposits/{order_id}", post(deposit))
         .route("/sandbox/faults", post(set_fault))
+        .route("/sandbox/settled-payments", post(backfill))
+        .route("/sandbox/settlement-faults", post(set_settlement_fault))
         .route("/sandbox/calls", get(calls))
         .route("/health", get(|| async { "ok" }))
         .with_state(sandbox)
@@ -221,9 +223,42 @@ async fn settlements(
     let (page, size) = (query.page.unwrap_or(1).max(1), query.size.unwrap_or(100).clamp(1, 10_000));
     let mut store = sandbox.store();
     store.count("settlements");
-    let lines: Vec<_> =
-        store.settlements(query.start_date, query.end_date).into_iter().skip((page - 1) * size).take(size).collect();
-    Json(lines).into_response()
+    Json(store.settlement_page(query.start_date, query.end_date, page, size)).into_response()
+}
+
+/// Payments the provider approved in the past (`[{orderId, amount, method, approvedAt, canceledAt?}]`):
+/// their keys, in order.
+async fn backfill(State(sandbox): State<Sandbox>, body: Result<Json<Vec<SettledPayment>>, JsonRejection>) -> Response {
+    let Ok(Json(payments)) = body else {
+        return refusal(StatusCode::BAD_REQUEST, "INVALID_REQUEST", "[{orderId, amount, method, approvedAt}]");
+    };
+    match sandbox.store().backfill(&payments) {
+        Ok(saved) => Json(saved.into_iter().map(|p| p.payment_key).collect::<Vec<_>>()).into_response(),
+        Err(error) => internal(error),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SettlementFaultBody {
+    payment_key: String,
+    fault: Option<SettlementFault>,
+}
+
+/// Distorts (or, with `fault: null`, restores) a payment's settlement lines.
+async fn set_settlement_fault(
+    State(sandbox): State<Sandbox>,
+    body: Result<Json<SettlementFaultBody>, JsonRejection>,
+) -> Response {
+    let Ok(Json(body)) = body else {
+        return refusal(
+            StatusCode::BAD_REQUEST,
+            "INVALID_REQUEST",
+            "{paymentKey, fault: OMIT|AMOUNT|FEE|PAYOUT_DATE|null}",
+        );
+    };
+    sandbox.store().set_settlement_fault(body.payment_key, body.fault);
+    StatusCode::NO_CONTENT.into_response()
 }
 
 #[derive(Deserialize)]

@@ -27,6 +27,33 @@ pub enum Fault {
     DropAnswer,
 }
 
+/// A distortion of a payment's settlement lines, to show a reconciliation each kind of mismatch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum SettlementFault {
+    /// The payment's lines are left out.
+    Omit,
+    /// The lines say 100 won more than was taken.
+    Amount,
+    /// The fee is one won more than the method's rate gives.
+    Fee,
+    /// The payout comes a day later than usual.
+    PayoutDate,
+}
+
+/// A payment the provider approved in the past (tests and benchmarks backfill days gone by).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SettledPayment {
+    pub order_id: String,
+    pub amount: i64,
+    pub method: Method,
+    pub approved_at: DateTime<FixedOffset>,
+    /// When the provider gave it all back, if it did.
+    #[serde(default)]
+    pub canceled_at: Option<DateTime<FixedOffset>>,
+}
+
 /// A recorded answer: its status and body.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Answer {
@@ -47,6 +74,9 @@ pub struct Store {
     by_order: HashMap<String, String>,
     answers: HashMap<String, Answer>,
     faults: HashMap<Option<String>, (Fault, Option<u32>)>,
+    settlement_faults: HashMap<String, SettlementFault>,
+    /// The lines of the last range asked for, while nothing changed: a listing is read page by page.
+    settlement_cache: Option<((NaiveDate, NaiveDate), Vec<Settlement>)>,
     pub calls: BTreeMap<&'static str, u64>,
     journal: File,
     next_key: u64,
@@ -83,6 +113,8 @@ impl Store {
             by_order: HashMap::new(),
             answers: HashMap::new(),
             faults: HashMap::new(),
+            settlement_faults: HashMap::new(),
+            settlement_cache: None,
             calls: BTreeMap::new(),
             journal: OpenOptions::new().create(true).append(true).open(journal)?,
             next_key: 0,
@@ -121,6 +153,7 @@ impl Store {
 
     fn save(&mut self, payment: Payment) -> anyhow::Result<Payment> {
         self.write(&Line::Payment(Box::new(payment.clone())))?;
+        self.settlement_cache = None;
         self.remember(payment.clone());
         Ok(payment)
     }
@@ -149,9 +182,15 @@ impl Store {
         amount: i64,
         method: Method,
     ) -> anyhow::Result<Payment> {
+        let payment = self.ready(order_id, order_name, amount, method);
+        self.save(payment)
+    }
+
+    /// A new payment waiting for the merchant's confirm (not kept yet).
+    fn ready(&mut self, order_id: &str, order_name: &str, amount: i64, method: Method) -> Payment {
         self.next_key += 1;
         let payment_key = format!("sbx_{}_{}", self.next_key, uuid::Uuid::new_v4().simple());
-        self.save(Payment {
+        Payment {
             m_id: self.merchant.clone(),
             version: "2022-11-16".to_owned(),
             payment_key,
@@ -169,7 +208,7 @@ impl Store {
             virtual_account: None,
             secret: None,
             failure: None,
-        })
+        }
     }
 
     pub fn set_fault(&mut self, payment_key: Option<String>, fault: Option<Fault>, times: Option<u32>) {
@@ -271,12 +310,55 @@ impl Store {
         Ok((200, serde_json::to_value(self.save(payment)?)?))
     }
 
+    /// Records payments the provider approved in the past, as its settlement listing shows them.
+    pub fn backfill(&mut self, payments: &[SettledPayment]) -> anyhow::Result<Vec<Payment>> {
+        let mut saved = Vec::with_capacity(payments.len());
+        for settled in payments {
+            let mut payment = self.ready(&settled.order_id, "backfilled", settled.amount, settled.method);
+            payment.status = PaymentStatus::Done;
+            payment.requested_at = settled.approved_at;
+            payment.approved_at = Some(settled.approved_at);
+            payment.last_transaction_key = Some(transaction_key());
+            if let Some(canceled_at) = settled.canceled_at {
+                let transaction_key = transaction_key();
+                let cancel_reason = "backfilled".to_owned();
+                let cancel_amount = payment.balance_amount;
+                payment.cancels = Some(vec![Cancel { cancel_amount, cancel_reason, canceled_at, transaction_key }]);
+                (payment.balance_amount, payment.status) = (0, PaymentStatus::Canceled);
+            }
+            saved.push(self.save(payment)?);
+        }
+        Ok(saved)
+    }
+
+    pub fn set_settlement_fault(&mut self, payment_key: String, fault: Option<SettlementFault>) {
+        match fault {
+            Some(fault) => self.settlement_faults.insert(payment_key, fault),
+            None => self.settlement_faults.remove(&payment_key),
+        };
+        self.settlement_cache = None;
+    }
+
+    /// One page (from 1) of the settlement lines of the days from `start` to `end`.
+    pub fn settlement_page(&mut self, start: NaiveDate, end: NaiveDate, page: usize, size: usize) -> Vec<Settlement> {
+        if self.settlement_cache.as_ref().is_none_or(|(range, _)| *range != (start, end)) {
+            self.settlement_cache = Some(((start, end), self.settlements(start, end)));
+        }
+        let lines = self.settlement_cache.as_ref().map(|(_, lines)| lines.as_slice()).unwrap_or_default();
+        lines.iter().skip((page - 1) * size).take(size).cloned().collect()
+    }
+
     /// The settlement lines of payments approved (sales) and cancelled (negative lines) on the days from
-    /// `start` to `end`, Korean time, oldest first; paid out two days after the sale.
-    pub fn settlements(&self, start: NaiveDate, end: NaiveDate) -> Vec<Settlement> {
+    /// `start` to `end`, Korean time, oldest first; paid out two days after the sale. The fee is the
+    /// method's rate of the amount, rounded toward zero.
+    fn settlements(&self, start: NaiveDate, end: NaiveDate) -> Vec<Settlement> {
         let mut lines: Vec<Settlement> = Vec::new();
         for payment in self.payments.values() {
             let Some(approved_at) = payment.approved_at else { continue };
+            let fault = self.settlement_faults.get(&payment.payment_key).copied();
+            if fault == Some(SettlementFault::Omit) {
+                continue;
+            }
             let mut events = vec![(approved_at, payment.total_amount, payment.last_transaction_key.clone())];
             for cancel in payment.cancels.iter().flatten() {
                 events.push((cancel.canceled_at, -cancel.cancel_amount, Some(cancel.transaction_key.clone())));
@@ -286,7 +368,15 @@ impl Store {
                 if sold_date < start || sold_date > end {
                     continue;
                 }
-                let fee = amount * payment.method.fee_bps() / 10_000;
+                let mut amount = amount;
+                if fault == Some(SettlementFault::Amount) {
+                    amount += amount.signum() * 100;
+                }
+                let mut fee = amount * payment.method.fee_bps() / 10_000;
+                if fault == Some(SettlementFault::Fee) {
+                    fee += amount.signum();
+                }
+                let payout_days = if fault == Some(SettlementFault::PayoutDate) { 3 } else { 2 };
                 lines.push(Settlement {
                     m_id: self.merchant.clone(),
                     payment_key: payment.payment_key.clone(),
@@ -299,7 +389,7 @@ impl Store {
                     pay_out_amount: amount - fee,
                     approved_at,
                     sold_date,
-                    paid_out_date: sold_date + Duration::days(2),
+                    paid_out_date: sold_date + Duration::days(payout_days),
                 });
             }
         }

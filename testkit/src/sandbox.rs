@@ -135,6 +135,22 @@ impl OwnSandbox {
         Ok(Some(answer.error_for_status()?.json().await?))
     }
 
+    /// Payments the provider approved in the past, each `{orderId, amount, method, approvedAt, canceledAt?}`
+    /// (`method` as the provider names it, e.g. "카드"): their payment keys, in order.
+    pub async fn backfill(&self, payments: &Value) -> anyhow::Result<Vec<String>> {
+        let answer = self.http.post(format!("{}/sandbox/settled-payments", self.url())).json(payments).send().await?;
+        Ok(answer.error_for_status()?.json().await?)
+    }
+
+    /// Distorts the settlement lines of `payment_key`: `OMIT`, `AMOUNT`, `FEE` or `PAYOUT_DATE`.
+    pub async fn settlement_fault(&self, payment_key: &str, fault: &str) -> anyhow::Result<()> {
+        let body = json!({ "paymentKey": payment_key, "fault": fault });
+        let url = format!("{}/sandbox/settlement-faults", self.url());
+        let status = self.http.post(url).json(&body).send().await?.status();
+        anyhow::ensure!(status.is_success(), "the sandbox refused the settlement fault: {status}");
+        Ok(())
+    }
+
     /// How often each provider route was called: `{"confirm": n, "cancel": n, "lookup": n, ...}`.
     pub async fn calls(&self) -> anyhow::Result<Value> {
         Ok(self.http.get(format!("{}/sandbox/calls", self.url())).send().await?.json().await?)

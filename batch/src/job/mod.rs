@@ -87,6 +87,9 @@ pub struct Conclusion {
     pub discrepancies: i64,
     /// Why the run fails although every partition completed (the execution ends FAILED, restartable).
     pub failed: Option<String>,
+    /// What an operator must look into although the run did its work (the execution ends COMPLETED; the
+    /// run exits 1 saying so, e.g. payments that do not match the provider's).
+    pub attention: Option<String>,
 }
 
 /// What a job's partitions share during one run.
@@ -152,6 +155,10 @@ pub async fn run<J: Job>(pool: &PgPool, job: &J) -> anyhow::Result<Exit> {
         println!("  {:<28} {:>24}", "this run took", format!("{:.2} s ({rate:.0} rows/s)", elapsed.as_secs_f64()));
         if let Some(why) = conclusion.failed {
             println!("  {:<28} {why}", "failed");
+        }
+        if let Some(what) = conclusion.attention {
+            println!("  {:<28} {what}", "needs attention");
+            return Ok(Exit::Failure);
         }
     }
     Ok(repository::exit_for(&outcome, execution.id))

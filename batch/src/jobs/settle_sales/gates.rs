@@ -2,7 +2,7 @@
 //! with a source the lines were not computed from (the orders' amounts, the coupons' policies, the point
 //! ledger, the status history), so a line lost, doubled, planted or split wrongly shows.
 
-use super::Day;
+use crate::jobs::terms::Day;
 use chrono::NaiveDate;
 use sqlx::PgPool;
 

@@ -2,8 +2,8 @@
 //! order split over its items as it arrives, the lines streamed out with COPY; then its reversals (copies
 //! of their sales' lines, negated); all with the partition's checkpoint in one transaction.
 
-use super::Day;
 use crate::job::{Context, Counts};
+use crate::jobs::terms::Day;
 use anyhow::Context as _;
 use bytes::BytesMut;
 use domain::{

@@ -15,21 +15,14 @@ mod summary;
 
 pub mod export;
 
+use super::terms::{Day, FeeRateArgs};
 use crate::{
     job::{self, Conclusion, Context, Counts, Job, PartitionEnd, RunArgs},
     Exit,
 };
-use chrono::{DateTime, Duration, NaiveDate, Utc};
-use domain::settlement::FeeRates;
+use chrono::NaiveDate;
 use infra::config::BusinessTimeArgs;
 use sqlx::PgPool;
-
-/// The fee rates when none are set: the local payment sandbox's (basis points).
-const SANDBOX_FEE_RATES: &str = "CARD=250,BANK_TRANSFER=150,VIRTUAL_ACCOUNT=100,MOBILE=350";
-
-/// How long after its end a business day may be settled: a confirmation that began before midnight and
-/// commits just after it is still in the day it is recorded on.
-const SETTLING_DELAY_MINUTES: i64 = 5;
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct SettleSalesArgs {
@@ -38,28 +31,13 @@ pub struct SettleSalesArgs {
     pub date: NaiveDate,
     #[command(flatten)]
     pub business: BusinessTimeArgs,
-    /// The provider's fee per payment method in basis points (1/100 %), METHOD=BPS pairs for CARD,
-    /// BANK_TRANSFER, VIRTUAL_ACCOUNT and MOBILE. Each line keeps the rate it was settled with. The fee on a
-    /// payment is rounded toward zero to the won, as the provider computes it.
-    #[arg(long, env = "PAYMENT_FEE_RATES", default_value = SANDBOX_FEE_RATES, value_parser = parse_fee_rates)]
-    pub fee_rates: FeeRates,
+    #[command(flatten)]
+    pub fees: FeeRateArgs,
     /// How many partitions the day's orders are split into (by order id); a resume keeps the first count.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(i32).range(1..=256))]
     pub partitions: i32,
     #[command(flatten)]
     pub run: RunArgs,
-}
-
-fn parse_fee_rates(raw: &str) -> Result<FeeRates, String> {
-    FeeRates::parse(raw).map_err(|error| error.to_string())
-}
-
-/// The business day as instants: `[start, end)`.
-#[derive(Debug, Clone, Copy)]
-pub struct Day {
-    pub date: NaiveDate,
-    pub start: DateTime<Utc>,
-    pub end: DateTime<Utc>,
 }
 
 /// One run of one day.
@@ -69,16 +47,13 @@ struct SettleSales {
 }
 
 pub async fn run(pool: &PgPool, args: SettleSalesArgs) -> anyhow::Result<Exit> {
-    let next = args.date.succ_opt().ok_or_else(|| anyhow::anyhow!("{} has no next day", args.date))?;
-    let day = Day { date: args.date, start: args.business.start_of(args.date), end: args.business.start_of(next) };
-    if Utc::now() < day.end + Duration::minutes(SETTLING_DELAY_MINUTES) {
-        eprintln!(
-            "settle-batch: business day {} ({}) has not ended {SETTLING_DELAY_MINUTES} minutes ago; it is settled once over",
-            args.date,
-            args.business.timezone.name()
-        );
-        return Ok(Exit::BadArguments);
-    }
+    let day = match Day::ended(args.date, &args.business) {
+        Ok(day) => day,
+        Err(why) => {
+            eprintln!("settle-batch: {why}");
+            return Ok(Exit::BadArguments);
+        }
+    };
     job::run(pool, &SettleSales { args, day }).await
 }
 
@@ -93,7 +68,7 @@ impl Job for SettleSales {
         serde_json::json!({
             "timezone": self.args.business.timezone.name(),
             "partitions": self.args.partitions,
-            "feeRates": self.args.fee_rates.to_string(),
+            "feeRates": self.args.fees.fee_rates.to_string(),
         })
     }
 
@@ -101,7 +76,7 @@ impl Job for SettleSales {
         let mut line = vec![Self::NAME.to_owned(), "--date".into(), self.day.date.to_string()];
         line.extend(["--timezone".into(), self.args.business.timezone.name().to_owned()]);
         line.extend(["--partitions".into(), self.args.partitions.to_string()]);
-        line.extend(["--fee-rates".into(), self.args.fee_rates.to_string()]);
+        line.extend(self.args.fees.command_line());
         line.extend(self.args.run.command_line());
         line
     }
@@ -121,7 +96,7 @@ impl Job for SettleSales {
         }
         gates::open_day(ctx.pool, &self.day, self.args.business.timezone.name(), ctx.execution).await?;
         let slice = lines::Slice { day: self.day, partitions: self.args.partitions, partition };
-        let counts = lines::settle(ctx, &slice, &self.args.fee_rates).await?;
+        let counts = lines::settle(ctx, &slice, &self.args.fees.fee_rates).await?;
         Ok(PartitionEnd::Committed(counts))
     }
 
@@ -142,6 +117,7 @@ impl Job for SettleSales {
                 let state = if closed { "is CLOSED but" } else { "is FAILED:" };
                 format!("day {} {state} gates failed: {}", self.day.date, failed.join(", "))
             }),
+            attention: None,
         })
     }
 
