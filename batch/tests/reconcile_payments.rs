@@ -115,6 +115,16 @@ async fn a_clean_day_agrees_and_every_injected_kind_of_mismatch_is_found_with_bo
         "approvedAt": (SEOUL.start_of(dirty) + Duration::hours(12)).to_rfc3339() }]);
     let stranger_key = sandbox.backfill(&stranger).await.expect("a payment")[0].clone();
 
+    // A dry run sees the same and writes nothing: no mismatch rows, no execution.
+    let dry = reconcile(&env, &sandbox, dirty, &["--dry-run"]);
+    let dry_out = String::from_utf8_lossy(&dry.stdout);
+    assert_eq!(dry.status.code(), Some(1), "{dry_out}{}", String::from_utf8_lossy(&dry.stderr));
+    assert!(dry_out.contains("DRY RUN") && dry_out.contains("needs attention"), "{dry_out}");
+    assert!(mismatches(&env, dirty).await.is_empty(), "a dry run records nothing");
+    let today = SEOUL.day_of(Utc::now());
+    assert!(reconcile(&env, &sandbox, today, &[]).status.code() == Some(2), "today is not over");
+    assert!(reconcile(&env, &sandbox, today, &["--dry-run"]).status.success(), "an intraday check of a quiet day");
+
     let run = reconcile(&env, &sandbox, dirty, &[]);
     let stdout = String::from_utf8_lossy(&run.stdout);
     assert_eq!(run.status.code(), Some(1), "{stdout}{}", String::from_utf8_lossy(&run.stderr));

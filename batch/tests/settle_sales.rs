@@ -306,3 +306,56 @@ async fn a_late_refund_of_a_settled_day_is_a_reversal_on_its_own_day_and_the_set
     let refused = rewrite.execute(&env.pool).await.expect_err("settlement lines are append-only");
     assert!(refused.to_string().contains("append-only"), "{refused}");
 }
+
+/// What the day's checkpointed partitions say they wrote, and the lines there are.
+async fn checkpointed_and_written(env: &TestEnv, date: NaiveDate) -> (i64, i64, i64) {
+    sqlx::query_as(
+        "SELECT (SELECT count(*) FROM batch_partition_checkpoints c JOIN batch_job_executions e ON e.id = c.execution_id
+                 WHERE e.job_name = 'settle-sales' AND c.status = 'COMPLETED'),
+                (SELECT coalesce(sum(rows_written), 0)::bigint FROM batch_partition_checkpoints),
+                (SELECT count(*) FROM settlement_lines WHERE business_date = $1)",
+    )
+    .bind(date)
+    .fetch_one(&env.pool)
+    .await
+    .expect("checkpoints")
+}
+
+#[tokio::test]
+async fn a_run_stopped_then_killed_mid_way_resumes_each_time_and_settles_every_item_exactly_once() {
+    let env = TestEnv::new().await;
+    let day = settled_day();
+    seed(&env, day, 30_000);
+    let date = day.to_string();
+    let args = ["settle-sales", "--date", &date, "--timezone", "Asia/Seoul", "--partitions", "128", "--workers", "1"];
+    let spawn = || process::Running::spawn(process::command_for(BATCH.as_ref(), &env).args(args)).expect("batch");
+    let done = || async { checkpointed_and_written(&env, day).await.0 };
+
+    let mut first = spawn();
+    assert!(process::progresses_to(4, std::time::Duration::from_secs(30), done).await);
+    let stopped = first.terminate(std::time::Duration::from_secs(30)).await.expect("the run ends on SIGTERM");
+    assert_eq!(stopped.code(), Some(1), "stopped, not killed");
+    let (partitions, written, lines) = checkpointed_and_written(&env, day).await;
+    assert!(partitions < 128, "stopped before the end ({partitions} partitions)");
+    assert_eq!(written, lines, "a partition's lines commit with its checkpoint, never apart");
+    let status: String = sqlx::query_scalar("SELECT status FROM batch_job_executions WHERE job_name = 'settle-sales'")
+        .fetch_one(&env.pool)
+        .await
+        .expect("the execution");
+    assert_eq!(status, "STOPPED");
+
+    let mut second = spawn();
+    assert!(process::progresses_to(partitions + 4, std::time::Duration::from_secs(30), done).await);
+    second.kill();
+    let (killed_at, written, lines) = checkpointed_and_written(&env, day).await;
+    assert!(killed_at < 128, "killed before the end ({killed_at} partitions)");
+    assert_eq!(written, lines, "the partition the kill cut short left nothing");
+
+    succeeded(&batch(&env, &args));
+    assert_eq!(day_status(&env, day).await, "CLOSED", "every gate holds after two interruptions");
+    let (partitions, written, lines) = checkpointed_and_written(&env, day).await;
+    assert_eq!((partitions, written), (128, lines), "each partition done once, in one execution");
+    let executions: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM batch_job_executions").fetch_one(&env.pool).await.expect("n");
+    assert_eq!(executions, 1, "resumed, never started over");
+}

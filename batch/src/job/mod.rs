@@ -4,7 +4,9 @@
 //! partition in the job repository; one run per identity at a time; a completed identity not rerun
 //! without `--force`; a resume (or `settle-batch restart`) that redoes only the partitions that did not
 //! complete, with the partition count it started with; a stop (`settle-batch stop`, SIGTERM, the
-//! scheduler's timeout) that ends the run STOPPED within one chunk; progress; the exit codes.
+//! scheduler's timeout) that ends the run STOPPED within one chunk; progress; the exit codes. A job that
+//! can compute without writing offers `--dry-run`: no execution is recorded and its partitions write
+//! nothing ([`Context::dry_run`]).
 
 pub mod partitions;
 pub mod progress;
@@ -35,6 +37,11 @@ pub trait Job: Sync {
     fn command_line(&self) -> Vec<String>;
 
     fn run_args(&self) -> &RunArgs;
+
+    /// Whether this run only computes and reports (the jobs that offer `--dry-run`).
+    fn dry_run(&self) -> bool {
+        false
+    }
 
     /// How many partitions the work is split into; they are numbered from 0.
     fn partitions(&self) -> i32;
@@ -95,7 +102,10 @@ pub struct Conclusion {
 /// What a job's partitions share during one run.
 pub struct Context<'a> {
     pub pool: &'a PgPool,
+    /// The execution in the repository (0 in a dry run, which has none).
     pub execution: i64,
+    /// Compute and report only: write nothing.
+    pub dry_run: bool,
     pub progress: &'a Progress,
     pub stop: &'a StopSignal,
 }
@@ -108,6 +118,9 @@ impl Context<'_> {
         partition: i32,
         counts: Counts,
     ) -> sqlx::Result<()> {
+        if self.dry_run {
+            return Ok(());
+        }
         repository::complete_partition(tx, self.execution, partition, counts).await
     }
 }
@@ -115,6 +128,9 @@ impl Context<'_> {
 /// Runs `job`: starts (or resumes) its execution, its pending partitions `--workers` at a time, then its
 /// conclusion, and records how it ended.
 pub async fn run<J: Job>(pool: &PgPool, job: &J) -> anyhow::Result<Exit> {
+    if job.dry_run() {
+        return dry_run(pool, job).await;
+    }
     let key = job.key();
     let args = job.run_args();
     let started = repository::start(pool, J::NAME, &key, job.parameters(), &job.command_line(), args.force).await?;
@@ -128,7 +144,7 @@ pub async fn run<J: Job>(pool: &PgPool, job: &J) -> anyhow::Result<Exit> {
     let pending = partitions::pending(&execution, job.partitions());
     let progress = Progress::start(J::NAME, pending.len() as u64);
     let stop = StopSignal::watch(pool, execution.id);
-    let ctx = Context { pool, execution: execution.id, progress: &progress, stop: &stop };
+    let ctx = Context { pool, execution: execution.id, dry_run: false, progress: &progress, stop: &stop };
     let worked = partitions::each(&ctx, pending, args.workers, |partition| job.partition(&ctx, partition)).await;
     let concluded = match worked {
         Ok(()) if stop.requested() => Ok(None),
@@ -145,21 +161,52 @@ pub async fn run<J: Job>(pool: &PgPool, job: &J) -> anyhow::Result<Exit> {
     };
     let found = concluded.as_ref().ok().and_then(Option::as_ref).map_or(0, |c| c.discrepancies);
     let totals = repository::finish(pool, execution.id, outcome.clone(), found).await?;
-    if let Some(conclusion) = concluded? {
-        let status = if conclusion.failed.is_some() { "FAILED" } else { "COMPLETED" };
-        println!("{} {key}: {status}", J::NAME);
-        for (label, value) in job.summary(totals, elapsed) {
-            println!("  {label:<28} {value:>24}");
+    match concluded? {
+        Some(conclusion) => {
+            Ok(report(job, &key, conclusion, totals, elapsed).unwrap_or(repository::exit_for(&outcome, execution.id)))
         }
-        let rate = totals.rows_read as f64 / elapsed.as_secs_f64().max(1e-3);
-        println!("  {:<28} {:>24}", "this run took", format!("{:.2} s ({rate:.0} rows/s)", elapsed.as_secs_f64()));
-        if let Some(why) = conclusion.failed {
-            println!("  {:<28} {why}", "failed");
-        }
-        if let Some(what) = conclusion.attention {
-            println!("  {:<28} {what}", "needs attention");
-            return Ok(Exit::Failure);
-        }
+        None => Ok(repository::exit_for(&outcome, execution.id)),
     }
-    Ok(repository::exit_for(&outcome, execution.id))
+}
+
+/// Every partition computed and reported, nothing recorded or written.
+async fn dry_run<J: Job>(pool: &PgPool, job: &J) -> anyhow::Result<Exit> {
+    let progress = Progress::start(J::NAME, job.partitions() as u64);
+    let stop = StopSignal::watch(pool, 0);
+    let ctx = Context { pool, execution: 0, dry_run: true, progress: &progress, stop: &stop };
+    let mut totals = Counts::default();
+    for partition in 0..job.partitions() {
+        let counts = match job.partition(&ctx, partition).await? {
+            PartitionEnd::Stopped => return Ok(Exit::Failure),
+            PartitionEnd::Done(counts) | PartitionEnd::Committed(counts) => counts,
+        };
+        totals.rows_read += counts.rows_read;
+        totals.rows_written += counts.rows_written;
+        totals.discrepancies += counts.discrepancies;
+    }
+    let elapsed = progress.elapsed();
+    drop(progress);
+    let conclusion =
+        Conclusion { attention: (totals.discrepancies > 0).then(|| "see above".to_owned()), ..Default::default() };
+    Ok(report(job, &format!("{} DRY RUN (nothing written)", job.key()), conclusion, totals, elapsed)
+        .unwrap_or(Exit::Success))
+}
+
+/// Prints a run's summary; the exit it calls for, if its conclusion decides one.
+fn report<J: Job>(job: &J, key: &str, conclusion: Conclusion, totals: Counts, elapsed: Duration) -> Option<Exit> {
+    let status = if conclusion.failed.is_some() { "FAILED" } else { "COMPLETED" };
+    println!("{} {key}: {status}", J::NAME);
+    for (label, value) in job.summary(totals, elapsed) {
+        println!("  {label:<28} {value:>24}");
+    }
+    let rate = totals.rows_read as f64 / elapsed.as_secs_f64().max(1e-3);
+    println!("  {:<28} {:>24}", "this run took", format!("{:.2} s ({rate:.0} rows/s)", elapsed.as_secs_f64()));
+    if let Some(why) = conclusion.failed {
+        println!("  {:<28} {why}", "failed");
+        return Some(Exit::Failure);
+    }
+    conclusion.attention.map(|what| {
+        println!("  {:<28} {what}", "needs attention");
+        Exit::Failure
+    })
 }

@@ -42,6 +42,9 @@ pub struct ReconcilePaymentsArgs {
     /// Settlement lines asked for per page.
     #[arg(long, default_value_t = 1_000, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub page_size: u32,
+    /// Compare and report only: nothing is recorded, and the day may still be under way (an intraday check).
+    #[arg(long)]
+    pub dry_run: bool,
     #[command(flatten)]
     pub payments: PaymentArgs,
     #[command(flatten)]
@@ -68,6 +71,7 @@ struct Found {
 pub async fn run(pool: &PgPool, args: ReconcilePaymentsArgs) -> anyhow::Result<Exit> {
     let day = match Day::ended(args.date, &args.business) {
         Ok(day) => day,
+        Err(_) if args.dry_run => Day::of(args.date, &args.business).map_err(anyhow::Error::msg)?,
         Err(why) => {
             eprintln!("settle-batch: {why}");
             return Ok(Exit::BadArguments);
@@ -107,6 +111,10 @@ impl Job for ReconcilePayments {
         &self.args.run
     }
 
+    fn dry_run(&self) -> bool {
+        self.args.dry_run
+    }
+
     fn partitions(&self) -> i32 {
         1
     }
@@ -119,7 +127,9 @@ impl Job for ReconcilePayments {
         let terms = Terms { day: self.day.date, rates: &self.args.fees.fee_rates, payout_days: self.args.payout_days };
         let matched = reconcile(ours, theirs, &terms);
         let mut tx = ctx.pool.begin().await?;
-        record(&mut tx, self.day.date, ctx.execution, &matched.mismatches).await?;
+        if !ctx.dry_run {
+            record(&mut tx, self.day.date, ctx.execution, &matched.mismatches).await?;
+        }
         let counts = Counts {
             rows_read: (provider_lines + our_payments) as i64,
             rows_written: matched.mismatches.len() as i64,

@@ -18,10 +18,15 @@ pub struct Day {
 }
 
 impl Day {
-    /// The day `date` in the business time zone, if it has been over long enough to close; else why not.
-    pub fn ended(date: NaiveDate, business: &BusinessTimeArgs) -> Result<Day, String> {
+    /// The day `date` in the business time zone.
+    pub fn of(date: NaiveDate, business: &BusinessTimeArgs) -> Result<Day, String> {
         let next = date.succ_opt().ok_or_else(|| format!("{date} has no next day"))?;
-        let day = Day { date, start: business.start_of(date), end: business.start_of(next) };
+        Ok(Day { date, start: business.start_of(date), end: business.start_of(next) })
+    }
+
+    /// The day `date`, if it has been over long enough to close; else why not.
+    pub fn ended(date: NaiveDate, business: &BusinessTimeArgs) -> Result<Day, String> {
+        let day = Day::of(date, business)?;
         if Utc::now() < day.end + Duration::minutes(CLOSING_DELAY_MINUTES) {
             return Err(format!(
                 "business day {date} ({}) has not been over {CLOSING_DELAY_MINUTES} minutes; it is closed once over",

@@ -1,4 +1,4 @@
-//! One partition's settlement lines: its sales streamed in with COPY (an order's items together), each
+//! One partition's settlement lines (a slice of the day's time): its sales streamed in with COPY (an order's items together), each
 //! order split over its items as it arrives, the lines streamed out with COPY; then its reversals (copies
 //! of their sales' lines, negated); all with the partition's checkpoint in one transaction.
 
@@ -6,6 +6,7 @@ use crate::job::{Context, Counts};
 use crate::jobs::terms::Day;
 use anyhow::Context as _;
 use bytes::BytesMut;
+use chrono::{DateTime, Utc};
 use domain::{
     settlement::{split_order, FeeRates, LineAmounts, OrderAmounts},
     shop::PaymentMethod,
@@ -16,7 +17,8 @@ use std::{fmt::Write, sync::atomic::Ordering};
 /// Bytes of lines sent to COPY at a time.
 const SEND_BYTES: usize = 1 << 20;
 
-/// The orders of one partition of one day.
+/// One partition of a day: the moves recognised in one of `partitions` equal slices of its time, so each
+/// partition reads only its own rows through the history's time index.
 pub struct Slice {
     pub day: Day,
     pub partitions: i32,
@@ -24,10 +26,19 @@ pub struct Slice {
 }
 
 impl Slice {
-    /// The sales to settle: items of orders confirmed during the day that have no sale line yet, with
+    /// The slice's instants: `[from, until)`.
+    fn bounds(&self) -> (DateTime<Utc>, DateTime<Utc>) {
+        let length = self.day.end - self.day.start;
+        let at = |p: i32| self.day.start + length * p / self.partitions;
+        let until = if self.partition + 1 == self.partitions { self.day.end } else { at(self.partition + 1) };
+        (at(self.partition), until)
+    }
+
+    /// The sales to settle: items of orders confirmed during the slice that have no sale line yet, with
     /// their order's amounts and payment, an order's items together. COPY takes no parameters: every value
-    /// spliced in is a number or a timestamp this code formatted.
+    /// spliced in is a timestamp this code formatted.
     fn sales_statement(&self) -> String {
+        let (from, until) = self.bounds();
         format!(
             "COPY (SELECT o.id, o.subtotal, o.coupon_discount, o.points_used, o.amount_to_pay, o.payment_method,
                           pa.payment_key, i.option_id, i.product_id, i.quantity, i.unit_price, i.line_total
@@ -35,14 +46,11 @@ impl Slice {
                    JOIN orders o ON o.id = h.order_id
                    JOIN order_items i ON i.order_id = o.id
                    LEFT JOIN payment_attempts pa ON pa.order_id = o.id AND pa.status = 'APPROVED'
-                   WHERE h.to_status = 'CONFIRMED' AND h.changed_at >= '{start}' AND h.changed_at < '{end}'
-                     AND o.id % {partitions} = {partition}
+                   WHERE h.to_status = 'CONFIRMED' AND h.changed_at >= '{from}' AND h.changed_at < '{until}'
                      AND NOT EXISTS (SELECT 1 FROM settlement_lines l WHERE l.order_id = o.id AND l.event = 'SALE')
                    ORDER BY o.id, i.option_id) TO STDOUT",
-            start = self.day.start.to_rfc3339(),
-            end = self.day.end.to_rfc3339(),
-            partitions = self.partitions,
-            partition = self.partition,
+            from = from.to_rfc3339(),
+            until = until.to_rfc3339(),
         )
     }
 }
@@ -89,9 +97,10 @@ pub async fn settle(ctx: &Context<'_>, slice: &Slice, rates: &FeeRates) -> anyho
 }
 
 /// The reversals recognised in the slice: each sale line of an order whose confirmed purchase was
-/// refunded during the day, negated, with the sale's fee rate. A sale never settled has nothing to
+/// refunded during the slice, negated, with the sale's fee rate. A sale never settled has nothing to
 /// reverse yet: the gates report it.
 async fn reverse(tx: &mut sqlx::PgConnection, slice: &Slice, execution: i64) -> sqlx::Result<i64> {
+    let (from, until) = slice.bounds();
     let written = sqlx::query!(
         "INSERT INTO settlement_lines (business_date, event, order_id, option_id, product_id, quantity, unit_price,
              gross, coupon_discount, points, paid, payment_method, payment_key, fee_rate_bps, fee, net, execution_id)
@@ -101,14 +110,11 @@ async fn reverse(tx: &mut sqlx::PgConnection, slice: &Slice, execution: i64) -> 
          FROM order_status_history h
          JOIN settlement_lines l ON l.order_id = h.order_id AND l.event = 'SALE'
          WHERE h.from_status = 'CONFIRMED' AND h.to_status = 'REFUNDED' AND h.changed_at >= $3 AND h.changed_at < $4
-           AND h.order_id % $5 = $6
          ON CONFLICT (order_id, option_id, event) DO NOTHING",
         slice.day.date,
         execution,
-        slice.day.start,
-        slice.day.end,
-        i64::from(slice.partitions),
-        i64::from(slice.partition),
+        from,
+        until,
     )
     .execute(&mut *tx)
     .await?;

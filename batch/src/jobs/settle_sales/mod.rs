@@ -4,8 +4,8 @@
 //! the coupon discount and the points split over the items with `domain::settlement`, what was paid, the
 //! provider's fee at the rate of the payment method snapshotted on the line, and net.
 //!
-//! Orders are split into `--partitions` by id; a partition streams its inputs with COPY, splits each
-//! order as it arrives, and writes its lines by COPY with its checkpoint in one transaction. Once every
+//! The day is split into `--partitions` equal slices of time (by when each move happened); a partition
+//! streams its inputs with COPY, splits each order as it arrives, and writes its lines by COPY with its checkpoint in one transaction. Once every
 //! partition completed, the day's summaries are rebuilt and its gates checked ([`gates`]): every gate held
 //! → the day is CLOSED (final); otherwise it is FAILED, each discrepancy recorded, and the run exits 1.
 
@@ -33,7 +33,7 @@ pub struct SettleSalesArgs {
     pub business: BusinessTimeArgs,
     #[command(flatten)]
     pub fees: FeeRateArgs,
-    /// How many partitions the day's orders are split into (by order id); a resume keeps the first count.
+    /// How many partitions the day is split into (equal slices of its time); a resume keeps the first count.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(i32).range(1..=256))]
     pub partitions: i32,
     #[command(flatten)]
