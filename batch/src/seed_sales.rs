@@ -1,5 +1,5 @@
 //! `settle-batch seed-sales --date D --orders N`: N purchases CONFIRMED during business day D, for tests,
-//! the demo and benchmarks, set-based in one transaction. Order n has 1 + n % 3 items (prices from a small
+//! the demo and benchmarks, set-based in one transaction. Order n has 1 + n % 4 items (prices from a small
 //! catalogue), a 10 % coupon (at most 5,000 won) when n is even, points when n is a multiple of 3, the
 //! rest paid by card, transfer, virtual account or mobile in turn with an approved payment, and its
 //! confirmation spread evenly over the day. Every row is as the order path writes it (a coupon USED by its
@@ -49,7 +49,7 @@ const STEPS: [&str; 11] = [
      FROM seed_ids, generate_series(0, $1 / 2) u",
     "CREATE TEMP TABLE seed_items ON COMMIT DROP AS
      SELECT n, o.id AS option_id, o.product_id, (1 + (n + j) % 3)::int AS quantity, o.price AS unit_price
-     FROM generate_series(1, $1) n, generate_series(0, n % 3) j, seed_options o
+     FROM generate_series(1, $1) n, generate_series(0, n % 4) j, seed_options o
      WHERE o.k = (n * 7 + j) % 30",
     "CREATE TEMP TABLE seed_orders ON COMMIT DROP AS
      WITH totals AS (SELECT n, sum(unit_price * quantity)::bigint AS subtotal FROM seed_items GROUP BY n),

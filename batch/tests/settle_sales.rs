@@ -179,7 +179,7 @@ async fn planted(breach: &str, gate: &str) -> Vec<(String, bool)> {
 
 #[tokio::test]
 async fn a_line_planted_with_other_amounts_fails_the_amounts_gate_alone() {
-    // Order 3 (the third seeded) has one item: a line for it with 100 won more paid is taken as settled.
+    // Order 4 (the fourth seeded) has one item: a line for it with 100 won more paid is taken as settled.
     let verdicts = planted(
         "INSERT INTO settlement_lines (business_date, event, order_id, option_id, product_id, quantity, unit_price,
              gross, coupon_discount, points, paid, payment_method, payment_key, fee_rate_bps, fee, net, execution_id)
@@ -187,7 +187,7 @@ async fn a_line_planted_with_other_amounts_fails_the_amounts_gate_alone() {
                 o.coupon_discount, o.points_used, o.amount_to_pay + 100, o.payment_method, NULL, 0, 0,
                 o.amount_to_pay + 100, 0
          FROM orders o JOIN order_items i ON i.order_id = o.id
-         WHERE o.id = (SELECT min(id) + 2 FROM orders)",
+         WHERE o.id = (SELECT min(id) + 3 FROM orders)",
         "lines_match_orders",
     )
     .await;

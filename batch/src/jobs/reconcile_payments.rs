@@ -42,6 +42,9 @@ pub struct ReconcilePaymentsArgs {
     /// Settlement lines asked for per page.
     #[arg(long, default_value_t = 1_000, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub page_size: u32,
+    /// Mismatches listed on the terminal (every one is recorded).
+    #[arg(long, default_value_t = 20)]
+    pub show: usize,
     /// Compare and report only: nothing is recorded, and the day may still be under way (an intraday check).
     #[arg(long)]
     pub dry_run: bool,
@@ -137,6 +140,7 @@ impl Job for ReconcilePayments {
         };
         ctx.checkpoint_in(&mut tx, partition, counts).await?;
         tx.commit().await?;
+        print_mismatches(&matched.mismatches, self.args.show);
         self.remember(provider_lines, our_payments, &matched);
         Ok(PartitionEnd::Committed(counts))
     }
@@ -208,6 +212,19 @@ impl ReconcilePayments {
         for mismatch in &matched.mismatches {
             *found.by_kind.entry(mismatch.kind).or_default() += 1;
         }
+    }
+}
+
+fn print_mismatches(mismatches: &[Mismatch], listed: usize) {
+    let amount = |value: Option<i64>| value.map_or("-".to_owned(), |v| v.to_string());
+    for m in mismatches.iter().take(listed) {
+        let event = if m.event == PaymentEvent::Sale { "sale" } else { "cancel" };
+        let order = m.ours.as_ref().map_or("-".to_owned(), |o| o.order_id.to_string());
+        let (ours, theirs) = (amount(m.ours.as_ref().map(|o| o.amount)), amount(m.theirs.as_ref().map(|t| t.amount)));
+        println!("  {:<20} {:<6} {} order {order}: ours {ours}, theirs {theirs}", m.kind.code(), event, m.payment_key);
+    }
+    if mismatches.len() > listed {
+        println!("  ... and {} more (payment_reconciliation_mismatches)", mismatches.len() - listed);
     }
 }
 
