@@ -53,7 +53,7 @@ pub async fn run(cli: BatchCli) -> anyhow::Result<Exit> {
             reconcile::run(&pool, args).await
         }
         Command::AutoConfirm(args) => {
-            let pool = connect_for(&cli.postgres, args.workers).await?;
+            let pool = connect_for(&cli.postgres, args.run.workers).await?;
             auto_confirm::run(&pool, args).await
         }
         Command::ExpirePoints(args) => {

@@ -13,6 +13,7 @@ mod purchases;
 mod relay;
 mod rush;
 mod seed;
+mod settlements;
 
 use clap::{Parser, Subcommand};
 use infra::config::{KafkaArgs, PostgresArgs, TelemetryArgs};
@@ -64,6 +65,8 @@ enum Command {
     Expire(purchases::ExpireArgs),
     /// A quantile of one route's latency histogram between two /metrics scrapes.
     HistogramQuantile(histogram::QuantileArgs),
+    /// Fetch every page of the provider's settlement lines of a day, nothing else (reconciliation's ceiling).
+    FetchSettlements(settlements::FetchSettlementsArgs),
 }
 
 #[tokio::main]
@@ -87,6 +90,7 @@ async fn main() -> ExitCode {
             Command::SeedOrders(args) => orders::seed(&cli.postgres, args).await,
             Command::Orders(args) => orders::run(args).await,
             Command::OriginBaseline(args) => origin::run(&cli.postgres, args).await,
+            Command::FetchSettlements(args) => settlements::fetch(args).await,
         }
     })
     .await

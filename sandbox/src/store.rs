@@ -45,6 +45,9 @@ pub enum SettlementFault {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SettledPayment {
+    /// The key to give it (a new one when absent), e.g. to mirror a merchant's records.
+    #[serde(default)]
+    pub payment_key: Option<String>,
     pub order_id: String,
     pub amount: i64,
     pub method: Method,
@@ -315,11 +318,16 @@ impl Store {
         let mut saved = Vec::with_capacity(payments.len());
         for settled in payments {
             let mut payment = self.ready(&settled.order_id, "backfilled", settled.amount, settled.method);
+            if let Some(key) = &settled.payment_key {
+                payment.payment_key.clone_from(key);
+            }
             payment.status = PaymentStatus::Done;
-            payment.requested_at = settled.approved_at;
-            payment.approved_at = Some(settled.approved_at);
+            // The provider answers in Korean time, and its listing's days are Korean days.
+            let approved_at = settled.approved_at.with_timezone(&kst());
+            payment.requested_at = approved_at;
+            payment.approved_at = Some(approved_at);
             payment.last_transaction_key = Some(transaction_key());
-            if let Some(canceled_at) = settled.canceled_at {
+            if let Some(canceled_at) = settled.canceled_at.map(|at| at.with_timezone(&kst())) {
                 let transaction_key = transaction_key();
                 let cancel_reason = "backfilled".to_owned();
                 let cancel_amount = payment.balance_amount;

@@ -2,7 +2,7 @@
 //! order however often its event arrives (redelivered copies, a consumer killed mid-batch and started
 //! again), the rate of what was paid, and the ledger and balance agreeing.
 
-use infra::shop::orders::{confirm_delivered, BulkActor, OrderActor};
+use infra::shop::orders::{confirm_delivered, BulkActor, IdSlice, OrderActor};
 use sqlx::PgPool;
 use std::{process::Stdio, time::Duration};
 use testkit::{orders, process, TestEnv};
@@ -13,9 +13,10 @@ const WORKERS: &str = env!("CARGO_BIN_EXE_settle-workers");
 async fn confirm_all(pool: &PgPool) -> usize {
     let by = BulkActor { actor: OrderActor::System("test"), reason: "test", trace_id: None };
     let mut tx = pool.begin().await.expect("a transaction");
-    let confirmed = confirm_delivered(&mut tx, chrono::Utc::now() - chrono::Duration::days(1), 100_000, &by)
-        .await
-        .expect("confirming");
+    let confirmed =
+        confirm_delivered(&mut tx, chrono::Utc::now() - chrono::Duration::days(1), IdSlice::ALL, 100_000, &by)
+            .await
+            .expect("confirming");
     tx.commit().await.expect("commit");
     confirmed
 }

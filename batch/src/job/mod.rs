@@ -46,11 +46,17 @@ pub trait Job: Sync {
     /// How many partitions the work is split into; they are numbered from 0.
     fn partitions(&self) -> i32;
 
+    /// Runs once before the partitions; `done_earlier` of them were completed by an earlier attempt of
+    /// this execution (0 for a fresh one, and in a dry run).
+    fn prepare(&self, _ctx: &Context<'_>, _done_earlier: usize) -> impl Future<Output = anyhow::Result<()>> + Send {
+        async { Ok(()) }
+    }
+
     /// Does one partition. Between chunks it looks at `ctx.stop` and returns [`PartitionEnd::Stopped`].
     fn partition(&self, ctx: &Context<'_>, partition: i32)
         -> impl Future<Output = anyhow::Result<PartitionEnd>> + Send;
 
-    /// Runs once every partition completed (checks such as a day's gates).
+    /// Runs once every partition completed (checks such as a day's gates); in a dry run too.
     fn conclude(&self, _ctx: &Context<'_>) -> impl Future<Output = anyhow::Result<Conclusion>> + Send {
         async { Ok(Conclusion::default()) }
     }
@@ -145,7 +151,10 @@ pub async fn run<J: Job>(pool: &PgPool, job: &J) -> anyhow::Result<Exit> {
     let progress = Progress::start(J::NAME, pending.len() as u64);
     let stop = StopSignal::watch(pool, execution.id);
     let ctx = Context { pool, execution: execution.id, dry_run: false, progress: &progress, stop: &stop };
-    let worked = partitions::each(&ctx, pending, args.workers, |partition| job.partition(&ctx, partition)).await;
+    let worked = match job.prepare(&ctx, execution.completed.len()).await {
+        Ok(()) => partitions::each(&ctx, pending, args.workers, |partition| job.partition(&ctx, partition)).await,
+        Err(error) => Err(error),
+    };
     let concluded = match worked {
         Ok(()) if stop.requested() => Ok(None),
         Ok(()) => job.conclude(&ctx).await.map(Some),
@@ -174,6 +183,7 @@ async fn dry_run<J: Job>(pool: &PgPool, job: &J) -> anyhow::Result<Exit> {
     let progress = Progress::start(J::NAME, job.partitions() as u64);
     let stop = StopSignal::watch(pool, 0);
     let ctx = Context { pool, execution: 0, dry_run: true, progress: &progress, stop: &stop };
+    job.prepare(&ctx, 0).await?;
     let mut totals = Counts::default();
     for partition in 0..job.partitions() {
         let counts = match job.partition(&ctx, partition).await? {
@@ -184,12 +194,11 @@ async fn dry_run<J: Job>(pool: &PgPool, job: &J) -> anyhow::Result<Exit> {
         totals.rows_written += counts.rows_written;
         totals.discrepancies += counts.discrepancies;
     }
+    let conclusion = job.conclude(&ctx).await?;
     let elapsed = progress.elapsed();
     drop(progress);
-    let conclusion =
-        Conclusion { attention: (totals.discrepancies > 0).then(|| "see above".to_owned()), ..Default::default() };
-    Ok(report(job, &format!("{} DRY RUN (nothing written)", job.key()), conclusion, totals, elapsed)
-        .unwrap_or(Exit::Success))
+    let key = format!("{} DRY RUN (nothing written)", job.key());
+    Ok(report(job, &key, conclusion, totals, elapsed).unwrap_or(Exit::Success))
 }
 
 /// Prints a run's summary; the exit it calls for, if its conclusion decides one.

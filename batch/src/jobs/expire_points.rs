@@ -8,6 +8,7 @@
 //! run stopped anywhere resumes (or simply reruns: a closed lot is no longer due) without expiring
 //! anything twice, and a use racing the job never spends an expired lot or takes a balance below zero.
 
+use super::terms::dated_command;
 use crate::{
     job::{self, Context, Counts, Job, PartitionEnd, RunArgs},
     jobs::reconcile::LEDGER_PARTITIONS,
@@ -76,8 +77,7 @@ impl Job for ExpirePoints {
     }
 
     fn command_line(&self) -> Vec<String> {
-        let mut line = vec![Self::NAME.to_owned(), "--date".into(), self.args.date.to_string()];
-        line.extend(["--timezone".into(), self.args.business.timezone.name().to_owned()]);
+        let mut line = dated_command(Self::NAME, self.args.date, &self.args.business);
         line.extend(["--chunk".into(), self.args.chunk.to_string()]);
         line.extend(self.args.run.command_line());
         line

@@ -4,6 +4,7 @@
 //! transaction; a notice goes out once per user, date and step (its key), so a rerun or a catch-up
 //! repeats nothing.
 
+use super::terms::dated_command;
 use crate::{
     job::{self, Context, Counts, Job, PartitionEnd, RunArgs},
     jobs::reconcile::LEDGER_PARTITIONS,
@@ -59,8 +60,7 @@ impl Job for NotifyExpiring {
     }
 
     fn command_line(&self) -> Vec<String> {
-        let mut line = vec![Self::NAME.to_owned(), "--date".into(), self.args.date.to_string()];
-        line.extend(["--timezone".into(), self.args.business.timezone.name().to_owned()]);
+        let mut line = dated_command(Self::NAME, self.args.date, &self.args.business);
         line.extend(self.args.run.command_line());
         line
     }

@@ -8,7 +8,7 @@
 //! The provider's listing is one sequence of pages, so the run is one partition: a stop takes effect
 //! between pages, and the mismatches are written with the checkpoint in one transaction.
 
-use super::terms::{Day, FeeRateArgs};
+use super::terms::{dated_command, Day, FeeRateArgs};
 use crate::{
     job::{self, Conclusion, Context, Counts, Job, PartitionEnd, RunArgs},
     Exit,
@@ -101,8 +101,7 @@ impl Job for ReconcilePayments {
     }
 
     fn command_line(&self) -> Vec<String> {
-        let mut line = vec![Self::NAME.to_owned(), "--date".into(), self.day.date.to_string()];
-        line.extend(["--timezone".into(), self.args.business.timezone.name().to_owned()]);
+        let mut line = dated_command(Self::NAME, self.day.date, &self.args.business);
         line.extend(self.args.fees.command_line());
         line.extend(["--payout-days".into(), self.args.payout_days.to_string()]);
         line.extend(["--page-size".into(), self.args.page_size.to_string()]);
@@ -146,17 +145,20 @@ impl Job for ReconcilePayments {
     }
 
     async fn conclude(&self, ctx: &Context<'_>) -> anyhow::Result<Conclusion> {
-        // A resumed run did its matching before: its mismatches are in the repository.
-        let left = sqlx::query_scalar!(
-            r#"SELECT count(*) AS "count!" FROM payment_reconciliation_mismatches WHERE execution_id = $1"#,
-            ctx.execution
-        )
-        .fetch_one(ctx.pool)
-        .await?;
+        let left = if ctx.dry_run {
+            self.found.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).by_kind.values().sum::<usize>() as i64
+        } else {
+            // A resumed run did its matching before: its mismatches are in the repository.
+            sqlx::query_scalar!(
+                r#"SELECT count(*) AS "count!" FROM payment_reconciliation_mismatches WHERE execution_id = $1"#,
+                ctx.execution
+            )
+            .fetch_one(ctx.pool)
+            .await?
+        };
         Ok(Conclusion {
-            discrepancies: 0,
-            failed: None,
             attention: (left > 0).then(|| format!("{left} mismatches with the provider on {}", self.day.date)),
+            ..Conclusion::default()
         })
     }
 

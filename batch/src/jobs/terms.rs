@@ -9,6 +9,11 @@ use infra::config::BusinessTimeArgs;
 /// just after it is still in the day it is recorded on.
 const CLOSING_DELAY_MINUTES: i64 = 5;
 
+/// The start of a dated job's command line for `restart`: its name, `--date` and `--timezone`.
+pub fn dated_command(name: &str, date: NaiveDate, business: &BusinessTimeArgs) -> Vec<String> {
+    vec![name.to_owned(), "--date".into(), date.to_string(), "--timezone".into(), business.timezone.name().to_owned()]
+}
+
 /// A business day as instants: `[start, end)`.
 #[derive(Debug, Clone, Copy)]
 pub struct Day {

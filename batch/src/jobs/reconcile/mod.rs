@@ -11,25 +11,25 @@ mod fix;
 mod stream;
 mod write;
 
+use super::terms::dated_command;
 use crate::{
-    job::progress::Progress,
-    job::repository::{self as jobs, Counts, Start},
-    job::stop::StopSignal,
+    job::{self, Context as JobContext, Counts, Job, PartitionEnd, RunArgs},
     Exit,
 };
 use anyhow::{bail, Context};
 use chrono::NaiveDate;
-use futures::{stream::FuturesUnordered, StreamExt};
 use infra::{
     config::{BusinessTimeArgs, RedisArgs},
     points::cache::BalanceCache,
 };
-use sqlx::{Connection, PgPool};
-use std::sync::{atomic::Ordering, Arc};
+use sqlx::{PgPool, Postgres, Transaction};
+use std::sync::{
+    atomic::{AtomicUsize, Ordering},
+    Arc, Mutex, OnceLock,
+};
 
 /// The hash partitions of `points` and `point_balances` (see the migrations).
 pub const LEDGER_PARTITIONS: i32 = 16;
-const JOB: &str = "reconcile-points";
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct ReconcileArgs {
@@ -76,18 +76,18 @@ struct Day {
     end: String,
 }
 
-impl ReconcileArgs {
-    /// The options `restart` runs this job with again (never the Redis URL: it comes from the environment).
-    fn command_line(&self) -> Vec<String> {
-        let mut line = vec![JOB.to_owned(), "--date".into(), self.date.to_string()];
-        line.extend(["--timezone".into(), self.business.timezone.name().to_owned()]);
-        line.extend(["--partitions".into(), self.partitions.to_string(), "--threads".into(), self.threads.to_string()]);
-        line.extend(["--chunk".into(), self.chunk.to_string()]);
-        if self.fix {
-            line.push("--fix".into());
-        }
-        line
-    }
+/// One run: the day's bounds, the snapshot every unit reads in, the rayon pool, and what it fixed.
+struct ReconcilePoints {
+    args: ReconcileArgs,
+    /// `--threads` units at a time, and `--force`.
+    run: RunArgs,
+    day: Day,
+    rayon: Arc<rayon::ThreadPool>,
+    /// The exporting transaction stays open until every unit has imported its snapshot (to the end).
+    exporter: tokio::sync::Mutex<Option<Transaction<'static, Postgres>>>,
+    snapshot: OnceLock<String>,
+    done_earlier: AtomicUsize,
+    fixed: Mutex<Option<fix::Fixed>>,
 }
 
 pub async fn run(pool: &PgPool, args: ReconcileArgs) -> anyhow::Result<Exit> {
@@ -95,55 +95,120 @@ pub async fn run(pool: &PgPool, args: ReconcileArgs) -> anyhow::Result<Exit> {
         eprintln!("settle-batch: time zone {:?} is not known to PostgreSQL", args.business.timezone.name());
         return Ok(Exit::BadArguments);
     };
-    let parameters = serde_json::json!({ "timezone": args.business.timezone.name(), "partitions": args.partitions });
-    let (execution, completed) = if args.dry_run {
-        (None, Default::default())
-    } else {
-        match jobs::start(pool, JOB, &args.date.to_string(), parameters, &args.command_line(), args.force).await? {
-            Start::AlreadyCompleted { id } => {
-                println!("{JOB} for {} already completed (execution {id}); use --force to run it again", args.date);
-                return Ok(Exit::AlreadyCompleted);
-            }
-            Start::Run(execution) => {
-                if execution.completed.is_empty() {
-                    sqlx::query!("DELETE FROM daily_point_snapshots WHERE business_date = $1", args.date)
-                        .execute(pool)
-                        .await?;
-                }
-                let completed = execution.completed.clone();
-                (Some(execution), completed)
-            }
-        }
+    let rayon =
+        Arc::new(rayon::ThreadPoolBuilder::new().num_threads(args.threads.into()).build().context("starting rayon")?);
+    let run = RunArgs { workers: args.threads, force: args.force };
+    let job = ReconcilePoints {
+        args,
+        run,
+        day,
+        rayon,
+        exporter: Default::default(),
+        snapshot: OnceLock::new(),
+        done_earlier: AtomicUsize::new(0),
+        fixed: Mutex::new(None),
     };
-    let id = execution.as_ref().map(|e| e.id);
-    let units: Vec<i32> = (0..args.partitions).filter(|unit| !completed.contains(unit)).collect();
-    let progress = Progress::start(JOB, units.len() as u64);
-    // A stop takes effect between units (each is one partition's COPY streams and one write).
-    let stop = id.map(|id| StopSignal::watch(pool, id));
-    let outcome = reconcile_units(pool, &args, &day, id, &units, &progress, stop.as_ref()).await;
-    let elapsed = progress.elapsed();
-    let rows_read = progress.rows.load(Ordering::Relaxed);
-    drop(progress);
+    job::run(pool, &job).await
+}
 
-    let Some(id) = id else {
-        let counts = outcome?;
-        print_summary(&args, "DRY RUN (nothing written)", counts, None, elapsed, rows_read, completed.len());
-        return Ok(Exit::Success);
-    };
-    let ended = jobs::Outcome::of(&outcome, stop.as_ref().is_some_and(StopSignal::requested));
-    if ended != jobs::Outcome::Completed {
-        jobs::finish(pool, id, ended.clone(), 0).await?;
-        return outcome.map(|_| jobs::exit_for(&ended, id));
+impl Job for ReconcilePoints {
+    const NAME: &'static str = "reconcile-points";
+
+    fn key(&self) -> String {
+        self.args.date.to_string()
     }
-    let fixed = if args.fix {
-        let cache = BalanceCache::for_batch(&args.redis).await;
-        Some(fix::apply(pool, id, cache.as_ref()).await?)
-    } else {
-        None
-    };
-    let counts = jobs::finish(pool, id, jobs::Outcome::Completed, 0).await?;
-    print_summary(&args, &format!("execution {id} COMPLETED"), counts, fixed, elapsed, rows_read, completed.len());
-    Ok(Exit::Success)
+
+    fn parameters(&self) -> serde_json::Value {
+        serde_json::json!({ "timezone": self.args.business.timezone.name(), "partitions": self.args.partitions })
+    }
+
+    /// Never the Redis URL: it comes from the environment.
+    fn command_line(&self) -> Vec<String> {
+        let args = &self.args;
+        let mut line = dated_command(Self::NAME, args.date, &args.business);
+        line.extend(["--partitions".into(), args.partitions.to_string(), "--threads".into(), args.threads.to_string()]);
+        line.extend(["--chunk".into(), args.chunk.to_string()]);
+        if args.fix {
+            line.push("--fix".into());
+        }
+        line
+    }
+
+    fn run_args(&self) -> &RunArgs {
+        &self.run
+    }
+
+    fn dry_run(&self) -> bool {
+        self.args.dry_run
+    }
+
+    fn partitions(&self) -> i32 {
+        self.args.partitions
+    }
+
+    /// A fresh execution replaces the date's snapshot rows; every run exports the snapshot its units share.
+    async fn prepare(&self, ctx: &JobContext<'_>, done_earlier: usize) -> anyhow::Result<()> {
+        self.done_earlier.store(done_earlier, Ordering::Relaxed);
+        if done_earlier == 0 && !ctx.dry_run {
+            sqlx::query!("DELETE FROM daily_point_snapshots WHERE business_date = $1", self.args.date)
+                .execute(ctx.pool)
+                .await?;
+        }
+        let mut export = ctx.pool.begin().await?;
+        sqlx::query!("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY").execute(&mut *export).await?;
+        let snapshot =
+            sqlx::query_scalar!(r#"SELECT pg_export_snapshot() AS "snapshot!""#).fetch_one(&mut *export).await?;
+        *self.exporter.lock().await = Some(export);
+        self.snapshot.set(snapshot).map_err(|_| anyhow::anyhow!("the snapshot was exported twice"))
+    }
+
+    async fn partition(&self, ctx: &JobContext<'_>, unit: i32) -> anyhow::Result<PartitionEnd> {
+        let snapshot = self.snapshot.get().context("no exported snapshot")?;
+        let (totals, rows_read) = self.read_unit(ctx, unit, snapshot).await?;
+        if self.args.fail_partition == Some(unit) {
+            bail!("injected failure in partition {unit}");
+        }
+        if ctx.dry_run {
+            let discrepancies = totals.values().filter(|t| t.discrepancy().is_some()).count() as i64;
+            let snapshots = totals.values().filter(|t| t.entries_to_close > 0).count() as i64;
+            return Ok(PartitionEnd::Done(Counts { rows_read, rows_written: snapshots, discrepancies }));
+        }
+        let args = &self.args;
+        let counts =
+            write::partition(ctx.pool, ctx.execution, unit, args.date, &totals, args.chunk as usize, rows_read)
+                .await
+                .with_context(|| format!("writing partition {unit}"))?;
+        Ok(PartitionEnd::Committed(counts))
+    }
+
+    async fn conclude(&self, ctx: &JobContext<'_>) -> anyhow::Result<job::Conclusion> {
+        if let Some(export) = self.exporter.lock().await.take() {
+            export.rollback().await?;
+        }
+        if self.args.fix && !ctx.dry_run {
+            let cache = BalanceCache::for_batch(&self.args.redis).await;
+            let fixed = fix::apply(ctx.pool, ctx.execution, cache.as_ref()).await?;
+            *self.fixed.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(fixed);
+        }
+        Ok(job::Conclusion::default())
+    }
+
+    fn summary(&self, totals: Counts, _elapsed: std::time::Duration) -> Vec<(String, String)> {
+        let done_earlier = self.done_earlier.load(Ordering::Relaxed);
+        let mut lines = vec![
+            ("timezone".to_owned(), self.args.business.timezone.name().to_owned()),
+            ("partitions".to_owned(), format!("{} ({done_earlier} done earlier)", self.args.partitions)),
+            ("threads".to_owned(), self.args.threads.to_string()),
+            ("rows read".to_owned(), totals.rows_read.to_string()),
+            ("snapshot rows written".to_owned(), totals.rows_written.to_string()),
+            ("discrepancies".to_owned(), totals.discrepancies.to_string()),
+        ];
+        if let Some(fixed) = self.fixed.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).as_ref() {
+            lines.push(("fixed".to_owned(), fixed.fixed.to_string()));
+            lines.push(("not fixed (changed, failed)".to_owned(), fixed.skipped.to_string()));
+        }
+        lines
+    }
 }
 
 async fn business_day(pool: &PgPool, args: &ReconcileArgs) -> anyhow::Result<Option<Day>> {
@@ -167,120 +232,46 @@ async fn business_day(pool: &PgPool, args: &ReconcileArgs) -> anyhow::Result<Opt
     Ok(Some(Day { start: bounds.start, end: bounds.end }))
 }
 
-/// Runs the units `threads` at a time inside one exported snapshot; the sum of what they wrote.
-async fn reconcile_units(
-    pool: &PgPool,
-    args: &ReconcileArgs,
-    day: &Day,
-    execution: Option<i64>,
-    units: &[i32],
-    progress: &Progress,
-    stop: Option<&StopSignal>,
-) -> anyhow::Result<Counts> {
-    // The exporting transaction stays open until every unit has imported its snapshot (here: to the end).
-    let mut exporter = pool.acquire().await?;
-    let mut export = exporter.begin().await?;
-    sqlx::query!("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY").execute(&mut *export).await?;
-    let snapshot = sqlx::query_scalar!(r#"SELECT pg_export_snapshot() AS "snapshot!""#).fetch_one(&mut *export).await?;
-    let rayon =
-        Arc::new(rayon::ThreadPoolBuilder::new().num_threads(args.threads.into()).build().context("starting rayon")?);
-
-    let mut total = Counts::default();
-    let mut pending = units.iter().copied();
-    let mut running = FuturesUnordered::new();
-    loop {
-        while running.len() < usize::from(args.threads) && !stop.is_some_and(StopSignal::requested) {
-            let Some(unit) = pending.next() else { break };
-            running.push(reconcile_unit(pool, args, day, execution, unit, &snapshot, &rayon, progress));
+impl ReconcilePoints {
+    /// Reads unit `unit`'s hash partitions inside the shared snapshot and aggregates them on rayon.
+    async fn read_unit(
+        &self,
+        ctx: &JobContext<'_>,
+        unit: i32,
+        snapshot: &str,
+    ) -> anyhow::Result<(aggregate::Totals, i64)> {
+        let (day, rows) = (&self.day, &ctx.progress.rows);
+        let mut read = ctx.pool.begin().await?;
+        sqlx::query!("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY").execute(&mut *read).await?;
+        // Not a macro: SET TRANSACTION SNAPSHOT takes no parameter; the id comes from pg_export_snapshot().
+        sqlx::query(&format!("SET TRANSACTION SNAPSHOT '{snapshot}'")).execute(&mut *read).await?;
+        let (mut totals, mut rows_read) = (aggregate::Totals::new(), 0u64);
+        for partition in (unit..LEDGER_PARTITIONS).step_by(self.args.partitions as usize) {
+            // COPY takes no parameters: the partition number and the day's bounds (made by PostgreSQL's
+            // to_char, so a fixed format) are written into the statement.
+            let ledger = format!(
+                "COPY (SELECT user_id, CASE kind WHEN 'EARN' THEN 'e' WHEN 'USE' THEN 'u' WHEN 'EXPIRE' THEN 'x' ELSE 'c' END, amount, \
+                              (created_at < '{end}')::int, (created_at >= '{start}')::int FROM points_p{partition}) TO STDOUT",
+                end = day.end,
+                start = day.start
+            );
+            let read_ledger;
+            (totals, read_ledger) =
+                stream::aggregate(&mut read, &ledger, aggregate::ledger_block, totals, &self.rayon, rows).await?;
+            let balances = format!("COPY (SELECT user_id, balance FROM point_balances_p{partition}) TO STDOUT");
+            let read_balances;
+            (totals, read_balances) =
+                stream::aggregate(&mut read, &balances, aggregate::balance_block, totals, &self.rayon, rows).await?;
+            // Lots are hash-partitioned on the same key the same way: partition N holds the same users.
+            let lots = format!(
+                "COPY (SELECT user_id, sum(remaining) FROM point_lots_p{partition} GROUP BY user_id) TO STDOUT"
+            );
+            let read_lots;
+            (totals, read_lots) =
+                stream::aggregate(&mut read, &lots, aggregate::lots_block, totals, &self.rayon, rows).await?;
+            rows_read += read_ledger + read_balances + read_lots;
         }
-        let Some(done) = running.next().await else { break };
-        let (unit, counts) = done?;
-        progress.partition_done(unit, counts.rows_read as u64);
-        total.rows_read += counts.rows_read;
-        total.rows_written += counts.rows_written;
-        total.discrepancies += counts.discrepancies;
+        read.commit().await?;
+        Ok((totals, rows_read as i64))
     }
-    export.rollback().await?;
-    Ok(total)
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn reconcile_unit(
-    pool: &PgPool,
-    args: &ReconcileArgs,
-    day: &Day,
-    execution: Option<i64>,
-    unit: i32,
-    snapshot: &str,
-    rayon: &Arc<rayon::ThreadPool>,
-    progress: &Progress,
-) -> anyhow::Result<(i32, Counts)> {
-    let mut reader = pool.acquire().await?;
-    let mut read = reader.begin().await?;
-    sqlx::query!("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY").execute(&mut *read).await?;
-    // Not a macro: SET TRANSACTION SNAPSHOT takes no parameter; the id comes from pg_export_snapshot().
-    sqlx::query(&format!("SET TRANSACTION SNAPSHOT '{snapshot}'")).execute(&mut *read).await?;
-    let (mut totals, mut rows_read) = (aggregate::Totals::new(), 0u64);
-    for partition in (unit..LEDGER_PARTITIONS).step_by(args.partitions as usize) {
-        // COPY takes no parameters: the partition number and the day's bounds (made by PostgreSQL's to_char
-        // above, so a fixed format) are written into the statement.
-        let ledger = format!(
-            "COPY (SELECT user_id, CASE kind WHEN 'EARN' THEN 'e' WHEN 'USE' THEN 'u' WHEN 'EXPIRE' THEN 'x' ELSE 'c' END, amount, \
-                          (created_at < '{end}')::int, (created_at >= '{start}')::int FROM points_p{partition}) TO STDOUT",
-            end = day.end,
-            start = day.start
-        );
-        let read_ledger;
-        (totals, read_ledger) =
-            stream::aggregate(&mut read, &ledger, aggregate::ledger_block, totals, rayon, &progress.rows).await?;
-        let balances = format!("COPY (SELECT user_id, balance FROM point_balances_p{partition}) TO STDOUT");
-        let read_balances;
-        (totals, read_balances) =
-            stream::aggregate(&mut read, &balances, aggregate::balance_block, totals, rayon, &progress.rows).await?;
-        // Lots are hash-partitioned on the same key the same way: partition N holds the same users.
-        let lots =
-            format!("COPY (SELECT user_id, sum(remaining) FROM point_lots_p{partition} GROUP BY user_id) TO STDOUT");
-        let read_lots;
-        (totals, read_lots) =
-            stream::aggregate(&mut read, &lots, aggregate::lots_block, totals, rayon, &progress.rows).await?;
-        rows_read += read_ledger + read_balances + read_lots;
-    }
-    read.commit().await?;
-    let rows_read = rows_read as i64;
-    if args.fail_partition == Some(unit) {
-        bail!("injected failure in partition {unit}");
-    }
-    let Some(execution) = execution else {
-        let discrepancies = totals.values().filter(|t| t.discrepancy().is_some()).count() as i64;
-        let snapshots = totals.values().filter(|t| t.entries_to_close > 0).count() as i64;
-        return Ok((unit, Counts { rows_read, rows_written: snapshots, discrepancies }));
-    };
-    let counts = write::partition(pool, execution, unit, args.date, &totals, args.chunk as usize, rows_read)
-        .await
-        .with_context(|| format!("writing partition {unit}"))?;
-    Ok((unit, counts))
-}
-
-fn print_summary(
-    args: &ReconcileArgs,
-    status: &str,
-    counts: Counts,
-    fixed: Option<fix::Fixed>,
-    elapsed: std::time::Duration,
-    rows_streamed: u64,
-    resumed: usize,
-) {
-    let seconds = elapsed.as_secs_f64();
-    println!("{JOB} {} ({}): {status}", args.date, args.business.timezone);
-    println!("  {:<28} {:>14}", "partitions", format!("{} ({resumed} done earlier)", args.partitions));
-    println!("  {:<28} {:>14}", "threads", args.threads);
-    println!("  {:<28} {:>14}", "rows read", counts.rows_read);
-    println!("  {:<28} {:>14}", "snapshot rows written", counts.rows_written);
-    println!("  {:<28} {:>14}", "discrepancies", counts.discrepancies);
-    if let Some(fixed) = fixed {
-        println!("  {:<28} {:>14}", "fixed", fixed.fixed);
-        println!("  {:<28} {:>14}", "not fixed (changed, failed)", fixed.skipped);
-    }
-    println!("  {:<28} {:>14}", "this run took", format!("{seconds:.2} s"));
-    println!("  {:<28} {:>14}", "rows/s this run", format!("{:.0}", rows_streamed as f64 / seconds.max(1e-3)));
 }

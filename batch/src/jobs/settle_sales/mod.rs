@@ -15,7 +15,7 @@ mod summary;
 
 pub mod export;
 
-use super::terms::{Day, FeeRateArgs};
+use super::terms::{dated_command, Day, FeeRateArgs};
 use crate::{
     job::{self, Conclusion, Context, Counts, Job, PartitionEnd, RunArgs},
     Exit,
@@ -73,8 +73,7 @@ impl Job for SettleSales {
     }
 
     fn command_line(&self) -> Vec<String> {
-        let mut line = vec![Self::NAME.to_owned(), "--date".into(), self.day.date.to_string()];
-        line.extend(["--timezone".into(), self.args.business.timezone.name().to_owned()]);
+        let mut line = dated_command(Self::NAME, self.day.date, &self.args.business);
         line.extend(["--partitions".into(), self.args.partitions.to_string()]);
         line.extend(self.args.fees.command_line());
         line.extend(self.args.run.command_line());

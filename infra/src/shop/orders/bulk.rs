@@ -25,22 +25,37 @@ pub struct BulkActor<'a> {
     pub trace_id: Option<&'a str>,
 }
 
-/// Confirms (구매확정) at most `limit` orders delivered at or before `delivered_before`, oldest first, in
-/// `tx`: what the buyer did not confirm within the window the shop confirms for them. Returns how many.
+/// Which orders a bulk move may take: those whose id is `index` modulo `of` (`(1, 0)`: all).
+#[derive(Debug, Clone, Copy)]
+pub struct IdSlice {
+    pub of: i32,
+    pub index: i32,
+}
+
+impl IdSlice {
+    pub const ALL: IdSlice = IdSlice { of: 1, index: 0 };
+}
+
+/// Confirms (구매확정) at most `limit` orders of `slice` delivered at or before `delivered_before`, oldest
+/// first, in `tx`: what the buyer did not confirm within the window the shop confirms for them. Returns
+/// how many.
 pub async fn confirm_delivered(
     tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
     delivered_before: DateTime<Utc>,
+    slice: IdSlice,
     limit: i64,
     by: &BulkActor<'_>,
 ) -> anyhow::Result<usize> {
     let (from, action) = (OrderStatus::Delivered, OrderAction::Confirm);
     let to = table_step(from, action, false)?;
     let claimed = sqlx::query_scalar!(
-        "SELECT id FROM orders WHERE status = $1 AND delivered_at <= $2
+        "SELECT id FROM orders WHERE status = $1 AND delivered_at <= $2 AND id % $4 = $5
          ORDER BY delivered_at LIMIT $3 FOR UPDATE SKIP LOCKED",
         from as OrderStatus,
         delivered_before,
-        limit
+        limit,
+        i64::from(slice.of),
+        i64::from(slice.index),
     )
     .fetch_all(&mut **tx)
     .await?;

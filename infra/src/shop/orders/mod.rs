@@ -20,7 +20,7 @@ mod read;
 mod refund;
 mod resolution;
 
-pub use bulk::{confirm_delivered, expire_unattempted, BulkActor};
+pub use bulk::{confirm_delivered, expire_unattempted, BulkActor, IdSlice};
 pub use deposit::{account_of, on_deposit, Account, DepositCallback, Deposited};
 pub use lifecycle::{
     history_of, move_order, HistoryRow, LifecycleRules, MoveFailure, MoveRequest, OrderActor, Shipment,
