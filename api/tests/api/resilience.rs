@@ -151,8 +151,9 @@ async fn history_reads(app: &TestApp, user: i64, count: usize) -> Vec<Duration> 
     for _ in 0..count {
         let asked = std::time::Instant::now();
         let response = app.client.get(&url).bearer_auth(&token).send().await.expect("history");
-        assert_eq!(response.status(), 200);
-        response.bytes().await.expect("body");
+        let status = response.status();
+        let body = response.bytes().await.expect("body");
+        assert_eq!(status, 200, "after {:?}: {}", asked.elapsed(), String::from_utf8_lossy(&body));
         latencies.push(asked.elapsed());
     }
     latencies
