@@ -2,6 +2,7 @@
 //! with a source the lines were not computed from (the orders' amounts, the coupons' policies, the point
 //! ledger, the status history), so a line lost, doubled, planted or split wrongly shows.
 
+use super::summary::LineTotals;
 use crate::jobs::terms::Day;
 use chrono::NaiveDate;
 use sqlx::PgPool;
@@ -44,13 +45,13 @@ pub async fn open_day(pool: &PgPool, day: &Day, timezone: &str, execution: i64) 
     Ok(())
 }
 
-/// Checks every gate of the day and records each result.
-pub async fn check(pool: &PgPool, day: &Day, execution: i64) -> anyhow::Result<Vec<GateResult>> {
+/// Checks every gate of the day against the sums of its lines and records each result.
+pub async fn check(pool: &PgPool, day: &Day, execution: i64, lines: LineTotals) -> anyhow::Result<Vec<GateResult>> {
     let amounts = sqlx::query!(
         r#"WITH recognised AS (
                SELECT h.order_id, CASE WHEN h.to_status = 'CONFIRMED' THEN 1 ELSE -1 END AS sign
                FROM order_status_history h
-               WHERE h.changed_at >= $2 AND h.changed_at < $3
+               WHERE h.changed_at >= $1 AND h.changed_at < $2
                  AND (h.to_status = 'CONFIRMED' OR (h.from_status = 'CONFIRMED' AND h.to_status = 'REFUNDED'))),
            orders_side AS (
                SELECT coalesce(sum(r.sign * o.amount_to_pay), 0)::bigint AS paid,
@@ -65,15 +66,8 @@ pub async fn check(pool: &PgPool, day: &Day, execution: i64) -> anyhow::Result<V
                JOIN orders o ON o.id = r.order_id
                LEFT JOIN coupons c ON c.id = o.coupon_id
                LEFT JOIN coupon_policies p ON p.id = c.policy_id
-               LEFT JOIN points pt ON pt.user_id = o.user_id AND pt.id = o.point_use_id AND pt.kind = 'USE'),
-           lines_side AS (
-               SELECT coalesce(sum(paid), 0)::bigint AS paid, coalesce(sum(coupon_discount), 0)::bigint AS coupons,
-                      coalesce(sum(points), 0)::bigint AS points
-               FROM settlement_lines WHERE business_date = $1)
-           SELECT o.paid AS "orders_paid!", o.coupons AS "orders_coupons!", o.points AS "ledger_points!",
-                  l.paid AS "lines_paid!", l.coupons AS "lines_coupons!", l.points AS "lines_points!"
-           FROM orders_side o, lines_side l"#,
-        day.date,
+               LEFT JOIN points pt ON pt.user_id = o.user_id AND pt.id = o.point_use_id AND pt.kind = 'USE')
+           SELECT paid AS "orders_paid!", coupons AS "orders_coupons!", points AS "ledger_points!" FROM orders_side"#,
         day.start,
         day.end
     )
@@ -101,19 +95,19 @@ pub async fn check(pool: &PgPool, day: &Day, execution: i64) -> anyhow::Result<V
         GateResult {
             name: "lines_match_orders",
             expected: amounts.orders_paid,
-            actual: amounts.lines_paid,
+            actual: lines.paid,
             detail: "Σ paid of the day's lines = Σ amount paid of orders confirmed − orders reversed".into(),
         },
         GateResult {
             name: "coupon_lines_match_coupons",
             expected: amounts.orders_coupons,
-            actual: amounts.lines_coupons,
+            actual: lines.coupon_discount,
             detail: "Σ coupon discount of the lines = Σ discount their coupons' policies give".into(),
         },
         GateResult {
             name: "point_lines_match_ledger",
             expected: amounts.ledger_points,
-            actual: amounts.lines_points,
+            actual: lines.points,
             detail: "Σ points of the lines = Σ of the ledger USE entries the orders link".into(),
         },
         GateResult {
@@ -154,20 +148,12 @@ async fn record(pool: &PgPool, date: NaiveDate, execution: i64, results: &[GateR
     Ok(())
 }
 
-/// CLOSED when every gate held (final), else FAILED; the day's totals from its lines either way.
+/// CLOSED when every gate held (final), else FAILED (its totals were written with its summaries).
 pub async fn close_or_fail(pool: &PgPool, date: NaiveDate, execution: i64, passed: bool) -> sqlx::Result<()> {
     sqlx::query!(
-        "WITH totals AS (
-             SELECT count(*) FILTER (WHERE event = 'SALE') AS sales, count(*) FILTER (WHERE event = 'REVERSAL') AS reversals,
-                    coalesce(sum(gross), 0)::bigint AS gross, coalesce(sum(coupon_discount), 0)::bigint AS coupon_discount,
-                    coalesce(sum(points), 0)::bigint AS points, coalesce(sum(paid), 0)::bigint AS paid,
-                    coalesce(sum(fee), 0)::bigint AS fee, coalesce(sum(net), 0)::bigint AS net
-             FROM settlement_lines WHERE business_date = $1)
-         UPDATE settlement_days d SET status = CASE WHEN $3 THEN 'CLOSED' ELSE 'FAILED' END,
-                closed_at = CASE WHEN $3 THEN now() END, execution_id = $2, updated_at = now(),
-                sales = t.sales, reversals = t.reversals, gross = t.gross, coupon_discount = t.coupon_discount,
-                points = t.points, paid = t.paid, fee = t.fee, net = t.net
-         FROM totals t WHERE d.business_date = $1 AND d.status <> 'CLOSED'",
+        "UPDATE settlement_days SET status = CASE WHEN $3 THEN 'CLOSED' ELSE 'FAILED' END,
+                closed_at = CASE WHEN $3 THEN now() END, execution_id = $2, updated_at = now()
+         WHERE business_date = $1 AND status <> 'CLOSED'",
         date,
         execution,
         passed

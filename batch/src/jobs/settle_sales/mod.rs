@@ -101,10 +101,8 @@ impl Job for SettleSales {
 
     async fn conclude(&self, ctx: &Context<'_>) -> anyhow::Result<Conclusion> {
         let closed = gates::day_is_closed(ctx.pool, self.day.date).await?;
-        if !closed {
-            summary::rebuild(ctx.pool, self.day.date).await?;
-        }
-        let results = gates::check(ctx.pool, &self.day, ctx.execution).await?;
+        let lines = summary::rebuild(ctx.pool, self.day.date, closed).await?;
+        let results = gates::check(ctx.pool, &self.day, ctx.execution, lines).await?;
         gates::print(&results);
         let failed: Vec<&str> = results.iter().filter(|gate| !gate.passed()).map(|gate| gate.name).collect();
         if !closed {
