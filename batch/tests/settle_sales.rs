@@ -195,6 +195,52 @@ async fn a_line_planted_with_other_amounts_fails_the_amounts_gate_alone() {
     assert!(others_held, "{verdicts:?}");
 }
 
+/// A digest of the day's summaries and totals.
+async fn summaries_digest(env: &TestEnv, date: NaiveDate) -> String {
+    sqlx::query_scalar(
+        "SELECT md5(concat_ws('/',
+             (SELECT string_agg(concat_ws('|', option_id, quantity, gross, coupon_discount, points, paid, fee, net), ','
+                                ORDER BY option_id) FROM settlement_summary_by_option WHERE business_date = $1),
+             (SELECT string_agg(concat_ws('|', payment_method, lines, gross, paid, fee, net), ',' ORDER BY payment_method)
+              FROM settlement_summary_by_method WHERE business_date = $1),
+             (SELECT concat_ws('|', status, sales, reversals, gross, coupon_discount, points, paid, fee, net)
+              FROM settlement_days WHERE business_date = $1)))",
+    )
+    .bind(date)
+    .fetch_one(&env.pool)
+    .await
+    .expect("summaries digest")
+}
+
+#[tokio::test]
+async fn a_forced_rerun_of_a_closed_day_reports_a_line_planted_since_but_rewrites_none_of_its_totals() {
+    let env = TestEnv::new().await;
+    let day = settled_day();
+    seed(&env, day, 12);
+    succeeded(&settle(&env, day, &[]));
+    let closed = summaries_digest(&env, day).await;
+    // Lines are append-only, not insert-proof: a stray sale line for an order of another day.
+    seed(&env, day.pred_opt().expect("the day before"), 1);
+    sqlx::query(
+        "INSERT INTO settlement_lines (business_date, event, order_id, option_id, product_id, quantity, unit_price,
+             gross, coupon_discount, points, paid, payment_method, payment_key, fee_rate_bps, fee, net, execution_id)
+         SELECT $1, 'SALE', o.id, i.option_id, i.product_id, i.quantity, i.unit_price, i.line_total, 0, 0,
+                i.line_total, o.payment_method, NULL, 0, 0, i.line_total, 0
+         FROM orders o JOIN order_items i ON i.order_id = o.id WHERE o.id = (SELECT max(id) FROM orders)",
+    )
+    .bind(day)
+    .execute(&env.pool)
+    .await
+    .expect("planting a line");
+
+    let forced = settle(&env, day, &["--force"]);
+    let stdout = String::from_utf8_lossy(&forced.stdout);
+    assert_eq!(forced.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("is CLOSED but gates failed"), "{stdout}");
+    assert_eq!(day_status(&env, day).await, "CLOSED");
+    assert_eq!(summaries_digest(&env, day).await, closed, "a closed day's summaries and totals are final");
+}
+
 #[tokio::test]
 async fn a_coupon_that_gives_another_discount_than_the_orders_took_fails_the_coupon_gate() {
     planted("UPDATE coupon_policies SET discount_value = 20 WHERE $1::date IS NOT NULL", "coupon_lines_match_coupons")
