@@ -31,8 +31,9 @@ bench_setup() { # [database name]
   [[ -z ${1:-} ]] || bench_database "$1"
 }
 
-# A fresh database of that name (dropped first), migrated, in $DATABASE_URL.
-bench_database() {
+# A fresh database of that name (dropped first; a copy of the template database if one is named),
+# migrated, in $DATABASE_URL.
+bench_database() { # name [template]
   export DATABASE_URL=${admin_url%/*}/$1
   # An autovacuum worker on an earlier run's tables can refuse FORCE for a moment: retry.
   for attempt in $(seq 30); do
@@ -40,7 +41,7 @@ bench_database() {
     ((attempt < 30)) || fail "could not drop $1"
     sleep 2
   done
-  psql -q "$admin_url" -c "CREATE DATABASE $1"
+  psql -q "$admin_url" -c "CREATE DATABASE $1${2:+ TEMPLATE $2}"
   "$BIN/settle-batch" migrate >/dev/null
 }
 
