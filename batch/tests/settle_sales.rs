@@ -242,6 +242,39 @@ async fn a_forced_rerun_of_a_closed_day_reports_a_line_planted_since_but_rewrite
 }
 
 #[tokio::test]
+async fn a_line_moved_to_an_item_the_order_never_had_fails_the_settled_once_gate_though_count_and_sums_agree() {
+    let env = TestEnv::new().await;
+    let day = settled_day();
+    seed(&env, day, 12);
+    succeeded(&settle(&env, day, &[]));
+    // The same number of lines with the same amounts, one of them under an option its order never had:
+    // only the fingerprint of (order, option, event) tells (the owner can lift the append-only trigger).
+    sqlx::raw_sql(
+        "ALTER TABLE settlement_lines DISABLE TRIGGER settlement_lines_append_only;
+         UPDATE settlement_lines SET option_id = option_id + 1000000
+         WHERE (order_id, option_id) = (SELECT order_id, option_id FROM settlement_lines ORDER BY 1, 2 LIMIT 1);
+         ALTER TABLE settlement_lines ENABLE TRIGGER settlement_lines_append_only;",
+    )
+    .execute(&env.pool)
+    .await
+    .expect("moving a line");
+
+    let forced = settle(&env, day, &["--force"]);
+    let stdout = String::from_utf8_lossy(&forced.stdout);
+    assert_eq!(forced.status.code(), Some(1), "{stdout}");
+    let verdicts = gates(&env, day).await;
+    let failed: Vec<&str> = verdicts.iter().filter(|(_, held)| !held).map(|(gate, _)| gate.as_str()).collect();
+    assert_eq!(failed, ["orders_settled_once"], "{stdout}");
+    let detail: String = sqlx::query_scalar(
+        "SELECT detail FROM settlement_gate_results WHERE gate = 'orders_settled_once' ORDER BY id DESC LIMIT 1",
+    )
+    .fetch_one(&env.pool)
+    .await
+    .expect("the gate's detail");
+    assert!(detail.contains("1 lines stray"), "{detail}");
+}
+
+#[tokio::test]
 async fn a_coupon_that_gives_another_discount_than_the_orders_took_fails_the_coupon_gate() {
     planted("UPDATE coupon_policies SET discount_value = 20 WHERE $1::date IS NOT NULL", "coupon_lines_match_coupons")
         .await;

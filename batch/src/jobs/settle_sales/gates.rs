@@ -7,18 +7,20 @@ use crate::jobs::terms::Day;
 use chrono::NaiveDate;
 use sqlx::PgPool;
 
-/// One gate's verdict.
+/// One gate's verdict: held when what was found is what was expected (and, for "settled once", the
+/// fingerprints agree too).
 #[derive(Debug)]
 pub struct GateResult {
     pub name: &'static str,
     pub expected: i64,
     pub actual: i64,
+    pub held: bool,
     pub detail: String,
 }
 
 impl GateResult {
-    pub fn passed(&self) -> bool {
-        self.expected == self.actual
+    fn comparing(name: &'static str, expected: i64, actual: i64, detail: String) -> Self {
+        GateResult { name, expected, actual, held: expected == actual, detail }
     }
 }
 
@@ -47,8 +49,55 @@ pub async fn open_day(pool: &PgPool, day: &Day, timezone: &str, execution: i64) 
 
 /// Checks every gate of the day against the sums of its lines and records each result.
 pub async fn check(pool: &PgPool, day: &Day, execution: i64, lines: LineTotals) -> anyhow::Result<Vec<GateResult>> {
-    let amounts = sqlx::query!(
-        r#"WITH recognised AS (
+    let sources = read_sources(pool, day).await?;
+    let once = if sources.items == lines.lines && sources.fingerprint == lines.fingerprint {
+        GateResult::comparing(
+            "orders_settled_once",
+            sources.items,
+            lines.lines,
+            format!("the day's {} lines are its recognised items (count and fingerprint agree)", lines.lines),
+        )
+    } else {
+        settled_once_in_detail(pool, day).await?
+    };
+    let results = vec![
+        GateResult::comparing(
+            "lines_match_orders",
+            sources.orders_paid,
+            lines.paid,
+            "Σ paid of the day's lines = Σ amount paid of orders confirmed − orders reversed".into(),
+        ),
+        GateResult::comparing(
+            "coupon_lines_match_coupons",
+            sources.orders_coupons,
+            lines.coupon_discount,
+            "Σ coupon discount of the lines = Σ discount their coupons' policies give".into(),
+        ),
+        GateResult::comparing(
+            "point_lines_match_ledger",
+            sources.ledger_points,
+            lines.points,
+            "Σ points of the lines = Σ of the ledger USE entries the orders link".into(),
+        ),
+        once,
+    ];
+    record(pool, day.date, execution, &results).await?;
+    Ok(results)
+}
+
+/// What the gates compare the lines with, from one read of the day's recognised orders: their amounts,
+/// their coupons' discounts, their ledger entries, and the count and fingerprint of their items.
+struct Sources {
+    orders_paid: i64,
+    orders_coupons: i64,
+    ledger_points: i64,
+    items: i64,
+    fingerprint: String,
+}
+
+async fn read_sources(pool: &PgPool, day: &Day) -> sqlx::Result<Sources> {
+    let row = sqlx::query!(
+        r#"WITH recognised AS MATERIALIZED (
                SELECT h.order_id, CASE WHEN h.to_status = 'CONFIRMED' THEN 1 ELSE -1 END AS sign
                FROM order_status_history h
                WHERE h.changed_at >= $1 AND h.changed_at < $2
@@ -66,13 +115,32 @@ pub async fn check(pool: &PgPool, day: &Day, execution: i64, lines: LineTotals) 
                JOIN orders o ON o.id = r.order_id
                LEFT JOIN coupons c ON c.id = o.coupon_id
                LEFT JOIN coupon_policies p ON p.id = c.policy_id
-               LEFT JOIN points pt ON pt.user_id = o.user_id AND pt.id = o.point_use_id AND pt.kind = 'USE')
-           SELECT paid AS "orders_paid!", coupons AS "orders_coupons!", points AS "ledger_points!" FROM orders_side"#,
+               LEFT JOIN points pt ON pt.user_id = o.user_id AND pt.id = o.point_use_id AND pt.kind = 'USE'),
+           items_side AS (
+               SELECT count(*) AS items,
+                      coalesce(sum(settlement_item_fingerprint(i.order_id, i.option_id,
+                          CASE r.sign WHEN 1 THEN 'SALE' ELSE 'REVERSAL' END)), 0)::text AS fingerprint
+               FROM recognised r JOIN order_items i ON i.order_id = r.order_id)
+           SELECT paid AS "orders_paid!", coupons AS "orders_coupons!", points AS "ledger_points!",
+                  items AS "items!", fingerprint AS "fingerprint!"
+           FROM orders_side, items_side"#,
         day.start,
         day.end
     )
     .fetch_one(pool)
     .await?;
+    Ok(Sources {
+        orders_paid: row.orders_paid,
+        orders_coupons: row.orders_coupons,
+        ledger_points: row.ledger_points,
+        items: row.items,
+        fingerprint: row.fingerprint,
+    })
+}
+
+/// The "settled once" gate when count or fingerprint differ: the day's recognised items joined with its
+/// lines, to count the ones matched and the stray (the missing are the rest).
+async fn settled_once_in_detail(pool: &PgPool, day: &Day) -> sqlx::Result<GateResult> {
     let once = sqlx::query!(
         r#"WITH recognised AS (
                SELECT i.order_id, i.option_id, CASE WHEN h.to_status = 'CONFIRMED' THEN 'SALE' ELSE 'REVERSAL' END AS event
@@ -91,44 +159,24 @@ pub async fn check(pool: &PgPool, day: &Day, execution: i64, lines: LineTotals) 
     )
     .fetch_one(pool)
     .await?;
-    let results = vec![
-        GateResult {
-            name: "lines_match_orders",
-            expected: amounts.orders_paid,
-            actual: lines.paid,
-            detail: "Σ paid of the day's lines = Σ amount paid of orders confirmed − orders reversed".into(),
-        },
-        GateResult {
-            name: "coupon_lines_match_coupons",
-            expected: amounts.orders_coupons,
-            actual: lines.coupon_discount,
-            detail: "Σ coupon discount of the lines = Σ discount their coupons' policies give".into(),
-        },
-        GateResult {
-            name: "point_lines_match_ledger",
-            expected: amounts.ledger_points,
-            actual: lines.points,
-            detail: "Σ points of the lines = Σ of the ledger USE entries the orders link".into(),
-        },
-        GateResult {
-            name: "orders_settled_once",
-            expected: once.expected,
-            // A stray line (no recognised item of the day) counts against the day like a missing one.
-            actual: once.matched - once.stray,
-            detail: format!(
-                "every item of the day's recognised orders has its line on this day ({} items, {} lines \
-                 match, {} lines stray)",
-                once.expected, once.matched, once.stray
-            ),
-        },
-    ];
-    record(pool, day.date, execution, &results).await?;
-    Ok(results)
+    // Reached only when count or fingerprint differ, so it never holds; a stray line (no recognised item
+    // of the day) counts against the day like a missing one.
+    Ok(GateResult {
+        name: "orders_settled_once",
+        expected: once.expected,
+        actual: once.matched - once.stray,
+        held: false,
+        detail: format!(
+            "every item of the day's recognised orders has its line on this day, once ({} items, {} lines \
+             match, {} lines stray; count or fingerprint differ)",
+            once.expected, once.matched, once.stray
+        ),
+    })
 }
 
 async fn record(pool: &PgPool, date: NaiveDate, execution: i64, results: &[GateResult]) -> sqlx::Result<()> {
     let names: Vec<String> = results.iter().map(|r| r.name.to_owned()).collect();
-    let passed: Vec<bool> = results.iter().map(GateResult::passed).collect();
+    let passed: Vec<bool> = results.iter().map(|r| r.held).collect();
     let expected: Vec<i64> = results.iter().map(|r| r.expected).collect();
     let actual: Vec<i64> = results.iter().map(|r| r.actual).collect();
     let detail: Vec<String> = results.iter().map(|r| r.detail.clone()).collect();
@@ -165,9 +213,9 @@ pub async fn close_or_fail(pool: &PgPool, date: NaiveDate, execution: i64, passe
 
 pub fn print(results: &[GateResult]) {
     for gate in results {
-        let verdict = if gate.passed() { "held" } else { "FAILED" };
+        let verdict = if gate.held { "held" } else { "FAILED" };
         println!("  gate {:<27} {verdict:>6}: expected {}, found {}", gate.name, gate.expected, gate.actual);
-        if !gate.passed() {
+        if !gate.held {
             println!("       {}", gate.detail);
         }
     }

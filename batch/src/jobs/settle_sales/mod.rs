@@ -104,7 +104,7 @@ impl Job for SettleSales {
         let lines = summary::rebuild(ctx.pool, self.day.date, closed).await?;
         let results = gates::check(ctx.pool, &self.day, ctx.execution, lines).await?;
         gates::print(&results);
-        let failed: Vec<&str> = results.iter().filter(|gate| !gate.passed()).map(|gate| gate.name).collect();
+        let failed: Vec<&str> = results.iter().filter(|gate| !gate.held).map(|gate| gate.name).collect();
         if !closed {
             gates::close_or_fail(ctx.pool, self.day.date, ctx.execution, failed.is_empty()).await?;
         }

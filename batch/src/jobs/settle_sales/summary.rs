@@ -5,12 +5,15 @@
 use chrono::NaiveDate;
 use sqlx::PgPool;
 
-/// The sums of all the day's lines.
-#[derive(Debug, Clone, Copy)]
+/// The sums of all the day's lines, and their count and fingerprint (the exact sum of
+/// `settlement_item_fingerprint` over them, as text) for the "settled once" gate.
+#[derive(Debug, Clone)]
 pub struct LineTotals {
     pub paid: i64,
     pub coupon_discount: i64,
     pub points: i64,
+    pub lines: i64,
+    pub fingerprint: String,
 }
 
 /// Sums the day's lines once; unless the day is closed (final), rewrites its summaries and totals from
@@ -35,7 +38,8 @@ pub async fn rebuild(pool: &PgPool, date: NaiveDate, closed: bool) -> sqlx::Resu
                       count(*) FILTER (WHERE event = 'REVERSAL') AS reversals,
                       coalesce(sum(gross), 0)::bigint AS gross, coalesce(sum(coupon_discount), 0)::bigint AS coupon_discount,
                       coalesce(sum(points), 0)::bigint AS points, coalesce(sum(paid), 0)::bigint AS paid,
-                      coalesce(sum(fee), 0)::bigint AS fee, coalesce(sum(net), 0)::bigint AS net
+                      coalesce(sum(fee), 0)::bigint AS fee, coalesce(sum(net), 0)::bigint AS net,
+                      coalesce(sum(settlement_item_fingerprint(order_id, option_id, event)), 0)::text AS fingerprint
                FROM settlement_lines WHERE business_date = $1
                GROUP BY GROUPING SETS ((option_id), (payment_method), ())),
            by_option AS (
@@ -53,7 +57,8 @@ pub async fn rebuild(pool: &PgPool, date: NaiveDate, closed: bool) -> sqlx::Resu
                       coupon_discount = s.coupon_discount, points = s.points, paid = s.paid, fee = s.fee,
                       net = s.net, updated_at = now()
                FROM sums s WHERE s.level = 3 AND d.business_date = $1 AND d.status <> 'CLOSED')
-           SELECT paid AS "paid!", coupon_discount AS "coupon_discount!", points AS "points!"
+           SELECT paid AS "paid!", coupon_discount AS "coupon_discount!", points AS "points!", lines AS "lines!",
+                  fingerprint AS "fingerprint!"
            FROM sums WHERE level = 3"#,
         date,
         closed
@@ -61,5 +66,11 @@ pub async fn rebuild(pool: &PgPool, date: NaiveDate, closed: bool) -> sqlx::Resu
     .fetch_one(&mut *tx)
     .await?;
     tx.commit().await?;
-    Ok(LineTotals { paid: totals.paid, coupon_discount: totals.coupon_discount, points: totals.points })
+    Ok(LineTotals {
+        paid: totals.paid,
+        coupon_discount: totals.coupon_discount,
+        points: totals.points,
+        lines: totals.lines,
+        fingerprint: totals.fingerprint,
+    })
 }
