@@ -204,7 +204,9 @@ struct CancelBody {
     order_id: OrderId,
 }
 
-/// Cancels an order that has not shipped: stock, the coupon and the points come back exactly once.
+/// Cancels an order that has not shipped: stock, the coupon and the points come back exactly once, and a
+/// payment taken goes back at the provider; a virtual account still waiting for its deposit is closed there
+/// first (503 while the provider cannot be reached).
 #[utoipa::path(post, path = "/api/v3/orders/cancel", operation_id = "cancel_order", tag = "shop", request_body = CancelBody, security(("bearer" = [])),
     responses((status = 200, body = OrderView), Problems))]
 #[tracing::instrument(skip_all, fields(caller = %caller.user_id, order = %body.order_id))]

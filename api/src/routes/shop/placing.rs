@@ -20,8 +20,8 @@ use infra::{
     payments::{GatewayError, PaymentGateway},
     shop::{
         orders::{
-            self, Effects, LineSource, MoveFailure, MoveRequest, OrderRefusal, OrderRequest, PlacedOrder, Refund,
-            RefundOutcome,
+            self, AccountClosed, Effects, LineSource, MoveFailure, MoveRequest, OrderRefusal, OrderRequest,
+            PlacedOrder, Refund, RefundOutcome,
         },
         Admission, Ticket,
     },
@@ -176,6 +176,11 @@ pub async fn move_order(state: &AppState, request: MoveRequest) -> ApiResult<Res
                     None => continue,
                 }
             }
+            Err(MoveFailure::PaymentInProgress) if action == OrderAction::Cancel => {
+                tx.rollback().await?;
+                close_account_then_move(state, &request).await?;
+                continue;
+            }
             moved => moved,
         };
         let (moved, effects) = moved.map_err(|failure| move_failure(order, action, failure))?;
@@ -190,6 +195,34 @@ async fn moved_view(state: &AppState, moved: PlacedOrder, effects: Effects) -> A
     }
     let payment = orders::latest_attempt(&state.pool, moved.order.id).await?;
     Ok(Json(OrderView::from(moved).with_payment(payment)).into_response())
+}
+
+/// A cancel that finds the order's payment in progress: a virtual account waiting for the deposit is
+/// closed at the provider first (or found paid), so the next turn cancels the order unpaid or gives the
+/// deposit back; anything else in progress, or a provider that does not answer, keeps the refusal.
+async fn close_account_then_move(state: &AppState, request: &MoveRequest) -> ApiResult<()> {
+    let closed = orders::close_waiting_account(
+        &state.pool,
+        &state.payments,
+        request.order,
+        state.orders.lifecycle(),
+        request.trace_id.as_deref(),
+    )
+    .await?;
+    match closed {
+        AccountClosed::Settled(effects) => {
+            if let Some(effects) = effects {
+                effects.announce(&state.balances, &state.stock_gate).await;
+            }
+            Ok(())
+        }
+        AccountClosed::NoneWaiting => Err(move_failure(request.order, request.action, MoveFailure::PaymentInProgress)),
+        AccountClosed::Unanswered => Err(ApiError::retry_after(
+            ErrorCode::PaymentProviderUnavailable,
+            format!("the provider did not close the virtual account of order {}: try again", request.order),
+            1,
+        )),
+    }
 }
 
 /// The refund at the provider, recorded before and committed after the call, then the move with it;

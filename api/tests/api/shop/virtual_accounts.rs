@@ -1,6 +1,7 @@
 //! Virtual accounts through the provider's protocol: the confirm hands out an account and the order
 //! waits for the deposit; the provider's deposit callback, verified by the payment's secret, pays it once;
-//! an account left unpaid by its due time is closed at the provider and the order expires.
+//! an account left unpaid by its due time is closed at the provider and the order expires; a buyer who
+//! cancels before paying in has the account closed first, and a deposit that came first is given back.
 
 use super::payments::{app_with_sandbox, pay, resolve};
 use super::support::{assert_invariants, order_body, place, product, stock};
@@ -41,7 +42,6 @@ async fn a_deposit_announced_with_the_accounts_secret_pays_the_order_once() {
     );
     let read: Value = app.get_json(&format!("/api/v3/orders/{id}"), &token).await;
     assert_eq!(read["status"], "PENDING_PAYMENT");
-    assert_problem(super::support::cancel(&app, &token, id).await, 409, "PAYMENT_IN_PROGRESS").await;
 
     // The buyer pays into the account; the provider announces it.
     let order_ref = order["paymentOrderId"].as_str().expect("ref");
@@ -113,5 +113,65 @@ async fn an_account_unpaid_by_its_due_time_is_closed_at_the_provider_and_the_ord
         .expect("deposit");
     assert_eq!(late.status(), 404, "the closed account takes no deposit");
     assert_eq!(stock(&app, option).await, 5);
+    assert_invariants(&app, &[(option, 5)]).await;
+}
+
+async fn deposit_at_sandbox(sandbox: &OwnSandbox, order: &Value) -> reqwest::Response {
+    let order_ref = order["paymentOrderId"].as_str().expect("ref");
+    reqwest::Client::new()
+        .post(format!("{}/sandbox/deposits/{order_ref}", sandbox.url()))
+        .send()
+        .await
+        .expect("deposit")
+}
+
+#[tokio::test]
+async fn a_buyer_who_cancels_before_paying_in_has_the_account_closed_and_everything_back() {
+    let (app, mut sandbox) = app_with_sandbox(2_000).await;
+    let buyer = create_users(&app, 1).await[0];
+    let token = app.token(buyer, Role::User);
+    let (order, option, _) = waiting_order(&app, &sandbox, buyer).await;
+    let id = order["id"].as_i64().expect("id");
+    assert_eq!(stock(&app, option).await, 4);
+
+    // The provider is down: the account cannot be closed, so the order is not cancelled either.
+    sandbox.kill();
+    assert_problem(super::support::cancel(&app, &token, id).await, 503, "PAYMENT_PROVIDER_UNAVAILABLE").await;
+    assert_eq!(app.get_json(&format!("/api/v3/orders/{id}"), &token).await["status"], "PENDING_PAYMENT");
+    sandbox.restart().await.expect("the sandbox back");
+
+    let cancelled = super::support::cancel(&app, &token, id).await;
+    assert_eq!(cancelled.status(), 200);
+    assert_eq!(cancelled.json::<Value>().await.expect("json")["status"], "CANCELLED");
+    let at_provider = sandbox.payment_of_order(order["paymentOrderId"].as_str().expect("ref")).await.expect("look-up");
+    assert_eq!(at_provider.expect("a payment")["status"], "CANCELED", "the account is closed");
+    assert_eq!(deposit_at_sandbox(&sandbox, &order).await.status(), 404, "the closed account takes no deposit");
+    assert_eq!(stock(&app, option).await, 5);
+    assert_invariants(&app, &[(option, 5)]).await;
+}
+
+#[tokio::test]
+async fn a_deposit_that_came_before_the_buyers_cancel_is_given_back_with_the_cancel() {
+    let (app, sandbox) = app_with_sandbox(2_000).await;
+    let buyer = create_users(&app, 1).await[0];
+    let token = app.token(buyer, Role::User);
+    let (order, option, _) = waiting_order(&app, &sandbox, buyer).await;
+    let id = order["id"].as_i64().expect("id");
+    // The buyer paid in; the provider's callback has not reached settle yet.
+    assert_eq!(deposit_at_sandbox(&sandbox, &order).await.status(), 200);
+
+    let cancelled = super::support::cancel(&app, &token, id).await;
+    assert_eq!(cancelled.status(), 200);
+    assert_eq!(cancelled.json::<Value>().await.expect("json")["status"], "CANCELLED");
+    let at_provider = sandbox.payment_of_order(order["paymentOrderId"].as_str().expect("ref")).await.expect("look-up");
+    let at_provider = at_provider.expect("a payment");
+    assert_eq!((at_provider["status"].as_str(), at_provider["balanceAmount"].as_i64()), (Some("CANCELED"), Some(0)));
+    let moves: Vec<String> =
+        sqlx::query_scalar("SELECT to_status FROM order_status_history WHERE order_id = $1 ORDER BY id")
+            .bind(id)
+            .fetch_all(&app.env.pool)
+            .await
+            .expect("history");
+    assert_eq!(moves, ["PENDING_PAYMENT", "PAID", "CANCELLED"], "paid by the deposit, then cancelled with a refund");
     assert_invariants(&app, &[(option, 5)]).await;
 }

@@ -2,15 +2,17 @@
 //! WAITING_FOR_DEPOSIT. The provider announces the buyer's deposit with a callback that carries the
 //! payment's secret (handed out with the account): verified against the stored one, it pays the order,
 //! once however often it comes. An account still unpaid at its due time is closed at the provider, and
-//! the order then expires like any unpaid one (`resolution`).
+//! the order then expires like any unpaid one (`resolution`); a buyer who cancels the order before paying
+//! has the account closed first ([`close_waiting_account`]).
 
 use super::{
     lifecycle::LifecycleRules,
-    payment::{settle, Attempt, Outcome},
+    payment::{payment_order_id, settle, Attempt, Outcome},
     Effects,
 };
+use crate::payments::PaymentGateway;
 use chrono::{DateTime, Utc};
-use domain::shop::PaymentAttemptStatus;
+use domain::{shop::PaymentAttemptStatus, OrderId};
 use sqlx::PgPool;
 
 /// The provider's deposit callback (its DEPOSIT_CALLBACK webhook body).
@@ -141,4 +143,87 @@ pub(super) async fn claim_overdue(pool: &PgPool, lease: std::time::Duration, lim
     )
     .fetch_all(pool)
     .await
+}
+
+/// Why a waiting virtual account is closed at the provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountClosing {
+    /// Its due time passed without a deposit.
+    PastDue,
+    /// The buyer cancelled the order before paying into it.
+    BuyerCancelled,
+}
+
+impl AccountClosing {
+    fn failure(self) -> (&'static str, &'static str) {
+        match self {
+            AccountClosing::PastDue => ("DEPOSIT_DUE_PASSED", "the virtual account was not paid by its due time"),
+            AccountClosing::BuyerCancelled => {
+                ("CANCELLED_BEFORE_DEPOSIT", "the buyer cancelled the order before paying into the account")
+            }
+        }
+    }
+
+    /// One key per account and reason: a retry after a lost answer is the same request to the provider.
+    fn idempotency_key(self, attempt: &Attempt) -> String {
+        let reason = match self {
+            AccountClosing::PastDue => "due",
+            AccountClosing::BuyerCancelled => "cancel",
+        };
+        format!("settle-account-{reason}-{}", attempt.id)
+    }
+}
+
+/// Closes `attempt`'s virtual account at the provider, unless the deposit arrived (its callback still on
+/// the way): what the attempt comes to (approved, or failed once no deposit can follow), or `None` when
+/// the provider did not say (the account stays waiting, asked again later).
+pub(super) async fn close_account<G: PaymentGateway>(
+    gateway: &G,
+    attempt: &Attempt,
+    why: AccountClosing,
+) -> Option<Outcome> {
+    let (code, message) = why.failure();
+    let found = gateway.payment_of_order(&payment_order_id(attempt.order_id)).await.ok()?;
+    match found.as_ref().and_then(|payment| Outcome::approval_of(attempt, payment)) {
+        Some(approved @ Outcome::Approved { .. }) => return Some(approved),
+        Some(_waiting) => {
+            gateway.cancel(&attempt.payment_key, message, &why.idempotency_key(attempt)).await.ok()?;
+        }
+        None => {}
+    }
+    Some(Outcome::Failed { code: code.to_owned(), message: message.to_owned() })
+}
+
+/// What closing an order's waiting account came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccountClosed {
+    /// The order has no account waiting for a deposit.
+    NoneWaiting,
+    /// Closed, or found paid (with what paying it changed): the attempt is settled and the order may move on.
+    Settled(Option<Effects>),
+    /// The provider did not answer: the account still waits.
+    Unanswered,
+}
+
+/// Before the buyer's cancel of an order that waits for a deposit: its account is closed at the provider
+/// (no lock is held across the call) and the attempt settled, so the cancel then finds the order unpaid,
+/// or paid (the deposit came first) and gives the money back like any paid order's.
+pub async fn close_waiting_account<G: PaymentGateway>(
+    pool: &PgPool,
+    gateway: &G,
+    order: OrderId,
+    rules: LifecycleRules,
+    trace_id: Option<&str>,
+) -> anyhow::Result<AccountClosed> {
+    let Some((attempt, _)) = account_attempt(pool, order.get()).await? else {
+        return Ok(AccountClosed::NoneWaiting);
+    };
+    if attempt.status != PaymentAttemptStatus::WaitingForDeposit {
+        return Ok(AccountClosed::NoneWaiting);
+    }
+    let Some(outcome) = close_account(gateway, &attempt, AccountClosing::BuyerCancelled).await else {
+        return Ok(AccountClosed::Unanswered);
+    };
+    let (_, moved) = settle(pool, &attempt, outcome, rules, trace_id).await?;
+    Ok(AccountClosed::Settled(moved.map(|(_, effects)| effects)))
 }

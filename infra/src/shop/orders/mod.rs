@@ -21,7 +21,7 @@ mod refund;
 mod resolution;
 
 pub use bulk::{confirm_delivered, expire_unattempted, BulkActor, IdSlice};
-pub use deposit::{account_of, on_deposit, Account, DepositCallback, Deposited};
+pub use deposit::{account_of, close_waiting_account, on_deposit, Account, AccountClosed, DepositCallback, Deposited};
 pub use lifecycle::{
     history_of, move_order, HistoryRow, LifecycleRules, MoveFailure, MoveRequest, OrderActor, Shipment,
 };

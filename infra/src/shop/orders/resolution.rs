@@ -17,7 +17,7 @@
 
 use super::{
     bulk::{expire_unattempted, BulkActor},
-    deposit::claim_overdue,
+    deposit::{claim_overdue, close_account, AccountClosing},
     late::{claim_rechecks, recheck, Recheck, NOT_APPROVED},
     lifecycle::{move_order, LifecycleRules, MoveFailure, MoveRequest, OrderActor},
     payment::{payment_order_id, settle, Attempt, Outcome},
@@ -93,7 +93,7 @@ pub async fn resolve<G: PaymentGateway>(
         }
     }
     for attempt in claim_overdue(pool, stale_after, limit).await? {
-        match close_overdue(gateway, &attempt).await {
+        match close_account(gateway, &attempt, AccountClosing::PastDue).await {
             Some(outcome) => {
                 let approved = matches!(outcome, Outcome::Approved { .. });
                 settle(pool, &attempt, outcome, rules, None).await?;
@@ -150,25 +150,6 @@ async fn payment_outcome<G: PaymentGateway>(gateway: &G, attempt: &Attempt) -> O
 /// What becomes of a virtual account past its due time: paid after all (its callback was lost) →
 /// approved; still waiting → closed at the provider, so no deposit can arrive for an order that
 /// expires, then failed; `None` while the provider cannot be asked or refuses to close it.
-async fn close_overdue<G: PaymentGateway>(gateway: &G, attempt: &Attempt) -> Option<Outcome> {
-    let found = gateway.payment_of_order(&payment_order_id(attempt.order_id)).await.ok()?;
-    match found.as_ref().and_then(|payment| Outcome::approval_of(attempt, payment)) {
-        Some(approved @ Outcome::Approved { .. }) => return Some(approved),
-        Some(_waiting) => {
-            let key = format!("settle-account-due-{}", attempt.id);
-            gateway
-                .cancel(&attempt.payment_key, "the virtual account was not paid by its due time", &key)
-                .await
-                .ok()?;
-        }
-        None => {}
-    }
-    Some(Outcome::Failed {
-        code: "DEPOSIT_DUE_PASSED".to_owned(),
-        message: "the virtual account was not paid by its due time".to_owned(),
-    })
-}
-
 /// Leases open refunds that have waited `stale_after`.
 async fn claim_refunds(pool: &PgPool, stale_after: Duration, limit: i64) -> anyhow::Result<Vec<Refund>> {
     let stale_ms = stale_after.as_millis() as i64;
