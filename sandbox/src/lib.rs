@@ -2,8 +2,10 @@
 //! public HTTP protocol (Toss Payments API v1) on a real port, so settle's payment client is the same code
 //! that would talk to the provider. Besides the provider's routes it has a few of its own under
 //! `/sandbox/`: the buyer's checkout (which the provider's payment window does), a deposit into a virtual
-//! account, the faults to play, and how often each route was called.
+//! account, the merchant's webhook URL (its deposit callbacks are POSTed there, [`webhooks`]), the
+//! faults to play, and how often each route was called.
 
+pub mod webhooks;
 pub mod wire;
 
 mod store;
@@ -28,6 +30,7 @@ use std::{
     time::Duration,
 };
 use store::{Answer, Confirmed};
+use tokio::sync::Notify;
 use wire::{CancelRequest, ConfirmRequest, ErrorBody, Method};
 
 #[derive(Clone)]
@@ -37,12 +40,19 @@ pub struct Sandbox {
     authorization: String,
     /// How long a hanging or dropped answer keeps the client waiting.
     hang: Duration,
+    /// Wakes the webhook delivery when a deposit owes a callback.
+    callbacks_owed: Arc<Notify>,
 }
 
 impl Sandbox {
     pub fn new(store: Store, secret_key: &str, hang: Duration) -> Self {
         let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{secret_key}:"));
-        Self { store: Arc::new(Mutex::new(store)), authorization: format!("Basic {encoded}"), hang }
+        Self {
+            store: Arc::new(Mutex::new(store)),
+            authorization: format!("Basic {encoded}"),
+            hang,
+            callbacks_owed: Arc::new(Notify::new()),
+        }
     }
 
     fn store(&self) -> std::sync::MutexGuard<'_, Store> {
@@ -63,6 +73,7 @@ pub fn router(sandbox: Sandbox) -> Router {
         .route("/v1/settlements", get(settlements))
         .route("/sandbox/checkout", post(checkout))
         .route("/sandbox/deposits/{order_id}", post(deposit))
+        .route("/sandbox/webhooks", axum::routing::put(set_webhook))
         .route("/sandbox/faults", post(set_fault))
         .route("/sandbox/settled-payments", post(backfill))
         .route("/sandbox/settlement-faults", post(set_settlement_fault))
@@ -300,9 +311,31 @@ async fn checkout(State(sandbox): State<Sandbox>, Json(body): Json<CheckoutBody>
 }
 
 async fn deposit(State(sandbox): State<Sandbox>, Path(order_id): Path<String>) -> Response {
-    match sandbox.store().deposit(&order_id) {
-        Ok(Some(payment)) => Json(payment).into_response(),
+    let deposited = sandbox.store().deposit(&order_id);
+    match deposited {
+        Ok(Some(payment)) => {
+            sandbox.callbacks_owed.notify_one();
+            Json(payment).into_response()
+        }
         Ok(None) => refusal(StatusCode::NOT_FOUND, "NOT_FOUND_PAYMENT", "no virtual account waiting for a deposit"),
+        Err(error) => internal(error),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct WebhookBody {
+    /// Where deposit callbacks are POSTed; null: nowhere.
+    deposit_callback_url: Option<String>,
+}
+
+async fn set_webhook(State(sandbox): State<Sandbox>, Json(body): Json<WebhookBody>) -> Response {
+    let set = sandbox.store().set_deposit_callback_url(body.deposit_callback_url);
+    match set {
+        Ok(()) => {
+            sandbox.callbacks_owed.notify_one();
+            StatusCode::NO_CONTENT.into_response()
+        }
         Err(error) => internal(error),
     }
 }

@@ -1,9 +1,12 @@
 //! The sandbox's state: payments by key, the answers given under each idempotency key, the faults it was
 //! told to play, and how often each endpoint was called. Every change to a payment or an answer is one
 //! JSON line appended to the journal (flushed before the answer goes out), and a start replays it: a
-//! restart, or a kill, loses nothing that was answered.
+//! restart, or a kill, loses nothing that was answered. The webhook URL the merchant registered and the
+//! deposit callbacks owed to it are journaled too, so a restart still delivers what it owed (`webhooks`).
 
-use crate::wire::{Cancel, ConfirmRequest, ErrorBody, Method, Payment, PaymentStatus, Settlement, VirtualAccount};
+use crate::wire::{
+    Cancel, ConfirmRequest, DepositCallback, ErrorBody, Method, Payment, PaymentStatus, Settlement, VirtualAccount,
+};
 use chrono::{DateTime, Duration, FixedOffset, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use std::{
@@ -11,6 +14,7 @@ use std::{
     fs::{File, OpenOptions},
     io::{BufRead, BufReader, Write},
     path::Path,
+    time::Instant,
 };
 
 /// A fault the sandbox plays on confirm, for one payment key or for all.
@@ -68,7 +72,32 @@ pub struct Answer {
 #[serde(tag = "kind", rename_all = "snake_case")]
 enum Line {
     Payment(Box<Payment>),
-    Answer { key: String, answer: Answer },
+    Answer {
+        key: String,
+        answer: Answer,
+    },
+    /// The merchant's deposit callback URL (none: no webhook is sent).
+    Webhook {
+        url: Option<String>,
+    },
+    /// A deposit callback owed to the merchant.
+    Callback {
+        id: u64,
+        body: DepositCallback,
+    },
+    /// Delivered (answered 2xx), or given up after the provider's last try.
+    CallbackEnded {
+        id: u64,
+        delivered: bool,
+    },
+}
+
+/// A deposit callback not delivered yet: how often it was sent and when it is sent next.
+#[derive(Debug, Clone)]
+pub struct OwedCallback {
+    pub body: DepositCallback,
+    pub sends: u32,
+    pub next_at: Instant,
 }
 
 pub struct Store {
@@ -83,6 +112,9 @@ pub struct Store {
     pub calls: BTreeMap<&'static str, u64>,
     journal: File,
     next_key: u64,
+    deposit_callback_url: Option<String>,
+    owed_callbacks: BTreeMap<u64, OwedCallback>,
+    next_callback: u64,
 }
 
 /// Korea's offset: the provider answers in KST.
@@ -121,12 +153,23 @@ impl Store {
             calls: BTreeMap::new(),
             journal: OpenOptions::new().create(true).append(true).open(journal)?,
             next_key: 0,
+            deposit_callback_url: None,
+            owed_callbacks: BTreeMap::new(),
+            next_callback: 0,
         };
         for line in BufReader::new(File::open(journal)?).lines() {
             match serde_json::from_str::<Line>(&line?)? {
                 Line::Payment(payment) => store.remember(*payment),
                 Line::Answer { key, answer } => {
                     store.answers.insert(key, answer);
+                }
+                Line::Webhook { url } => store.deposit_callback_url = url,
+                Line::Callback { id, body } => {
+                    store.owed_callbacks.insert(id, OwedCallback { body, sends: 0, next_at: Instant::now() });
+                    store.next_callback = store.next_callback.max(id + 1);
+                }
+                Line::CallbackEnded { id, .. } => {
+                    store.owed_callbacks.remove(&id);
                 }
             }
         }
@@ -280,7 +323,62 @@ impl Store {
         payment.status = PaymentStatus::Done;
         payment.approved_at = Some(now());
         payment.last_transaction_key = Some(transaction_key());
-        Ok(Some(self.save(payment)?))
+        let payment = self.save(payment)?;
+        if self.deposit_callback_url.is_some() {
+            let body = DepositCallback {
+                created_at: now().naive_local().format("%Y-%m-%dT%H:%M:%S%.6f").to_string(),
+                secret: payment.secret.clone().unwrap_or_default(),
+                status: payment.status,
+                transaction_key: payment.last_transaction_key.clone().unwrap_or_default(),
+                order_id: payment.order_id.clone(),
+            };
+            let id = self.next_callback;
+            self.write(&Line::Callback { id, body: body.clone() })?;
+            self.next_callback += 1;
+            self.owed_callbacks.insert(id, OwedCallback { body, sends: 0, next_at: Instant::now() });
+        }
+        Ok(Some(payment))
+    }
+
+    /// Registers the merchant's deposit callback URL (as in the provider's developer centre); `None` stops
+    /// the callbacks of later deposits.
+    pub fn set_deposit_callback_url(&mut self, url: Option<String>) -> anyhow::Result<()> {
+        if url != self.deposit_callback_url {
+            self.write(&Line::Webhook { url: url.clone() })?;
+            self.deposit_callback_url = url;
+        }
+        Ok(())
+    }
+
+    /// The callbacks due at `now`, with the URL to send them to (none while no URL is registered), and
+    /// when the next one not due yet is.
+    pub fn due_callbacks(&self, now: Instant) -> (Vec<(u64, String, DepositCallback)>, Option<Instant>) {
+        let Some(url) = &self.deposit_callback_url else { return (Vec::new(), None) };
+        let due = self.owed_callbacks.iter().filter(|(_, owed)| owed.next_at <= now);
+        let due = due.map(|(id, owed)| (*id, url.clone(), owed.body.clone())).collect();
+        let next = self.owed_callbacks.values().map(|owed| owed.next_at).filter(|at| *at > now).min();
+        (due, next)
+    }
+
+    /// Records a send of callback `id`: delivered, or sent again after `retry_after(sends)`, until the
+    /// provider's last try.
+    pub fn callback_sent(
+        &mut self,
+        id: u64,
+        delivered: bool,
+        retry_after: impl Fn(u32) -> Option<std::time::Duration>,
+    ) -> anyhow::Result<()> {
+        let Some(owed) = self.owed_callbacks.get_mut(&id) else { return Ok(()) };
+        owed.sends += 1;
+        let retry = if delivered { None } else { retry_after(owed.sends) };
+        match retry {
+            Some(wait) => owed.next_at = Instant::now() + wait,
+            None => {
+                self.owed_callbacks.remove(&id);
+                self.write(&Line::CallbackEnded { id, delivered })?;
+            }
+        }
+        Ok(())
     }
 
     /// Cancels the whole balance of a payment (the provider's full cancel).

@@ -140,3 +140,15 @@ pub struct Fee {
     pub kind: String,
     pub fee: i64,
 }
+
+/// The provider's DEPOSIT_CALLBACK webhook body: a deposit into a virtual account (`DONE`), or one taken
+/// back. `createdAt` is Korean time without an offset, as the provider writes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DepositCallback {
+    pub created_at: String,
+    pub secret: String,
+    pub status: PaymentStatus,
+    pub transaction_key: String,
+    pub order_id: String,
+}

@@ -79,6 +79,8 @@ impl OwnSandbox {
             .env("PAYMENT_SECRET_KEY", &self.secret_key)
             .env("SANDBOX_JOURNAL", self.dir.join("payments.jsonl"))
             .env("SANDBOX_HANG_MS", self.hang.as_millis().to_string())
+            // A webhook not answered is sent again after 50 ms, then 200 ms, ... (the provider: minutes).
+            .env("SANDBOX_WEBHOOK_RETRY_MS", "50")
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
@@ -104,6 +106,20 @@ impl OwnSandbox {
         let answer: Value =
             self.http.post(format!("{}/sandbox/checkout", self.url())).json(&body).send().await?.json().await?;
         answer["paymentKey"].as_str().map(str::to_owned).with_context(|| format!("no payment key in {answer}"))
+    }
+
+    /// Registers where the provider POSTs its deposit callbacks (`None`: nowhere), as a merchant does in
+    /// the provider's developer centre.
+    pub async fn register_deposit_callback(&self, url: Option<&str>) -> anyhow::Result<()> {
+        let body = json!({ "depositCallbackUrl": url });
+        let status = self.http.put(format!("{}/sandbox/webhooks", self.url())).json(&body).send().await?.status();
+        anyhow::ensure!(status.is_success(), "the sandbox refused the webhook URL: {status}");
+        Ok(())
+    }
+
+    /// The buyer pays into the virtual account of `order_id`: the provider's answer (the payment).
+    pub async fn deposit(&self, order_id: &str) -> anyhow::Result<reqwest::Response> {
+        Ok(self.http.post(format!("{}/sandbox/deposits/{order_id}", self.url())).send().await?)
     }
 
     /// Plays `fault` (`DECLINE`, `SERVER_ERROR`, `HANG`, `DROP_ANSWER`; `None` stops) on the confirms of

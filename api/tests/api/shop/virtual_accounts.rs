@@ -45,14 +45,7 @@ async fn a_deposit_announced_with_the_accounts_secret_pays_the_order_once() {
 
     // The buyer pays into the account; the provider announces it.
     let order_ref = order["paymentOrderId"].as_str().expect("ref");
-    let deposited: Value = reqwest::Client::new()
-        .post(format!("{}/sandbox/deposits/{order_ref}", sandbox.url()))
-        .send()
-        .await
-        .expect("deposit")
-        .json()
-        .await
-        .expect("json");
+    let deposited: Value = deposit_at_sandbox(&sandbox, &order).await.json().await.expect("json");
     let announce = |secret: &str| {
         json!({ "createdAt": "2026-12-06T21:30:00.000000", "secret": secret, "status": "DONE",
                 "transactionKey": deposited["lastTransactionKey"], "orderId": order_ref })
@@ -106,23 +99,13 @@ async fn an_account_unpaid_by_its_due_time_is_closed_at_the_provider_and_the_ord
     assert_eq!(read["status"], "EXPIRED");
     let at_provider = sandbox.payment_of_order(order["paymentOrderId"].as_str().expect("ref")).await.expect("look-up");
     assert_eq!(at_provider.expect("a payment")["status"], "CANCELED", "no deposit can arrive any more");
-    let late = reqwest::Client::new()
-        .post(format!("{}/sandbox/deposits/{}", sandbox.url(), order["paymentOrderId"].as_str().expect("ref")))
-        .send()
-        .await
-        .expect("deposit");
-    assert_eq!(late.status(), 404, "the closed account takes no deposit");
+    assert_eq!(deposit_at_sandbox(&sandbox, &order).await.status(), 404, "the closed account takes no deposit");
     assert_eq!(stock(&app, option).await, 5);
     assert_invariants(&app, &[(option, 5)]).await;
 }
 
 async fn deposit_at_sandbox(sandbox: &OwnSandbox, order: &Value) -> reqwest::Response {
-    let order_ref = order["paymentOrderId"].as_str().expect("ref");
-    reqwest::Client::new()
-        .post(format!("{}/sandbox/deposits/{order_ref}", sandbox.url()))
-        .send()
-        .await
-        .expect("deposit")
+    sandbox.deposit(order["paymentOrderId"].as_str().expect("ref")).await.expect("deposit")
 }
 
 #[tokio::test]
@@ -173,5 +156,29 @@ async fn a_deposit_that_came_before_the_buyers_cancel_is_given_back_with_the_can
             .await
             .expect("history");
     assert_eq!(moves, ["PENDING_PAYMENT", "PAID", "CANCELLED"], "paid by the deposit, then cancelled with a refund");
+    assert_invariants(&app, &[(option, 5)]).await;
+}
+
+#[tokio::test]
+async fn the_providers_deposit_callback_is_sent_again_until_settle_answers_even_across_a_provider_restart() {
+    let (app, mut sandbox) = app_with_sandbox(2_000).await;
+    let buyer = create_users(&app, 1).await[0];
+    let token = app.token(buyer, Role::User);
+    let (order, option, _) = waiting_order(&app, &sandbox, buyer).await;
+    let id = order["id"].as_i64().expect("id");
+    // Registered where nothing answers: the callback is owed, and kept through a restart of the provider.
+    let nowhere = format!("http://127.0.0.1:{}/callbacks", testkit::broker::free_port());
+    sandbox.register_deposit_callback(Some(&nowhere)).await.expect("registered");
+    assert_eq!(deposit_at_sandbox(&sandbox, &order).await.status(), 200);
+    sandbox.kill();
+    sandbox.restart().await.expect("the sandbox back");
+    assert_eq!(app.get_json(&format!("/api/v3/orders/{id}"), &token).await["status"], "PENDING_PAYMENT");
+
+    sandbox.register_deposit_callback(Some(&app.url("/api/v3/payments/callbacks/deposit"))).await.expect("registered");
+    let paid = testkit::process::eventually(std::time::Duration::from_secs(10), || async {
+        app.get_json(&format!("/api/v3/orders/{id}"), &token).await["status"] == "PAID"
+    })
+    .await;
+    assert!(paid, "the callback reached settle and paid the order");
     assert_invariants(&app, &[(option, 5)]).await;
 }
