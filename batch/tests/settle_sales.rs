@@ -274,6 +274,51 @@ async fn a_line_moved_to_an_item_the_order_never_had_fails_the_settled_once_gate
     assert!(detail.contains("1 lines stray"), "{detail}");
 }
 
+/// The value printed after `label` in a run's summary.
+fn summary_value(stdout: &str, label: &str) -> i64 {
+    let line = stdout.lines().find(|line| line.trim_start().starts_with(label)).unwrap_or_else(|| panic!("{stdout}"));
+    line.split_whitespace().last().and_then(|value| value.parse().ok()).unwrap_or_else(|| panic!("{line}"))
+}
+
+#[tokio::test]
+async fn a_dry_run_shows_the_lines_a_run_would_write_and_its_gates_and_writes_nothing() {
+    let env = TestEnv::new().await;
+    let day = settled_day();
+    seed(&env, day, 40);
+    let dry = succeeded(&settle(&env, day, &["--dry-run"]));
+    assert!(dry.contains("DRY RUN (nothing written)"), "{dry}");
+    assert!(!dry.contains("FAILED"), "every gate holds on the computed lines: {dry}");
+    let written: (i64, i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM settlement_lines), (SELECT count(*) FROM settlement_days),
+                (SELECT count(*) FROM batch_job_executions)",
+    )
+    .fetch_one(&env.pool)
+    .await
+    .expect("counts");
+    assert_eq!(written, (0, 0, 0), "no line, day or execution recorded");
+
+    succeeded(&settle(&env, day, &[]));
+    let (lines, paid): (i64, i64) =
+        sqlx::query_as("SELECT count(*), sum(paid)::bigint FROM settlement_lines WHERE business_date = $1")
+            .bind(day)
+            .fetch_one(&env.pool)
+            .await
+            .expect("the run's lines");
+    assert_eq!((summary_value(&dry, "lines it would write"), summary_value(&dry, "paid")), (lines, paid));
+
+    // Once settled, a dry run has nothing left to write, and a breach planted since shows in its gates.
+    let again = succeeded(&settle(&env, day, &["--dry-run"]));
+    assert_eq!(summary_value(&again, "lines it would write"), 0, "{again}");
+    sqlx::query("UPDATE points SET amount = amount - 1 WHERE id = (SELECT min(id) FROM points WHERE kind = 'USE')")
+        .execute(&env.pool)
+        .await
+        .expect("planting a breach");
+    let breached = settle(&env, day, &["--dry-run"]);
+    let stdout = String::from_utf8_lossy(&breached.stdout);
+    assert_eq!(breached.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("would fail gates: point_lines_match_ledger"), "{stdout}");
+}
+
 #[tokio::test]
 async fn a_coupon_that_gives_another_discount_than_the_orders_took_fails_the_coupon_gate() {
     planted("UPDATE coupon_policies SET discount_value = 20 WHERE $1::date IS NOT NULL", "coupon_lines_match_coupons")

@@ -1,6 +1,7 @@
 //! One partition's settlement lines (a slice of the day's time): its sales streamed in with COPY (an order's items together), each
 //! order split over its items as it arrives, the lines streamed out with COPY; then its reversals (copies
-//! of their sales' lines, negated); all with the partition's checkpoint in one transaction.
+//! of their sales' lines, negated); all with the partition's checkpoint in one transaction. A dry run
+//! computes the same lines and only adds them up.
 
 use crate::job::{Context, Counts};
 use crate::jobs::terms::Day;
@@ -55,16 +56,58 @@ impl Slice {
     }
 }
 
-pub async fn settle(ctx: &Context<'_>, slice: &Slice, rates: &FeeRates) -> anyhow::Result<Counts> {
+/// The sums of lines computed (in a dry run, the lines a run would write).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LineSums {
+    pub lines: i64,
+    pub gross: i64,
+    pub coupon_discount: i64,
+    pub points: i64,
+    pub paid: i64,
+    pub fee: i64,
+    pub net: i64,
+}
+
+impl LineSums {
+    fn add(&mut self, line: &LineAmounts) {
+        self.lines += 1;
+        self.gross += line.gross;
+        self.coupon_discount += line.coupon_discount;
+        self.points += line.points;
+        self.paid += line.paid;
+        self.fee += line.fee;
+        self.net += line.net;
+    }
+
+    pub fn plus(self, other: LineSums) -> LineSums {
+        LineSums {
+            lines: self.lines + other.lines,
+            gross: self.gross + other.gross,
+            coupon_discount: self.coupon_discount + other.coupon_discount,
+            points: self.points + other.points,
+            paid: self.paid + other.paid,
+            fee: self.fee + other.fee,
+            net: self.net + other.net,
+        }
+    }
+}
+
+/// Settles the slice: its lines written with its checkpoint in one transaction (in a dry run, computed
+/// and added up only); the counts, and the sums of the lines.
+pub async fn settle(ctx: &Context<'_>, slice: &Slice, rates: &FeeRates) -> anyhow::Result<(Counts, LineSums)> {
     let mut reader = ctx.pool.acquire().await?;
     let mut tx = ctx.pool.begin().await?;
-    let mut copy = tx
-        .copy_in_raw(
-            "COPY settlement_lines (business_date, event, order_id, option_id, product_id, quantity, unit_price,
-                 gross, coupon_discount, points, paid, payment_method, payment_key, fee_rate_bps, fee, net, execution_id)
-             FROM STDIN",
-        )
-        .await?;
+    let mut copy = match ctx.dry_run {
+        true => None,
+        false => Some(
+            tx.copy_in_raw(
+                "COPY settlement_lines (business_date, event, order_id, option_id, product_id, quantity, unit_price,
+                     gross, coupon_discount, points, paid, payment_method, payment_key, fee_rate_bps, fee, net, execution_id)
+                 FROM STDIN",
+            )
+            .await?,
+        ),
+    };
     let mut sales = Sales::new(slice.day.date, ctx.execution, rates);
     let mut stream = reader.copy_out_raw(&slice.sales_statement()).await.context("reading the day's sales")?;
     let mut pending = BytesMut::new();
@@ -77,48 +120,83 @@ pub async fn settle(ctx: &Context<'_>, slice: &Slice, rates: &FeeRates) -> anyho
         }
         if sales.out.len() >= SEND_BYTES {
             ctx.progress.rows.fetch_add(sales.flushed_rows(), Ordering::Relaxed);
-            copy.send(std::mem::take(&mut sales.out).into_bytes()).await?;
+            let out = std::mem::take(&mut sales.out).into_bytes();
+            if let Some(copy) = copy.as_mut() {
+                copy.send(out).await?;
+            }
         }
     }
     drop(stream);
     sales.finish_order()?;
     ctx.progress.rows.fetch_add(sales.flushed_rows(), Ordering::Relaxed);
-    copy.send(std::mem::take(&mut sales.out).into_bytes()).await?;
-    copy.finish().await.context("writing the day's sale lines")?;
-    let reversed = reverse(&mut tx, slice, ctx.execution).await?;
+    let out = std::mem::take(&mut sales.out).into_bytes();
+    if let Some(mut copy) = copy.take() {
+        copy.send(out).await?;
+        copy.finish().await.context("writing the day's sale lines")?;
+    }
+    drop(copy);
+    let reversed = reverse(&mut tx, slice, ctx.execution, ctx.dry_run).await?;
     let counts = Counts {
-        rows_read: sales.items + reversed,
-        rows_written: sales.lines + reversed,
+        rows_read: sales.items + reversed.lines,
+        rows_written: sales.sums.lines + reversed.lines,
         discrepancies: sales.refused,
     };
     ctx.checkpoint_in(&mut tx, slice.partition, counts).await?;
-    tx.commit().await?;
-    Ok(counts)
+    if !ctx.dry_run {
+        tx.commit().await?;
+    }
+    Ok((counts, sales.sums.plus(reversed)))
 }
 
 /// The reversals recognised in the slice: each sale line of an order whose confirmed purchase was
-/// refunded during the slice, negated, with the sale's fee rate. A sale never settled has nothing to
-/// reverse yet: the gates report it.
-async fn reverse(tx: &mut sqlx::PgConnection, slice: &Slice, execution: i64) -> sqlx::Result<i64> {
+/// refunded during the slice, negated, with the sale's fee rate (written unless `dry_run`), and their
+/// sums. A sale never settled has nothing to reverse yet: the gates report it.
+async fn reverse(tx: &mut sqlx::PgConnection, slice: &Slice, execution: i64, dry_run: bool) -> sqlx::Result<LineSums> {
     let (from, until) = slice.bounds();
-    let written = sqlx::query!(
-        "INSERT INTO settlement_lines (business_date, event, order_id, option_id, product_id, quantity, unit_price,
-             gross, coupon_discount, points, paid, payment_method, payment_key, fee_rate_bps, fee, net, execution_id)
-         SELECT $1, 'REVERSAL', l.order_id, l.option_id, l.product_id, l.quantity, l.unit_price,
-                -l.gross, -l.coupon_discount, -l.points, -l.paid, l.payment_method, l.payment_key, l.fee_rate_bps,
-                -l.fee, -l.net, $2
-         FROM order_status_history h
-         JOIN settlement_lines l ON l.order_id = h.order_id AND l.event = 'SALE'
-         WHERE h.from_status = 'CONFIRMED' AND h.to_status = 'REFUNDED' AND h.changed_at >= $3 AND h.changed_at < $4
-         ON CONFLICT (order_id, option_id, event) DO NOTHING",
+    let sums = sqlx::query!(
+        r#"WITH reversals AS (
+               SELECT $1::date AS business_date, 'REVERSAL' AS event, l.order_id, l.option_id, l.product_id,
+                      l.quantity, l.unit_price, -l.gross AS gross, -l.coupon_discount AS coupon_discount,
+                      -l.points AS points, -l.paid AS paid, l.payment_method, l.payment_key, l.fee_rate_bps,
+                      -l.fee AS fee, -l.net AS net, $2::bigint AS execution_id
+               FROM order_status_history h
+               JOIN settlement_lines l ON l.order_id = h.order_id AND l.event = 'SALE'
+               WHERE h.from_status = 'CONFIRMED' AND h.to_status = 'REFUNDED' AND h.changed_at >= $3
+                 AND h.changed_at < $4
+                 AND NOT EXISTS (SELECT 1 FROM settlement_lines r WHERE r.order_id = l.order_id
+                                   AND r.option_id = l.option_id AND r.event = 'REVERSAL')),
+           written AS (
+               INSERT INTO settlement_lines (business_date, event, order_id, option_id, product_id, quantity,
+                   unit_price, gross, coupon_discount, points, paid, payment_method, payment_key, fee_rate_bps, fee,
+                   net, execution_id)
+               SELECT * FROM reversals WHERE NOT $5
+               ON CONFLICT (order_id, option_id, event) DO NOTHING
+               RETURNING gross, coupon_discount, points, paid, fee, net),
+           counted AS (SELECT gross, coupon_discount, points, paid, fee, net FROM written
+                       UNION ALL
+                       SELECT gross, coupon_discount, points, paid, fee, net FROM reversals WHERE $5)
+           SELECT count(*) AS "lines!", coalesce(sum(gross), 0)::bigint AS "gross!",
+                  coalesce(sum(coupon_discount), 0)::bigint AS "coupon_discount!",
+                  coalesce(sum(points), 0)::bigint AS "points!", coalesce(sum(paid), 0)::bigint AS "paid!",
+                  coalesce(sum(fee), 0)::bigint AS "fee!", coalesce(sum(net), 0)::bigint AS "net!"
+           FROM counted"#,
         slice.day.date,
         execution,
         from,
         until,
+        dry_run,
     )
-    .execute(&mut *tx)
+    .fetch_one(&mut *tx)
     .await?;
-    Ok(written.rows_affected() as i64)
+    Ok(LineSums {
+        lines: sums.lines,
+        gross: sums.gross,
+        coupon_discount: sums.coupon_discount,
+        points: sums.points,
+        paid: sums.paid,
+        fee: sums.fee,
+        net: sums.net,
+    })
 }
 
 /// One item row of the sales statement.
@@ -143,7 +221,7 @@ struct Sales<'r> {
     order: Option<OpenOrder>,
     out: String,
     items: i64,
-    lines: i64,
+    sums: LineSums,
     /// Orders whose row contradicts itself: no lines (the gates fail the day on them).
     refused: i64,
     reported: i64,
@@ -161,7 +239,17 @@ struct OpenOrder {
 
 impl<'r> Sales<'r> {
     fn new(date: chrono::NaiveDate, execution: i64, rates: &'r FeeRates) -> Self {
-        Sales { date, execution, rates, order: None, out: String::new(), items: 0, lines: 0, refused: 0, reported: 0 }
+        Sales {
+            date,
+            execution,
+            rates,
+            order: None,
+            out: String::new(),
+            items: 0,
+            sums: LineSums::default(),
+            refused: 0,
+            reported: 0,
+        }
     }
 
     fn take(&mut self, row: &[u8]) -> anyhow::Result<()> {
@@ -198,6 +286,7 @@ impl<'r> Sales<'r> {
             }
         };
         for (&(option, product, quantity, unit_price, _), line) in order.items.iter().zip(&split) {
+            self.sums.add(line);
             let LineAmounts { gross, coupon_discount, points, paid, fee, net } = *line;
             writeln!(
                 self.out,
@@ -205,14 +294,13 @@ impl<'r> Sales<'r> {
                 self.date, order.id, order.payment, order.fee_rate_bps, self.execution
             )?;
         }
-        self.lines += split.len() as i64;
         Ok(())
     }
 
     /// Lines written since the last call (for progress).
     fn flushed_rows(&mut self) -> u64 {
-        let new = self.lines - self.reported;
-        self.reported = self.lines;
+        let new = self.sums.lines - self.reported;
+        self.reported = self.sums.lines;
         new as u64
     }
 }

@@ -8,6 +8,10 @@
 //! streams its inputs with COPY, splits each order as it arrives, and writes its lines by COPY with its checkpoint in one transaction. Once every
 //! partition completed, the day's summaries are rebuilt and its gates checked ([`gates`]): every gate held
 //! → the day is CLOSED (final); otherwise it is FAILED, each discrepancy recorded, and the run exits 1.
+//!
+//! `--dry-run` computes the lines a run would write (the day may still be under way: a preview) and
+//! checks the gates on them with the lines already there, writing and recording nothing; the settled-once
+//! gate then compares counts only.
 
 mod gates;
 mod lines;
@@ -22,7 +26,9 @@ use crate::{
 };
 use chrono::NaiveDate;
 use infra::config::BusinessTimeArgs;
+use lines::LineSums;
 use sqlx::PgPool;
+use std::sync::Mutex;
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct SettleSalesArgs {
@@ -36,6 +42,10 @@ pub struct SettleSalesArgs {
     /// How many partitions the day is split into (equal slices of its time); a resume keeps the first count.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(i32).range(1..=256))]
     pub partitions: i32,
+    /// Compute the lines and check the gates only: nothing is written or recorded, and the day may still
+    /// be under way.
+    #[arg(long)]
+    pub dry_run: bool,
     #[command(flatten)]
     pub run: RunArgs,
 }
@@ -44,17 +54,37 @@ pub struct SettleSalesArgs {
 struct SettleSales {
     args: SettleSalesArgs,
     day: Day,
+    /// What a dry run's partitions computed.
+    unwritten: Mutex<LineSums>,
 }
 
 pub async fn run(pool: &PgPool, args: SettleSalesArgs) -> anyhow::Result<Exit> {
     let day = match Day::ended(args.date, &args.business) {
         Ok(day) => day,
+        Err(_) if args.dry_run => Day::of(args.date, &args.business).map_err(anyhow::Error::msg)?,
         Err(why) => {
             eprintln!("settle-batch: {why}");
             return Ok(Exit::BadArguments);
         }
     };
-    job::run(pool, &SettleSales { args, day }).await
+    job::run(pool, &SettleSales { args, day, unwritten: Mutex::default() }).await
+}
+
+impl SettleSales {
+    /// The gates on the lines already there and those the dry run computed, recorded nowhere.
+    async fn conclude_dry_run(&self, ctx: &Context<'_>) -> anyhow::Result<Conclusion> {
+        let written = summary::rebuild(ctx.pool, self.day.date, false).await?;
+        let unwritten = *self.unwritten.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let results = gates::evaluate(ctx.pool, &self.day, written.with_unwritten(unwritten)).await?;
+        gates::print(&results);
+        let failed: Vec<&str> = results.iter().filter(|gate| !gate.held).map(|gate| gate.name).collect();
+        Ok(Conclusion {
+            discrepancies: failed.len() as i64,
+            failed: (!failed.is_empty())
+                .then(|| format!("day {} would fail gates: {}", self.day.date, failed.join(", "))),
+            attention: None,
+        })
+    }
 }
 
 impl Job for SettleSales {
@@ -88,20 +118,33 @@ impl Job for SettleSales {
         self.args.partitions
     }
 
+    fn dry_run(&self) -> bool {
+        self.args.dry_run
+    }
+
     async fn partition(&self, ctx: &Context<'_>, partition: i32) -> anyhow::Result<PartitionEnd> {
         if gates::day_is_closed(ctx.pool, self.day.date).await? {
             // A closed day is final: a forced rerun only checks it again.
             return Ok(PartitionEnd::Done(Counts::default()));
         }
-        gates::open_day(ctx.pool, &self.day, self.args.business.timezone.name(), ctx.execution).await?;
         let slice = lines::Slice { day: self.day, partitions: self.args.partitions, partition };
-        let counts = lines::settle(ctx, &slice, &self.args.fees.fee_rates).await?;
+        if ctx.dry_run {
+            let (counts, sums) = lines::settle(ctx, &slice, &self.args.fees.fee_rates).await?;
+            let mut unwritten = self.unwritten.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            *unwritten = unwritten.plus(sums);
+            return Ok(PartitionEnd::Done(counts));
+        }
+        gates::open_day(ctx.pool, &self.day, self.args.business.timezone.name(), ctx.execution).await?;
+        let (counts, _) = lines::settle(ctx, &slice, &self.args.fees.fee_rates).await?;
         Ok(PartitionEnd::Committed(counts))
     }
 
     async fn conclude(&self, ctx: &Context<'_>) -> anyhow::Result<Conclusion> {
+        if ctx.dry_run {
+            return self.conclude_dry_run(ctx).await;
+        }
         let closed = gates::day_is_closed(ctx.pool, self.day.date).await?;
-        let lines = summary::rebuild(ctx.pool, self.day.date, closed).await?;
+        let lines = summary::rebuild(ctx.pool, self.day.date, !closed).await?;
         let results = gates::check(ctx.pool, &self.day, ctx.execution, lines).await?;
         gates::print(&results);
         let failed: Vec<&str> = results.iter().filter(|gate| !gate.held).map(|gate| gate.name).collect();
@@ -119,6 +162,20 @@ impl Job for SettleSales {
     }
 
     fn summary(&self, totals: Counts, _elapsed: std::time::Duration) -> Vec<(String, String)> {
+        if self.args.dry_run {
+            let unwritten = *self.unwritten.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            return vec![
+                ("business day starts".into(), self.day.start.format("%Y-%m-%d %H:%M:%S UTC").to_string()),
+                ("order items read".into(), totals.rows_read.to_string()),
+                ("lines it would write".into(), unwritten.lines.to_string()),
+                ("  gross".into(), unwritten.gross.to_string()),
+                ("  coupon discount".into(), unwritten.coupon_discount.to_string()),
+                ("  points".into(), unwritten.points.to_string()),
+                ("  paid".into(), unwritten.paid.to_string()),
+                ("  fee".into(), unwritten.fee.to_string()),
+                ("  net".into(), unwritten.net.to_string()),
+            ];
+        }
         vec![
             ("business day starts".into(), self.day.start.format("%Y-%m-%d %H:%M:%S UTC").to_string()),
             ("order items read".into(), totals.rows_read.to_string()),

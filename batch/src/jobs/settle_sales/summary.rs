@@ -2,25 +2,41 @@
 //! method (reversals count against the day they are recognised on) and the day's totals, all from one
 //! scan of the lines (`GROUPING SETS`), whose grand total the gates then compare with their sources.
 
+use super::lines::LineSums;
 use chrono::NaiveDate;
 use sqlx::PgPool;
 
 /// The sums of all the day's lines, and their count and fingerprint (the exact sum of
-/// `settlement_item_fingerprint` over them, as text) for the "settled once" gate.
+/// `settlement_item_fingerprint` over them, as text; none for lines a dry run only computed) for the
+/// "settled once" gate.
 #[derive(Debug, Clone)]
 pub struct LineTotals {
     pub paid: i64,
     pub coupon_discount: i64,
     pub points: i64,
     pub lines: i64,
-    pub fingerprint: String,
+    pub fingerprint: Option<String>,
 }
 
-/// Sums the day's lines once; unless the day is closed (final), rewrites its summaries and totals from
-/// that scan in the same transaction.
-pub async fn rebuild(pool: &PgPool, date: NaiveDate, closed: bool) -> sqlx::Result<LineTotals> {
+impl LineTotals {
+    /// These lines and `more` (computed by a dry run, never written), without a fingerprint: the
+    /// settled-once gate then compares counts only.
+    pub fn with_unwritten(&self, more: LineSums) -> LineTotals {
+        LineTotals {
+            paid: self.paid + more.paid,
+            coupon_discount: self.coupon_discount + more.coupon_discount,
+            points: self.points + more.points,
+            lines: self.lines + more.lines,
+            fingerprint: None,
+        }
+    }
+}
+
+/// Sums the day's lines once; with `rewrite` (never for a closed day, which is final), rewrites its
+/// summaries and totals from that scan in the same transaction.
+pub async fn rebuild(pool: &PgPool, date: NaiveDate, rewrite: bool) -> sqlx::Result<LineTotals> {
     let mut tx = pool.begin().await?;
-    if !closed {
+    if rewrite {
         sqlx::query!("DELETE FROM settlement_summary_by_option WHERE business_date = $1", date)
             .execute(&mut *tx)
             .await?;
@@ -46,22 +62,22 @@ pub async fn rebuild(pool: &PgPool, date: NaiveDate, closed: bool) -> sqlx::Resu
                INSERT INTO settlement_summary_by_option
                    (business_date, option_id, product_id, quantity, gross, coupon_discount, points, paid, fee, net)
                SELECT $1, option_id, product_id, quantity, gross, coupon_discount, points, paid, fee, net
-               FROM sums WHERE level = 1 AND NOT $2),
+               FROM sums WHERE level = 1 AND $2),
            by_method AS (
                INSERT INTO settlement_summary_by_method
                    (business_date, payment_method, lines, gross, coupon_discount, points, paid, fee, net)
                SELECT $1, payment_method, lines, gross, coupon_discount, points, paid, fee, net
-               FROM sums WHERE level = 2 AND NOT $2),
+               FROM sums WHERE level = 2 AND $2),
            day AS (
                UPDATE settlement_days d SET sales = s.sales, reversals = s.reversals, gross = s.gross,
                       coupon_discount = s.coupon_discount, points = s.points, paid = s.paid, fee = s.fee,
                       net = s.net, updated_at = now()
-               FROM sums s WHERE s.level = 3 AND d.business_date = $1 AND d.status <> 'CLOSED')
+               FROM sums s WHERE s.level = 3 AND $2 AND d.business_date = $1 AND d.status <> 'CLOSED')
            SELECT paid AS "paid!", coupon_discount AS "coupon_discount!", points AS "points!", lines AS "lines!",
                   fingerprint AS "fingerprint!"
            FROM sums WHERE level = 3"#,
         date,
-        closed
+        rewrite
     )
     .fetch_one(&mut *tx)
     .await?;
@@ -71,6 +87,6 @@ pub async fn rebuild(pool: &PgPool, date: NaiveDate, closed: bool) -> sqlx::Resu
         coupon_discount: totals.coupon_discount,
         points: totals.points,
         lines: totals.lines,
-        fingerprint: totals.fingerprint,
+        fingerprint: Some(totals.fingerprint),
     })
 }
