@@ -28,6 +28,22 @@ pub struct LineAmounts {
     pub net: i64,
 }
 
+impl std::ops::Add for LineAmounts {
+    type Output = LineAmounts;
+
+    /// Line by line: the amounts of several lines together.
+    fn add(self, other: LineAmounts) -> LineAmounts {
+        LineAmounts {
+            gross: self.gross + other.gross,
+            coupon_discount: self.coupon_discount + other.coupon_discount,
+            points: self.points + other.points,
+            paid: self.paid + other.paid,
+            fee: self.fee + other.fee,
+            net: self.net + other.net,
+        }
+    }
+}
+
 /// What an order's row says it took, and the fee the provider keeps of its payment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OrderAmounts {

@@ -60,35 +60,12 @@ impl Slice {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct LineSums {
     pub lines: i64,
-    pub gross: i64,
-    pub coupon_discount: i64,
-    pub points: i64,
-    pub paid: i64,
-    pub fee: i64,
-    pub net: i64,
+    pub total: LineAmounts,
 }
 
 impl LineSums {
-    fn add(&mut self, line: &LineAmounts) {
-        self.lines += 1;
-        self.gross += line.gross;
-        self.coupon_discount += line.coupon_discount;
-        self.points += line.points;
-        self.paid += line.paid;
-        self.fee += line.fee;
-        self.net += line.net;
-    }
-
     pub fn plus(self, other: LineSums) -> LineSums {
-        LineSums {
-            lines: self.lines + other.lines,
-            gross: self.gross + other.gross,
-            coupon_discount: self.coupon_discount + other.coupon_discount,
-            points: self.points + other.points,
-            paid: self.paid + other.paid,
-            fee: self.fee + other.fee,
-            net: self.net + other.net,
-        }
+        LineSums { lines: self.lines + other.lines, total: self.total + other.total }
     }
 }
 
@@ -188,15 +165,15 @@ async fn reverse(tx: &mut sqlx::PgConnection, slice: &Slice, execution: i64, dry
     )
     .fetch_one(&mut *tx)
     .await?;
-    Ok(LineSums {
-        lines: sums.lines,
+    let total = LineAmounts {
         gross: sums.gross,
         coupon_discount: sums.coupon_discount,
         points: sums.points,
         paid: sums.paid,
         fee: sums.fee,
         net: sums.net,
-    })
+    };
+    Ok(LineSums { lines: sums.lines, total })
 }
 
 /// One item row of the sales statement.
@@ -286,7 +263,7 @@ impl<'r> Sales<'r> {
             }
         };
         for (&(option, product, quantity, unit_price, _), line) in order.items.iter().zip(&split) {
-            self.sums.add(line);
+            self.sums = self.sums.plus(LineSums { lines: 1, total: *line });
             let LineAmounts { gross, coupon_discount, points, paid, fee, net } = *line;
             writeln!(
                 self.out,

@@ -168,12 +168,12 @@ impl Job for SettleSales {
                 ("business day starts".into(), self.day.start.format("%Y-%m-%d %H:%M:%S UTC").to_string()),
                 ("order items read".into(), totals.rows_read.to_string()),
                 ("lines it would write".into(), unwritten.lines.to_string()),
-                ("  gross".into(), unwritten.gross.to_string()),
-                ("  coupon discount".into(), unwritten.coupon_discount.to_string()),
-                ("  points".into(), unwritten.points.to_string()),
-                ("  paid".into(), unwritten.paid.to_string()),
-                ("  fee".into(), unwritten.fee.to_string()),
-                ("  net".into(), unwritten.net.to_string()),
+                ("  gross".into(), unwritten.total.gross.to_string()),
+                ("  coupon discount".into(), unwritten.total.coupon_discount.to_string()),
+                ("  points".into(), unwritten.total.points.to_string()),
+                ("  paid".into(), unwritten.total.paid.to_string()),
+                ("  fee".into(), unwritten.total.fee.to_string()),
+                ("  net".into(), unwritten.total.net.to_string()),
             ];
         }
         vec![

@@ -23,9 +23,9 @@ impl LineTotals {
     /// settled-once gate then compares counts only.
     pub fn with_unwritten(&self, more: LineSums) -> LineTotals {
         LineTotals {
-            paid: self.paid + more.paid,
-            coupon_discount: self.coupon_discount + more.coupon_discount,
-            points: self.points + more.points,
+            paid: self.paid + more.total.paid,
+            coupon_discount: self.coupon_discount + more.total.coupon_discount,
+            points: self.points + more.total.points,
             lines: self.lines + more.lines,
             fingerprint: None,
         }
