@@ -73,9 +73,12 @@ pub async fn run(pool: &PgPool, args: SettleSalesArgs) -> anyhow::Result<Exit> {
 impl SettleSales {
     /// The gates on the lines already there and those the dry run computed, recorded nowhere.
     async fn conclude_dry_run(&self, ctx: &Context<'_>) -> anyhow::Result<Conclusion> {
-        let written = summary::rebuild(ctx.pool, self.day.date, false).await?;
+        let (written, sources) = tokio::try_join!(
+            summary::rebuild(ctx.pool, self.day.date, false),
+            gates::read_sources(ctx.pool, &self.day)
+        )?;
         let unwritten = *self.unwritten.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let results = gates::evaluate(ctx.pool, &self.day, written.with_unwritten(unwritten)).await?;
+        let results = gates::evaluate(ctx.pool, &self.day, sources, written.with_unwritten(unwritten)).await?;
         gates::print(&results);
         let failed: Vec<&str> = results.iter().filter(|gate| !gate.held).map(|gate| gate.name).collect();
         Ok(Conclusion {
@@ -144,8 +147,11 @@ impl Job for SettleSales {
             return self.conclude_dry_run(ctx).await;
         }
         let closed = gates::day_is_closed(ctx.pool, self.day.date).await?;
-        let lines = summary::rebuild(ctx.pool, self.day.date, !closed).await?;
-        let results = gates::check(ctx.pool, &self.day, ctx.execution, lines).await?;
+        let (lines, sources) = tokio::try_join!(
+            summary::rebuild(ctx.pool, self.day.date, !closed),
+            gates::read_sources(ctx.pool, &self.day)
+        )?;
+        let results = gates::check(ctx.pool, &self.day, ctx.execution, sources, lines).await?;
         gates::print(&results);
         let failed: Vec<&str> = results.iter().filter(|gate| !gate.held).map(|gate| gate.name).collect();
         if !closed {
