@@ -71,12 +71,19 @@ pub async fn run(pool: &PgPool, args: SettleSalesArgs) -> anyhow::Result<Exit> {
 }
 
 impl SettleSales {
+    /// The day's line sums (its summaries rewritten with `rewrite`) and the gates' sources, read at once
+    /// on two connections: they read other tables, so on two cores this takes the longer of the two.
+    async fn sums_and_sources(
+        &self,
+        ctx: &Context<'_>,
+        rewrite: bool,
+    ) -> sqlx::Result<(summary::LineTotals, gates::Sources)> {
+        tokio::try_join!(summary::rebuild(ctx.pool, self.day.date, rewrite), gates::read_sources(ctx.pool, &self.day))
+    }
+
     /// The gates on the lines already there and those the dry run computed, recorded nowhere.
     async fn conclude_dry_run(&self, ctx: &Context<'_>) -> anyhow::Result<Conclusion> {
-        let (written, sources) = tokio::try_join!(
-            summary::rebuild(ctx.pool, self.day.date, false),
-            gates::read_sources(ctx.pool, &self.day)
-        )?;
+        let (written, sources) = self.sums_and_sources(ctx, false).await?;
         let unwritten = *self.unwritten.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let results = gates::evaluate(ctx.pool, &self.day, sources, written.with_unwritten(unwritten)).await?;
         gates::print(&results);
@@ -147,10 +154,7 @@ impl Job for SettleSales {
             return self.conclude_dry_run(ctx).await;
         }
         let closed = gates::day_is_closed(ctx.pool, self.day.date).await?;
-        let (lines, sources) = tokio::try_join!(
-            summary::rebuild(ctx.pool, self.day.date, !closed),
-            gates::read_sources(ctx.pool, &self.day)
-        )?;
+        let (lines, sources) = self.sums_and_sources(ctx, !closed).await?;
         let results = gates::check(ctx.pool, &self.day, ctx.execution, sources, lines).await?;
         gates::print(&results);
         let failed: Vec<&str> = results.iter().filter(|gate| !gate.held).map(|gate| gate.name).collect();

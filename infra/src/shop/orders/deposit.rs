@@ -155,22 +155,17 @@ pub enum AccountClosing {
 }
 
 impl AccountClosing {
-    fn failure(self) -> (&'static str, &'static str) {
+    /// The attempt's failure (code, message) once closed, and the idempotency key's word: one key per
+    /// account and reason, so a retry after a lost answer is the same request to the provider.
+    fn terms(self) -> (&'static str, &'static str, &'static str) {
         match self {
-            AccountClosing::PastDue => ("DEPOSIT_DUE_PASSED", "the virtual account was not paid by its due time"),
+            AccountClosing::PastDue => {
+                ("DEPOSIT_DUE_PASSED", "the virtual account was not paid by its due time", "due")
+            }
             AccountClosing::BuyerCancelled => {
-                ("CANCELLED_BEFORE_DEPOSIT", "the buyer cancelled the order before paying into the account")
+                ("CANCELLED_BEFORE_DEPOSIT", "the buyer cancelled the order before paying into the account", "cancel")
             }
         }
-    }
-
-    /// One key per account and reason: a retry after a lost answer is the same request to the provider.
-    fn idempotency_key(self, attempt: &Attempt) -> String {
-        let reason = match self {
-            AccountClosing::PastDue => "due",
-            AccountClosing::BuyerCancelled => "cancel",
-        };
-        format!("settle-account-{reason}-{}", attempt.id)
     }
 }
 
@@ -182,12 +177,13 @@ pub(super) async fn close_account<G: PaymentGateway>(
     attempt: &Attempt,
     why: AccountClosing,
 ) -> Option<Outcome> {
-    let (code, message) = why.failure();
+    let (code, message, key_word) = why.terms();
     let found = gateway.payment_of_order(&payment_order_id(attempt.order_id)).await.ok()?;
     match found.as_ref().and_then(|payment| Outcome::approval_of(attempt, payment)) {
         Some(approved @ Outcome::Approved { .. }) => return Some(approved),
         Some(_waiting) => {
-            gateway.cancel(&attempt.payment_key, message, &why.idempotency_key(attempt)).await.ok()?;
+            let key = format!("settle-account-{key_word}-{}", attempt.id);
+            gateway.cancel(&attempt.payment_key, message, &key).await.ok()?;
         }
         None => {}
     }

@@ -147,9 +147,6 @@ async fn payment_outcome<G: PaymentGateway>(gateway: &G, attempt: &Attempt) -> O
     Some(outcome)
 }
 
-/// What becomes of a virtual account past its due time: paid after all (its callback was lost) →
-/// approved; still waiting → closed at the provider, so no deposit can arrive for an order that
-/// expires, then failed; `None` while the provider cannot be asked or refuses to close it.
 /// Leases open refunds that have waited `stale_after`.
 async fn claim_refunds(pool: &PgPool, stale_after: Duration, limit: i64) -> anyhow::Result<Vec<Refund>> {
     let stale_ms = stale_after.as_millis() as i64;
