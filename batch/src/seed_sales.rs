@@ -3,7 +3,8 @@
 //! catalogue), a 10 % coupon (at most 5,000 won) when n is even, points when n is a multiple of 3, the
 //! rest paid by card, transfer, virtual account or mobile in turn with an approved payment, and its
 //! confirmation spread evenly over the day. Every row is as the order path writes it (a coupon USED by its
-//! order, a ledger USE entry linked, an APPROVED payment attempt, the status history).
+//! order, a ledger USE entry linked, the EARN it spent with its lot and balance, an APPROVED payment
+//! attempt, the status history).
 //!
 //! The statements use temporary tables of this transaction, which compile-time checked queries cannot
 //! see: they are plain strings with every value bound.
@@ -24,7 +25,7 @@ pub struct SeedSalesArgs {
     pub orders: i64,
 }
 
-const STEPS: [&str; 11] = [
+const STEPS: [&str; 12] = [
     // A small catalogue: 10 products of 3 options each.
     "CREATE TEMP TABLE seed_options ON COMMIT DROP AS
      WITH p AS (INSERT INTO products (name, price) SELECT 'Settled product ' || g, 1000 * g FROM generate_series(1, 10) g
@@ -94,6 +95,18 @@ const STEPS: [&str; 11] = [
          FROM seed_orders WHERE subtotal - coupon - points > 0 RETURNING id)
      INSERT INTO order_status_history (order_id, from_status, to_status, actor, reason, changed_at)
      SELECT id, 'DELIVERED', 'CONFIRMED', 'system:seed-sales', 'seeded purchase', confirmed_at FROM seed_orders",
+    // What each use spent was earned first: an EARN entry, its lot (used up) and the buyer's balance row,
+    // so the seeded ledger, lots and balances agree (balance = ledger = Σ lots remaining = 0).
+    "WITH earns AS (
+         INSERT INTO points (user_id, kind, amount, reason, created_at)
+         SELECT user_id, 'EARN', points, 'seeded earn', confirmed_at - interval '20 days'
+         FROM seed_orders WHERE point_use_id IS NOT NULL RETURNING id, user_id, amount, created_at),
+     lots AS (
+         INSERT INTO point_lots (user_id, source, amount, remaining, expires_at, point_id, created_at)
+         SELECT user_id, 'PURCHASE', amount, 0, created_at + interval '1 year', id, created_at FROM earns)
+     INSERT INTO point_balances (user_id, balance)
+     SELECT DISTINCT user_id, 0 FROM seed_orders WHERE point_use_id IS NOT NULL
+     ON CONFLICT (user_id) DO NOTHING",
 ];
 
 pub async fn run(pool: &PgPool, args: SeedSalesArgs) -> anyhow::Result<()> {

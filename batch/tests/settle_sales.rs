@@ -287,6 +287,17 @@ async fn a_dry_run_shows_the_lines_a_run_would_write_and_its_gates_and_writes_no
     seed(&env, day, 40);
     let dry = succeeded(&settle(&env, day, &["--dry-run"]));
     assert!(dry.contains("DRY RUN (nothing written)"), "{dry}");
+    // The seeded buyers' points add up: balance = ledger = their lots' remaining, never negative.
+    let points_breaches: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM (SELECT user_id, sum(amount) AS ledger FROM points GROUP BY user_id) l
+         LEFT JOIN point_balances b USING (user_id)
+         LEFT JOIN (SELECT user_id, sum(remaining) AS lots FROM point_lots GROUP BY user_id) r USING (user_id)
+         WHERE b.balance IS DISTINCT FROM l.ledger OR coalesce(r.lots, 0) <> l.ledger OR l.ledger < 0",
+    )
+    .fetch_one(&env.pool)
+    .await
+    .expect("points check");
+    assert_eq!(points_breaches, 0, "seeded points agree with their ledger and lots");
     assert!(!dry.contains("FAILED"), "every gate holds on the computed lines: {dry}");
     let written: (i64, i64, i64) = sqlx::query_as(
         "SELECT (SELECT count(*) FROM settlement_lines), (SELECT count(*) FROM settlement_days),
