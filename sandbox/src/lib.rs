@@ -299,7 +299,8 @@ async fn checkout(State(sandbox): State<Sandbox>, Json(body): Json<CheckoutBody>
     }
     let order_name = body.order_name.unwrap_or_else(|| format!("order {}", body.order_id));
     match sandbox.store().checkout(&body.order_id, &order_name, body.amount, method) {
-        Ok(payment) => (
+        Ok(Err(refused)) => (StatusCode::BAD_REQUEST, Json(refused)).into_response(),
+        Ok(Ok(payment)) => (
             StatusCode::CREATED,
             Json(json!({
                 "paymentKey": payment.payment_key, "orderId": payment.order_id, "amount": payment.total_amount,

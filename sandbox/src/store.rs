@@ -10,7 +10,7 @@ use crate::wire::{
 use chrono::{DateTime, Duration, FixedOffset, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use std::{
-    collections::{BTreeMap, HashMap},
+    collections::{BTreeMap, HashMap, HashSet},
     fs::{File, OpenOptions},
     io::{BufRead, BufReader, Write},
     path::Path,
@@ -104,6 +104,9 @@ pub struct Store {
     merchant: String,
     payments: HashMap<String, Payment>,
     by_order: HashMap<String, String>,
+    /// Order ids a payment was approved (or an account issued) under, cancelled since or not: the provider
+    /// takes no other payment under them.
+    spent_order_ids: HashSet<String>,
     answers: HashMap<String, Answer>,
     faults: HashMap<Option<String>, (Fault, Option<u32>)>,
     settlement_faults: HashMap<String, SettlementFault>,
@@ -130,6 +133,12 @@ fn error(code: &str, message: &str) -> ErrorBody {
     ErrorBody { code: code.to_owned(), message: message.to_owned() }
 }
 
+/// The provider's refusal of a second payment under an order id: one approved payment per order id, even
+/// once it is cancelled.
+fn duplicated_order_id() -> ErrorBody {
+    error("DUPLICATED_ORDER_ID", "이미 승인 및 취소가 진행된 중복된 주문번호 입니다. 다른 주문번호로 진행해주세요.")
+}
+
 /// What a confirm comes to.
 pub enum Confirmed {
     Answer(u16, serde_json::Value),
@@ -146,6 +155,7 @@ impl Store {
             merchant: merchant.to_owned(),
             payments: HashMap::new(),
             by_order: HashMap::new(),
+            spent_order_ids: HashSet::new(),
             answers: HashMap::new(),
             faults: HashMap::new(),
             settlement_faults: HashMap::new(),
@@ -186,6 +196,9 @@ impl Store {
         if !shown.is_some_and(|shown| shown.payment_key != payment.payment_key && holds(shown.status)) {
             self.by_order.insert(payment.order_id.clone(), payment.payment_key.clone());
         }
+        if payment.approved_at.is_some() || payment.virtual_account.is_some() {
+            self.spent_order_ids.insert(payment.order_id.clone());
+        }
         self.payments.insert(payment.payment_key.clone(), payment);
     }
 
@@ -220,16 +233,20 @@ impl Store {
     }
 
     /// The buyer's checkout, as the provider's payment window does it: a payment key for this order and
-    /// amount, to be confirmed by the merchant's server.
+    /// amount, to be confirmed by the merchant's server; refused for an order id a payment was approved
+    /// under before, as the provider refuses it.
     pub fn checkout(
         &mut self,
         order_id: &str,
         order_name: &str,
         amount: i64,
         method: Method,
-    ) -> anyhow::Result<Payment> {
+    ) -> anyhow::Result<Result<Payment, ErrorBody>> {
+        if self.spent_order_ids.contains(order_id) {
+            return Ok(Err(duplicated_order_id()));
+        }
         let payment = self.ready(order_id, order_name, amount, method);
-        self.save(payment)
+        Ok(Ok(self.save(payment)?))
     }
 
     /// A new payment waiting for the merchant's confirm (not kept yet).
@@ -289,6 +306,9 @@ impl Store {
         if payment.status != PaymentStatus::Ready {
             let body = error("ALREADY_PROCESSED_PAYMENT", "이미 처리된 결제 입니다.");
             return Ok(Confirmed::Answer(400, serde_json::to_value(body)?));
+        }
+        if self.spent_order_ids.contains(&payment.order_id) {
+            return Ok(Confirmed::Answer(400, serde_json::to_value(duplicated_order_id())?));
         }
         let fault = self.take_fault(&request.payment_key);
         match fault {

@@ -138,3 +138,26 @@ async fn a_cancel_gives_the_whole_payment_back_once_and_settlements_list_the_sal
     assert_eq!(amounts.iter().map(|(amount, _)| amount).sum::<i64>(), 0, "the cancel nets the sale out");
     assert!(amounts.iter().all(|(amount, fee)| fee.abs() < amount.abs() && fee.signum() == amount.signum()));
 }
+
+#[tokio::test]
+async fn an_order_id_takes_one_approved_payment_even_once_cancelled_and_a_restart_remembers_it() {
+    let mut sandbox = sandbox().await;
+    let gateway = client(&sandbox, 2_000);
+    let order = order_id();
+    let first = sandbox.checkout(&order, 6_000, "CARD").await.expect("checkout");
+    let second = sandbox.checkout(&order, 6_000, "CARD").await.expect("a second window before any approval");
+    gateway.confirm(&first, &order, 6_000, "first").await.expect("approved");
+
+    let refused = gateway.confirm(&second, &order, 6_000, "second").await;
+    assert!(
+        matches!(refused, Err(GatewayError::Refused { ref code, .. }) if code == "DUPLICATED_ORDER_ID"),
+        "{refused:?}"
+    );
+    gateway.cancel(&first, "given back", "cancel-first").await.expect("cancelled");
+    sandbox.restart().await.expect("restart");
+    let window = sandbox.checkout(&order, 6_000, "CARD").await.expect_err("the spent order id");
+    assert!(window.to_string().contains("DUPLICATED_ORDER_ID"), "{window}");
+    let next = format!("{order}-1");
+    let key = sandbox.checkout(&next, 6_000, "CARD").await.expect("a new order id");
+    assert_eq!(gateway.confirm(&key, &next, 6_000, "next").await.expect("approved").status, ProviderStatus::Done);
+}

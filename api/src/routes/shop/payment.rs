@@ -102,7 +102,7 @@ pub(super) async fn pay(
 
 /// The provider's answer to the attempt's confirm, as an outcome to commit.
 async fn ask_provider(state: &AppState, attempt: &Attempt) -> Outcome {
-    let order_ref = orders::payment_order_id(attempt.order_id);
+    let order_ref = attempt.order_ref();
     let key = attempt.idempotency_key.to_string();
     match state.payments.confirm(&attempt.payment_key, &order_ref, attempt.amount, &key).await {
         Ok(payment) => Outcome::approval_of(attempt, &payment).unwrap_or_else(|| Outcome::Unknown {

@@ -266,7 +266,7 @@ async fn refund_then_move(state: &AppState, request: MoveRequest) -> ApiResult<O
 /// The provider says the payment was cancelled before (an earlier try whose answer was lost): its
 /// look-up tells whether the money is back.
 async fn refunded_already(state: &AppState, refund: &Refund) -> RefundOutcome {
-    let order_ref = orders::payment_order_id(refund.attempt.order_id);
+    let order_ref = refund.attempt.order_ref();
     match state.payments.payment_of_order(&order_ref).await {
         Ok(Some(payment)) if payment.balance_amount == 0 => RefundOutcome::Returned,
         Ok(_) => RefundOutcome::NotReturned,

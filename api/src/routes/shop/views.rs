@@ -138,7 +138,9 @@ pub struct OrderView {
     shipment: Option<ShipmentView>,
     delivered_at: Option<DateTime<Utc>>,
     status_changed_at: DateTime<Utc>,
-    /// The order id the provider knows the order by: the buyer's payment window is opened with it.
+    /// The order id the provider knows the order's next payment by: the buyer's payment window is opened
+    /// with it. It changes only after the provider took a payment that did not pay the order (given back,
+    /// or a virtual account closed unpaid), as the provider takes one payment per order id.
     payment_order_id: String,
     /// The payment (the approved one, else the latest attempt); absent in lists and before any attempt.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -241,6 +243,7 @@ struct OrderItemView {
 
 impl OrderView {
     pub fn summary(row: OrderRow) -> Self {
+        let payment_order_id = row.payment_order_id();
         Self {
             id: row.id,
             user_id: row.user_id,
@@ -262,7 +265,7 @@ impl OrderView {
                 .map(|(carrier, tracking_number)| ShipmentView { carrier, tracking_number }),
             delivered_at: row.delivered_at,
             status_changed_at: row.status_changed_at,
-            payment_order_id: infra::shop::orders::payment_order_id(row.id),
+            payment_order_id,
             payment: None,
             items: None,
         }

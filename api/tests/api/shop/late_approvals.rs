@@ -1,6 +1,6 @@
 //! A confirm the provider approves after the look-up settled its attempt as not approved (its request
 //! reached the provider late): the next look-up finds the money and gives it back, once, and the order
-//! stays payable, so no money is left without an order.
+//! stays payable under a new provider order id, so no money is left without an order.
 
 use super::payments::{app_with_sandbox, checkout, pay, resolve, unpaid_order};
 use super::support::assert_invariants;
@@ -41,8 +41,18 @@ async fn an_approval_that_comes_after_the_attempt_failed_is_given_back_and_the_o
     assert_eq!(resolve(&app, &sandbox).await.late_given_back, 0, "once");
     let read: Value = app.get_json(&format!("/api/v3/orders/{}", order["id"]), &token).await;
     assert_eq!(read["status"], "PENDING_PAYMENT", "the buyer was told the payment failed: the order is still payable");
-    let again = checkout(&sandbox, &order).await;
-    let paid: Value = pay(&app, &token, &order, &again, 4_000).await.json().await.expect("json");
-    assert_eq!(paid["status"], "PAID");
+
+    // The provider takes no second payment under an order id it approved one under, even given back: the
+    // order is paid under its next id, which the resolution's look-up then follows.
+    let refused = sandbox.checkout(&order_ref, 4_000, "CARD").await.expect_err("the spent order id");
+    assert!(refused.to_string().contains("DUPLICATED_ORDER_ID"), "{refused}");
+    let next_ref = read["paymentOrderId"].as_str().expect("ref");
+    assert_eq!(next_ref, format!("{order_ref}-1"));
+    let again = checkout(&sandbox, &read).await;
+    sandbox.fault(Some(&again), Some("DROP_ANSWER"), Some(1)).await.expect("fault");
+    assert_eq!(pay(&app, &token, &read, &again, 4_000).await.status(), 202, "approved, its answer lost");
+    assert_eq!(resolve(&app, &sandbox).await.approved, 1, "found under the order's next id");
+    let paid: Value = app.get_json(&format!("/api/v3/orders/{}", order["id"]), &token).await;
+    assert_eq!((paid["status"].as_str(), paid["paymentOrderId"].as_str()), (Some("PAID"), Some(next_ref)));
     assert_invariants(&app, &[(option, 5)]).await;
 }

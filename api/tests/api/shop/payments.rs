@@ -63,8 +63,10 @@ async fn a_payment_for_the_amount_to_pay_makes_the_order_paid_once_and_a_retry_a
     let history: Value = app.get_json(&format!("/api/v3/orders/{}/history", order["id"]), &token).await;
     assert_eq!(history[1]["to"], "PAID");
     assert_eq!(history[1]["actor"], "system:payment");
-    let again = sandbox.checkout(order["paymentOrderId"].as_str().expect("ref"), 12_000, "CARD").await.expect("key");
-    assert_problem(pay(&app, &token, &order, &again, 12_000).await, 409, "ORDER_NOT_PAYABLE").await;
+    // The provider opens no second window for the paid order's id; a key sent anyway is refused here.
+    let again = sandbox.checkout(order["paymentOrderId"].as_str().expect("ref"), 12_000, "CARD").await;
+    assert!(again.is_err_and(|error| error.to_string().contains("DUPLICATED_ORDER_ID")));
+    assert_problem(pay(&app, &token, &order, "sbx_another_key", 12_000).await, 409, "ORDER_NOT_PAYABLE").await;
 }
 
 #[tokio::test]
@@ -151,8 +153,10 @@ async fn an_answer_that_never_comes_leaves_the_payment_unknown_and_the_order_una
     );
     // The provider holds the money: the order may not be cancelled (or paid again) before that is settled.
     assert_problem(cancel(&app, &token, order["id"].as_i64().expect("id")).await, 409, "PAYMENT_IN_PROGRESS").await;
-    let other = checkout(&sandbox, &order).await;
-    assert_problem(pay(&app, &token, &order, &other, 5_000).await, 409, "PAYMENT_IN_PROGRESS").await;
+    // The provider opens no second window for an order id it approved under; a key sent anyway is refused here.
+    let refused = sandbox.checkout(order["paymentOrderId"].as_str().expect("ref"), 5_000, "CARD").await;
+    assert!(refused.is_err_and(|error| error.to_string().contains("DUPLICATED_ORDER_ID")));
+    assert_problem(pay(&app, &token, &order, "sbx_another_key", 5_000).await, 409, "PAYMENT_IN_PROGRESS").await;
 }
 
 #[tokio::test]

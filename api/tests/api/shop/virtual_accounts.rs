@@ -104,6 +104,32 @@ async fn an_account_unpaid_by_its_due_time_is_closed_at_the_provider_and_the_ord
     assert_invariants(&app, &[(option, 5)]).await;
 }
 
+#[tokio::test]
+async fn an_order_whose_account_closed_unpaid_inside_its_window_is_paid_under_its_next_provider_order_id() {
+    let (app, sandbox) = app_with_sandbox(2_000).await;
+    let buyer = create_users(&app, 1).await[0];
+    let token = app.token(buyer, Role::User);
+    let (order, option, _) = waiting_order(&app, &sandbox, buyer).await;
+    let id = order["id"].as_i64().expect("id");
+    sqlx::query("UPDATE payment_attempts SET deposit_due_at = now() - interval '1 second' WHERE order_id = $1")
+        .bind(id)
+        .execute(&app.env.pool)
+        .await
+        .expect("due");
+    assert_eq!(resolve(&app, &sandbox).await.accounts_closed, 1);
+
+    let read: Value = app.get_json(&format!("/api/v3/orders/{id}"), &token).await;
+    let old_ref = order["paymentOrderId"].as_str().expect("ref");
+    assert_eq!(read["status"], "PENDING_PAYMENT", "its window is still open");
+    assert_eq!(read["paymentOrderId"], format!("{old_ref}-1"), "the provider issued an account under the old one");
+    let refused = sandbox.checkout(old_ref, 25_000, "CARD").await.expect_err("the spent order id");
+    assert!(refused.to_string().contains("DUPLICATED_ORDER_ID"), "{refused}");
+    let key = sandbox.checkout(read["paymentOrderId"].as_str().expect("ref"), 25_000, "CARD").await.expect("key");
+    let paid: Value = pay(&app, &token, &read, &key, 25_000).await.json().await.expect("json");
+    assert_eq!(paid["status"], "PAID", "{paid}");
+    assert_invariants(&app, &[(option, 5)]).await;
+}
+
 async fn deposit_at_sandbox(sandbox: &OwnSandbox, order: &Value) -> reqwest::Response {
     sandbox.deposit(order["paymentOrderId"].as_str().expect("ref")).await.expect("deposit")
 }

@@ -7,7 +7,7 @@
 
 use super::{
     lifecycle::LifecycleRules,
-    payment::{payment_order_id, settle, Attempt, Outcome},
+    payment::{parse_payment_order_id, settle, Attempt, Outcome},
     Effects,
 };
 use crate::payments::PaymentGateway;
@@ -18,7 +18,7 @@ use sqlx::PgPool;
 /// The provider's deposit callback (its DEPOSIT_CALLBACK webhook body).
 #[derive(Debug, Clone)]
 pub struct DepositCallback {
-    /// The order id the payment was made under (`settle-order-<id>`).
+    /// The order id the payment was made under (`payment_order_id`).
     pub order_ref: String,
     pub secret: String,
     /// `DONE` when the money arrived; `WAITING_FOR_DEPOSIT` or `CANCELED` otherwise.
@@ -55,10 +55,10 @@ pub async fn on_deposit(
     callback: &DepositCallback,
     rules: LifecycleRules,
 ) -> anyhow::Result<(Deposited, Option<Effects>)> {
-    let Some(order) = callback.order_ref.strip_prefix("settle-order-").and_then(|id| id.parse::<i64>().ok()) else {
+    let Some((order, round)) = parse_payment_order_id(&callback.order_ref) else {
         return Ok((Deposited::UnknownOrder, None));
     };
-    let Some((attempt, secret)) = account_attempt(pool, order).await? else {
+    let Some((attempt, secret)) = account_attempt(pool, order, Some(round)).await? else {
         return Ok((Deposited::UnknownOrder, None));
     };
     if !same_secret(&secret, &callback.secret) {
@@ -80,14 +80,17 @@ pub async fn on_deposit(
     }
 }
 
-/// The order's latest attempt that was handed an account, with the account's secret.
-async fn account_attempt(pool: &PgPool, order: i64) -> sqlx::Result<Option<(Attempt, String)>> {
+/// The order's latest attempt that was handed an account (in payment `round`, if given), with the account's
+/// secret.
+async fn account_attempt(pool: &PgPool, order: i64, round: Option<i32>) -> sqlx::Result<Option<(Attempt, String)>> {
     let row = sqlx::query!(
         r#"SELECT id, order_id, payment_key, amount, status AS "status: PaymentAttemptStatus", idempotency_key,
-             failure_code, failure_message, method, approved_at, created_at, refund_idempotency_key,
+             failure_code, failure_message, method, approved_at, created_at, refund_idempotency_key, payment_round,
              deposit_secret AS "deposit_secret!"
-           FROM payment_attempts WHERE order_id = $1 AND deposit_secret IS NOT NULL ORDER BY id DESC LIMIT 1"#,
-        order
+           FROM payment_attempts WHERE order_id = $1 AND payment_round = coalesce($2, payment_round) AND deposit_secret IS NOT NULL
+           ORDER BY id DESC LIMIT 1"#,
+        order,
+        round
     )
     .fetch_optional(pool)
     .await?;
@@ -105,6 +108,7 @@ async fn account_attempt(pool: &PgPool, order: i64) -> sqlx::Result<Option<(Atte
             approved_at: row.approved_at,
             created_at: row.created_at,
             refund_idempotency_key: row.refund_idempotency_key,
+            payment_round: row.payment_round,
         };
         (attempt, row.deposit_secret)
     }))
@@ -137,7 +141,7 @@ pub(super) async fn claim_overdue(pool: &PgPool, lease: std::time::Duration, lim
                           AND updated_at < now() - make_interval(secs => $1 / 1000.0)
                         ORDER BY deposit_due_at LIMIT $2 FOR UPDATE SKIP LOCKED)
            RETURNING id, order_id, payment_key, amount, status AS "status: PaymentAttemptStatus", idempotency_key,
-             failure_code, failure_message, method, approved_at, created_at, refund_idempotency_key"#,
+             failure_code, failure_message, method, approved_at, created_at, refund_idempotency_key, payment_round"#,
         lease.as_millis() as f64,
         limit
     )
@@ -178,7 +182,7 @@ pub(super) async fn close_account<G: PaymentGateway>(
     why: AccountClosing,
 ) -> Option<Outcome> {
     let (code, message, key_word) = why.terms();
-    let found = gateway.payment_of_order(&payment_order_id(attempt.order_id)).await.ok()?;
+    let found = gateway.payment_of_order(&attempt.order_ref()).await.ok()?;
     match found.as_ref().and_then(|payment| Outcome::approval_of(attempt, payment)) {
         Some(approved @ Outcome::Approved { .. }) => return Some(approved),
         Some(_waiting) => {
@@ -211,7 +215,7 @@ pub async fn close_waiting_account<G: PaymentGateway>(
     rules: LifecycleRules,
     trace_id: Option<&str>,
 ) -> anyhow::Result<AccountClosed> {
-    let Some((attempt, _)) = account_attempt(pool, order.get()).await? else {
+    let Some((attempt, _)) = account_attempt(pool, order.get(), None).await? else {
         return Ok(AccountClosed::NoneWaiting);
     };
     if attempt.status != PaymentAttemptStatus::WaitingForDeposit {

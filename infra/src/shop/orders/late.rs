@@ -2,9 +2,10 @@
 //! approved afterwards, if its confirm reached the provider later than settle waited. Each such attempt
 //! is looked up once more, `stale_after` after it was settled; money found then is given back at the
 //! provider: the buyer was told the payment failed, and the order may have ended or been paid with
-//! another payment since, so no order keeps it.
+//! another payment since, so no order keeps it. An order still unpaid is then paid under a new order id
+//! (its next payment round), as the provider takes no second payment under one it approved.
 
-use super::payment::{payment_order_id, Attempt};
+use super::payment::{end_round, Attempt};
 use crate::payments::{PaymentGateway, ProviderStatus};
 use domain::shop::PaymentAttemptStatus;
 use sqlx::PgPool;
@@ -23,7 +24,7 @@ pub(super) async fn claim_rechecks(pool: &PgPool, stale_after: Duration, limit: 
                           AND updated_at < now() - make_interval(secs => $1 / 1000.0)
                         ORDER BY updated_at LIMIT $2 FOR UPDATE SKIP LOCKED)
            RETURNING id, order_id, payment_key, amount, status AS "status: PaymentAttemptStatus", idempotency_key,
-             failure_code, failure_message, method, approved_at, created_at, refund_idempotency_key"#,
+             failure_code, failure_message, method, approved_at, created_at, refund_idempotency_key, payment_round"#,
         stale_after.as_millis() as f64,
         limit,
         NOT_APPROVED
@@ -44,7 +45,7 @@ pub(super) enum Recheck {
 }
 
 pub(super) async fn recheck<G: PaymentGateway>(pool: &PgPool, gateway: &G, attempt: &Attempt) -> sqlx::Result<Recheck> {
-    let held = match gateway.payment_of_order(&payment_order_id(attempt.order_id)).await {
+    let held = match gateway.payment_of_order(&attempt.order_ref()).await {
         Ok(found) => found.filter(|payment| {
             payment.payment_key == attempt.payment_key
                 && payment.status == ProviderStatus::Done
@@ -63,14 +64,17 @@ pub(super) async fn recheck<G: PaymentGateway>(pool: &PgPool, gateway: &G, attem
     if gateway.cancel(&payment.payment_key, "approved after the payment was settled as failed", &key).await.is_err() {
         return again_later(pool, attempt).await;
     }
+    let mut tx = pool.begin().await?;
     sqlx::query!(
         "UPDATE payment_attempts SET failure_code = 'LATE_APPROVAL_GIVEN_BACK',
            failure_message = 'approved by the provider after it was settled as failed; given back', updated_at = now()
          WHERE id = $1",
         attempt.id
     )
-    .execute(pool)
+    .execute(&mut *tx)
     .await?;
+    end_round(&mut *tx, attempt).await?;
+    tx.commit().await?;
     Ok(Recheck::GivenBack)
 }
 

@@ -207,7 +207,7 @@ async fn write_move(
            RETURNING id, user_id, status AS "status: OrderStatus", subtotal, coupon_id, coupon_discount, points_used,
              point_use_id, amount_to_pay, receiver_name, phone, address,
              payment_method AS "payment_method: PaymentMethod", created_at, cancelled_at, payment_due_at, paid_at,
-             carrier, tracking_number, delivered_at, status_changed_at"#,
+             carrier, tracking_number, delivered_at, status_changed_at, payment_round"#,
         request.order.get(),
         from as OrderStatus,
         step.to as OrderStatus,

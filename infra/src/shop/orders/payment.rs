@@ -17,10 +17,27 @@ use domain::{
 use sqlx::{PgExecutor, PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
-/// The order id the provider knows an order by (6 to 64 of `[A-Za-z0-9_-]`, as it requires): the buyer's
-/// payment window is opened with it, and the look-up finds the payment by it.
-pub fn payment_order_id(order: i64) -> String {
-    format!("settle-order-{order}")
+const ORDER_ID_PREFIX: &str = "settle-order-";
+
+/// The order id the provider knows an order by in its payment `round` (6 to 64 of `[A-Za-z0-9_-]`, as it
+/// requires): the buyer's payment window is opened with it, and the look-up finds the payment by it. The
+/// provider takes one approved payment per order id, even once cancelled, so an order whose late approval
+/// was given back is paid in the next round, under a new id.
+pub fn payment_order_id(order: i64, round: i32) -> String {
+    match round {
+        0 => format!("{ORDER_ID_PREFIX}{order}"),
+        _ => format!("{ORDER_ID_PREFIX}{order}-{round}"),
+    }
+}
+
+/// The order and round of a provider's order id made by `payment_order_id`.
+pub fn parse_payment_order_id(text: &str) -> Option<(i64, i32)> {
+    let rest = text.strip_prefix(ORDER_ID_PREFIX)?;
+    let (order, round) = match rest.split_once('-') {
+        Some((order, round)) => (order, round.parse().ok().filter(|round: &i32| *round > 0)?),
+        None => (rest, 0),
+    };
+    Some((order.parse().ok().filter(|order: &i64| *order > 0)?, round))
 }
 
 #[derive(Debug, Clone)]
@@ -38,6 +55,15 @@ pub struct Attempt {
     pub created_at: DateTime<Utc>,
     /// The key its refund is sent under, once one was asked for.
     pub refund_idempotency_key: Option<Uuid>,
+    /// The order's payment round it was made in.
+    pub payment_round: i32,
+}
+
+impl Attempt {
+    /// The order id the provider knows this attempt's payment by.
+    pub fn order_ref(&self) -> String {
+        payment_order_id(self.order_id, self.payment_round)
+    }
 }
 
 /// What `begin` found.
@@ -133,16 +159,16 @@ pub async fn begin(
     let attempt = sqlx::query_as!(
         Attempt,
         r#"WITH payable AS (
-             SELECT id FROM orders
+             SELECT id, payment_round FROM orders
              WHERE id = $1 AND user_id = $6 AND status = ANY($7) AND payment_due_at > now() AND amount_to_pay = $3
              FOR UPDATE)
-           INSERT INTO payment_attempts (order_id, payment_key, amount, status, idempotency_key, trace_id)
-           SELECT id, $2, $3, 'IN_FLIGHT', $4, $5 FROM payable
+           INSERT INTO payment_attempts (order_id, payment_key, amount, status, idempotency_key, trace_id, payment_round)
+           SELECT id, $2, $3, 'IN_FLIGHT', $4, $5, payment_round FROM payable
            WHERE NOT EXISTS (SELECT 1 FROM payment_attempts
                              WHERE order_id = $1 AND refund_status IN ('IN_FLIGHT', 'UNKNOWN'))
            ON CONFLICT DO NOTHING
            RETURNING id, order_id, payment_key, amount, status AS "status: PaymentAttemptStatus", idempotency_key,
-             failure_code, failure_message, method, approved_at, created_at, refund_idempotency_key"#,
+             failure_code, failure_message, method, approved_at, created_at, refund_idempotency_key, payment_round"#,
         order.get(),
         payment_key,
         amount,
@@ -213,7 +239,7 @@ async fn attempt_with_key<'e>(executor: impl PgExecutor<'e>, payment_key: &str) 
     sqlx::query_as!(
         Attempt,
         r#"SELECT id, order_id, payment_key, amount, status AS "status: PaymentAttemptStatus", idempotency_key,
-             failure_code, failure_message, method, approved_at, created_at, refund_idempotency_key
+             failure_code, failure_message, method, approved_at, created_at, refund_idempotency_key, payment_round
            FROM payment_attempts WHERE payment_key = $1"#,
         payment_key
     )
@@ -274,7 +300,7 @@ pub async fn settle(
              account_number = coalesce($9, account_number), account_bank = coalesce($10, account_bank)
            WHERE id = $1 AND status IN ('IN_FLIGHT', 'UNKNOWN', 'WAITING_FOR_DEPOSIT')
            RETURNING id, order_id, payment_key, amount, status AS "status: PaymentAttemptStatus", idempotency_key,
-             failure_code, failure_message, method, approved_at, created_at, refund_idempotency_key"#,
+             failure_code, failure_message, method, approved_at, created_at, refund_idempotency_key, payment_round"#,
         attempt.id,
         status as PaymentAttemptStatus,
         code,
@@ -293,6 +319,10 @@ pub async fn settle(
         let current = attempt_with_key(&mut *tx, &attempt.payment_key).await?;
         return Ok((current.ok_or_else(|| anyhow::anyhow!("attempt {} vanished", attempt.id))?, None));
     };
+    if settled.status == PaymentAttemptStatus::Failed && attempt.status == PaymentAttemptStatus::WaitingForDeposit {
+        // The provider issued an account under this order id: it takes no other payment under it.
+        end_round(&mut *tx, &settled).await?;
+    }
     let mut moved = None;
     if settled.status == PaymentAttemptStatus::Approved {
         let request = MoveRequest {
@@ -320,15 +350,47 @@ pub async fn settle(
     Ok((settled, moved))
 }
 
+/// Moves `attempt`'s order to its next payment round, once: the provider took a payment under the round's
+/// order id that did not pay the order (given back, or an account closed unpaid), and takes no other
+/// payment under that id.
+pub(super) async fn end_round<'e>(executor: impl PgExecutor<'e>, attempt: &Attempt) -> sqlx::Result<()> {
+    sqlx::query!(
+        "UPDATE orders SET payment_round = payment_round + 1 WHERE id = $1 AND payment_round = $2",
+        attempt.order_id,
+        attempt.payment_round
+    )
+    .execute(executor)
+    .await?;
+    Ok(())
+}
+
 /// The order's payment to show: its approved attempt, else its latest.
 pub async fn latest_attempt(pool: &PgPool, order: i64) -> sqlx::Result<Option<Attempt>> {
     sqlx::query_as!(
         Attempt,
         r#"SELECT id, order_id, payment_key, amount, status AS "status: PaymentAttemptStatus", idempotency_key,
-             failure_code, failure_message, method, approved_at, created_at, refund_idempotency_key
+             failure_code, failure_message, method, approved_at, created_at, refund_idempotency_key, payment_round
            FROM payment_attempts WHERE order_id = $1 ORDER BY (status = 'APPROVED') DESC, id DESC LIMIT 1"#,
         order
     )
     .fetch_optional(pool)
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_provider_order_id_reads_back_as_its_order_and_round() {
+        for (order, round) in [(1, 0), (42, 0), (42, 1), (i64::MAX, i32::MAX)] {
+            assert_eq!(parse_payment_order_id(&payment_order_id(order, round)), Some((order, round)));
+        }
+        assert_eq!(payment_order_id(42, 0), "settle-order-42", "round 0 keeps the id orders were paid under before");
+        for text in
+            ["settle-order-", "settle-order-x", "settle-order-42-0", "settle-order-42-", "settle-order--1", "order-42"]
+        {
+            assert_eq!(parse_payment_order_id(text), None, "{text}");
+        }
+    }
 }

@@ -348,7 +348,7 @@ async fn insert_order(
            RETURNING id, user_id, status AS "status: OrderStatus", subtotal, coupon_id, coupon_discount, points_used,
              point_use_id, amount_to_pay, receiver_name, phone, address,
              payment_method AS "payment_method: PaymentMethod", created_at, cancelled_at, payment_due_at, paid_at,
-             carrier, tracking_number, delivered_at, status_changed_at"#,
+             carrier, tracking_number, delivered_at, status_changed_at, payment_round"#,
         written.order_id,
         written.user.get(),
         if b.amount_to_pay == 0 { OrderStatus::Paid } else { OrderStatus::PendingPayment } as OrderStatus,

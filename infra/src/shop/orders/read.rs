@@ -28,6 +28,15 @@ pub struct OrderRow {
     pub tracking_number: Option<String>,
     pub delivered_at: Option<DateTime<Utc>>,
     pub status_changed_at: DateTime<Utc>,
+    /// Which of its payment rounds the order is in (see `payment_order_id`).
+    pub payment_round: i32,
+}
+
+impl OrderRow {
+    /// The order id the provider knows the order's next payment by.
+    pub fn payment_order_id(&self) -> String {
+        super::payment_order_id(self.id, self.payment_round)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -67,7 +76,7 @@ pub async fn orders_of(
         r#"SELECT id, user_id, status AS "status: OrderStatus", subtotal, coupon_id, coupon_discount, points_used,
              point_use_id, amount_to_pay, receiver_name, phone, address,
              payment_method AS "payment_method: PaymentMethod", created_at, cancelled_at, payment_due_at, paid_at,
-             carrier, tracking_number, delivered_at, status_changed_at
+             carrier, tracking_number, delivered_at, status_changed_at, payment_round
            FROM orders WHERE user_id = $1 AND id < $2 AND ($4::text IS NULL OR status = $4)
            ORDER BY id DESC LIMIT $3"#,
         user.get(),
@@ -85,7 +94,7 @@ pub(super) async fn order_row<'e>(executor: impl PgExecutor<'e>, id: i64) -> sql
         r#"SELECT id, user_id, status AS "status: OrderStatus", subtotal, coupon_id, coupon_discount, points_used,
              point_use_id, amount_to_pay, receiver_name, phone, address,
              payment_method AS "payment_method: PaymentMethod", created_at, cancelled_at, payment_due_at, paid_at,
-             carrier, tracking_number, delivered_at, status_changed_at
+             carrier, tracking_number, delivered_at, status_changed_at, payment_round
            FROM orders WHERE id = $1"#,
         id
     )

@@ -44,7 +44,7 @@ pub async fn begin_refund(
                refund_reason = coalesce(refund_reason, $3), updated_at = now()
            WHERE order_id = $1 AND status = 'APPROVED' AND refund_status IS DISTINCT FROM 'DONE'
            RETURNING id, order_id, payment_key, amount, status AS "status: PaymentAttemptStatus", idempotency_key,
-             failure_code, failure_message, method, approved_at, created_at, refund_idempotency_key"#,
+             failure_code, failure_message, method, approved_at, created_at, refund_idempotency_key, payment_round"#,
         request.order.get(),
         Uuid::new_v4(),
         reason

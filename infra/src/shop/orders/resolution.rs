@@ -109,8 +109,8 @@ pub async fn resolve<G: PaymentGateway>(
     let (expired, released) = expire_never_attempted(pool, limit, rules).await?;
     resolved.expired += expired;
     effects.extend(released);
-    for order in due_orders(pool, limit).await? {
-        if let Some(moved) = expire(pool, gateway, order, rules).await? {
+    for (order, round) in due_orders(pool, limit).await? {
+        if let Some(moved) = expire(pool, gateway, order, round, rules).await? {
             effects.push(moved);
             resolved.expired += 1;
         }
@@ -128,7 +128,7 @@ async fn claim_attempts(pool: &PgPool, stale_after: Duration, limit: i64) -> sql
                         WHERE status IN ('IN_FLIGHT', 'UNKNOWN') AND updated_at < now() - make_interval(secs => $1 / 1000.0)
                         ORDER BY updated_at LIMIT $2 FOR UPDATE SKIP LOCKED)
            RETURNING id, order_id, payment_key, amount, status AS "status: PaymentAttemptStatus", idempotency_key,
-             failure_code, failure_message, method, approved_at, created_at, refund_idempotency_key"#,
+             failure_code, failure_message, method, approved_at, created_at, refund_idempotency_key, payment_round"#,
         stale_ms as f64,
         limit
     )
@@ -138,7 +138,7 @@ async fn claim_attempts(pool: &PgPool, stale_after: Duration, limit: i64) -> sql
 
 /// What the provider's look-up says of `attempt`; `None` while it cannot say.
 async fn payment_outcome<G: PaymentGateway>(gateway: &G, attempt: &Attempt) -> Option<Outcome> {
-    let found = gateway.payment_of_order(&payment_order_id(attempt.order_id)).await.ok()?;
+    let found = gateway.payment_of_order(&attempt.order_ref()).await.ok()?;
     let approval = found.and_then(|payment| Outcome::approval_of(attempt, &payment));
     let outcome = approval.unwrap_or_else(|| Outcome::Failed {
         code: NOT_APPROVED.to_owned(),
@@ -157,7 +157,7 @@ async fn claim_refunds(pool: &PgPool, stale_after: Duration, limit: i64) -> anyh
                         WHERE refund_status IN ('IN_FLIGHT', 'UNKNOWN') AND updated_at < now() - make_interval(secs => $1 / 1000.0)
                         ORDER BY updated_at LIMIT $2 FOR UPDATE SKIP LOCKED)
            RETURNING id, order_id, payment_key, amount, status AS "status: PaymentAttemptStatus", idempotency_key,
-             failure_code, failure_message, method, approved_at, created_at, refund_idempotency_key"#,
+             failure_code, failure_message, method, approved_at, created_at, refund_idempotency_key, payment_round"#,
         stale_ms as f64,
         limit
     )
@@ -167,7 +167,7 @@ async fn claim_refunds(pool: &PgPool, stale_after: Duration, limit: i64) -> anyh
 }
 
 async fn refund_outcome<G: PaymentGateway>(gateway: &G, refund: &Refund) -> RefundOutcome {
-    match gateway.payment_of_order(&payment_order_id(refund.attempt.order_id)).await {
+    match gateway.payment_of_order(&refund.attempt.order_ref()).await {
         Ok(Some(payment)) if payment.payment_key == refund.attempt.payment_key && payment.balance_amount == 0 => {
             RefundOutcome::Returned
         }
@@ -233,10 +233,11 @@ async fn expire_never_attempted(
     Ok(expired)
 }
 
-/// Unpaid orders past their window that had a payment attempt, none of them open, oldest first.
-async fn due_orders(pool: &PgPool, limit: i64) -> sqlx::Result<Vec<i64>> {
-    sqlx::query_scalar!(
-        "SELECT o.id FROM orders o
+/// Unpaid orders past their window that had a payment attempt, none of them open, oldest first, with
+/// their payment round.
+async fn due_orders(pool: &PgPool, limit: i64) -> sqlx::Result<Vec<(i64, i32)>> {
+    let rows = sqlx::query!(
+        "SELECT o.id, o.payment_round FROM orders o
          WHERE o.status = 'PENDING_PAYMENT' AND o.payment_due_at <= now()
            AND EXISTS (SELECT 1 FROM payment_attempts a WHERE a.order_id = o.id)
            AND NOT EXISTS (SELECT 1 FROM payment_attempts a
@@ -245,7 +246,8 @@ async fn due_orders(pool: &PgPool, limit: i64) -> sqlx::Result<Vec<i64>> {
         limit
     )
     .fetch_all(pool)
-    .await
+    .await?;
+    Ok(rows.into_iter().map(|row| (row.id, row.payment_round)).collect())
 }
 
 /// Expires `order` once the provider confirms it holds nothing for it; money it does hold (paid with no
@@ -255,9 +257,10 @@ async fn expire<G: PaymentGateway>(
     pool: &PgPool,
     gateway: &G,
     order: i64,
+    round: i32,
     rules: LifecycleRules,
 ) -> anyhow::Result<Option<Effects>> {
-    let order_ref = payment_order_id(order);
+    let order_ref = payment_order_id(order, round);
     let Ok(found) = gateway.payment_of_order(&order_ref).await else { return Ok(None) };
     if let Some(payment) = found.filter(|payment| payment.balance_amount > 0 && payment.status == ProviderStatus::Done)
     {
