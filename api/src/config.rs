@@ -46,6 +46,9 @@ pub struct AccountsArgs {
     /// How long a refresh token is valid, in days.
     #[arg(long, env = "REFRESH_TOKEN_TTL_DAYS", default_value_t = 14, value_parser = clap::value_parser!(u64).range(1..=365))]
     pub refresh_token_ttl_days: u64,
+    /// How long an operations-console sign-in lasts, in hours.
+    #[arg(long, env = "CONSOLE_SESSION_HOURS", default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=72))]
+    pub console_session_hours: u64,
     /// Passwords hashed at once (argon2id, ~15 ms of one core each); by default half the cores (at least
     /// one), so a login storm leaves the other half to everything else.
     #[arg(long, env = "PASSWORD_HASH_CONCURRENCY", value_parser = clap::value_parser!(u64).range(1..=256))]
@@ -94,6 +97,10 @@ impl AccountsArgs {
     pub fn refresh_ttl(&self) -> Duration {
         Duration::from_secs(self.refresh_token_ttl_days * 86_400)
     }
+
+    pub fn console_ttl(&self) -> Duration {
+        Duration::from_secs(self.console_session_hours * 3_600)
+    }
 }
 
 impl Default for AccountsArgs {
@@ -101,6 +108,7 @@ impl Default for AccountsArgs {
         Self {
             access_token_ttl_secs: 900,
             refresh_token_ttl_days: 14,
+            console_session_hours: 8,
             hash_concurrency: None,
             hash_queue: 16,
             max_failures_per_account: 5,

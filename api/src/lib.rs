@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod config;
+mod console;
 pub mod http;
 pub mod openapi;
 pub(crate) mod routes;
@@ -49,7 +50,11 @@ pub async fn build_state(config: &ApiConfig) -> anyhow::Result<AppState> {
     let jwt = Arc::new(config.jwt.keys()?);
     let accounts = &config.accounts;
     let hasher = Hasher::new(accounts.hash_concurrency(), accounts.hash_queue as usize)?;
-    let sessions = Sessions { access_ttl: accounts.access_ttl(), refresh_ttl: accounts.refresh_ttl() };
+    let sessions = Sessions {
+        access_ttl: accounts.access_ttl(),
+        refresh_ttl: accounts.refresh_ttl(),
+        console_ttl: accounts.console_ttl(),
+    };
     let throttle = Throttle::new(redis.clone(), accounts.throttle_limits());
     let trusted_proxies = accounts.trusted_proxies.clone();
     let payments_breaker = infra::breaker::Breaker::new("payments", &config.breakers);
@@ -88,8 +93,10 @@ pub fn router(state: AppState, limits: HttpLimits) -> anyhow::Result<Router> {
     let ops = infra::ops::ops_router(readiness, infra::metrics::install()?);
     let anonymous_limit = from_fn_with_state(state.clone(), http::protect::limit_anonymous);
     let (routes, document) = openapi::split(routes::router(&state.protection));
+    let console = console::router(state.clone());
     Ok(routes
         .with_state(state)
+        .merge(console)
         .merge(ops)
         .merge(openapi::docs_router(document))
         .fallback(unknown_route)

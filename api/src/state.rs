@@ -45,6 +45,7 @@ pub struct Shared {
 pub struct Sessions {
     pub access_ttl: std::time::Duration,
     pub refresh_ttl: std::time::Duration,
+    pub console_ttl: std::time::Duration,
 }
 
 impl AppState {

@@ -11,7 +11,7 @@ mod points;
 mod points_expiring;
 mod points_history;
 mod shop;
-mod users;
+pub(crate) mod users;
 
 /// The API's routes, by area, each area behind its own bulkhead, with the OpenAPI document of every
 /// route (each is registered through `routes!`, which reads its `#[utoipa::path]`).

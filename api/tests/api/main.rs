@@ -4,6 +4,7 @@ mod accounts;
 mod auth;
 mod authorization;
 mod breakers;
+mod console;
 mod coupons;
 mod errors;
 mod failover;

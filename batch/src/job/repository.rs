@@ -258,46 +258,29 @@ fn host() -> String {
     std::fs::read_to_string("/etc/hostname").map(|name| name.trim().to_owned()).unwrap_or_else(|_| "unknown".into())
 }
 
-/// An execution as `runs` prints it (the status as stored: this is only shown).
-struct RunRow {
-    id: i64,
-    job_name: String,
-    job_key: String,
-    status: String,
-    started: String,
-    took: Option<String>,
-    rows_read: i64,
-    rows_written: i64,
-    discrepancies: i64,
-}
-
 /// The latest executions, newest first, as printable lines.
 pub async fn recent(pool: &PgPool, limit: i64) -> anyhow::Result<Vec<String>> {
-    let rows = sqlx::query_as!(
-        RunRow,
-        r#"SELECT id, job_name, job_key, status, to_char(started_at, 'YYYY-MM-DD HH24:MI:SS') AS "started!",
-                  to_char(ended_at - started_at, 'HH24:MI:SS.MS') AS took, rows_read, rows_written, discrepancies
-           FROM batch_job_executions ORDER BY started_at DESC, id DESC LIMIT $1"#,
-        limit
-    )
-    .fetch_all(pool)
-    .await?;
+    let runs = infra::jobs::recent(pool, &infra::jobs::ExecutionFilter::default(), limit).await?;
     let mut lines = vec![format!(
         "{:>6}  {:<18} {:<12} {:<10} {:<19} {:>13} {:>12} {:>12} {:>13}",
         "id", "job", "key", "status", "started", "took", "rows read", "written", "discrepancies"
     )];
-    for row in rows {
+    for run in runs {
+        let took = run.ended_at.map(|ended| {
+            let ms = (ended - run.started_at).num_milliseconds().max(0);
+            format!("{:02}:{:02}:{:02}.{:03}", ms / 3_600_000, ms / 60_000 % 60, ms / 1_000 % 60, ms % 1_000)
+        });
         lines.push(format!(
             "{:>6}  {:<18} {:<12} {:<10} {:<19} {:>13} {:>12} {:>12} {:>13}",
-            row.id,
-            row.job_name,
-            row.job_key,
-            row.status,
-            row.started,
-            row.took.unwrap_or_else(|| "-".into()),
-            row.rows_read,
-            row.rows_written,
-            row.discrepancies
+            run.id,
+            run.job_name,
+            run.job_key,
+            run.status,
+            run.started_at.format("%Y-%m-%d %H:%M:%S"),
+            took.unwrap_or_else(|| "-".into()),
+            run.rows_read,
+            run.rows_written,
+            run.discrepancies
         ));
     }
     Ok(lines)

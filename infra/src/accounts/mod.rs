@@ -1,5 +1,6 @@
 //! Accounts: users with argon2id password hashes, refresh-token families, and the login history.
 
+pub mod console;
 pub mod hashing;
 pub mod history;
 pub mod refresh;

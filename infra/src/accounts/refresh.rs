@@ -36,17 +36,17 @@ pub enum Refused {
     Reused { family: Uuid, user: i64 },
 }
 
-fn new_token() -> String {
+pub(crate) fn new_token() -> String {
     let mut bytes = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
     bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
-fn digest(token: &str) -> String {
+pub(crate) fn digest(token: &str) -> String {
     Sha256::digest(token.as_bytes()).iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
-fn expiry(ttl: Duration) -> chrono::DateTime<chrono::Utc> {
+pub(crate) fn expiry(ttl: Duration) -> chrono::DateTime<chrono::Utc> {
     chrono::Utc::now() + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::days(14))
 }
 
@@ -62,23 +62,35 @@ pub async fn start_family(
     ttl: Duration,
 ) -> sqlx::Result<Option<String>> {
     let mut tx = pool.begin().await?;
+    let Some(family) = begin_family(&mut tx, user, verified_hash).await? else { return Ok(None) };
+    let token = add_token(&mut tx, family, ttl).await?;
+    tx.commit().await?;
+    Ok(Some(token))
+}
+
+/// Inserts a family for `user` in `tx` if their password is still `verified_hash` (see `start_family`
+/// for why under a share lock): every session a sign-in starts is one, so a password change or a logout
+/// revokes it.
+pub(crate) async fn begin_family(
+    tx: &mut Transaction<'_, Postgres>,
+    user: UserId,
+    verified_hash: &str,
+) -> sqlx::Result<Option<Uuid>> {
     let still_valid = sqlx::query_scalar!(
         "SELECT id FROM users WHERE id = $1 AND password_hash = $2 FOR SHARE",
         user.get(),
         verified_hash
     )
-    .fetch_optional(&mut *tx)
+    .fetch_optional(&mut **tx)
     .await?;
     if still_valid.is_none() {
         return Ok(None);
     }
     let family = Uuid::new_v4();
     sqlx::query!("INSERT INTO refresh_token_families (id, user_id) VALUES ($1, $2)", family, user.get())
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
-    let token = add_token(&mut tx, family, ttl).await?;
-    tx.commit().await?;
-    Ok(Some(token))
+    Ok(Some(family))
 }
 
 async fn add_token(tx: &mut Transaction<'_, Postgres>, family: Uuid, ttl: Duration) -> sqlx::Result<String> {
@@ -142,7 +154,7 @@ async fn refuse(tx: &mut Transaction<'_, Postgres>, hash: &str) -> sqlx::Result<
     })
 }
 
-async fn revoke(tx: &mut Transaction<'_, Postgres>, family: Uuid, why: Revocation) -> sqlx::Result<()> {
+pub(crate) async fn revoke(tx: &mut Transaction<'_, Postgres>, family: Uuid, why: Revocation) -> sqlx::Result<()> {
     sqlx::query!(
         "UPDATE refresh_token_families SET revoked_at = now(), revoke_reason = $2 WHERE id = $1 AND revoked_at IS NULL",
         family,

@@ -3,7 +3,7 @@
 
 mod history;
 mod profile;
-mod session;
+pub(crate) mod session;
 mod signup;
 mod validate;
 

@@ -34,7 +34,7 @@ pub struct TokenPair {
     token_type: &'static str,
 }
 
-fn invalid_credentials() -> ApiError {
+pub(crate) fn invalid_credentials() -> ApiError {
     ApiError::new(ErrorCode::InvalidCredentials, "the e-mail address or the password is wrong")
 }
 
@@ -48,16 +48,34 @@ pub async fn login(
     client: Client,
     ApiJson(body): ApiJson<LoginBody>,
 ) -> ApiResult<Json<TokenPair>> {
+    let (user, account) = verified_account(&state, &client, &body.email, body.password).await?;
+    let ttl = state.sessions.refresh_ttl;
+    let Some(refresh_token) = refresh::start_family(&state.pool, user, &account.password_hash, ttl).await? else {
+        tracing::info!(user = %user, "login refused: the password changed while it was checked");
+        return Err(invalid_credentials());
+    };
+    tracing::info!(user = %user, "logged in");
+    Ok(Json(pair(&state, user, account.role, refresh_token)?))
+}
+
+/// The account `email` and `password` sign in to, as every sign-in checks them (the API's and the
+/// console's): throttled, verified on the hashing pool, recorded in the account's history.
+pub(crate) async fn verified_account(
+    state: &AppState,
+    client: &Client,
+    email: &str,
+    password: String,
+) -> ApiResult<(UserId, users::Credentials)> {
     // A place in the hashing pool first: when it is full the answer costs no database or Redis work.
     let admission = state.hasher.admit()?;
-    let account = match Email::parse(&body.email) {
+    let account = match Email::parse(email) {
         Ok(email) => users::credentials(&state.pool, &email).await?,
         Err(_) => None,
     };
     let account_id = account.as_ref().map(|account| account.id);
-    throttled(&state, account_id, &client).await?;
+    throttled(state, account_id, client).await?;
     let stored_hash = account.as_ref().map(|account| account.password_hash.clone());
-    let matched = admission.verify(body.password, stored_hash).await?;
+    let matched = admission.verify(password, stored_hash).await?;
     let Some(account) = account else { return Err(invalid_credentials()) };
     let user = UserId::parse(account.id).map_err(anyhow::Error::from)?;
     let outcome = if matched { Outcome::Ok } else { Outcome::WrongPassword };
@@ -67,13 +85,7 @@ pub async fn login(
         return Err(invalid_credentials());
     }
     state.throttle.succeeded(account.id, client.ip.as_deref()).await;
-    let ttl = state.sessions.refresh_ttl;
-    let Some(refresh_token) = refresh::start_family(&state.pool, user, &account.password_hash, ttl).await? else {
-        tracing::info!(user = %user, "login refused: the password changed while it was checked");
-        return Err(invalid_credentials());
-    };
-    tracing::info!(user = %user, "logged in");
-    Ok(Json(pair(&state, user, account.role, refresh_token)?))
+    Ok((user, account))
 }
 
 /// Counts a sign-in attempt (as failed until `Throttle::succeeded` says otherwise), or answers 429 with

@@ -61,7 +61,7 @@ pub async fn on_deposit(
     let Some((attempt, secret)) = account_attempt(pool, order, Some(round)).await? else {
         return Ok((Deposited::UnknownOrder, None));
     };
-    if !same_secret(&secret, &callback.secret) {
+    if !crate::secret::same_secret(&secret, &callback.secret) {
         return Ok((Deposited::NotVerified, None));
     }
     match (attempt.status, callback.status.as_str()) {
@@ -112,11 +112,6 @@ async fn account_attempt(pool: &PgPool, order: i64, round: Option<i32>) -> sqlx:
         };
         (attempt, row.deposit_secret)
     }))
-}
-
-/// Compares in time that does not depend on where the two differ.
-fn same_secret(stored: &str, given: &str) -> bool {
-    stored.len() == given.len() && stored.bytes().zip(given.bytes()).fold(0u8, |diff, (a, b)| diff | (a ^ b)) == 0
 }
 
 /// The account attempt `attempt` was handed, if any.

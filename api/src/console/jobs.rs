@@ -1,0 +1,124 @@
+//! Jobs: the batch executions, counters of the last day first, then the latest runs, filtered by job and
+//! status through the URL (`?job=settle-sales&status=FAILED`), so a filtered view can be shared.
+
+use super::{
+    page::{page, render, ConsoleError, Section},
+    session::ConsoleAdmin,
+};
+use crate::AppState;
+use axum::{
+    extract::{Query, State},
+    http::StatusCode,
+    response::Response,
+};
+use chrono::{Duration, Utc};
+use infra::jobs::{self, ExecutionFilter, ExecutionSummary};
+use maud::{html, Markup};
+use serde::Deserialize;
+
+/// The statuses an execution may be in (the repository's CHECK lists the same).
+const STATUSES: [&str; 4] = ["STARTED", "COMPLETED", "FAILED", "STOPPED"];
+const SHOWN: i64 = 100;
+
+#[derive(Debug, Default, Deserialize)]
+pub struct JobsQuery {
+    #[serde(default)]
+    job: String,
+    #[serde(default)]
+    status: String,
+}
+
+impl JobsQuery {
+    fn filter(&self) -> Result<ExecutionFilter, ConsoleError> {
+        let given = |text: &str| Some(text.trim().to_owned()).filter(|text| !text.is_empty());
+        let status = given(&self.status).map(|status| status.to_ascii_uppercase());
+        if let Some(status) = status.as_deref().filter(|status| !STATUSES.contains(status)) {
+            let message = format!("no such status {status:?}: one of {}", STATUSES.join(", "));
+            return Err(ConsoleError::refused(StatusCode::BAD_REQUEST, message));
+        }
+        Ok(ExecutionFilter { job: given(&self.job), status })
+    }
+}
+
+pub async fn jobs_page(
+    State(state): State<AppState>,
+    admin: ConsoleAdmin,
+    Query(query): Query<JobsQuery>,
+) -> Result<Response, ConsoleError> {
+    let filter = query.filter()?;
+    let now = Utc::now();
+    let (counts, names, runs) = tokio::try_join!(
+        jobs::status_counts(&state.pool, now - Duration::days(1)),
+        jobs::job_names(&state.pool),
+        jobs::recent(&state.pool, &filter, SHOWN),
+    )?;
+    let body = html! {
+        section.counters aria-label="Executions started in the last 24 hours" {
+            @for status in STATUSES {
+                @let count = counts.iter().find(|(name, _)| name == status).map_or(0, |(_, count)| *count);
+                a.counter data-status=(status) href={ "/console/jobs?status=" (status) } {
+                    span.count { (count) } span.label { (status.to_lowercase()) " (24 h)" }
+                }
+            }
+        }
+        (filters(&filter, &names))
+        (executions(&runs, now))
+    };
+    Ok(render(page("Jobs", Some(&admin), Some(Section::Jobs), body)))
+}
+
+fn filters(filter: &ExecutionFilter, names: &[String]) -> Markup {
+    let chosen = |current: &Option<String>, value: &str| current.as_deref() == Some(value);
+    html! {
+        form.filters method="get" action="/console/jobs" {
+            label { "Job "
+                select name="job" {
+                    option value="" { "any" }
+                    @for name in names { option value=(name) selected[chosen(&filter.job, name)] { (name) } }
+                }
+            }
+            label { "Status "
+                select name="status" {
+                    option value="" { "any" }
+                    @for status in STATUSES { option value=(status) selected[chosen(&filter.status, status)] { (status) } }
+                }
+            }
+            button type="submit" { "Filter" }
+        }
+    }
+}
+
+fn executions(runs: &[ExecutionSummary], now: chrono::DateTime<Utc>) -> Markup {
+    html! {
+        @if runs.is_empty() {
+            p.empty { "No execution matches." }
+        } @else {
+            table.executions {
+                thead { tr {
+                    th { "id" } th { "job" } th { "key" } th { "status" } th { "started (UTC)" }
+                    th.num { "took" } th.num { "partitions" } th.num { "rows read" } th.num { "rows/s" }
+                    th.num { "discrepancies" } th { "message" }
+                } }
+                tbody {
+                    @for run in runs {
+                        tr data-execution=(run.id) {
+                            td { (run.id) } td { (run.job_name) } td { (run.job_key) }
+                            td { span.status data-status=(run.status) { (run.status) } }
+                            td { (run.started_at.format("%Y-%m-%d %H:%M:%S")) }
+                            td.num { (seconds(run.took_ms(now))) }
+                            td.num { (run.partitions_done) @if let Some(total) = run.partitions { " / " (total) } }
+                            td.num { (run.rows_read) } td.num { (run.rows_per_second(now)) }
+                            td.num { (run.discrepancies) }
+                            td.message { (run.exit_message.as_deref().unwrap_or("")) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Milliseconds as seconds with one decimal, in integer arithmetic.
+fn seconds(ms: i64) -> String {
+    format!("{}.{} s", ms / 1_000, ms % 1_000 / 100)
+}

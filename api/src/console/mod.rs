@@ -1,0 +1,62 @@
+//! The operations console: server-rendered pages under `/console` for admins, signed in with their
+//! account (a session cookie, never the API's bearer token), every form carrying the session's CSRF
+//! token, every page under a strict Content-Security-Policy and readable without JavaScript. Served by
+//! settle-api itself: it reads the same database and calls the same functions as the API and the CLI,
+//! with no second deployment to keep in step.
+
+mod jobs;
+mod page;
+mod session;
+mod settlement;
+
+use crate::AppState;
+use axum::{
+    extract::Request,
+    http::{header, HeaderValue},
+    middleware::{from_fn, Next},
+    response::{IntoResponse, Redirect, Response},
+    routing::{get, post},
+    Router,
+};
+use session::ConsoleAdmin;
+
+/// Scripts, styles and images come from the console itself, never inline or from elsewhere; no page may
+/// be framed, and forms post only back to it.
+const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
+     connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/console", get(home))
+        .route("/console/login", get(session::sign_in_page).post(session::sign_in))
+        .route("/console/logout", post(session::sign_out))
+        .route("/console/jobs", get(jobs::jobs_page))
+        .route("/console/settlement", get(settlement::days_page))
+        .route("/console/settlement/{date}", get(settlement::day_page))
+        .route("/console/settlement/{date}/lines.csv", get(settlement::lines_csv))
+        .route("/console/assets/console.css", get(stylesheet))
+        .layer(from_fn(security_headers))
+        .with_state(state)
+}
+
+async fn home(_admin: ConsoleAdmin) -> Redirect {
+    Redirect::to("/console/jobs")
+}
+
+/// Compiled in: the console loads nothing from the network.
+async fn stylesheet() -> Response {
+    let css = include_str!("console.css");
+    ([(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "max-age=3600")], css).into_response()
+}
+
+async fn security_headers(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CONTENT_SECURITY_POLICY));
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    // Pages show live state and a signed-in admin's data: never from a cache.
+    headers.entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static("no-store"));
+    response
+}

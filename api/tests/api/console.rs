@@ -1,0 +1,310 @@
+//! The operations console from outside, as a browser sees it: who gets a page (an admin signed in with a
+//! session cookie; not a user, not an anonymous visitor, not a bearer token), the cookie's flags, the CSRF
+//! tokens every form carries, the headers every page carries, and the Jobs page's rows and URL filters.
+
+use crate::helpers::{spawn_app, TestApp};
+use domain::Role;
+use reqwest::{header, redirect::Policy, Response, StatusCode};
+use serde_json::json;
+use std::collections::HashMap;
+
+const ADMIN_PASSWORD: &str = "pelican-meadow-54-quartz";
+const USER_PASSWORD: &str = "otter-canyon-26-saffron";
+
+/// A browser without JavaScript: it keeps the cookies it is given and follows no redirect by itself.
+struct Browser<'a> {
+    app: &'a TestApp,
+    http: reqwest::Client,
+    cookies: HashMap<String, String>,
+}
+
+impl<'a> Browser<'a> {
+    fn new(app: &'a TestApp) -> Self {
+        let http = reqwest::Client::builder().redirect(Policy::none()).build().expect("a client");
+        Browser { app, http, cookies: HashMap::new() }
+    }
+
+    async fn get(&mut self, path: &str) -> Response {
+        let request = self.http.get(self.app.url(path));
+        self.send(request).await
+    }
+
+    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Response {
+        let request = self.http.post(self.app.url(path)).form(form);
+        self.send(request).await
+    }
+
+    async fn send(&mut self, request: reqwest::RequestBuilder) -> Response {
+        let jar: Vec<String> = self.cookies.iter().map(|(name, value)| format!("{name}={value}")).collect();
+        let request = if jar.is_empty() { request } else { request.header(header::COOKIE, jar.join("; ")) };
+        let response = request.send().await.expect("request");
+        for set in set_cookies(&response) {
+            let (pair, _) = set.split_once(';').unwrap_or((&set, ""));
+            let (name, value) = pair.split_once('=').expect("name=value");
+            if set.contains("Max-Age=0") {
+                self.cookies.remove(name);
+            } else {
+                self.cookies.insert(name.to_owned(), value.to_owned());
+            }
+        }
+        response
+    }
+
+    /// Opens the sign-in page and posts its form with these credentials.
+    async fn sign_in(&mut self, email: &str, password: &str) -> Response {
+        let form = self.get("/console/login").await.text().await.expect("page");
+        let csrf = hidden_csrf(&form);
+        self.post("/console/login", &[("csrf", &csrf), ("email", email), ("password", password)]).await
+    }
+}
+
+fn set_cookies(response: &Response) -> Vec<String> {
+    let values = response.headers().get_all(header::SET_COOKIE).iter();
+    values.map(|value| value.to_str().expect("ascii").to_owned()).collect()
+}
+
+fn location(response: &Response) -> Option<&str> {
+    response.headers().get(header::LOCATION).and_then(|value| value.to_str().ok())
+}
+
+/// The value of the page's first hidden `csrf` field.
+fn hidden_csrf(page: &str) -> String {
+    let at = page.find(r#"name="csrf" value=""#).expect("a csrf field") + r#"name="csrf" value=""#.len();
+    page[at..].split('"').next().expect("a value").to_owned()
+}
+
+/// Signs an account up through the API (so it has a real password hash); an admin by role afterwards.
+async fn account(app: &TestApp, name: &str, password: &str, role: Role) -> (i64, String) {
+    let email = format!("{name}@console.test");
+    let body = json!({ "email": email, "password": password, "name": name });
+    let response = app.post_json("/api/v1/users/signup", "", &body).await;
+    assert_eq!(response.status(), 201, "signing up {name}");
+    let id = response.json::<serde_json::Value>().await.expect("json")["id"].as_i64().expect("id");
+    sqlx::query("UPDATE users SET role = $2 WHERE id = $1")
+        .bind(id)
+        .bind(role.as_str())
+        .execute(&app.env.pool)
+        .await
+        .expect("role");
+    (id, email)
+}
+
+#[tokio::test]
+async fn only_an_admin_signed_in_with_the_consoles_cookie_gets_a_page() {
+    let app = spawn_app().await;
+    let (admin_id, admin) = account(&app, "operator", ADMIN_PASSWORD, Role::Admin).await;
+    let (_, user) = account(&app, "shopper", USER_PASSWORD, Role::User).await;
+
+    let mut anonymous = Browser::new(&app);
+    let refused = anonymous.get("/console/jobs").await;
+    assert_eq!((refused.status(), location(&refused)), (StatusCode::SEE_OTHER, Some("/console/login")));
+    let bearer = anonymous.http.get(app.url("/console/jobs")).bearer_auth(app.token(admin_id, Role::Admin));
+    let with_bearer = bearer.send().await.expect("request");
+    assert_eq!(with_bearer.status(), StatusCode::SEE_OTHER, "the API's bearer token opens no console page");
+
+    let mut shopper = Browser::new(&app);
+    let answer = shopper.sign_in(&user, USER_PASSWORD).await;
+    assert_eq!(answer.status(), StatusCode::FORBIDDEN);
+    assert!(answer.text().await.expect("page").contains("may not use the console"));
+    assert!(!shopper.cookies.contains_key("settle_console"), "no session for a user");
+    assert_eq!(shopper.get("/console/jobs").await.status(), StatusCode::SEE_OTHER);
+
+    let mut operator = Browser::new(&app);
+    let wrong = operator.sign_in(&admin, "not-the-password-at-all").await;
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    let signed_in = operator.sign_in(&admin, ADMIN_PASSWORD).await;
+    assert_eq!((signed_in.status(), location(&signed_in)), (StatusCode::SEE_OTHER, Some("/console")));
+    let session = set_cookies(&signed_in).into_iter().find(|set| set.starts_with("settle_console=")).expect("cookie");
+    for flag in ["HttpOnly", "SameSite=Strict", "Path=/console"] {
+        assert!(session.contains(flag), "{flag} in {session}");
+    }
+    assert!(!session.contains("Secure"), "served over plain HTTP here: {session}");
+
+    let jobs = operator.get("/console/jobs").await;
+    assert_eq!(jobs.status(), StatusCode::OK);
+    let policy = jobs.headers().get(header::CONTENT_SECURITY_POLICY).expect("a CSP").to_str().expect("ascii");
+    assert!(policy.contains("script-src 'self'") && policy.contains("frame-ancestors 'none'"), "{policy}");
+    assert_eq!(jobs.headers().get(header::CACHE_CONTROL).map(|v| v.as_bytes()), Some(&b"no-store"[..]));
+    assert!(jobs.text().await.expect("page").contains(&admin), "the page names who is signed in");
+
+    // The console's cookie is no API credential either.
+    let cookie = format!("settle_console={}", operator.cookies["settle_console"]);
+    let api = app.client.get(app.url("/api/v1/users/me")).header(header::COOKIE, cookie).send().await.expect("api");
+    assert_eq!(api.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn a_form_without_its_csrf_token_is_refused_and_signing_out_or_a_password_change_ends_the_session() {
+    let app = spawn_app().await;
+    let (admin_id, admin) = account(&app, "operator", ADMIN_PASSWORD, Role::Admin).await;
+    let mut operator = Browser::new(&app);
+    operator.get("/console/login").await;
+    let forged = [("csrf", "forged"), ("email", admin.as_str()), ("password", ADMIN_PASSWORD)];
+    let forged = operator.post("/console/login", &forged).await;
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN, "a sign-in posted from elsewhere");
+    assert!(!operator.cookies.contains_key("settle_console"));
+
+    assert_eq!(operator.sign_in(&admin, ADMIN_PASSWORD).await.status(), StatusCode::SEE_OTHER);
+    let page = operator.get("/console/jobs").await.text().await.expect("page");
+    let csrf = hidden_csrf(&page);
+    assert_eq!(operator.post("/console/logout", &[]).await.status(), StatusCode::FORBIDDEN, "no token");
+    assert_eq!(operator.post("/console/logout", &[("csrf", "0000")]).await.status(), StatusCode::FORBIDDEN);
+    assert_eq!(operator.get("/console/jobs").await.status(), StatusCode::OK, "still signed in");
+
+    let kept = operator.cookies.clone();
+    let out = operator.post("/console/logout", &[("csrf", &csrf)]).await;
+    assert_eq!((out.status(), location(&out)), (StatusCode::SEE_OTHER, Some("/console/login")));
+    operator.cookies = kept;
+    assert_eq!(operator.get("/console/jobs").await.status(), StatusCode::SEE_OTHER, "the old cookie is dead");
+
+    assert_eq!(operator.sign_in(&admin, ADMIN_PASSWORD).await.status(), StatusCode::SEE_OTHER);
+    assert_eq!(operator.get("/console/jobs").await.status(), StatusCode::OK);
+    let change = json!({ "currentPassword": ADMIN_PASSWORD, "newPassword": "kestrel-orchard-17-cobalt" });
+    let changed = app.post_json("/api/v1/users/me/password", &app.token(admin_id, Role::Admin), &change).await;
+    assert_eq!(changed.status(), StatusCode::NO_CONTENT);
+    assert_eq!(operator.get("/console/jobs").await.status(), StatusCode::SEE_OTHER, "revoked with the password");
+}
+
+async fn execution(app: &TestApp, job: &str, status: &str, message: Option<&str>) -> i64 {
+    sqlx::query_scalar(
+        "INSERT INTO batch_job_executions (job_name, job_key, parameters, status, ended_at, rows_read, exit_message)
+         VALUES ($1, '2026-12-01', '{\"partitions\": 4}', $2, CASE WHEN $2 <> 'STARTED' THEN now() END, 1200, $3)
+         RETURNING id",
+    )
+    .bind(job)
+    .bind(status)
+    .bind(message)
+    .fetch_one(&app.env.pool)
+    .await
+    .expect("an execution")
+}
+
+#[tokio::test]
+async fn the_jobs_page_shows_the_days_counters_and_the_executions_its_url_filters_for() {
+    let app = spawn_app().await;
+    let (_, admin) = account(&app, "operator", ADMIN_PASSWORD, Role::Admin).await;
+    let done = execution(&app, "reconcile-points", "COMPLETED", None).await;
+    let failed = execution(&app, "settle-sales", "FAILED", Some("gate orders_settled_once failed")).await;
+    let running = execution(&app, "settle-sales", "STARTED", None).await;
+    sqlx::query(
+        "INSERT INTO batch_partition_checkpoints (execution_id, partition_no, status) VALUES ($1, 0, 'COMPLETED')",
+    )
+    .bind(failed)
+    .execute(&app.env.pool)
+    .await
+    .expect("a checkpoint");
+    let mut operator = Browser::new(&app);
+    operator.sign_in(&admin, ADMIN_PASSWORD).await;
+
+    let all = operator.get("/console/jobs").await.text().await.expect("page");
+    for id in [done, failed, running] {
+        assert!(all.contains(&format!(r#"data-execution="{id}""#)), "execution {id} listed");
+    }
+    let failed_counter = all.split(r#"data-status="FAILED" href"#).nth(1).expect("the failed counter");
+    assert!(failed_counter.contains(r#"<span class="count">1</span>"#), "one failed in 24 h");
+
+    let only_failed = operator.get("/console/jobs?job=settle-sales&status=failed").await.text().await.expect("page");
+    assert!(only_failed.contains(&format!(r#"data-execution="{failed}""#)));
+    assert!(!only_failed.contains(&format!(r#"data-execution="{running}""#)), "another status");
+    assert!(!only_failed.contains(&format!(r#"data-execution="{done}""#)), "another job");
+    assert!(only_failed.contains("gate orders_settled_once failed") && only_failed.contains("1 / 4"));
+
+    let bogus = operator.get("/console/jobs?status=EXPLODED").await;
+    assert_eq!(bogus.status(), StatusCode::BAD_REQUEST);
+    assert!(bogus.text().await.expect("page").contains("no such status"));
+}
+
+/// A settled day as settle-sales leaves it: the day, its totals by method, two lines, its gates; and a
+/// day whose gate failed.
+async fn settled_days(app: &TestApp) {
+    let statements = [
+        "INSERT INTO settlement_days (business_date, status, timezone, execution_id, sales, paid, fee, net, gross, closed_at)
+         VALUES ('2026-12-01', 'CLOSED', 'Asia/Seoul', 7, 2, 30000, 990, 29010, 30000, now()),
+                ('2026-12-02', 'FAILED', 'Asia/Seoul', 8, 1, 5000, 165, 4835, 5000, NULL)",
+        "INSERT INTO settlement_summary_by_method (business_date, payment_method, lines, gross, coupon_discount, points, paid, fee, net)
+         VALUES ('2026-12-01', 'CARD', 2, 30000, 0, 0, 30000, 990, 29010)",
+        "INSERT INTO settlement_lines (business_date, event, order_id, option_id, product_id, quantity, unit_price, gross,
+                                       coupon_discount, points, paid, payment_method, payment_key, fee_rate_bps, fee, net, execution_id)
+         VALUES ('2026-12-01', 'SALE', 41, 5, 3, 1, 10000, 10000, 0, 0, 10000, 'CARD', 'sbx_41', 330, 330, 9670, 7),
+                ('2026-12-01', 'SALE', 42, 5, 3, 2, 10000, 20000, 0, 0, 20000, 'CARD', 'sbx_42', 330, 660, 19340, 7)",
+        "INSERT INTO settlement_gate_results (business_date, execution_id, gate, passed, expected, actual, detail)
+         VALUES ('2026-12-01', 7, 'lines_add_up', true, 30000, 30000, NULL),
+                ('2026-12-02', 8, 'orders_settled_once', false, 2, 1, 'order 43 has no line')",
+    ];
+    for statement in statements {
+        sqlx::query(statement).execute(&app.env.pool).await.expect(statement);
+    }
+}
+
+#[tokio::test]
+async fn the_settlement_pages_show_each_day_its_totals_and_gates_and_download_its_lines_as_csv() {
+    let app = spawn_app().await;
+    let (_, admin) = account(&app, "operator", ADMIN_PASSWORD, Role::Admin).await;
+    settled_days(&app).await;
+    let mut anonymous = Browser::new(&app);
+    let csv_refused = anonymous.get("/console/settlement/2026-12-01/lines.csv").await;
+    assert_eq!(csv_refused.status(), StatusCode::SEE_OTHER, "no lines without a session");
+
+    let mut operator = Browser::new(&app);
+    operator.sign_in(&admin, ADMIN_PASSWORD).await;
+    let days = operator.get("/console/settlement").await.text().await.expect("page");
+    assert!(days.contains(r#"data-day="2026-12-01""#) && days.contains(r#"data-day="2026-12-02""#));
+    assert!(days.contains("29,010"), "the closed day's net");
+    let failed = operator.get("/console/settlement/2026-12-02").await.text().await.expect("page");
+    assert!(failed.contains("failed gate") && failed.contains("order 43 has no line"));
+
+    let closed = operator.get("/console/settlement/2026-12-01").await.text().await.expect("page");
+    assert!(closed.contains(r#"data-gate="lines_add_up""#) && closed.contains("30,000"));
+    let csv = operator.get("/console/settlement/2026-12-01/lines.csv").await;
+    assert_eq!(csv.status(), StatusCode::OK);
+    let disposition = csv.headers()[header::CONTENT_DISPOSITION].to_str().expect("ascii").to_owned();
+    assert_eq!(disposition, r#"attachment; filename="settlement-2026-12-01.csv""#);
+    let text = csv.text().await.expect("csv");
+    let rows: Vec<&str> = text.lines().collect();
+    assert_eq!(rows.len(), 3, "a header and the day's two lines: {text}");
+    assert!(rows[0].starts_with("business_date,event,order_id,option_id"));
+    assert!(rows[1].starts_with("2026-12-01,SALE,41,5,3,1,10000,10000,0,0,10000,CARD,sbx_41,330,330,9670"));
+
+    for (path, status) in [
+        ("/console/settlement/2026-13-01", StatusCode::BAD_REQUEST),
+        ("/console/settlement/2026-11-30", StatusCode::NOT_FOUND),
+        ("/console/settlement/2026-11-30/lines.csv", StatusCode::NOT_FOUND),
+    ] {
+        assert_eq!(operator.get(path).await.status(), status, "{path}");
+    }
+}
+
+/// Every console route, as the router has them (a new route gets a row here).
+const ROUTES: [(&str, &str); 7] = [
+    ("GET", "/console"),
+    ("GET", "/console/jobs"),
+    ("GET", "/console/jobs?status=FAILED"),
+    ("GET", "/console/settlement"),
+    ("GET", "/console/settlement/2026-12-01"),
+    ("GET", "/console/settlement/2026-12-01/lines.csv"),
+    ("POST", "/console/logout"),
+];
+
+#[tokio::test]
+async fn no_console_route_answers_an_anonymous_visitor_a_user_or_a_bearer_token_with_data() {
+    let app = spawn_app().await;
+    settled_days(&app).await;
+    let user = app.create_user("shopper@console.test", Role::User).await;
+    let admin = app.create_user("operator@console.test", Role::Admin).await;
+    let browser = Browser::new(&app);
+    for token in [None, Some(app.token(user, Role::User)), Some(app.token(admin, Role::Admin))] {
+        for (method, path) in ROUTES {
+            let request = browser.http.request(method.parse().expect("method"), app.url(path));
+            let request = match &token {
+                Some(token) => request.bearer_auth(token),
+                None => request,
+            };
+            let answer = request.send().await.expect("request");
+            let status = answer.status();
+            let to = location(&answer).map(str::to_owned);
+            let body = answer.text().await.expect("body");
+            assert_eq!((status, to.as_deref()), (StatusCode::SEE_OTHER, Some("/console/login")), "{method} {path}");
+            assert!(body.is_empty(), "{method} {path} answered {body}");
+        }
+    }
+}

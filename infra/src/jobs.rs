@@ -1,0 +1,80 @@
+//! The batch job repository as operators read it: `settle-batch runs` and the console's Jobs page show the
+//! same executions from this one query.
+
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+
+/// An execution as listed (the status as stored: this is only shown).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecutionSummary {
+    pub id: i64,
+    pub job_name: String,
+    pub job_key: String,
+    pub status: String,
+    pub started_at: DateTime<Utc>,
+    pub ended_at: Option<DateTime<Utc>>,
+    pub rows_read: i64,
+    pub rows_written: i64,
+    pub discrepancies: i64,
+    /// Partitions that completed, and how many the run was split into when its parameters say so.
+    pub partitions_done: i64,
+    pub partitions: Option<i64>,
+    pub exit_message: Option<String>,
+}
+
+impl ExecutionSummary {
+    /// Milliseconds it ran (so far, while it runs).
+    pub fn took_ms(&self, now: DateTime<Utc>) -> i64 {
+        (self.ended_at.unwrap_or(now) - self.started_at).num_milliseconds().max(0)
+    }
+
+    /// Rows read per second of its run time.
+    pub fn rows_per_second(&self, now: DateTime<Utc>) -> i64 {
+        self.rows_read * 1_000 / self.took_ms(now).max(1)
+    }
+}
+
+/// Which executions to list: any field left out matches all.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExecutionFilter {
+    pub job: Option<String>,
+    pub status: Option<String>,
+}
+
+/// The latest executions matching `filter`, newest first.
+pub async fn recent(pool: &PgPool, filter: &ExecutionFilter, limit: i64) -> sqlx::Result<Vec<ExecutionSummary>> {
+    sqlx::query_as!(
+        ExecutionSummary,
+        r#"SELECT e.id, e.job_name, e.job_key, e.status, e.started_at, e.ended_at, e.rows_read, e.rows_written,
+                  e.discrepancies, e.exit_message,
+                  (SELECT count(*) FROM batch_partition_checkpoints c
+                   WHERE c.execution_id = e.id AND c.status = 'COMPLETED') AS "partitions_done!",
+                  CASE WHEN jsonb_typeof(e.parameters -> 'partitions') = 'number'
+                       THEN (e.parameters ->> 'partitions')::bigint END AS partitions
+           FROM batch_job_executions e
+           WHERE ($1::text IS NULL OR e.job_name = $1) AND ($2::text IS NULL OR e.status = $2)
+           ORDER BY e.started_at DESC, e.id DESC LIMIT $3"#,
+        filter.job,
+        filter.status,
+        limit
+    )
+    .fetch_all(pool)
+    .await
+}
+
+/// Every job name the repository has an execution of, for filters.
+pub async fn job_names(pool: &PgPool) -> sqlx::Result<Vec<String>> {
+    sqlx::query_scalar!("SELECT DISTINCT job_name FROM batch_job_executions ORDER BY job_name").fetch_all(pool).await
+}
+
+/// How many executions started since `since` are in each status, by status.
+pub async fn status_counts(pool: &PgPool, since: DateTime<Utc>) -> sqlx::Result<Vec<(String, i64)>> {
+    let rows = sqlx::query!(
+        r#"SELECT status, count(*) AS "count!" FROM batch_job_executions WHERE started_at >= $1
+           GROUP BY status ORDER BY status"#,
+        since
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(|row| (row.status, row.count)).collect())
+}
