@@ -99,7 +99,7 @@ pub async fn run(cli: BatchCli) -> anyhow::Result<Exit> {
         }
         Command::Stop { execution } => {
             let pool = infra::db::connect(&cli.postgres).await?;
-            match runs::request_stop(&pool, execution).await? {
+            match infra::jobs::request_stop(&pool, execution).await? {
                 Ok(()) => {
                     println!("execution {execution}: stop requested; it ends within one chunk as STOPPED");
                     Ok(Exit::Success)

@@ -37,6 +37,7 @@ impl ExecutionSummary {
 /// Which executions to list: any field left out matches all.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ExecutionFilter {
+    pub id: Option<i64>,
     pub job: Option<String>,
     pub status: Option<String>,
 }
@@ -53,13 +54,21 @@ pub async fn recent(pool: &PgPool, filter: &ExecutionFilter, limit: i64) -> sqlx
                        THEN (e.parameters ->> 'partitions')::bigint END AS partitions
            FROM batch_job_executions e
            WHERE ($1::text IS NULL OR e.job_name = $1) AND ($2::text IS NULL OR e.status = $2)
+             AND ($4::bigint IS NULL OR e.id = $4)
            ORDER BY e.started_at DESC, e.id DESC LIMIT $3"#,
         filter.job,
         filter.status,
-        limit
+        limit,
+        filter.id
     )
     .fetch_all(pool)
     .await
+}
+
+/// One execution, if there is such.
+pub async fn execution(pool: &PgPool, id: i64) -> sqlx::Result<Option<ExecutionSummary>> {
+    let filter = ExecutionFilter { id: Some(id), ..ExecutionFilter::default() };
+    Ok(recent(pool, &filter, 1).await?.into_iter().next())
 }
 
 /// Every job name the repository has an execution of, for filters.
@@ -77,4 +86,23 @@ pub async fn status_counts(pool: &PgPool, since: DateTime<Utc>) -> sqlx::Result<
     .fetch_all(pool)
     .await?;
     Ok(rows.into_iter().map(|row| (row.status, row.count)).collect())
+}
+
+/// Marks a running execution to stop (it ends within one chunk as STOPPED); the status it has otherwise
+/// (None: no such execution). `settle-batch stop` and the console's Stop both ask through this.
+pub async fn request_stop(pool: &PgPool, execution: i64) -> sqlx::Result<Result<(), Option<String>>> {
+    let asked = sqlx::query!(
+        "UPDATE batch_job_executions SET stop_requested_at = coalesce(stop_requested_at, now())
+         WHERE id = $1 AND status = 'STARTED'",
+        execution
+    )
+    .execute(pool)
+    .await?;
+    if asked.rows_affected() == 1 {
+        return Ok(Ok(()));
+    }
+    let status = sqlx::query_scalar!("SELECT status FROM batch_job_executions WHERE id = $1", execution)
+        .fetch_optional(pool)
+        .await?;
+    Ok(Err(status))
 }

@@ -2,16 +2,18 @@
 //! status through the URL (`?job=settle-sales&status=FAILED`), so a filtered view can be shared.
 
 use super::{
+    actions::{confirm, ConfirmedAction},
     page::{page, render, ConsoleError, Section},
     session::ConsoleAdmin,
 };
 use crate::AppState;
 use axum::{
-    extract::{Query, State},
+    extract::{Path, Query, State},
     http::StatusCode,
     response::Response,
 };
 use chrono::{Duration, Utc};
+use infra::accounts::console::{ActionOutcome, ConsoleAction};
 use infra::jobs::{self, ExecutionFilter, ExecutionSummary};
 use maud::{html, Markup};
 use serde::Deserialize;
@@ -36,7 +38,7 @@ impl JobsQuery {
             let message = format!("no such status {status:?}: one of {}", STATUSES.join(", "));
             return Err(ConsoleError::refused(StatusCode::BAD_REQUEST, message));
         }
-        Ok(ExecutionFilter { job: given(&self.job), status })
+        Ok(ExecutionFilter { id: None, job: given(&self.job), status })
     }
 }
 
@@ -97,7 +99,7 @@ fn executions(runs: &[ExecutionSummary], now: chrono::DateTime<Utc>) -> Markup {
                 thead { tr {
                     th { "id" } th { "job" } th { "key" } th { "status" } th { "started (UTC)" }
                     th.num { "took" } th.num { "partitions" } th.num { "rows read" } th.num { "rows/s" }
-                    th.num { "discrepancies" } th { "message" }
+                    th.num { "discrepancies" } th { "message" } th { "" }
                 } }
                 tbody {
                     @for run in runs {
@@ -110,6 +112,9 @@ fn executions(runs: &[ExecutionSummary], now: chrono::DateTime<Utc>) -> Markup {
                             td.num { (run.rows_read) } td.num { (run.rows_per_second(now)) }
                             td.num { (run.discrepancies) }
                             td.message { (run.exit_message.as_deref().unwrap_or("")) }
+                            td { @if run.status == "STARTED" {
+                                a.action href={ "/console/jobs/" (run.id) "/stop" } { "Stop" }
+                            } }
                         }
                     }
                 }
@@ -121,4 +126,37 @@ fn executions(runs: &[ExecutionSummary], now: chrono::DateTime<Utc>) -> Markup {
 /// Milliseconds as seconds with one decimal, in integer arithmetic.
 fn seconds(ms: i64) -> String {
     format!("{}.{} s", ms / 1_000, ms % 1_000 / 100)
+}
+
+/// Asks before stopping execution `id`.
+pub async fn confirm_stop(
+    State(state): State<AppState>,
+    admin: ConsoleAdmin,
+    Path(id): Path<i64>,
+) -> Result<Response, ConsoleError> {
+    let run = jobs::execution(&state.pool, id).await?.ok_or_else(|| unknown_execution(id))?;
+    let question = format!("Stop execution {id}, {} for {} ({})?", run.job_name, run.job_key, run.status);
+    let consequence = "It ends within one chunk as STOPPED; `settle-batch restart` or the console runs it on later.";
+    Ok(render(confirm(&admin, Section::Jobs, &question, consequence, &format!("/console/jobs/{id}/stop"), "Stop it")))
+}
+
+fn unknown_execution(id: i64) -> ConsoleError {
+    ConsoleError::refused(StatusCode::NOT_FOUND, format!("there is no execution {id}"))
+}
+
+/// Stops execution `id` through the function `settle-batch stop` uses, recorded with who and when.
+pub async fn stop(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    confirmed: ConfirmedAction,
+) -> Result<Response, ConsoleError> {
+    let outcome = match jobs::request_stop(&state.pool, id).await? {
+        Ok(()) => ActionOutcome::Done,
+        Err(None) => return Err(unknown_execution(id)),
+        Err(Some(status)) => {
+            ActionOutcome::Refused(format!("execution {id} is {status}: only a running one can be stopped"))
+        }
+    };
+    let done = format!("Stop requested: execution {id} ends within one chunk as STOPPED.");
+    confirmed.conclude(&state, (ConsoleAction::StopExecution, format!("execution {id}")), outcome, &done).await
 }

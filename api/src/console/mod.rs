@@ -4,10 +4,12 @@
 //! settle-api itself: it reads the same database and calls the same functions as the API and the CLI,
 //! with no second deployment to keep in step.
 
+mod actions;
 mod jobs;
 mod page;
 mod session;
 mod settlement;
+mod workers;
 
 use crate::AppState;
 use axum::{
@@ -31,6 +33,9 @@ pub fn router(state: AppState) -> Router {
         .route("/console/login", get(session::sign_in_page).post(session::sign_in))
         .route("/console/logout", post(session::sign_out))
         .route("/console/jobs", get(jobs::jobs_page))
+        .route("/console/jobs/{id}/stop", get(jobs::confirm_stop).post(jobs::stop))
+        .route("/console/workers", get(workers::workers_page))
+        .route("/console/workers/outbox/{id}/redrive", get(workers::confirm_redrive).post(workers::redrive))
         .route("/console/settlement", get(settlement::days_page))
         .route("/console/settlement/{date}", get(settlement::day_page))
         .route("/console/settlement/{date}/lines.csv", get(settlement::lines_csv))

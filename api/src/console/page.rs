@@ -11,22 +11,25 @@ use maud::{html, Markup, DOCTYPE};
 /// The console's pages, in the order its navigation lists them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Section {
+    Workers,
     Jobs,
     Settlement,
 }
 
 impl Section {
-    const ALL: [Section; 2] = [Section::Jobs, Section::Settlement];
+    const ALL: [Section; 3] = [Section::Workers, Section::Jobs, Section::Settlement];
 
     fn title(self) -> &'static str {
         match self {
+            Section::Workers => "Workers",
             Section::Jobs => "Jobs",
             Section::Settlement => "Settlement",
         }
     }
 
-    fn path(self) -> &'static str {
+    pub fn path(self) -> &'static str {
         match self {
+            Section::Workers => "/console/workers",
             Section::Jobs => "/console/jobs",
             Section::Settlement => "/console/settlement",
         }

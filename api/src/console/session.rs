@@ -55,7 +55,7 @@ impl FromRequestParts<AppState> for ConsoleAdmin {
     }
 }
 
-fn stale_form() -> ConsoleError {
+pub(super) fn stale_form() -> ConsoleError {
     ConsoleError::refused(
         StatusCode::FORBIDDEN,
         "this form's security token is missing or stale: reload the page and try again",

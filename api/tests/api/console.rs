@@ -275,10 +275,15 @@ async fn the_settlement_pages_show_each_day_its_totals_and_gates_and_download_it
 }
 
 /// Every console route, as the router has them (a new route gets a row here).
-const ROUTES: [(&str, &str); 7] = [
+const ROUTES: [(&str, &str); 12] = [
     ("GET", "/console"),
+    ("GET", "/console/workers"),
+    ("GET", "/console/workers/outbox/1/redrive"),
+    ("POST", "/console/workers/outbox/1/redrive"),
     ("GET", "/console/jobs"),
     ("GET", "/console/jobs?status=FAILED"),
+    ("GET", "/console/jobs/1/stop"),
+    ("POST", "/console/jobs/1/stop"),
     ("GET", "/console/settlement"),
     ("GET", "/console/settlement/2026-12-01"),
     ("GET", "/console/settlement/2026-12-01/lines.csv"),
@@ -307,4 +312,100 @@ async fn no_console_route_answers_an_anonymous_visitor_a_user_or_a_bearer_token_
             assert!(body.is_empty(), "{method} {path} answered {body}");
         }
     }
+}
+
+/// Follows the action link on `page` to its confirmation page: the path its form posts to, and its token.
+async fn confirmation(operator: &mut Browser<'_>, path: &str) -> (String, String) {
+    let page = operator.get(path).await.text().await.expect("page");
+    let at = page.find(r#"form class="confirm" method="post" action=""#).expect("a confirm form");
+    let action = page[at..].split("action=\"").nth(1).expect("action").split('"').next().expect("path").to_owned();
+    (action, hidden_csrf(&page[at..]))
+}
+
+async fn actions_recorded(app: &TestApp) -> Vec<(String, String, String)> {
+    sqlx::query_as("SELECT action, target, outcome FROM console_actions ORDER BY id")
+        .fetch_all(&app.env.pool)
+        .await
+        .expect("actions")
+}
+
+#[tokio::test]
+async fn an_admin_stops_a_running_execution_after_confirming_and_a_finished_one_is_refused_and_both_are_recorded() {
+    let app = spawn_app().await;
+    let (_, admin) = account(&app, "operator", ADMIN_PASSWORD, Role::Admin).await;
+    let running = execution(&app, "settle-sales", "STARTED", None).await;
+    let done = execution(&app, "reconcile-points", "COMPLETED", None).await;
+    let mut operator = Browser::new(&app);
+    operator.sign_in(&admin, ADMIN_PASSWORD).await;
+    let jobs = operator.get("/console/jobs").await.text().await.expect("page");
+    assert!(jobs.contains(&format!(r#"href="/console/jobs/{running}/stop""#)), "a running execution has Stop");
+    assert!(!jobs.contains(&format!(r#"href="/console/jobs/{done}/stop""#)), "a completed one has not");
+
+    let (path, csrf) = confirmation(&mut operator, &format!("/console/jobs/{running}/stop")).await;
+    assert_eq!(path, format!("/console/jobs/{running}/stop"));
+    assert!(actions_recorded(&app).await.is_empty(), "the confirmation page changes nothing");
+    assert_eq!(operator.post(&path, &[("csrf", "stale")]).await.status(), StatusCode::FORBIDDEN);
+    let stopped = operator.post(&path, &[("csrf", &csrf)]).await;
+    assert_eq!(stopped.status(), StatusCode::OK);
+    assert!(stopped.text().await.expect("page").contains("Stop requested"));
+    let requested: bool =
+        sqlx::query_scalar("SELECT stop_requested_at IS NOT NULL FROM batch_job_executions WHERE id = $1")
+            .bind(running)
+            .fetch_one(&app.env.pool)
+            .await
+            .expect("row");
+    assert!(requested, "the same request as settle-batch stop");
+
+    let refused = operator.post(&format!("/console/jobs/{done}/stop"), &[("csrf", &csrf)]).await;
+    assert_eq!(refused.status(), StatusCode::CONFLICT);
+    assert!(refused.text().await.expect("page").contains("is COMPLETED: only a running one can be stopped"));
+    let who: String =
+        sqlx::query_scalar("SELECT DISTINCT u.email FROM console_actions a JOIN users u ON u.id = a.user_id")
+            .fetch_one(&app.env.pool)
+            .await
+            .expect("who");
+    assert_eq!(who, admin);
+    let expected = [
+        ("STOP_EXECUTION".to_owned(), format!("execution {running}"), "DONE".to_owned()),
+        ("STOP_EXECUTION".to_owned(), format!("execution {done}"), "REFUSED".to_owned()),
+    ];
+    assert_eq!(actions_recorded(&app).await, expected);
+}
+
+#[tokio::test]
+async fn an_admin_re_drives_a_parked_outbox_row_once_from_the_workers_page() {
+    let app = spawn_app().await;
+    let (_, admin) = account(&app, "operator", ADMIN_PASSWORD, Role::Admin).await;
+    let row: i64 = sqlx::query_scalar(
+        "INSERT INTO outbox_events (event_id, aggregate_type, aggregate_id, event_type, payload, attempts, last_error, parked_at)
+         VALUES (gen_random_uuid(), 'order', '77', 'OrderPaid', '{}', 5, 'broker refused: message too large', now())
+         RETURNING id",
+    )
+    .fetch_one(&app.env.pool)
+    .await
+    .expect("a parked row");
+    let mut operator = Browser::new(&app);
+    operator.sign_in(&admin, ADMIN_PASSWORD).await;
+    let workers = operator.get("/console/workers").await.text().await.expect("page");
+    let parked = workers.split(r#"data-counter="outbox-parked""#).nth(1).expect("the parked counter");
+    assert!(parked.contains(r#"<span class="count">1</span>"#), "one parked");
+    assert!(workers.contains("broker refused: message too large"));
+
+    let (path, csrf) = confirmation(&mut operator, &format!("/console/workers/outbox/{row}/redrive")).await;
+    assert_eq!(operator.post(&path, &[]).await.status(), StatusCode::FORBIDDEN, "no token");
+    let redriven = operator.post(&path, &[("csrf", &csrf)]).await;
+    assert_eq!(redriven.status(), StatusCode::OK);
+    let (parked_at, attempts): (Option<chrono::DateTime<chrono::Utc>>, i32) =
+        sqlx::query_as("SELECT parked_at, attempts FROM outbox_events WHERE id = $1")
+            .bind(row)
+            .fetch_one(&app.env.pool)
+            .await
+            .expect("row");
+    assert_eq!((parked_at, attempts), (None, 0), "queued again, as settle-batch outbox retry does");
+    assert_eq!(operator.post(&path, &[("csrf", &csrf)]).await.status(), StatusCode::CONFLICT, "once");
+
+    let after = operator.get("/console/workers").await.text().await.expect("page");
+    assert!(after.contains(&admin) && after.contains(&format!("outbox row {row}")), "the re-drive with who did it");
+    let outcomes: Vec<String> = actions_recorded(&app).await.into_iter().map(|(_, _, outcome)| outcome).collect();
+    assert_eq!(outcomes, ["DONE", "REFUSED"]);
 }

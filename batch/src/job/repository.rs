@@ -208,25 +208,6 @@ pub async fn stop_requested(pool: &PgPool, execution: i64) -> sqlx::Result<bool>
     .map(|requested| requested.unwrap_or(false))
 }
 
-/// Marks a running execution to stop; the status it has otherwise (None: no such execution).
-pub async fn request_stop(pool: &PgPool, execution: i64) -> sqlx::Result<Result<(), Option<String>>> {
-    let asked = sqlx::query!(
-        "UPDATE batch_job_executions SET stop_requested_at = coalesce(stop_requested_at, now())
-         WHERE id = $1 AND status = $2",
-        execution,
-        JobStatus::Started as JobStatus
-    )
-    .execute(pool)
-    .await?;
-    if asked.rows_affected() == 1 {
-        return Ok(Ok(()));
-    }
-    let status = sqlx::query_scalar!("SELECT status FROM batch_job_executions WHERE id = $1", execution)
-        .fetch_optional(pool)
-        .await?;
-    Ok(Err(status))
-}
-
 /// What `restart` may run again.
 pub enum Restartable {
     /// The job's name and the arguments it recorded.

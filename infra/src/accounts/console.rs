@@ -2,7 +2,8 @@
 //! (so a password change or a sign-out revokes it like any other session) with an opaque cookie token,
 //! stored only as its SHA-256. Each request looks the session up and reads the role from the users row
 //! then, so an admin demoted or a session revoked is out at their next click. The session's CSRF token is
-//! derived from its cookie token: a page can carry it, another site cannot compute it.
+//! derived from its cookie token: a page can carry it, another site cannot compute it. What an admin does
+//! from the console is recorded here too, done or refused, with who and when.
 
 use super::refresh::{begin_family, digest, expiry, new_token, revoke, Revocation};
 use domain::UserId;
@@ -85,4 +86,72 @@ mod tests {
         assert_ne!(super::csrf_of(&a), a);
         assert_ne!(super::csrf_of(&a), super::digest(&a), "not the stored digest either");
     }
+}
+
+/// An action an admin can take from the console (the table's CHECK lists the same).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::Type)]
+#[sqlx(type_name = "text", rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ConsoleAction {
+    StopExecution,
+    RedriveOutboxRow,
+}
+
+/// What an action came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ActionOutcome {
+    Done,
+    /// Not allowed now, and why (shown to the admin as well).
+    Refused(String),
+}
+
+/// Records that `user` took `action` on `target` and what it came to.
+pub async fn record_action(
+    pool: &PgPool,
+    user: UserId,
+    action: ConsoleAction,
+    target: &str,
+    outcome: &ActionOutcome,
+    trace_id: Option<&str>,
+) -> sqlx::Result<()> {
+    let (outcome, detail) = match outcome {
+        ActionOutcome::Done => ("DONE", None),
+        ActionOutcome::Refused(why) => ("REFUSED", Some(why.as_str())),
+    };
+    sqlx::query!(
+        "INSERT INTO console_actions (user_id, action, target, outcome, detail, trace_id) VALUES ($1, $2, $3, $4, $5, $6)",
+        user.get(),
+        action as ConsoleAction,
+        target,
+        outcome,
+        detail,
+        trace_id
+    )
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// A recorded console action, for the pages that list them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedAction {
+    pub email: String,
+    pub action: String,
+    pub target: String,
+    pub outcome: String,
+    pub detail: Option<String>,
+    pub at: chrono::DateTime<chrono::Utc>,
+}
+
+/// The latest `limit` actions of these kinds, newest first.
+pub async fn recent_actions(pool: &PgPool, kinds: &[ConsoleAction], limit: i64) -> sqlx::Result<Vec<RecordedAction>> {
+    sqlx::query_as!(
+        RecordedAction,
+        r#"SELECT u.email, a.action, a.target, a.outcome, a.detail, a.at
+           FROM console_actions a JOIN users u ON u.id = a.user_id
+           WHERE a.action = ANY($1) ORDER BY a.at DESC, a.id DESC LIMIT $2"#,
+        kinds as &[ConsoleAction],
+        limit
+    )
+    .fetch_all(pool)
+    .await
 }

@@ -57,3 +57,14 @@ pub async fn retry(pool: &PgPool, id: i64) -> sqlx::Result<bool> {
     tx.commit().await?;
     Ok(retried == 1)
 }
+
+/// The relay's queue now: rows not sent and not parked, and when the oldest of them was written.
+pub async fn backlog(pool: &PgPool) -> sqlx::Result<(i64, Option<DateTime<Utc>>)> {
+    let row = sqlx::query!(
+        r#"SELECT count(*) AS "unsent!", min(created_at) AS oldest FROM outbox_events
+           WHERE sent_at IS NULL AND parked_at IS NULL"#
+    )
+    .fetch_one(pool)
+    .await?;
+    Ok((row.unsent, row.oldest))
+}

@@ -1,0 +1,93 @@
+//! Workers: the outbox the relay drains, counters first (rows waiting, the oldest one's age, rows parked),
+//! then the parked rows, each re-driven through the function `settle-batch outbox retry` uses, and the
+//! latest re-drives with who did them.
+
+use super::{
+    actions::{confirm, ConfirmedAction},
+    page::{page, render, ConsoleError, Section},
+    session::ConsoleAdmin,
+};
+use crate::AppState;
+use axum::{
+    extract::{Path, State},
+    response::Response,
+};
+use chrono::Utc;
+use infra::{
+    accounts::console::{recent_actions, ActionOutcome, ConsoleAction},
+    outbox::parked,
+};
+use maud::html;
+
+const PARKED_SHOWN: i64 = 100;
+const ACTIONS_SHOWN: i64 = 10;
+
+pub async fn workers_page(State(state): State<AppState>, admin: ConsoleAdmin) -> Result<Response, ConsoleError> {
+    let pool = &state.pool;
+    let ((waiting, oldest), parked_count, rows, actions) = tokio::try_join!(
+        parked::backlog(pool),
+        parked::count(pool),
+        parked::list(pool, PARKED_SHOWN),
+        recent_actions(pool, &[ConsoleAction::RedriveOutboxRow], ACTIONS_SHOWN),
+    )?;
+    let oldest_secs = oldest.map_or(0, |oldest| (Utc::now() - oldest).num_seconds().max(0));
+    let body = html! {
+        section.counters aria-label="The outbox now" {
+            div.counter data-counter="outbox-waiting" { span.count { (waiting) } span.label { "outbox rows waiting" } }
+            div.counter data-counter="outbox-oldest" { span.count { (oldest_secs) " s" } span.label { "oldest waiting" } }
+            div.counter data-counter="outbox-parked" data-status=(if parked_count > 0 { "FAILED" } else { "COMPLETED" }) {
+                span.count { (parked_count) } span.label { "parked" }
+            }
+        }
+        h2 { "Parked outbox rows" }
+        @if rows.is_empty() { p.empty { "None: every event is delivered or on its way." } } @else {
+            table.parked {
+                thead { tr { th { "id" } th { "aggregate" } th { "event" } th.num { "attempts" } th { "parked (UTC)" }
+                             th.num { "waiting behind" } th { "last error" } th { "" } } }
+                tbody { @for row in &rows {
+                    tr data-outbox-row=(row.id) {
+                        td { (row.id) } td { (row.aggregate_type) "/" (row.aggregate_id) } td { (row.event_type) }
+                        td.num { (row.attempts) } td { (row.parked_at.format("%Y-%m-%d %H:%M:%S")) }
+                        td.num { (row.waiting) } td.message { (row.last_error.as_deref().unwrap_or("")) }
+                        td { a.action href={ "/console/workers/outbox/" (row.id) "/redrive" } { "Re-drive" } }
+                    }
+                } }
+            }
+        }
+        h2 { "Latest re-drives" }
+        @if actions.is_empty() { p.empty { "None yet." } } @else {
+            table.actions {
+                thead { tr { th { "when (UTC)" } th { "who" } th { "row" } th { "outcome" } } }
+                tbody { @for action in &actions {
+                    tr { td { (action.at.format("%Y-%m-%d %H:%M:%S")) } td { (action.email) } td { (action.target) }
+                         td { (action.outcome) @if let Some(detail) = &action.detail { ": " (detail) } } }
+                } }
+            }
+        }
+    };
+    Ok(render(page("Workers", Some(&admin), Some(Section::Workers), body)))
+}
+
+/// Asks before re-driving parked row `id`.
+pub async fn confirm_redrive(admin: ConsoleAdmin, Path(id): Path<i64>) -> Result<Response, ConsoleError> {
+    let question = format!("Re-drive parked outbox row {id}?");
+    let consequence = "The relay sends it again with a fresh attempt count, then the rows of its aggregate behind it.";
+    let path = format!("/console/workers/outbox/{id}/redrive");
+    Ok(render(confirm(&admin, Section::Workers, &question, consequence, &path, "Re-drive it")))
+}
+
+/// Re-drives parked row `id` through `parked::retry`, recorded with who and when.
+pub async fn redrive(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    confirmed: ConfirmedAction,
+) -> Result<Response, ConsoleError> {
+    let outcome = if parked::retry(&state.pool, id).await? {
+        ActionOutcome::Done
+    } else {
+        ActionOutcome::Refused(format!("outbox row {id} is not parked (re-driven already, or no such row)"))
+    };
+    let done = format!("Outbox row {id} is queued again.");
+    let target = (ConsoleAction::RedriveOutboxRow, format!("outbox row {id}"));
+    confirmed.conclude(&state, target, outcome, &done).await
+}
