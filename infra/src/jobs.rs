@@ -20,6 +20,8 @@ pub struct ExecutionSummary {
     pub partitions_done: i64,
     pub partitions: Option<i64>,
     pub exit_message: Option<String>,
+    /// Someone asked it to stop; it ends within one chunk.
+    pub stop_requested: bool,
 }
 
 impl ExecutionSummary {
@@ -47,7 +49,7 @@ pub async fn recent(pool: &PgPool, filter: &ExecutionFilter, limit: i64) -> sqlx
     sqlx::query_as!(
         ExecutionSummary,
         r#"SELECT e.id, e.job_name, e.job_key, e.status, e.started_at, e.ended_at, e.rows_read, e.rows_written,
-                  e.discrepancies, e.exit_message,
+                  e.discrepancies, e.exit_message, e.stop_requested_at IS NOT NULL AS "stop_requested!",
                   (SELECT count(*) FROM batch_partition_checkpoints c
                    WHERE c.execution_id = e.id AND c.status = 'COMPLETED') AS "partitions_done!",
                   CASE WHEN jsonb_typeof(e.parameters -> 'partitions') = 'number'

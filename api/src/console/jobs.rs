@@ -113,7 +113,9 @@ fn executions(runs: &[ExecutionSummary], now: chrono::DateTime<Utc>) -> Markup {
                             td.num { (run.discrepancies) }
                             td.message { (run.exit_message.as_deref().unwrap_or("")) }
                             td { @if run.status == "STARTED" {
-                                a.action href={ "/console/jobs/" (run.id) "/stop" } { "Stop" }
+                                @if run.stop_requested { span.stopping { "stopping…" } } @else {
+                                    a.action href={ "/console/jobs/" (run.id) "/stop" } { "Stop" }
+                                }
                             } }
                         }
                     }

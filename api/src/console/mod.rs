@@ -40,6 +40,7 @@ pub fn router(state: AppState) -> Router {
         .route("/console/settlement/{date}", get(settlement::day_page))
         .route("/console/settlement/{date}/lines.csv", get(settlement::lines_csv))
         .route("/console/assets/console.css", get(stylesheet))
+        .route("/console/assets/favicon.svg", get(favicon))
         .layer(from_fn(security_headers))
         .with_state(state)
 }
@@ -52,6 +53,12 @@ async fn home(_admin: ConsoleAdmin) -> Redirect {
 async fn stylesheet() -> Response {
     let css = include_str!("console.css");
     ([(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "max-age=3600")], css).into_response()
+}
+
+/// Named by every page, so the browser asks for no `/favicon.ico` outside the console.
+async fn favicon() -> Response {
+    let svg = include_str!("favicon.svg");
+    ([(header::CONTENT_TYPE, "image/svg+xml"), (header::CACHE_CONTROL, "max-age=86400")], svg).into_response()
 }
 
 async fn security_headers(request: Request, next: Next) -> Response {

@@ -47,6 +47,7 @@ pub fn page(title: &str, admin: Option<&ConsoleAdmin>, current: Option<Section>,
                 meta name="color-scheme" content="light dark";
                 title { (title) " · settle console" }
                 link rel="stylesheet" href="/console/assets/console.css";
+                link rel="icon" href="/console/assets/favicon.svg" type="image/svg+xml";
             }
             body {
                 header {

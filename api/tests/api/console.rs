@@ -356,6 +356,8 @@ async fn an_admin_stops_a_running_execution_after_confirming_and_a_finished_one_
             .expect("row");
     assert!(requested, "the same request as settle-batch stop");
 
+    let after = operator.get("/console/jobs").await.text().await.expect("page");
+    assert!(!after.contains(&format!(r#"href="/console/jobs/{running}/stop""#)), "stopping: no second Stop");
     let refused = operator.post(&format!("/console/jobs/{done}/stop"), &[("csrf", &csrf)]).await;
     assert_eq!(refused.status(), StatusCode::CONFLICT);
     assert!(refused.text().await.expect("page").contains("is COMPLETED: only a running one can be stopped"));
