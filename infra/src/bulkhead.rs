@@ -39,6 +39,11 @@ impl Bulkhead {
         self.name
     }
 
+    /// Callers inside now (working or queued), and how many may be.
+    pub fn occupancy(&self) -> (usize, usize) {
+        (self.inside.load(Ordering::SeqCst).min(self.capacity), self.capacity)
+    }
+
     /// A place inside, taken before any other work so that a refusal costs nothing but its answer.
     pub fn admit(&self) -> Result<Place, Full> {
         let ahead = self.inside.fetch_add(1, Ordering::SeqCst);

@@ -1,11 +1,13 @@
 // The console in Chromium, as scripts/console-browser runs it: every check that fails is listed, then the
 // process exits 1. Arguments: base URL, screenshot directory, admin e-mail, user e-mail, password, a
-// running execution, a parked outbox row, a settled day.
+// running execution, a parked outbox row, a settled day, an open coupon policy (changed through psql at
+// DATABASE_URL while the Now page watches).
+const { execFileSync } = require('child_process');
 const { chromium } = require('playwright-core');
 const fs = require('fs');
 const path = require('path');
 
-const [base, out, adminEmail, userEmail, password, running, parked, day] = process.argv.slice(2);
+const [base, out, adminEmail, userEmail, password, running, parked, day, policy] = process.argv.slice(2);
 const failures = [];
 const check = (holds, what) => { if (!holds) failures.push(what); };
 
@@ -45,7 +47,21 @@ async function main() {
   check(page.url() === `${base}/console/login`, 'a user gets no console page');
 
   await signIn(page, adminEmail);
-  check(page.url() === `${base}/console/jobs`, `an admin lands on Jobs (at ${page.url()})`);
+  check(page.url() === `${base}/console/now`, `an admin lands on Now (at ${page.url()})`);
+  const left = `tr[data-policy="${policy}"] td.left`;
+  check((await page.textContent(left)) === '100', 'the policy has all 100 left');
+  await page.waitForSelector('#stock-chart canvas', { timeout: 5000 });
+  execFileSync('psql', ['-qc', `UPDATE coupon_policies SET issued_quantity = 40 WHERE id = ${policy}`, process.env.DATABASE_URL]);
+  const changed = Date.now();
+  try {
+    await page.waitForFunction((selector) => document.querySelector(selector).textContent === '60', left, { timeout: 2000 });
+  } catch (error) {
+    check(false, 'the stock left did not change on the page within 2 s');
+  }
+  check(Date.now() - changed <= 2000, `the change showed in ${Date.now() - changed} ms`);
+  await page.waitForFunction(() => Number(document.getElementById('stock-chart').dataset.points) >= 2, null, { timeout: 3000 });
+  await shoot('now');
+  await page.goto(`${base}/console/jobs`);
   check(await page.isVisible('tr .status[data-status="FAILED"]'), 'the FAILED job is shown');
   await shoot('jobs');
 

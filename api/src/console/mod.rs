@@ -5,7 +5,9 @@
 //! with no second deployment to keep in step.
 
 mod actions;
+mod assets;
 mod jobs;
+mod now;
 mod page;
 mod session;
 mod settlement;
@@ -16,7 +18,7 @@ use axum::{
     extract::Request,
     http::{header, HeaderValue},
     middleware::{from_fn, Next},
-    response::{IntoResponse, Redirect, Response},
+    response::{Redirect, Response},
     routing::{get, post},
     Router,
 };
@@ -34,31 +36,20 @@ pub fn router(state: AppState) -> Router {
         .route("/console/logout", post(session::sign_out))
         .route("/console/jobs", get(jobs::jobs_page))
         .route("/console/jobs/{id}/stop", get(jobs::confirm_stop).post(jobs::stop))
+        .route("/console/now", get(now::now_page))
+        .route("/console/now/stream", get(now::now_stream))
         .route("/console/workers", get(workers::workers_page))
         .route("/console/workers/outbox/{id}/redrive", get(workers::confirm_redrive).post(workers::redrive))
         .route("/console/settlement", get(settlement::days_page))
         .route("/console/settlement/{date}", get(settlement::day_page))
         .route("/console/settlement/{date}/lines.csv", get(settlement::lines_csv))
-        .route("/console/assets/console.css", get(stylesheet))
-        .route("/console/assets/favicon.svg", get(favicon))
+        .route("/console/assets/{name}", get(assets::asset))
         .layer(from_fn(security_headers))
         .with_state(state)
 }
 
 async fn home(_admin: ConsoleAdmin) -> Redirect {
-    Redirect::to("/console/jobs")
-}
-
-/// Compiled in: the console loads nothing from the network.
-async fn stylesheet() -> Response {
-    let css = include_str!("console.css");
-    ([(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "max-age=3600")], css).into_response()
-}
-
-/// Named by every page, so the browser asks for no `/favicon.ico` outside the console.
-async fn favicon() -> Response {
-    let svg = include_str!("favicon.svg");
-    ([(header::CONTENT_TYPE, "image/svg+xml"), (header::CACHE_CONTROL, "max-age=86400")], svg).into_response()
+    Redirect::to("/console/now")
 }
 
 async fn security_headers(request: Request, next: Next) -> Response {

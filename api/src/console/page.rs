@@ -1,6 +1,9 @@
 //! The frame every console page shares, and its error pages.
 
-use super::session::ConsoleAdmin;
+use super::{
+    assets::{CHART_STYLESHEET, LIVE_SCRIPTS},
+    session::ConsoleAdmin,
+};
 use crate::http::ApiError;
 use axum::{
     http::StatusCode,
@@ -11,16 +14,18 @@ use maud::{html, Markup, DOCTYPE};
 /// The console's pages, in the order its navigation lists them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Section {
+    Now,
     Workers,
     Jobs,
     Settlement,
 }
 
 impl Section {
-    const ALL: [Section; 3] = [Section::Workers, Section::Jobs, Section::Settlement];
+    const ALL: [Section; 4] = [Section::Now, Section::Workers, Section::Jobs, Section::Settlement];
 
     fn title(self) -> &'static str {
         match self {
+            Section::Now => "Now",
             Section::Workers => "Workers",
             Section::Jobs => "Jobs",
             Section::Settlement => "Settlement",
@@ -29,6 +34,7 @@ impl Section {
 
     pub fn path(self) -> &'static str {
         match self {
+            Section::Now => "/console/now",
             Section::Workers => "/console/workers",
             Section::Jobs => "/console/jobs",
             Section::Settlement => "/console/settlement",
@@ -38,6 +44,16 @@ impl Section {
 
 /// A whole page: `body` inside the frame, with the navigation and the admin's sign-out form when signed in.
 pub fn page(title: &str, admin: Option<&ConsoleAdmin>, current: Option<Section>, body: Markup) -> Markup {
+    frame(title, admin, current, body, false)
+}
+
+/// A page whose live parts update over Server-Sent Events (htmx) and draw charts (uPlot); without
+/// JavaScript it is the same page, as of when it was loaded.
+pub fn live_page(title: &str, admin: &ConsoleAdmin, current: Section, body: Markup) -> Markup {
+    frame(title, Some(admin), Some(current), body, true)
+}
+
+fn frame(title: &str, admin: Option<&ConsoleAdmin>, current: Option<Section>, body: Markup, live: bool) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -48,6 +64,12 @@ pub fn page(title: &str, admin: Option<&ConsoleAdmin>, current: Option<Section>,
                 title { (title) " · settle console" }
                 link rel="stylesheet" href="/console/assets/console.css";
                 link rel="icon" href="/console/assets/favicon.svg" type="image/svg+xml";
+                @if live {
+                    // No inline <style> from htmx: the CSP allows none.
+                    meta name="htmx-config" content=r#"{"includeIndicatorStyles":false}"#;
+                    link rel="stylesheet" href={ "/console/assets/" (CHART_STYLESHEET) };
+                    @for script in LIVE_SCRIPTS { script src={ "/console/assets/" (script) } defer {} }
+                }
             }
             body {
                 header {

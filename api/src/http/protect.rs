@@ -34,6 +34,12 @@ pub struct Bulkheads {
     pub accounts: Bulkhead,
 }
 
+impl Bulkheads {
+    pub fn all(&self) -> [&Bulkhead; 4] {
+        [&self.issuance, &self.points, &self.shop, &self.accounts]
+    }
+}
+
 #[derive(Clone)]
 pub struct Protection {
     pub enabled: bool,

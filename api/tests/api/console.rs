@@ -275,8 +275,10 @@ async fn the_settlement_pages_show_each_day_its_totals_and_gates_and_download_it
 }
 
 /// Every console route, as the router has them (a new route gets a row here).
-const ROUTES: [(&str, &str); 12] = [
+const ROUTES: [(&str, &str); 14] = [
     ("GET", "/console"),
+    ("GET", "/console/now"),
+    ("GET", "/console/now/stream"),
     ("GET", "/console/workers"),
     ("GET", "/console/workers/outbox/1/redrive"),
     ("POST", "/console/workers/outbox/1/redrive"),
@@ -410,4 +412,58 @@ async fn an_admin_re_drives_a_parked_outbox_row_once_from_the_workers_page() {
     assert!(after.contains(&admin) && after.contains(&format!("outbox row {row}")), "the re-drive with who did it");
     let outcomes: Vec<String> = actions_recorded(&app).await.into_iter().map(|(_, _, outcome)| outcome).collect();
     assert_eq!(outcomes, ["DONE", "REFUSED"]);
+}
+
+/// Reads the Server-Sent Events of `stream` until a `now` event satisfies `wanted`, for at most `within`:
+/// that event's data.
+async fn now_event(
+    stream: &mut Response,
+    within: std::time::Duration,
+    wanted: impl Fn(&str) -> bool,
+) -> Option<String> {
+    let deadline = tokio::time::Instant::now() + within;
+    let mut text = String::new();
+    loop {
+        let chunk = tokio::time::timeout_at(deadline, stream.chunk()).await.ok()?.expect("the stream")?;
+        text.push_str(std::str::from_utf8(&chunk).expect("utf-8"));
+        while let Some(end) = text.find("\n\n") {
+            let event: String = text.drain(..end + 2).collect();
+            let data: String = event.lines().filter_map(|line| line.strip_prefix("data: ")).collect();
+            if event.lines().any(|line| line == "event: now") && wanted(&data) {
+                return Some(data);
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_now_page_shows_a_policys_stock_left_and_its_stream_sends_a_change_within_two_seconds() {
+    let app = spawn_app().await;
+    let (_, admin) = account(&app, "operator", ADMIN_PASSWORD, Role::Admin).await;
+    let policy = crate::coupons::support::create_policy(&app, crate::coupons::support::policy_body(50)).await;
+    let mut operator = Browser::new(&app);
+    operator.sign_in(&admin, ADMIN_PASSWORD).await;
+
+    let page = operator.get("/console/now").await.text().await.expect("page");
+    let row = page.split(&format!(r#"data-policy="{policy}""#)).nth(1).expect("the policy's row");
+    assert!(row.contains(r#"<td class="num left">50</td>"#), "all 50 left: {row}");
+    assert!(
+        page.contains(r#"sse-connect="/console/now/stream""#) && page.contains("/console/assets/htmx-2.0.11.min.js")
+    );
+    for bulkhead in ["issuance", "points", "shop", "accounts"] {
+        assert!(page.contains(&format!(r#"data-bulkhead="{bulkhead}""#)), "bulkhead {bulkhead}");
+    }
+
+    let mut stream = operator.get("/console/now/stream").await;
+    assert_eq!(stream.headers()[header::CONTENT_TYPE], "text/event-stream");
+    let first = now_event(&mut stream, std::time::Duration::from_secs(2), |data| data.contains("data-policy")).await;
+    assert!(first.is_some(), "an event within 2 s");
+    sqlx::query("UPDATE coupon_policies SET issued_quantity = 13 WHERE id = $1")
+        .bind(policy)
+        .execute(&app.env.pool)
+        .await
+        .expect("issued");
+    let left_37 = r#"<td class="num left">37</td>"#;
+    let changed = now_event(&mut stream, std::time::Duration::from_secs(2), |data| data.contains(left_37)).await;
+    assert!(changed.is_some(), "the change reached the stream within 2 s");
 }

@@ -1,0 +1,135 @@
+//! Now: what a promotion's operators watch during a rush. Counters first (orders and coupons of the last
+//! minute), then the coupon policies open for issuance with the stock they have left and a chart of it,
+//! then this process's circuit breakers and bulkheads and where Redis is. The live part is re-rendered
+//! every second on one Server-Sent Events stream per page (htmx swaps it in; console.js feeds the chart
+//! from the numbers it carries); without JavaScript the page shows the same as of its loading.
+
+use super::{
+    page::{live_page, render, ConsoleError, Section},
+    session::ConsoleAdmin,
+};
+use crate::AppState;
+use axum::{
+    extract::State,
+    response::{
+        sse::{Event, KeepAlive, Sse},
+        Response,
+    },
+};
+use futures::{stream, Stream};
+use maud::{html, Markup, PreEscaped};
+use serde::Serialize;
+use std::{convert::Infallible, time::Duration};
+
+/// How often the live part is sent again: the page shows a change within this (the issue asks for 2 s).
+const TICK: Duration = Duration::from_secs(1);
+/// The policies shown: those open for issuance, latest window first.
+const POLICIES_SHOWN: i64 = 8;
+
+/// A coupon policy's stock as the database has it (issued counts what the issuance workers committed).
+#[derive(Debug, Clone, Serialize)]
+struct PolicyStock {
+    id: i64,
+    name: String,
+    total: i64,
+    issued: i64,
+}
+
+/// One reading of everything the live part shows.
+struct Reading {
+    orders_last_minute: i64,
+    coupons_last_minute: i64,
+    policies: Vec<PolicyStock>,
+}
+
+async fn read(state: &AppState) -> sqlx::Result<Reading> {
+    let pool = &state.pool;
+    let counts = sqlx::query!(
+        r#"SELECT (SELECT count(*) FROM orders WHERE created_at > now() - interval '1 minute') AS "orders!",
+                  (SELECT count(*) FROM coupons WHERE issued_at > now() - interval '1 minute') AS "coupons!""#
+    )
+    .fetch_one(pool);
+    let policies = sqlx::query_as!(
+        PolicyStock,
+        r#"SELECT id, name, total_quantity::bigint AS "total!", issued_quantity::bigint AS "issued!"
+           FROM coupon_policies WHERE now() BETWEEN issue_starts_at AND issue_ends_at
+           ORDER BY issue_starts_at DESC, id DESC LIMIT $1"#,
+        POLICIES_SHOWN
+    )
+    .fetch_all(pool);
+    let (counts, policies) = tokio::try_join!(counts, policies)?;
+    Ok(Reading { orders_last_minute: counts.orders, coupons_last_minute: counts.coupons, policies })
+}
+
+/// The live part: the counters, the policies, the process's protections, and the chart's numbers.
+fn live(state: &AppState, reading: &Reading) -> Markup {
+    // Raw in its script block (a browser decodes no entities there); `<` escaped inside the JSON strings,
+    // so no policy name can close the block.
+    let chart = serde_json::to_string(&reading.policies).unwrap_or_else(|_| "[]".to_owned()).replace('<', "\\u003c");
+    html! {
+        section.counters aria-label="The last minute" {
+            div.counter data-counter="orders-per-minute" { span.count { (reading.orders_last_minute) } span.label { "orders / min" } }
+            div.counter data-counter="coupons-per-minute" { span.count { (reading.coupons_last_minute) } span.label { "coupons issued / min" } }
+        }
+        h2 { "Coupon policies open for issuance" }
+        @if reading.policies.is_empty() { p.empty { "None open now." } } @else {
+            table.policies {
+                thead { tr { th { "policy" } th.num { "quantity" } th.num { "issued" } th.num { "left" } } }
+                tbody { @for policy in &reading.policies {
+                    tr data-policy=(policy.id) {
+                        td { (policy.name) } td.num { (policy.total) } td.num { (policy.issued) }
+                        td.num.left { (policy.total - policy.issued) }
+                    }
+                } }
+            }
+        }
+        // Read by console.js after each swap; a JSON script block runs nothing, so the CSP allows it.
+        script #stock-data type="application/json" { (PreEscaped(chart)) }
+        h2 { "This process" }
+        table.protections {
+            thead { tr { th { "" } th { "name" } th { "state" } } }
+            tbody {
+                @for breaker in [state.redis.breaker(), &state.broker, state.payments.breaker()] {
+                    tr data-breaker=(breaker.name()) { td { "circuit breaker" } td { (breaker.name()) }
+                        td { span.status data-status=(breaker.state()) { (breaker.state()) } } }
+                }
+                @for bulkhead in state.protection.bulkheads.all() {
+                    @let (inside, capacity) = bulkhead.occupancy();
+                    tr data-bulkhead=(bulkhead.name()) { td { "bulkhead" } td { (bulkhead.name()) }
+                        td { (inside) " of " (capacity) " inside" } }
+                }
+                tr { td { "Redis" } td { "master" } td { (state.redis.master().unwrap_or_else(|| "single server".to_owned())) } }
+            }
+        }
+    }
+}
+
+pub async fn now_page(State(state): State<AppState>, admin: ConsoleAdmin) -> Result<Response, ConsoleError> {
+    let reading = read(&state).await?;
+    let body = html! {
+        div #now-live hx-ext="sse" sse-connect="/console/now/stream" sse-swap="now" { (live(&state, &reading)) }
+        h2 { "Stock left" }
+        div #stock-chart aria-label="Coupons left per policy over the time this page is open" {}
+    };
+    Ok(render(live_page("Now", &admin, Section::Now, body)))
+}
+
+/// The live part again every `TICK`, for as long as the page stays open; a reading that fails is
+/// skipped (the page keeps its last one) rather than ending the stream.
+pub async fn now_stream(
+    State(state): State<AppState>,
+    _admin: ConsoleAdmin,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let ticks = stream::unfold((state, tokio::time::interval(TICK)), |(state, mut interval)| async move {
+        interval.tick().await;
+        let event = match read(&state).await {
+            Ok(reading) => Event::default().event("now").data(live(&state, &reading).into_string()),
+            Err(error) => {
+                tracing::warn!(%error, "console: reading the Now page failed");
+                Event::default().comment("reading failed")
+            }
+        };
+        Some((Ok(event), (state, interval)))
+    });
+    Sse::new(ticks).keep_alive(KeepAlive::default())
+}
