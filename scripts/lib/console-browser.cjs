@@ -91,6 +91,13 @@ async function main() {
   const csv = fs.readFileSync(await download.path(), 'utf8').trim().split('\n');
   check(csv[0].startsWith('business_date,event,order_id') && csv.length === 3, `the day's CSV has its two lines (${csv.length - 1})`);
 
+  await page.goto(`${base}/console/lookup`);
+  await page.fill('input[name=q]', adminEmail);
+  await Promise.all([page.waitForLoadState('load'), page.click('form.filters button')]);
+  check(await page.isVisible('h2[data-user]'), 'support finds a user by e-mail');
+  check((await page.textContent('table.logins')).includes('OK'), "the user's sign-ins are listed");
+  await shoot('lookup');
+
   const dark = await browser.newContext({ colorScheme: 'dark', viewport: { width: 1400, height: 900 } });
   await dark.addCookies(await context.cookies());
   const darkPage = await dark.newPage();

@@ -7,6 +7,7 @@
 mod actions;
 mod assets;
 mod jobs;
+mod lookup;
 mod now;
 mod page;
 mod session;
@@ -40,6 +41,7 @@ pub fn router(state: AppState) -> Router {
         .route("/console/now/stream", get(now::now_stream))
         .route("/console/workers", get(workers::workers_page))
         .route("/console/workers/outbox/{id}/redrive", get(workers::confirm_redrive).post(workers::redrive))
+        .route("/console/lookup", get(lookup::lookup_page))
         .route("/console/settlement", get(settlement::days_page))
         .route("/console/settlement/{date}", get(settlement::day_page))
         .route("/console/settlement/{date}/lines.csv", get(settlement::lines_csv))

@@ -1,5 +1,5 @@
 //! Now: what a promotion's operators watch during a rush. Counters first (orders and coupons of the last
-//! minute), then the coupon policies open for issuance with the stock they have left and a chart of it,
+//! minute, V3 issue requests per second), this process's V3 answers by status, then the coupon policies open for issuance with the stock they have left and a chart of it,
 //! then this process's circuit breakers and bulkheads and where Redis is. The live part is re-rendered
 //! every second on one Server-Sent Events stream per page (htmx swaps it in; console.js feeds the chart
 //! from the numbers it carries); without JavaScript the page shows the same as of its loading.
@@ -19,7 +19,11 @@ use axum::{
 use futures::{stream, Stream};
 use maud::{html, Markup, PreEscaped};
 use serde::Serialize;
-use std::{convert::Infallible, time::Duration};
+use std::{
+    collections::BTreeMap,
+    convert::Infallible,
+    time::{Duration, Instant},
+};
 
 /// How often the live part is sent again: the page shows a change within this (the issue asks for 2 s).
 const TICK: Duration = Duration::from_secs(1);
@@ -40,6 +44,34 @@ struct Reading {
     orders_last_minute: i64,
     coupons_last_minute: i64,
     policies: Vec<PolicyStock>,
+    /// V3 issue requests this process answered since it started, by status.
+    v3_answers: BTreeMap<u16, u64>,
+    /// And per second since the previous reading of the stream (none on the page as loaded).
+    v3_per_second: Option<u64>,
+}
+
+/// The V3 issue route as the request metrics label it.
+const V3_ISSUE: (&str, &str) = ("POST", "/api/v3/coupons");
+
+/// This process's answers to V3 issue requests so far, by status, from its own request metrics (the
+/// histogram's `_count` series in the Prometheus text `/metrics` serves).
+fn v3_answers() -> BTreeMap<u16, u64> {
+    let Ok(metrics) = infra::metrics::install() else { return BTreeMap::new() };
+    let mut answers = BTreeMap::new();
+    for line in metrics.render().lines() {
+        let Some(rest) = line.strip_prefix("http_server_request_duration_seconds_count{") else { continue };
+        let Some((labels, value)) = rest.split_once("} ") else { continue };
+        let label = |name: &str| {
+            labels.split(',').find_map(|pair| pair.strip_prefix(name)?.strip_prefix("=\"")?.strip_suffix('"'))
+        };
+        if (label("method"), label("route")) != (Some(V3_ISSUE.0), Some(V3_ISSUE.1)) {
+            continue;
+        }
+        if let (Some(status), Ok(count)) = (label("status").and_then(|s| s.parse().ok()), value.trim().parse::<f64>()) {
+            *answers.entry(status).or_insert(0) += count as u64;
+        }
+    }
+    answers
 }
 
 async fn read(state: &AppState) -> sqlx::Result<Reading> {
@@ -58,7 +90,13 @@ async fn read(state: &AppState) -> sqlx::Result<Reading> {
     )
     .fetch_all(pool);
     let (counts, policies) = tokio::try_join!(counts, policies)?;
-    Ok(Reading { orders_last_minute: counts.orders, coupons_last_minute: counts.coupons, policies })
+    Ok(Reading {
+        orders_last_minute: counts.orders,
+        coupons_last_minute: counts.coupons,
+        policies,
+        v3_answers: v3_answers(),
+        v3_per_second: None,
+    })
 }
 
 /// The live part: the counters, the policies, the process's protections, and the chart's numbers.
@@ -70,6 +108,17 @@ fn live(state: &AppState, reading: &Reading) -> Markup {
         section.counters aria-label="The last minute" {
             div.counter data-counter="orders-per-minute" { span.count { (reading.orders_last_minute) } span.label { "orders / min" } }
             div.counter data-counter="coupons-per-minute" { span.count { (reading.coupons_last_minute) } span.label { "coupons issued / min" } }
+            div.counter data-counter="v3-per-second" {
+                span.count { @match reading.v3_per_second { Some(rate) => (rate), None => "–" } }
+                span.label { "V3 issue requests / s" }
+            }
+        }
+        h2 { "V3 issue answers by status (this process, since it started)" }
+        @if reading.v3_answers.is_empty() { p.empty { "None yet." } } @else {
+            table.answers {
+                thead { tr { @for status in reading.v3_answers.keys() { th.num { (status) } } } }
+                tbody { tr { @for (status, count) in &reading.v3_answers { td.num data-status-code=(status) { (count) } } } }
+            }
         }
         h2 { "Coupon policies open for issuance" }
         @if reading.policies.is_empty() { p.empty { "None open now." } } @else {
@@ -120,16 +169,24 @@ pub async fn now_stream(
     State(state): State<AppState>,
     _admin: ConsoleAdmin,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    let ticks = stream::unfold((state, tokio::time::interval(TICK)), |(state, mut interval)| async move {
+    let start = (state, tokio::time::interval(TICK), None::<(Instant, u64)>);
+    let ticks = stream::unfold(start, |(state, mut interval, previous)| async move {
         interval.tick().await;
-        let event = match read(&state).await {
-            Ok(reading) => Event::default().event("now").data(live(&state, &reading).into_string()),
+        let (event, seen) = match read(&state).await {
+            Ok(mut reading) => {
+                let seen = (Instant::now(), reading.v3_answers.values().sum::<u64>());
+                reading.v3_per_second = previous.map(|(at, total)| {
+                    let millis = seen.0.duration_since(at).as_millis().max(1) as u64;
+                    seen.1.saturating_sub(total) * 1_000 / millis
+                });
+                (Event::default().event("now").data(live(&state, &reading).into_string()), Some(seen))
+            }
             Err(error) => {
                 tracing::warn!(%error, "console: reading the Now page failed");
-                Event::default().comment("reading failed")
+                (Event::default().comment("reading failed"), previous)
             }
         };
-        Some((Ok(event), (state, interval)))
+        Some((Ok(event), (state, interval, seen)))
     });
     Sse::new(ticks).keep_alive(KeepAlive::default())
 }

@@ -18,10 +18,11 @@ pub enum Section {
     Workers,
     Jobs,
     Settlement,
+    Lookup,
 }
 
 impl Section {
-    const ALL: [Section; 4] = [Section::Now, Section::Workers, Section::Jobs, Section::Settlement];
+    const ALL: [Section; 5] = [Section::Now, Section::Workers, Section::Jobs, Section::Settlement, Section::Lookup];
 
     fn title(self) -> &'static str {
         match self {
@@ -29,6 +30,7 @@ impl Section {
             Section::Workers => "Workers",
             Section::Jobs => "Jobs",
             Section::Settlement => "Settlement",
+            Section::Lookup => "Orders and users",
         }
     }
 
@@ -38,6 +40,7 @@ impl Section {
             Section::Workers => "/console/workers",
             Section::Jobs => "/console/jobs",
             Section::Settlement => "/console/settlement",
+            Section::Lookup => "/console/lookup",
         }
     }
 }

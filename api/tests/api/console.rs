@@ -275,8 +275,10 @@ async fn the_settlement_pages_show_each_day_its_totals_and_gates_and_download_it
 }
 
 /// Every console route, as the router has them (a new route gets a row here).
-const ROUTES: [(&str, &str); 14] = [
+const ROUTES: [(&str, &str); 16] = [
     ("GET", "/console"),
+    ("GET", "/console/lookup?q=1"),
+    ("GET", "/console/lookup?user=1"),
     ("GET", "/console/now"),
     ("GET", "/console/now/stream"),
     ("GET", "/console/workers"),
@@ -454,6 +456,12 @@ async fn the_now_page_shows_a_policys_stock_left_and_its_stream_sends_a_change_w
         assert!(page.contains(&format!(r#"data-bulkhead="{bulkhead}""#)), "bulkhead {bulkhead}");
     }
 
+    let shopper = app.create_user("shopper@console.test", Role::User).await;
+    let issue = json!({ "couponPolicyId": policy });
+    let asked = app.post_json("/api/v3/coupons", &app.token(shopper, Role::User), &issue).await.status().as_u16();
+    let answers = operator.get("/console/now").await.text().await.expect("page");
+    assert!(answers.contains(&format!(r#"data-status-code="{asked}">1<"#)), "the V3 answer counted: {asked}");
+
     let mut stream = operator.get("/console/now/stream").await;
     assert_eq!(stream.headers()[header::CONTENT_TYPE], "text/event-stream");
     let first = now_event(&mut stream, std::time::Duration::from_secs(2), |data| data.contains("data-policy")).await;
@@ -466,4 +474,43 @@ async fn the_now_page_shows_a_policys_stock_left_and_its_stream_sends_a_change_w
     let left_37 = r#"<td class="num left">37</td>"#;
     let changed = now_event(&mut stream, std::time::Duration::from_secs(2), |data| data.contains(left_37)).await;
     assert!(changed.is_some(), "the change reached the stream within 2 s");
+}
+
+#[tokio::test]
+async fn support_looks_up_an_order_with_its_history_and_its_buyer_with_balance_lots_and_sign_ins() {
+    let app = spawn_app().await;
+    let (_, admin) = account(&app, "operator", ADMIN_PASSWORD, Role::Admin).await;
+    let (buyer, buyer_email) = account(&app, "shopper", USER_PASSWORD, Role::User).await;
+    crate::shop::support::earn(&app, buyer, 5_000).await;
+    let (product, options) = crate::shop::support::product(&app, 12_000, &[("one size", 0, 5)]).await;
+    let body = crate::shop::support::order_body(&[(product, options[0], 1)], json!({ "points": 2_000 }));
+    let placed: serde_json::Value = crate::shop::support::place(&app, buyer, &body).await.json().await.expect("json");
+    let order = placed["id"].as_i64().expect("order id");
+    let mut browser = Browser::new(&app);
+    browser.sign_in(&buyer_email, USER_PASSWORD).await;
+    let mut operator = Browser::new(&app);
+    operator.sign_in(&admin, ADMIN_PASSWORD).await;
+
+    let by_order = operator.get(&format!("/console/lookup?q={order}")).await.text().await.expect("page");
+    assert!(by_order.contains(&format!(r#"data-order="{order}""#)) && by_order.contains("PENDING_PAYMENT"));
+    assert!(by_order.contains(&format!(r#"href="/console/lookup?user={buyer}""#)), "links its buyer");
+    assert!(by_order.contains(placed["paymentOrderId"].as_str().expect("ref")));
+
+    let by_email = operator.get(&format!("/console/lookup?q={buyer_email}")).await.text().await.expect("page");
+    assert!(by_email.contains(&format!(r#"data-user="{buyer}""#)));
+    assert!(by_email.contains(r#"data-balance="3000""#), "the balance after the order's 2,000 points");
+    assert!(by_email.contains(r#"data-login="OK""#), "the buyer's sign-in");
+    assert!(by_email.contains(&format!(r#"href="/console/lookup?q={order}""#)), "the order among the latest");
+    let by_id = operator.get(&format!("/console/lookup?user={buyer}")).await.text().await.expect("page");
+    assert!(by_id.contains(&format!(r#"data-user="{buyer}""#)));
+
+    for (path, status) in [
+        ("/console/lookup?q=abc", StatusCode::BAD_REQUEST),
+        ("/console/lookup?q=0", StatusCode::BAD_REQUEST),
+        ("/console/lookup?q=999999", StatusCode::NOT_FOUND),
+        ("/console/lookup?q=nobody%40console.test", StatusCode::NOT_FOUND),
+        ("/console/lookup?user=999999", StatusCode::NOT_FOUND),
+    ] {
+        assert_eq!(operator.get(path).await.status(), status, "{path}");
+    }
 }

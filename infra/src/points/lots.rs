@@ -178,3 +178,27 @@ pub async fn balance_with_expiring(
     .await?;
     Ok(row.map(|row| (row.balance, ExpiringSoon { version: row.version, amount: row.expiring, until: row.until })))
 }
+
+/// A lot as support reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lot {
+    pub id: i64,
+    pub source: LotSource,
+    pub amount: i64,
+    pub remaining: i64,
+    pub expires_at: DateTime<Utc>,
+    pub closed_at: Option<DateTime<Utc>>,
+}
+
+/// The user's latest `limit` lots, newest first, spent, expired and closed ones too.
+pub async fn lots_of(pool: &sqlx::PgPool, user: UserId, limit: i64) -> sqlx::Result<Vec<Lot>> {
+    sqlx::query_as!(
+        Lot,
+        r#"SELECT id, source AS "source: LotSource", amount, remaining, expires_at, closed_at FROM point_lots
+           WHERE user_id = $1 ORDER BY id DESC LIMIT $2"#,
+        user.get(),
+        limit
+    )
+    .fetch_all(pool)
+    .await
+}
