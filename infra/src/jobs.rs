@@ -108,3 +108,46 @@ pub async fn request_stop(pool: &PgPool, execution: i64) -> sqlx::Result<Result<
         .await?;
     Ok(Err(status))
 }
+
+/// A scheduler entry as the leading scheduler published it, with its latest firing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScheduledEntry {
+    pub name: String,
+    pub cron: String,
+    pub timezone: String,
+    pub runs: String,
+    pub next_at: Option<DateTime<Utc>>,
+    pub last_status: Option<String>,
+    pub last_started_at: Option<DateTime<Utc>>,
+    /// Run-now requests the leader has not finished yet.
+    pub requests_open: i64,
+}
+
+/// The published schedule, by entry name.
+pub async fn schedule(pool: &PgPool) -> sqlx::Result<Vec<ScheduledEntry>> {
+    sqlx::query_as!(
+        ScheduledEntry,
+        r#"SELECT e.name, e.cron, e.timezone, e.runs, e.next_at, f.status AS "last_status?", f.started_at AS "last_started_at?",
+                  (SELECT count(*) FROM scheduler_run_requests r
+                   WHERE r.entry_name = e.name AND r.firing_id IS NULL AND r.detail IS NULL) AS "requests_open!"
+           FROM scheduler_entries e
+           LEFT JOIN LATERAL (SELECT status, started_at FROM scheduler_firings
+                              WHERE entry_name = e.name ORDER BY started_at DESC LIMIT 1) f ON true
+           ORDER BY e.name"#
+    )
+    .fetch_all(pool)
+    .await
+}
+
+/// Asks the leading scheduler to fire `entry` now (it takes the request within its poll): the request's
+/// id, or None when the published schedule has no such entry.
+pub async fn request_run(pool: &PgPool, entry: &str, requested_by: &str) -> sqlx::Result<Option<i64>> {
+    sqlx::query_scalar!(
+        "INSERT INTO scheduler_run_requests (entry_name, requested_by)
+         SELECT name, $2 FROM scheduler_entries WHERE name = $1 RETURNING id",
+        entry,
+        requested_by
+    )
+    .fetch_optional(pool)
+    .await
+}

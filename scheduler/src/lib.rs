@@ -11,6 +11,7 @@ mod firing_records;
 mod job_metrics;
 mod leader_lock;
 mod replica;
+mod requests;
 pub mod schedule;
 
 pub use config::{Command, SchedulerCli};

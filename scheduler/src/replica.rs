@@ -6,8 +6,9 @@
 //! both might claim (around a failover) from running twice.
 
 use crate::{
-    firer::Firer,
+    firer::{Fired, Firer},
     leader_lock::LeaderLock,
+    requests::{self, Request},
     schedule::{Missed, Schedule},
 };
 use chrono::{DateTime, Utc};
@@ -71,7 +72,18 @@ async fn lead(
     }
     let mut next: Vec<Option<DateTime<Utc>>> =
         schedule.entries.iter().map(|entry| entry.when.after(took_over).next()).collect();
+    let mut published = false;
     loop {
+        if !published {
+            published = requests::publish(&firer.pool, schedule, &firer.identity, Utc::now())
+                .await
+                .inspect_err(|error| tracing::warn!(error = ?error, "could not publish the schedule"))
+                .is_ok();
+        }
+        match requests::take(&firer.pool, &firer.identity).await {
+            Ok(taken) => taken.into_iter().for_each(|request| spawn_request(firer, schedule, request, firings)),
+            Err(error) => tracing::warn!(error = ?error, "could not take run-now requests"),
+        }
         let soonest = next.iter().flatten().min().copied();
         let until_soonest = soonest.map_or(poll, |at| (at - Utc::now()).to_std().unwrap_or(Duration::ZERO));
         tokio::select! {
@@ -101,6 +113,8 @@ async fn lead(
             }
             spawn_slot(firer, schedule, index, slot, SlotAction::Fire, firings);
             next[index] = entry.when.after(now).next();
+            // The entry's next firing moved on: the console shows the new one.
+            published = false;
         }
         reap(firings);
     }
@@ -132,6 +146,25 @@ fn spawn_slot(
         };
         if let Err(error) = handled {
             tracing::error!(entry = %entry.name, slot = %slot, ?action, error = ?error, "handling a slot failed");
+        }
+    });
+}
+
+/// Fires a run-now request's entry at this instant and records what it came to.
+fn spawn_request(firer: &Arc<Firer>, schedule: &Arc<Schedule>, request: Request, firings: &mut JoinSet<()>) {
+    let (firer, schedule) = (Arc::clone(firer), Arc::clone(schedule));
+    firings.spawn(async move {
+        let (firing, detail) = match schedule.entry(&request.entry_name) {
+            None => (None, Some("no such entry in the schedule".to_owned())),
+            Some(entry) => match firer.fire(entry, Utc::now()).await {
+                Ok(Fired::Recorded { firing, .. }) => (Some(firing), None),
+                Ok(Fired::AlreadyFired) => (None, Some("this instant was fired already; ask again".to_owned())),
+                Err(error) => (None, Some(format!("firing failed: {error:#}"))),
+            },
+        };
+        tracing::info!(request = request.id, entry = %request.entry_name, ?firing, ?detail, "run-now request handled");
+        if let Err(error) = requests::settle(&firer.pool, request.id, firing, detail.as_deref()).await {
+            tracing::error!(request = request.id, error = ?error, "could not record a run-now request's outcome");
         }
     });
 }

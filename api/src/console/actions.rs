@@ -70,6 +70,11 @@ impl FromRequest<AppState> for ConfirmedAction {
 }
 
 impl ConfirmedAction {
+    /// Who confirmed it.
+    pub fn email(&self) -> &str {
+        &self.admin.session.email
+    }
+
     /// Records what `action` on `target` came to, with who and when, and answers with its page (`done`
     /// says what was done).
     pub async fn conclude(
@@ -83,7 +88,7 @@ impl ConfirmedAction {
         record_action(&state.pool, admin.session.user, action, &target, &outcome, trace_id).await?;
         tracing::info!(user = %admin.session.user, ?action, target, ?outcome, "console action");
         let section = match action {
-            ConsoleAction::StopExecution => Section::Jobs,
+            ConsoleAction::StopExecution | ConsoleAction::RunEntryNow => Section::Jobs,
             ConsoleAction::RedriveOutboxRow => Section::Workers,
         };
         Ok(action_result(admin, section, &outcome, done))

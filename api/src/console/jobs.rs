@@ -14,7 +14,7 @@ use axum::{
 };
 use chrono::{Duration, Utc};
 use infra::accounts::console::{ActionOutcome, ConsoleAction};
-use infra::jobs::{self, ExecutionFilter, ExecutionSummary};
+use infra::jobs::{self, ExecutionFilter, ExecutionSummary, ScheduledEntry};
 use maud::{html, Markup};
 use serde::Deserialize;
 
@@ -49,10 +49,11 @@ pub async fn jobs_page(
 ) -> Result<Response, ConsoleError> {
     let filter = query.filter()?;
     let now = Utc::now();
-    let (counts, names, runs) = tokio::try_join!(
+    let (counts, names, runs, entries) = tokio::try_join!(
         jobs::status_counts(&state.pool, now - Duration::days(1)),
         jobs::job_names(&state.pool),
         jobs::recent(&state.pool, &filter, SHOWN),
+        jobs::schedule(&state.pool),
     )?;
     let body = html! {
         section.counters aria-label="Executions started in the last 24 hours" {
@@ -65,6 +66,8 @@ pub async fn jobs_page(
         }
         (filters(&filter, &names))
         (executions(&runs, now))
+        h2 { "Schedule (as the leading settle-scheduler published it)" }
+        (schedule_table(&entries))
     };
     Ok(render(page("Jobs", Some(&admin), Some(Section::Jobs), body)))
 }
@@ -161,4 +164,50 @@ pub async fn stop(
     };
     let done = format!("Stop requested: execution {id} ends within one chunk as STOPPED.");
     confirmed.conclude(&state, (ConsoleAction::StopExecution, format!("execution {id}")), outcome, &done).await
+}
+
+fn schedule_table(entries: &[ScheduledEntry]) -> Markup {
+    let time = |at: Option<chrono::DateTime<Utc>>| at.map(|at| at.format("%Y-%m-%d %H:%M:%S").to_string());
+    html! {
+        @if entries.is_empty() { p.empty { "No scheduler has published its schedule here yet." } } @else {
+            table.schedule {
+                thead { tr { th { "entry" } th { "cron" } th { "runs" } th { "next (UTC)" } th { "last firing (UTC)" } th { "" } } }
+                tbody { @for entry in entries {
+                    tr data-entry=(entry.name) {
+                        td { (entry.name) } td { code { (entry.cron) } " " (entry.timezone) } td.message { (entry.runs) }
+                        td { (time(entry.next_at).unwrap_or_else(|| "never".to_owned())) }
+                        td { @if let Some(status) = &entry.last_status {
+                            (time(entry.last_started_at).unwrap_or_default()) " " span.status data-status=(status) { (status) }
+                        } }
+                        td { @if entry.requests_open > 0 { span.stopping { "requested…" } } @else {
+                            a.action href={ "/console/schedule/" (entry.name) "/run" } { "Run now" }
+                        } }
+                    }
+                } }
+            }
+        }
+    }
+}
+
+/// Asks before running scheduler entry `name` now.
+pub async fn confirm_run(admin: ConsoleAdmin, Path(name): Path<String>) -> Result<Response, ConsoleError> {
+    let question = format!("Run the scheduler entry {name:?} now?");
+    let consequence = "The leading settle-scheduler fires it within a second, as one more firing beside its schedule.";
+    let path = format!("/console/schedule/{name}/run");
+    Ok(render(confirm(&admin, Section::Jobs, &question, consequence, &path, "Run it now")))
+}
+
+/// Queues a run-now request for the leading scheduler, recorded with who and when.
+pub async fn run_now(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    confirmed: ConfirmedAction,
+) -> Result<Response, ConsoleError> {
+    let who = format!("console:{}", confirmed.email());
+    let outcome = match jobs::request_run(&state.pool, &name, &who).await? {
+        Some(_) => ActionOutcome::Done,
+        None => ActionOutcome::Refused(format!("the published schedule has no entry {name:?}")),
+    };
+    let done = format!("{name} is queued: the leading scheduler fires it within a second.");
+    confirmed.conclude(&state, (ConsoleAction::RunEntryNow, format!("entry {name}")), outcome, &done).await
 }

@@ -275,8 +275,10 @@ async fn the_settlement_pages_show_each_day_its_totals_and_gates_and_download_it
 }
 
 /// Every console route, as the router has them (a new route gets a row here).
-const ROUTES: [(&str, &str); 16] = [
+const ROUTES: [(&str, &str); 18] = [
     ("GET", "/console"),
+    ("GET", "/console/schedule/reconcile-points/run"),
+    ("POST", "/console/schedule/reconcile-points/run"),
     ("GET", "/console/lookup?q=1"),
     ("GET", "/console/lookup?user=1"),
     ("GET", "/console/now"),
@@ -513,4 +515,38 @@ async fn support_looks_up_an_order_with_its_history_and_its_buyer_with_balance_l
     ] {
         assert_eq!(operator.get(path).await.status(), status, "{path}");
     }
+}
+
+#[tokio::test]
+async fn an_admin_asks_the_leading_scheduler_to_run_an_entry_now_and_an_unknown_entry_is_refused() {
+    let app = spawn_app().await;
+    let (_, admin) = account(&app, "operator", ADMIN_PASSWORD, Role::Admin).await;
+    sqlx::query(
+        "INSERT INTO scheduler_entries (name, cron, timezone, runs, next_at, published_by)
+         VALUES ('reconcile-points', '0 30 0 * * *', 'Asia/Seoul', 'settle-batch reconcile-points --date {yesterday}',
+                 now() + interval '5 hours', 'scheduler-a')",
+    )
+    .execute(&app.env.pool)
+    .await
+    .expect("a published entry");
+    let mut operator = Browser::new(&app);
+    operator.sign_in(&admin, ADMIN_PASSWORD).await;
+    let jobs = operator.get("/console/jobs").await.text().await.expect("page");
+    assert!(jobs.contains(r#"data-entry="reconcile-points""#) && jobs.contains("settle-batch reconcile-points"));
+
+    let (path, csrf) = confirmation(&mut operator, "/console/schedule/reconcile-points/run").await;
+    let queued = operator.post(&path, &[("csrf", &csrf)]).await;
+    assert_eq!(queued.status(), StatusCode::OK);
+    let (entry, by): (String, String) = sqlx::query_as("SELECT entry_name, requested_by FROM scheduler_run_requests")
+        .fetch_one(&app.env.pool)
+        .await
+        .expect("one request");
+    assert_eq!((entry.as_str(), by), ("reconcile-points", format!("console:{admin}")));
+    let after = operator.get("/console/jobs").await.text().await.expect("page");
+    assert!(after.contains("requested…") && !after.contains(r#"href="/console/schedule/reconcile-points/run""#));
+
+    let refused = operator.post("/console/schedule/nightly-nothing/run", &[("csrf", &csrf)]).await;
+    assert_eq!(refused.status(), StatusCode::CONFLICT);
+    let outcomes: Vec<String> = actions_recorded(&app).await.into_iter().map(|(_, _, outcome)| outcome).collect();
+    assert_eq!(outcomes, ["DONE", "REFUSED"]);
 }

@@ -94,6 +94,7 @@ mod tests {
 pub enum ConsoleAction {
     StopExecution,
     RedriveOutboxRow,
+    RunEntryNow,
 }
 
 /// What an action came to.
