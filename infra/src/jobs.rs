@@ -22,6 +22,8 @@ pub struct ExecutionSummary {
     pub exit_message: Option<String>,
     /// Someone asked it to stop; it ends within one chunk.
     pub stop_requested: bool,
+    /// Someone asked the scheduler to restart it, and the restart has not ended yet.
+    pub restart_requested: bool,
 }
 
 impl ExecutionSummary {
@@ -50,6 +52,8 @@ pub async fn recent(pool: &PgPool, filter: &ExecutionFilter, limit: i64) -> sqlx
         ExecutionSummary,
         r#"SELECT e.id, e.job_name, e.job_key, e.status, e.started_at, e.ended_at, e.rows_read, e.rows_written,
                   e.discrepancies, e.exit_message, e.stop_requested_at IS NOT NULL AS "stop_requested!",
+                  EXISTS (SELECT 1 FROM scheduler_run_requests r WHERE r.execution_id = e.id AND r.detail IS NULL)
+                    AS "restart_requested!",
                   (SELECT count(*) FROM batch_partition_checkpoints c
                    WHERE c.execution_id = e.id AND c.status = 'COMPLETED') AS "partitions_done!",
                   CASE WHEN jsonb_typeof(e.parameters -> 'partitions') = 'number'
@@ -150,4 +154,35 @@ pub async fn request_run(pool: &PgPool, entry: &str, requested_by: &str) -> sqlx
     )
     .fetch_optional(pool)
     .await
+}
+
+/// Asks the leading scheduler to restart `execution` (`settle-batch restart`); only a FAILED or STOPPED
+/// one, once at a time. Otherwise its status (None: no such execution), or "RESTART_REQUESTED".
+pub async fn request_restart(
+    pool: &PgPool,
+    execution: i64,
+    requested_by: &str,
+) -> sqlx::Result<Result<(), Option<String>>> {
+    let asked = sqlx::query!(
+        "INSERT INTO scheduler_run_requests (execution_id, requested_by)
+         SELECT id, $2 FROM batch_job_executions e
+         WHERE id = $1 AND status IN ('FAILED', 'STOPPED')
+           AND NOT EXISTS (SELECT 1 FROM scheduler_run_requests r WHERE r.execution_id = e.id AND r.detail IS NULL)",
+        execution,
+        requested_by
+    )
+    .execute(pool)
+    .await?;
+    if asked.rows_affected() == 1 {
+        return Ok(Ok(()));
+    }
+    let status = sqlx::query_scalar!(
+        r#"SELECT CASE WHEN EXISTS (SELECT 1 FROM scheduler_run_requests WHERE execution_id = $1 AND detail IS NULL)
+                       THEN 'RESTART_REQUESTED' ELSE status END AS "status!"
+           FROM batch_job_executions WHERE id = $1"#,
+        execution
+    )
+    .fetch_optional(pool)
+    .await?;
+    Ok(Err(status))
 }

@@ -12,6 +12,9 @@ use std::{path::PathBuf, process::ExitStatus, time::Duration};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+/// The longest a restart asked from the console may run.
+const RESTART_TIMEOUT: Duration = Duration::from_secs(6 * 3_600);
+
 /// settle-batch's exit code for "this date has already completed": the job's goal holds.
 const BATCH_ALREADY_COMPLETED: i32 = 3;
 
@@ -173,17 +176,52 @@ impl Firer {
             }
             Job::Program(path) => PathBuf::from(path),
         };
-        let mut env = vec![
-            (infra::telemetry::TRACE_ID_VAR, slot.trace_id.to_owned()),
+        let mut env = self.env(slot.trace_id);
+        if matches!(entry.job, Job::Batch(_)) {
+            env.push(Self::stop_with_me());
+        }
+        Launch { program, args, env }
+    }
+
+    fn env(&self, trace_id: &str) -> Vec<(&'static str, String)> {
+        vec![
+            (infra::telemetry::TRACE_ID_VAR, trace_id.to_owned()),
             ("DATABASE_URL", self.database_url.clone()),
             // JSON lines are forwarded at their own level; anything else as plain output.
             ("LOG_JSON", "true".to_owned()),
-        ];
-        if matches!(entry.job, Job::Batch(_)) {
-            // A settle binary stops when this scheduler dies, even by SIGKILL (see infra::binary).
-            env.push((infra::binary::STOP_WITH_PARENT_VAR, std::process::id().to_string()));
+        ]
+    }
+
+    /// A settle binary stops when this scheduler dies, even by SIGKILL (see infra::binary).
+    fn stop_with_me() -> (&'static str, String) {
+        (infra::binary::STOP_WITH_PARENT_VAR, std::process::id().to_string())
+    }
+
+    /// Runs `settle-batch restart EXECUTION` (asked from the console) to its end: how it ended, to record.
+    pub async fn restart(&self, execution: i64) -> String {
+        let trace_id = infra::telemetry::new_trace_id();
+        let mut env = self.env(&trace_id);
+        env.push(Self::stop_with_me());
+        let args = vec!["restart".to_owned(), execution.to_string()];
+        let launch = Launch { program: self.batch_bin.clone(), args, env };
+        let span = tracing::info_span!("restart", execution, trace_id = %trace_id);
+        let finished = match child::spawn(launch) {
+            Ok(running) => running.finish(RESTART_TIMEOUT, self.stop_grace, &self.stop).instrument(span).await,
+            Err(error) => Err(error),
+        };
+        let ending = match finished {
+            Ok(finished) => finished,
+            Err(error) => return format!("could not run settle-batch restart: {error}"),
+        };
+        let exit = |exit: ExitStatus| exit_code(exit).map_or("?".to_owned(), |code| code.to_string());
+        let error = ending.last_error_line.map(|line| format!(": {line}")).unwrap_or_default();
+        match ending.ending {
+            Ending::Exited(status) => {
+                format!("settle-batch restart {execution} exited {}{error} (trace {trace_id})", exit(status))
+            }
+            Ending::TimedOut(_) => format!("settle-batch restart {execution} stopped after {RESTART_TIMEOUT:?}"),
+            Ending::Stopped(_) => format!("settle-batch restart {execution} stopped: the scheduler shut down"),
         }
-        Launch { program, args, env }
     }
 
     async fn record_skip(&self, slot: &Slot<'_>, reason: &str) -> sqlx::Result<Fired> {

@@ -150,19 +150,22 @@ fn spawn_slot(
     });
 }
 
-/// Fires a run-now request's entry at this instant and records what it came to.
+/// Fires a request's entry at this instant, or restarts its execution, and records what it came to.
 fn spawn_request(firer: &Arc<Firer>, schedule: &Arc<Schedule>, request: Request, firings: &mut JoinSet<()>) {
     let (firer, schedule) = (Arc::clone(firer), Arc::clone(schedule));
     firings.spawn(async move {
-        let (firing, detail) = match schedule.entry(&request.entry_name) {
-            None => (None, Some("no such entry in the schedule".to_owned())),
-            Some(entry) => match firer.fire(entry, Utc::now()).await {
+        let entry = request.entry_name.as_deref().map(|name| schedule.entry(name));
+        let (firing, detail) = match (entry, request.execution_id) {
+            (Some(Some(entry)), _) => match firer.fire(entry, Utc::now()).await {
                 Ok(Fired::Recorded { firing, .. }) => (Some(firing), None),
                 Ok(Fired::AlreadyFired) => (None, Some("this instant was fired already; ask again".to_owned())),
                 Err(error) => (None, Some(format!("firing failed: {error:#}"))),
             },
+            (Some(None), _) => (None, Some("no such entry in the schedule".to_owned())),
+            (None, Some(execution)) => (None, Some(firer.restart(execution).await)),
+            (None, None) => (None, Some("the request names nothing to run".to_owned())),
         };
-        tracing::info!(request = request.id, entry = %request.entry_name, ?firing, ?detail, "run-now request handled");
+        tracing::info!(request = request.id, ?firing, ?detail, "console request handled");
         if let Err(error) = requests::settle(&firer.pool, request.id, firing, detail.as_deref()).await {
             tracing::error!(request = request.id, error = ?error, "could not record a run-now request's outcome");
         }

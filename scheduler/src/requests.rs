@@ -1,7 +1,7 @@
 //! What the leader does besides its slots: it publishes the schedule (each entry's next firing) for the
 //! operations console, which cannot read the schedule file, and fires the entries someone asked to run
-//! now from there. A request is taken by one leader (`SKIP LOCKED`) and fires at the instant it is taken,
-//! a slot no scheduled firing has.
+//! now from there, or restarts the executions asked to restart. A request is taken by one leader (`SKIP
+//! LOCKED`); an entry fires at the instant it is taken, a slot no scheduled firing has.
 
 use crate::schedule::Schedule;
 use chrono::{DateTime, Utc};
@@ -35,11 +35,12 @@ pub async fn publish(pool: &PgPool, schedule: &Schedule, identity: &str, now: Da
     tx.commit().await
 }
 
-/// A run-now request taken by this leader.
+/// A request taken by this leader: an entry to fire now, or an execution to restart.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
     pub id: i64,
-    pub entry_name: String,
+    pub entry_name: Option<String>,
+    pub execution_id: Option<i64>,
 }
 
 /// Takes the requests nobody took yet, oldest first.
@@ -48,7 +49,7 @@ pub async fn take(pool: &PgPool, identity: &str) -> sqlx::Result<Vec<Request>> {
         Request,
         "UPDATE scheduler_run_requests SET taken_by = $1, taken_at = now()
          WHERE id IN (SELECT id FROM scheduler_run_requests WHERE taken_at IS NULL ORDER BY id FOR UPDATE SKIP LOCKED)
-         RETURNING id, entry_name",
+         RETURNING id, entry_name, execution_id",
         identity
     )
     .fetch_all(pool)

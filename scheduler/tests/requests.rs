@@ -19,6 +19,7 @@ missed = "skip"
 timeout = "30s"
 "#;
 
+/// Queues a request to fire `entry` now, as the console does.
 async fn request(env: &TestEnv, entry: &str) -> i64 {
     sqlx::query_scalar(
         "INSERT INTO scheduler_run_requests (entry_name, requested_by) VALUES ($1, 'console:test') RETURNING id",
@@ -84,5 +85,40 @@ async fn the_leader_publishes_its_schedule_and_fires_each_run_now_request_once()
         .expect("the unknown one");
     assert_eq!(detail, "no such entry in the schedule");
     assert_eq!(dir.lines("notes").len(), 1, "fired once");
+    leader.terminate(Duration::from_secs(10)).await.ok();
+}
+
+#[tokio::test]
+async fn the_leader_runs_settle_batch_restart_for_a_restart_request_and_records_how_it_ended() {
+    let env = TestEnv::new().await;
+    let dir = Workdir::new();
+    dir.schedule(YEARLY);
+    let completed: i64 = sqlx::query_scalar(
+        "INSERT INTO batch_job_executions (job_name, job_key, status, ended_at) VALUES ('reconcile-points', '2026-12-01', 'COMPLETED', now())
+         RETURNING id",
+    )
+    .fetch_one(&env.pool)
+    .await
+    .expect("an execution");
+    let mut leader = start(&env, &dir, "leader").await;
+    sqlx::query("INSERT INTO scheduler_run_requests (execution_id, requested_by) VALUES ($1, 'console:test')")
+        .bind(completed)
+        .execute(&env.pool)
+        .await
+        .expect("a restart request");
+
+    let detail = process::eventually(Duration::from_secs(15), || async {
+        let detail: Option<String> = sqlx::query_scalar("SELECT detail FROM scheduler_run_requests")
+            .fetch_one(&env.pool)
+            .await
+            .expect("the request");
+        detail.is_some()
+    })
+    .await;
+    assert!(detail, "the restart ran and its end was recorded");
+    let detail: String =
+        sqlx::query_scalar("SELECT detail FROM scheduler_run_requests").fetch_one(&env.pool).await.expect("detail");
+    // settle-batch refuses to restart a completed execution (exit 2): the leader ran the CLI's own check.
+    assert!(detail.starts_with(&format!("settle-batch restart {completed} exited 2")), "{detail}");
     leader.terminate(Duration::from_secs(10)).await.ok();
 }

@@ -88,7 +88,9 @@ impl ConfirmedAction {
         record_action(&state.pool, admin.session.user, action, &target, &outcome, trace_id).await?;
         tracing::info!(user = %admin.session.user, ?action, target, ?outcome, "console action");
         let section = match action {
-            ConsoleAction::StopExecution | ConsoleAction::RunEntryNow => Section::Jobs,
+            ConsoleAction::StopExecution | ConsoleAction::RunEntryNow | ConsoleAction::RestartExecution => {
+                Section::Jobs
+            }
             ConsoleAction::RedriveOutboxRow => Section::Workers,
         };
         Ok(action_result(admin, section, &outcome, done))

@@ -115,10 +115,12 @@ fn executions(runs: &[ExecutionSummary], now: chrono::DateTime<Utc>) -> Markup {
                             td.num { (run.rows_read) } td.num { (run.rows_per_second(now)) }
                             td.num { (run.discrepancies) }
                             td.message { (run.exit_message.as_deref().unwrap_or("")) }
-                            td { @if run.status == "STARTED" {
-                                @if run.stop_requested { span.stopping { "stopping…" } } @else {
-                                    a.action href={ "/console/jobs/" (run.id) "/stop" } { "Stop" }
-                                }
+                            td { @match (run.status.as_str(), run.stop_requested, run.restart_requested) {
+                                (_, _, true) => span.stopping { "restart requested…" },
+                                ("STARTED", true, _) => span.stopping { "stopping…" },
+                                ("STARTED", false, _) => a.action href={ "/console/jobs/" (run.id) "/stop" } { "Stop" },
+                                ("FAILED" | "STOPPED", _, _) => a.action href={ "/console/jobs/" (run.id) "/restart" } { "Restart" },
+                                _ => {},
                             } }
                         }
                     }
@@ -210,4 +212,41 @@ pub async fn run_now(
     };
     let done = format!("{name} is queued: the leading scheduler fires it within a second.");
     confirmed.conclude(&state, (ConsoleAction::RunEntryNow, format!("entry {name}")), outcome, &done).await
+}
+
+/// Asks before restarting execution `id`.
+pub async fn confirm_restart(
+    State(state): State<AppState>,
+    admin: ConsoleAdmin,
+    Path(id): Path<i64>,
+) -> Result<Response, ConsoleError> {
+    let run = jobs::execution(&state.pool, id).await?.ok_or_else(|| unknown_execution(id))?;
+    let question = format!("Restart execution {id}, {} for {} ({})?", run.job_name, run.job_key, run.status);
+    let consequence = "The leading settle-scheduler runs `settle-batch restart`: only the partitions that did not complete run again.";
+    Ok(render(confirm(
+        &admin,
+        Section::Jobs,
+        &question,
+        consequence,
+        &format!("/console/jobs/{id}/restart"),
+        "Restart it",
+    )))
+}
+
+/// Queues a restart of execution `id` for the leading scheduler, recorded with who and when.
+pub async fn restart(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    confirmed: ConfirmedAction,
+) -> Result<Response, ConsoleError> {
+    let who = format!("console:{}", confirmed.email());
+    let outcome = match jobs::request_restart(&state.pool, id, &who).await? {
+        Ok(()) => ActionOutcome::Done,
+        Err(None) => return Err(unknown_execution(id)),
+        Err(Some(status)) => ActionOutcome::Refused(format!(
+            "execution {id} is {status}: only a FAILED or STOPPED one is restarted, once at a time"
+        )),
+    };
+    let done = format!("Restart of execution {id} queued: the leading scheduler runs it within a second.");
+    confirmed.conclude(&state, (ConsoleAction::RestartExecution, format!("execution {id}")), outcome, &done).await
 }

@@ -37,6 +37,7 @@ pub fn router(state: AppState) -> Router {
         .route("/console/logout", post(session::sign_out))
         .route("/console/jobs", get(jobs::jobs_page))
         .route("/console/jobs/{id}/stop", get(jobs::confirm_stop).post(jobs::stop))
+        .route("/console/jobs/{id}/restart", get(jobs::confirm_restart).post(jobs::restart))
         .route("/console/schedule/{name}/run", get(jobs::confirm_run).post(jobs::run_now))
         .route("/console/now", get(now::now_page))
         .route("/console/now/stream", get(now::now_stream))

@@ -275,8 +275,10 @@ async fn the_settlement_pages_show_each_day_its_totals_and_gates_and_download_it
 }
 
 /// Every console route, as the router has them (a new route gets a row here).
-const ROUTES: [(&str, &str); 18] = [
+const ROUTES: [(&str, &str); 20] = [
     ("GET", "/console"),
+    ("GET", "/console/jobs/1/restart"),
+    ("POST", "/console/jobs/1/restart"),
     ("GET", "/console/schedule/reconcile-points/run"),
     ("POST", "/console/schedule/reconcile-points/run"),
     ("GET", "/console/lookup?q=1"),
@@ -549,4 +551,34 @@ async fn an_admin_asks_the_leading_scheduler_to_run_an_entry_now_and_an_unknown_
     assert_eq!(refused.status(), StatusCode::CONFLICT);
     let outcomes: Vec<String> = actions_recorded(&app).await.into_iter().map(|(_, _, outcome)| outcome).collect();
     assert_eq!(outcomes, ["DONE", "REFUSED"]);
+}
+
+#[tokio::test]
+async fn an_admin_asks_for_a_restart_of_a_failed_execution_once_and_a_completed_one_is_refused() {
+    let app = spawn_app().await;
+    let (_, admin) = account(&app, "operator", ADMIN_PASSWORD, Role::Admin).await;
+    let failed = execution(&app, "settle-sales", "FAILED", Some("gate failed")).await;
+    let done = execution(&app, "reconcile-points", "COMPLETED", None).await;
+    let mut operator = Browser::new(&app);
+    operator.sign_in(&admin, ADMIN_PASSWORD).await;
+    let jobs = operator.get("/console/jobs").await.text().await.expect("page");
+    assert!(jobs.contains(&format!(r#"href="/console/jobs/{failed}/restart""#)));
+    assert!(!jobs.contains(&format!(r#"href="/console/jobs/{done}/restart""#)), "a completed one has no Restart");
+
+    let (path, csrf) = confirmation(&mut operator, &format!("/console/jobs/{failed}/restart")).await;
+    assert_eq!(operator.post(&path, &[("csrf", &csrf)]).await.status(), StatusCode::OK);
+    let asked: Vec<(i64, String)> = sqlx::query_as("SELECT execution_id, requested_by FROM scheduler_run_requests")
+        .fetch_all(&app.env.pool)
+        .await
+        .expect("requests");
+    assert_eq!(asked, [(failed, format!("console:{admin}"))]);
+    let again = operator.post(&path, &[("csrf", &csrf)]).await;
+    assert_eq!(again.status(), StatusCode::CONFLICT, "once at a time");
+    assert!(again.text().await.expect("page").contains("RESTART_REQUESTED"));
+    let refused = operator.post(&format!("/console/jobs/{done}/restart"), &[("csrf", &csrf)]).await;
+    assert_eq!(refused.status(), StatusCode::CONFLICT);
+    let after = operator.get("/console/jobs").await.text().await.expect("page");
+    assert!(after.contains("restart requested…"));
+    let outcomes: Vec<String> = actions_recorded(&app).await.into_iter().map(|(_, _, outcome)| outcome).collect();
+    assert_eq!(outcomes, ["DONE", "REFUSED", "REFUSED"]);
 }

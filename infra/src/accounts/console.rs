@@ -95,6 +95,7 @@ pub enum ConsoleAction {
     StopExecution,
     RedriveOutboxRow,
     RunEntryNow,
+    RestartExecution,
 }
 
 /// What an action came to.
