@@ -1,5 +1,5 @@
 //! Workers: the outbox the relay drains, counters first (rows waiting, the oldest one's age, rows parked),
-//! then the parked rows, each re-driven through the function `settle-batch outbox retry` uses, and the
+//! the V3 requests the issuance worker dead-lettered by reason, then the parked rows, each re-driven through the function `settle-batch outbox retry` uses, and the
 //! latest re-drives with who did them.
 
 use super::{
@@ -15,6 +15,7 @@ use axum::{
 use chrono::Utc;
 use infra::{
     accounts::console::{recent_actions, ActionOutcome, ConsoleAction},
+    coupons::repo::dead_letter_counts,
     outbox::parked,
 };
 use maud::html;
@@ -24,11 +25,12 @@ const ACTIONS_SHOWN: i64 = 10;
 
 pub async fn workers_page(State(state): State<AppState>, admin: ConsoleAdmin) -> Result<Response, ConsoleError> {
     let pool = &state.pool;
-    let ((waiting, oldest), parked_count, rows, actions) = tokio::try_join!(
+    let ((waiting, oldest), parked_count, rows, actions, dead_letters) = tokio::try_join!(
         parked::backlog(pool),
         parked::count(pool),
         parked::list(pool, PARKED_SHOWN),
         recent_actions(pool, &[ConsoleAction::RedriveOutboxRow], ACTIONS_SHOWN),
+        dead_letter_counts(pool),
     )?;
     let oldest_secs = oldest.map_or(0, |oldest| (Utc::now() - oldest).num_seconds().max(0));
     let body = html! {
@@ -37,6 +39,15 @@ pub async fn workers_page(State(state): State<AppState>, admin: ConsoleAdmin) ->
             div.counter data-counter="outbox-oldest" { span.count { (oldest_secs) " s" } span.label { "oldest waiting" } }
             div.counter data-counter="outbox-parked" data-status=(if parked_count > 0 { "FAILED" } else { "COMPLETED" }) {
                 span.count { (parked_count) } span.label { "parked" }
+            }
+        }
+        h2 { "V3 issue requests dead-lettered by the issuance worker" }
+        @if dead_letters.is_empty() { p.empty { "None." } } @else {
+            table.dead-letters {
+                thead { tr { th { "reason" } th.num { "in all" } th.num { "last 24 h" } } }
+                tbody { @for (reason, all, day) in &dead_letters {
+                    tr data-dead-letters=(reason) { td { (reason) } td.num { (all) } td.num { (day) } }
+                } }
             }
         }
         h2 { "Parked outbox rows" }

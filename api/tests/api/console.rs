@@ -394,9 +394,18 @@ async fn an_admin_re_drives_a_parked_outbox_row_once_from_the_workers_page() {
     .fetch_one(&app.env.pool)
     .await
     .expect("a parked row");
+    sqlx::query(
+        "INSERT INTO coupon_issue_dead_letters (request_id, policy_id, user_id, requested_at, reason)
+         VALUES (gen_random_uuid(), 1, 2, now(), 'USER_NOT_FOUND'), (gen_random_uuid(), 1, 3, now(), 'USER_NOT_FOUND')",
+    )
+    .execute(&app.env.pool)
+    .await
+    .expect("dead letters");
     let mut operator = Browser::new(&app);
     operator.sign_in(&admin, ADMIN_PASSWORD).await;
     let workers = operator.get("/console/workers").await.text().await.expect("page");
+    let dead = workers.split(r#"data-dead-letters="USER_NOT_FOUND""#).nth(1).expect("the dead letters' row");
+    assert!(dead.starts_with(r#"><td>USER_NOT_FOUND</td><td class="num">2</td><td class="num">2</td>"#), "{dead}");
     let parked = workers.split(r#"data-counter="outbox-parked""#).nth(1).expect("the parked counter");
     assert!(parked.contains(r#"<span class="count">1</span>"#), "one parked");
     assert!(workers.contains("broker refused: message too large"));

@@ -271,3 +271,14 @@ pub async fn find_request(pool: &PgPool, id: uuid::Uuid) -> sqlx::Result<Option<
     .fetch_optional(pool)
     .await
 }
+
+/// V3 requests dead-lettered by the issuance worker, by reason: (reason, in all, in the last 24 hours).
+pub async fn dead_letter_counts(pool: &PgPool) -> sqlx::Result<Vec<(String, i64, i64)>> {
+    let rows = sqlx::query!(
+        r#"SELECT reason, count(*) AS "all!", count(*) FILTER (WHERE dead_lettered_at > now() - interval '1 day') AS "day!"
+           FROM coupon_issue_dead_letters GROUP BY reason ORDER BY reason"#
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(|row| (row.reason, row.all, row.day)).collect())
+}
