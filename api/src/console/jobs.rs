@@ -3,20 +3,26 @@
 
 use super::{
     actions::{confirm, ConfirmedAction},
-    page::{page, render, ConsoleError, Section},
+    live::every_tick,
+    page::{live_page, render, ConsoleError, Section},
     session::ConsoleAdmin,
 };
 use crate::AppState;
 use axum::{
     extract::{Path, Query, State},
     http::StatusCode,
-    response::Response,
+    response::{
+        sse::{Event, Sse},
+        Response,
+    },
 };
 use chrono::{Duration, Utc};
+use futures::Stream;
 use infra::accounts::console::{ActionOutcome, ConsoleAction};
 use infra::jobs::{self, ExecutionFilter, ExecutionSummary, ScheduledEntry};
 use maud::{html, Markup};
 use serde::Deserialize;
+use std::convert::Infallible;
 
 /// The statuses an execution may be in (the repository's CHECK lists the same).
 const STATUSES: [&str; 4] = ["STARTED", "COMPLETED", "FAILED", "STOPPED"];
@@ -31,6 +37,19 @@ pub struct JobsQuery {
 }
 
 impl JobsQuery {
+    /// The filter as a query string again, for the page's stream.
+    fn as_query(&self) -> String {
+        let encode = |text: &str| {
+            text.bytes()
+                .map(|b| match b {
+                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+                    _ => format!("%{b:02X}"),
+                })
+                .collect::<String>()
+        };
+        format!("job={}&status={}", encode(&self.job), encode(&self.status))
+    }
+
     fn filter(&self) -> Result<ExecutionFilter, ConsoleError> {
         let given = |text: &str| Some(text.trim().to_owned()).filter(|text| !text.is_empty());
         let status = given(&self.status).map(|status| status.to_ascii_uppercase());
@@ -48,14 +67,41 @@ pub async fn jobs_page(
     Query(query): Query<JobsQuery>,
 ) -> Result<Response, ConsoleError> {
     let filter = query.filter()?;
-    let now = Utc::now();
-    let (counts, names, runs, entries) = tokio::try_join!(
-        jobs::status_counts(&state.pool, now - Duration::days(1)),
-        jobs::job_names(&state.pool),
-        jobs::recent(&state.pool, &filter, SHOWN),
-        jobs::schedule(&state.pool),
-    )?;
+    let (live, names, entries) =
+        tokio::try_join!(live_part(&state, &filter), async { Ok(jobs::job_names(&state.pool).await?) }, async {
+            Ok(jobs::schedule(&state.pool).await?)
+        })?;
+    let stream = format!("/console/jobs/stream?{}", query.as_query());
     let body = html! {
+        (filters(&filter, &names))
+        div #jobs-live hx-ext="sse" sse-connect=(stream) sse-swap="jobs" { (live) }
+        h2 { "Schedule (as the leading settle-scheduler published it)" }
+        (schedule_table(&entries))
+    };
+    Ok(render(live_page("Jobs", &admin, Section::Jobs, body)))
+}
+
+/// The counters and the executions, again every tick, for as long as the page stays open.
+pub async fn jobs_stream(
+    State(state): State<AppState>,
+    _admin: ConsoleAdmin,
+    Query(query): Query<JobsQuery>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ConsoleError> {
+    let filter = query.filter()?;
+    Ok(every_tick("jobs", move || {
+        let (state, filter) = (state.clone(), filter.clone());
+        async move { live_part(&state, &filter).await }
+    }))
+}
+
+/// What moves on the Jobs page: the last day's counters and the executions the filter shows.
+async fn live_part(state: &AppState, filter: &ExecutionFilter) -> Result<Markup, ConsoleError> {
+    let now = Utc::now();
+    let (counts, runs) = tokio::try_join!(
+        jobs::status_counts(&state.pool, now - Duration::days(1)),
+        jobs::recent(&state.pool, filter, SHOWN),
+    )?;
+    Ok(html! {
         section.counters aria-label="Executions started in the last 24 hours" {
             @for status in STATUSES {
                 @let count = counts.iter().find(|(name, _)| name == status).map_or(0, |(_, count)| *count);
@@ -64,12 +110,8 @@ pub async fn jobs_page(
                 }
             }
         }
-        (filters(&filter, &names))
         (executions(&runs, now))
-        h2 { "Schedule (as the leading settle-scheduler published it)" }
-        (schedule_table(&entries))
-    };
-    Ok(render(page("Jobs", Some(&admin), Some(Section::Jobs), body)))
+    })
 }
 
 fn filters(filter: &ExecutionFilter, names: &[String]) -> Markup {

@@ -7,6 +7,7 @@
 mod actions;
 mod assets;
 mod jobs;
+mod live;
 mod lookup;
 mod now;
 mod page;
@@ -36,6 +37,7 @@ pub fn router(state: AppState) -> Router {
         .route("/console/login", get(session::sign_in_page).post(session::sign_in))
         .route("/console/logout", post(session::sign_out))
         .route("/console/jobs", get(jobs::jobs_page))
+        .route("/console/jobs/stream", get(jobs::jobs_stream))
         .route("/console/jobs/{id}/stop", get(jobs::confirm_stop).post(jobs::stop))
         .route("/console/jobs/{id}/restart", get(jobs::confirm_restart).post(jobs::restart))
         .route("/console/schedule/{name}/run", get(jobs::confirm_run).post(jobs::run_now))

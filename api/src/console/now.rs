@@ -5,6 +5,7 @@
 //! from the numbers it carries); without JavaScript the page shows the same as of its loading.
 
 use super::{
+    live::every_tick,
     page::{live_page, render, ConsoleError, Section},
     session::ConsoleAdmin,
 };
@@ -12,21 +13,20 @@ use crate::AppState;
 use axum::{
     extract::State,
     response::{
-        sse::{Event, KeepAlive, Sse},
+        sse::{Event, Sse},
         Response,
     },
 };
-use futures::{stream, Stream};
+use futures::Stream;
 use maud::{html, Markup, PreEscaped};
 use serde::Serialize;
 use std::{
     collections::BTreeMap,
     convert::Infallible,
-    time::{Duration, Instant},
+    sync::{Arc, Mutex},
+    time::Instant,
 };
 
-/// How often the live part is sent again: the page shows a change within this (the issue asks for 2 s).
-const TICK: Duration = Duration::from_secs(1);
 /// The policies shown: those open for issuance, latest window first.
 const POLICIES_SHOWN: i64 = 8;
 
@@ -163,30 +163,23 @@ pub async fn now_page(State(state): State<AppState>, admin: ConsoleAdmin) -> Res
     Ok(render(live_page("Now", &admin, Section::Now, body)))
 }
 
-/// The live part again every `TICK`, for as long as the page stays open; a reading that fails is
-/// skipped (the page keeps its last one) rather than ending the stream.
+/// The live part again every tick, with the V3 requests per second since the previous one.
 pub async fn now_stream(
     State(state): State<AppState>,
     _admin: ConsoleAdmin,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    let start = (state, tokio::time::interval(TICK), None::<(Instant, u64)>);
-    let ticks = stream::unfold(start, |(state, mut interval, previous)| async move {
-        interval.tick().await;
-        let (event, seen) = match read(&state).await {
-            Ok(mut reading) => {
-                let seen = (Instant::now(), reading.v3_answers.values().sum::<u64>());
-                reading.v3_per_second = previous.map(|(at, total)| {
-                    let millis = seen.0.duration_since(at).as_millis().max(1) as u64;
-                    seen.1.saturating_sub(total) * 1_000 / millis
-                });
-                (Event::default().event("now").data(live(&state, &reading).into_string()), Some(seen))
-            }
-            Err(error) => {
-                tracing::warn!(%error, "console: reading the Now page failed");
-                (Event::default().comment("reading failed"), previous)
-            }
-        };
-        Some((Ok(event), (state, interval, seen)))
-    });
-    Sse::new(ticks).keep_alive(KeepAlive::default())
+    let previous = Arc::new(Mutex::new(None::<(Instant, u64)>));
+    every_tick("now", move || {
+        let (state, previous) = (state.clone(), Arc::clone(&previous));
+        async move {
+            let mut reading = read(&state).await?;
+            let seen = (Instant::now(), reading.v3_answers.values().sum::<u64>());
+            let before = previous.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).replace(seen);
+            reading.v3_per_second = before.map(|(at, total)| {
+                let millis = seen.0.duration_since(at).as_millis().max(1) as u64;
+                seen.1.saturating_sub(total) * 1_000 / millis
+            });
+            Ok(live(&state, &reading))
+        }
+    })
 }

@@ -275,8 +275,9 @@ async fn the_settlement_pages_show_each_day_its_totals_and_gates_and_download_it
 }
 
 /// Every console route, as the router has them (a new route gets a row here).
-const ROUTES: [(&str, &str); 20] = [
+const ROUTES: [(&str, &str); 21] = [
     ("GET", "/console"),
+    ("GET", "/console/jobs/stream"),
     ("GET", "/console/jobs/1/restart"),
     ("POST", "/console/jobs/1/restart"),
     ("GET", "/console/schedule/reconcile-points/run"),
@@ -429,10 +430,11 @@ async fn an_admin_re_drives_a_parked_outbox_row_once_from_the_workers_page() {
     assert_eq!(outcomes, ["DONE", "REFUSED"]);
 }
 
-/// Reads the Server-Sent Events of `stream` until a `now` event satisfies `wanted`, for at most `within`:
+/// Reads the Server-Sent Events of `stream` until a `name` event satisfies `wanted`, for at most `within`:
 /// that event's data.
-async fn now_event(
+async fn live_event(
     stream: &mut Response,
+    name: &str,
     within: std::time::Duration,
     wanted: impl Fn(&str) -> bool,
 ) -> Option<String> {
@@ -444,7 +446,7 @@ async fn now_event(
         while let Some(end) = text.find("\n\n") {
             let event: String = text.drain(..end + 2).collect();
             let data: String = event.lines().filter_map(|line| line.strip_prefix("data: ")).collect();
-            if event.lines().any(|line| line == "event: now") && wanted(&data) {
+            if event.lines().any(|line| line == format!("event: {name}")) && wanted(&data) {
                 return Some(data);
             }
         }
@@ -477,7 +479,8 @@ async fn the_now_page_shows_a_policys_stock_left_and_its_stream_sends_a_change_w
 
     let mut stream = operator.get("/console/now/stream").await;
     assert_eq!(stream.headers()[header::CONTENT_TYPE], "text/event-stream");
-    let first = now_event(&mut stream, std::time::Duration::from_secs(2), |data| data.contains("data-policy")).await;
+    let two_seconds = std::time::Duration::from_secs(2);
+    let first = live_event(&mut stream, "now", two_seconds, |data| data.contains("data-policy")).await;
     assert!(first.is_some(), "an event within 2 s");
     sqlx::query("UPDATE coupon_policies SET issued_quantity = 13 WHERE id = $1")
         .bind(policy)
@@ -485,7 +488,7 @@ async fn the_now_page_shows_a_policys_stock_left_and_its_stream_sends_a_change_w
         .await
         .expect("issued");
     let left_37 = r#"<td class="num left">37</td>"#;
-    let changed = now_event(&mut stream, std::time::Duration::from_secs(2), |data| data.contains(left_37)).await;
+    let changed = live_event(&mut stream, "now", two_seconds, |data| data.contains(left_37)).await;
     assert!(changed.is_some(), "the change reached the stream within 2 s");
 }
 
@@ -590,4 +593,26 @@ async fn an_admin_asks_for_a_restart_of_a_failed_execution_once_and_a_completed_
     assert!(after.contains("restart requested…"));
     let outcomes: Vec<String> = actions_recorded(&app).await.into_iter().map(|(_, _, outcome)| outcome).collect();
     assert_eq!(outcomes, ["DONE", "REFUSED", "REFUSED"]);
+}
+
+#[tokio::test]
+async fn the_jobs_pages_stream_shows_an_execution_that_failed_since_within_two_seconds() {
+    let app = spawn_app().await;
+    let (_, admin) = account(&app, "operator", ADMIN_PASSWORD, Role::Admin).await;
+    let mut operator = Browser::new(&app);
+    operator.sign_in(&admin, ADMIN_PASSWORD).await;
+    let page = operator.get("/console/jobs?status=FAILED").await.text().await.expect("page");
+    assert!(
+        page.contains(r#"sse-connect="/console/jobs/stream?job=&amp;status=FAILED""#),
+        "the stream keeps the filter"
+    );
+
+    let mut stream = operator.get("/console/jobs/stream?status=FAILED").await;
+    let two_seconds = std::time::Duration::from_secs(2);
+    assert!(live_event(&mut stream, "jobs", two_seconds, |data| data.contains("No execution matches")).await.is_some());
+    let failed = execution(&app, "settle-sales", "FAILED", Some("gate failed at 01:00")).await;
+    let running = execution(&app, "reconcile-points", "STARTED", None).await;
+    let shown = format!(r#"data-execution="{failed}""#);
+    let event = live_event(&mut stream, "jobs", two_seconds, |data| data.contains(&shown)).await.expect("within 2 s");
+    assert!(!event.contains(&format!(r#"data-execution="{running}""#)), "the filter holds on the stream");
 }
