@@ -44,6 +44,7 @@ pub fn router(state: AppState) -> Router {
         .route("/console/now", get(now::now_page))
         .route("/console/now/stream", get(now::now_stream))
         .route("/console/workers", get(workers::workers_page))
+        .route("/console/workers/stream", get(workers::workers_stream))
         .route("/console/workers/outbox/{id}/redrive", get(workers::confirm_redrive).post(workers::redrive))
         .route("/console/lookup", get(lookup::lookup_page))
         .route("/console/settlement", get(settlement::days_page))

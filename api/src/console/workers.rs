@@ -1,29 +1,56 @@
 //! Workers: the outbox the relay drains, counters first (rows waiting, the oldest one's age, rows parked),
-//! the V3 requests the issuance worker dead-lettered by reason, then the parked rows, each re-driven through the function `settle-batch outbox retry` uses, and the
+//! the V3 requests the issuance worker dead-lettered by reason, then the parked rows (all of it live, on
+//! one SSE stream per open page), each re-driven through the function `settle-batch outbox retry` uses, and the
 //! latest re-drives with who did them.
 
 use super::{
     actions::{confirm, ConfirmedAction},
-    page::{page, render, ConsoleError, Section},
+    live::every_tick,
+    page::{live_page, render, ConsoleError, Section},
     session::ConsoleAdmin,
 };
 use crate::AppState;
 use axum::{
     extract::{Path, State},
-    response::Response,
+    response::{
+        sse::{Event, Sse},
+        Response,
+    },
 };
 use chrono::Utc;
+use futures::Stream;
 use infra::{
     accounts::console::{recent_actions, ActionOutcome, ConsoleAction},
     coupons::repo::dead_letter_counts,
     outbox::parked,
 };
-use maud::html;
+use maud::{html, Markup};
+use std::convert::Infallible;
 
 const PARKED_SHOWN: i64 = 100;
 const ACTIONS_SHOWN: i64 = 10;
 
 pub async fn workers_page(State(state): State<AppState>, admin: ConsoleAdmin) -> Result<Response, ConsoleError> {
+    let live = live_part(&state).await?;
+    let body = html! {
+        div #workers-live hx-ext="sse" sse-connect="/console/workers/stream" sse-swap="workers" { (live) }
+    };
+    Ok(render(live_page("Workers", &admin, Section::Workers, body)))
+}
+
+/// The whole page again every tick, for as long as it stays open.
+pub async fn workers_stream(
+    State(state): State<AppState>,
+    _admin: ConsoleAdmin,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    every_tick("workers", move || {
+        let state = state.clone();
+        async move { live_part(&state).await }
+    })
+}
+
+/// The outbox, the dead letters, the parked rows and the latest re-drives as they are now.
+async fn live_part(state: &AppState) -> Result<Markup, ConsoleError> {
     let pool = &state.pool;
     let ((waiting, oldest), parked_count, rows, actions, dead_letters) = tokio::try_join!(
         parked::backlog(pool),
@@ -76,7 +103,7 @@ pub async fn workers_page(State(state): State<AppState>, admin: ConsoleAdmin) ->
             }
         }
     };
-    Ok(render(page("Workers", Some(&admin), Some(Section::Workers), body)))
+    Ok(body)
 }
 
 /// Asks before re-driving parked row `id`.

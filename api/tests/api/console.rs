@@ -275,8 +275,9 @@ async fn the_settlement_pages_show_each_day_its_totals_and_gates_and_download_it
 }
 
 /// Every console route, as the router has them (a new route gets a row here).
-const ROUTES: [(&str, &str); 21] = [
+const ROUTES: [(&str, &str); 22] = [
     ("GET", "/console"),
+    ("GET", "/console/workers/stream"),
     ("GET", "/console/jobs/stream"),
     ("GET", "/console/jobs/1/restart"),
     ("POST", "/console/jobs/1/restart"),
@@ -426,6 +427,19 @@ async fn an_admin_re_drives_a_parked_outbox_row_once_from_the_workers_page() {
 
     let after = operator.get("/console/workers").await.text().await.expect("page");
     assert!(after.contains(&admin) && after.contains(&format!("outbox row {row}")), "the re-drive with who did it");
+    let mut stream = operator.get("/console/workers/stream").await;
+    let parked_again = format!(r#"data-outbox-row="{row}""#);
+    let absent =
+        live_event(&mut stream, "workers", std::time::Duration::from_secs(2), |data| !data.contains(&parked_again));
+    assert!(absent.await.is_some(), "the stream shows the row no longer parked");
+    sqlx::query("UPDATE outbox_events SET parked_at = now(), attempts = 5 WHERE id = $1")
+        .bind(row)
+        .execute(&app.env.pool)
+        .await
+        .expect("parked again");
+    let shown =
+        live_event(&mut stream, "workers", std::time::Duration::from_secs(2), |data| data.contains(&parked_again));
+    assert!(shown.await.is_some(), "a row parked since shows on the stream within 2 s");
     let outcomes: Vec<String> = actions_recorded(&app).await.into_iter().map(|(_, _, outcome)| outcome).collect();
     assert_eq!(outcomes, ["DONE", "REFUSED"]);
 }
