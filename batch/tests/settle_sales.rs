@@ -485,6 +485,19 @@ async fn a_run_stopped_then_killed_mid_way_resumes_each_time_and_settles_every_i
     let (killed_at, written, lines) = checkpointed_and_written(&env, day).await;
     assert!(killed_at < 128, "killed before the end ({killed_at} partitions)");
     assert_eq!(written, lines, "the partition the kill cut short left nothing");
+    // The killed run's session holds its run lock until PostgreSQL notices the connection is gone: a run
+    // started before that is refused as "already running elsewhere" (CI saw it once).
+    let released = process::eventually(std::time::Duration::from_secs(10), || async {
+        sqlx::query_scalar::<_, bool>(
+            "SELECT NOT EXISTS (SELECT 1 FROM pg_locks l JOIN pg_database d ON d.oid = l.database
+                                WHERE l.locktype = 'advisory' AND d.datname = current_database())",
+        )
+        .fetch_one(&env.pool)
+        .await
+        .expect("locks")
+    })
+    .await;
+    assert!(released, "the killed run's lock went back");
 
     succeeded(&batch(&env, &args));
     assert_eq!(day_status(&env, day).await, "CLOSED", "every gate holds after two interruptions");
