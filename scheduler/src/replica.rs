@@ -58,6 +58,9 @@ async fn lead(
     firings: &mut JoinSet<()>,
 ) {
     let took_over = Utc::now();
+    if let Err(error) = requests::close_abandoned(&firer.pool, &firer.identity).await {
+        tracing::warn!(error = ?error, "could not close abandoned console requests");
+    }
     for (index, entry) in schedule.entries.iter().enumerate() {
         if let Err(error) = firer.close_abandoned(entry).await {
             tracing::warn!(entry = %entry.name, error = ?error, "could not check for abandoned firings");

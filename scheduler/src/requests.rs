@@ -68,3 +68,17 @@ pub async fn settle(pool: &PgPool, request: i64, firing: Option<i64>, detail: Op
     .await?;
     Ok(())
 }
+
+/// Answers the requests another scheduler took and never answered: it stopped (its children stop with
+/// it), so the request will not end on its own; asking again is possible once it is answered. Called when
+/// leadership starts, as abandoned firings are closed then.
+pub async fn close_abandoned(pool: &PgPool, identity: &str) -> sqlx::Result<u64> {
+    Ok(sqlx::query!(
+        "UPDATE scheduler_run_requests SET detail = 'abandoned: the scheduler that took it stopped before it ended'
+         WHERE taken_at IS NOT NULL AND taken_by <> $1 AND firing_id IS NULL AND detail IS NULL",
+        identity
+    )
+    .execute(pool)
+    .await?
+    .rows_affected())
+}

@@ -100,6 +100,15 @@ async fn the_leader_runs_settle_batch_restart_for_a_restart_request_and_records_
     .fetch_one(&env.pool)
     .await
     .expect("an execution");
+    // Taken by a scheduler that died before answering: the new leader answers it, so it can be asked again.
+    sqlx::query(
+        "INSERT INTO scheduler_run_requests (execution_id, requested_by, taken_by, taken_at)
+         VALUES ($1, 'console:earlier', 'dead-leader', now() - interval '1 hour')",
+    )
+    .bind(completed)
+    .execute(&env.pool)
+    .await
+    .expect("an abandoned request");
     let mut leader = start(&env, &dir, "leader").await;
     sqlx::query("INSERT INTO scheduler_run_requests (execution_id, requested_by) VALUES ($1, 'console:test')")
         .bind(completed)
@@ -108,16 +117,26 @@ async fn the_leader_runs_settle_batch_restart_for_a_restart_request_and_records_
         .expect("a restart request");
 
     let detail = process::eventually(Duration::from_secs(15), || async {
-        let detail: Option<String> = sqlx::query_scalar("SELECT detail FROM scheduler_run_requests")
-            .fetch_one(&env.pool)
-            .await
-            .expect("the request");
+        let detail: Option<String> =
+            sqlx::query_scalar("SELECT detail FROM scheduler_run_requests WHERE taken_by = 'leader'")
+                .fetch_optional(&env.pool)
+                .await
+                .expect("the request")
+                .flatten();
         detail.is_some()
     })
     .await;
     assert!(detail, "the restart ran and its end was recorded");
-    let detail: String =
-        sqlx::query_scalar("SELECT detail FROM scheduler_run_requests").fetch_one(&env.pool).await.expect("detail");
+    let detail: String = sqlx::query_scalar("SELECT detail FROM scheduler_run_requests WHERE taken_by = 'leader'")
+        .fetch_one(&env.pool)
+        .await
+        .expect("detail");
+    let abandoned: String =
+        sqlx::query_scalar("SELECT detail FROM scheduler_run_requests WHERE taken_by = 'dead-leader'")
+            .fetch_one(&env.pool)
+            .await
+            .expect("the abandoned one");
+    assert!(abandoned.starts_with("abandoned"), "{abandoned}");
     // settle-batch refuses to restart a completed execution (exit 2): the leader ran the CLI's own check.
     assert!(detail.starts_with(&format!("settle-batch restart {completed} exited 2")), "{detail}");
     leader.terminate(Duration::from_secs(10)).await.ok();
