@@ -3,22 +3,21 @@
 
 use crate::{WorkerContext, WorkerSettings};
 use anyhow::Context;
-use infra::kafka::{SettleConsumer, Topic};
+use infra::kafka::{store_handled, ConsumerGroup, SettleConsumer};
 use rdkafka::{
     consumer::{CommitMode, Consumer},
     error::KafkaError,
-    message::{Message, OwnedMessage},
+    message::OwnedMessage,
     types::RDKafkaErrorCode,
 };
 use tokio_util::sync::CancellationToken;
 
-/// One consumer-group member of `group` on `topic`: receive a batch, let `handle` apply it, then store the
+/// One member of consumer group `group` on the topic it reads: receive a batch, let `handle` apply it, then store the
 /// batch's offsets; commit on the way out. `handle` answers false when shutdown interrupted it, in which
 /// case nothing of the batch is acknowledged and it is redelivered to whoever owns the partition next.
 pub async fn consume<H, Fut>(
     context: &WorkerContext,
-    group: &str,
-    topic: Topic,
+    group: ConsumerGroup,
     member: u16,
     shutdown: &CancellationToken,
     mut handle: H,
@@ -27,19 +26,19 @@ where
     H: FnMut(Vec<OwnedMessage>) -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<(bool, Vec<OwnedMessage>)>>,
 {
-    let consumer: SettleConsumer = context.kafka.consumer(group)?;
-    let topic = context.kafka.topic_name(topic);
+    let consumer: SettleConsumer = context.kafka.consumer(group.name())?;
+    let topic = context.kafka.topic_name(group.topic());
     consumer.subscribe(&[&topic]).with_context(|| format!("subscribing to {topic}"))?;
-    tracing::info!(member, %topic, group, "consumer started");
+    tracing::info!(member, %topic, group = group.name(), "consumer started");
     while let Some(records) = next_batch(&consumer, &context.settings, shutdown).await {
         let (done, records) = handle(records).await?;
         if !done {
             break;
         }
-        store_offsets(&consumer, &records)?;
+        store_handled(&consumer, &records)?;
     }
     commit_on_exit(&consumer);
-    tracing::info!(member, group, "consumer stopped");
+    tracing::info!(member, group = group.name(), "consumer stopped");
     Ok(())
 }
 
@@ -71,14 +70,6 @@ async fn next_batch(
         }
     }
     Some(records)
-}
-
-/// Marks `records` done: their offsets are committed with the next (background or final) commit.
-fn store_offsets(consumer: &SettleConsumer, records: &[OwnedMessage]) -> Result<(), KafkaError> {
-    for record in records {
-        consumer.store_offset(record.topic(), record.partition(), record.offset())?;
-    }
-    Ok(())
 }
 
 /// Commits what was stored before leaving the group; a failure only means some redelivery.

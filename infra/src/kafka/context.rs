@@ -30,3 +30,24 @@ impl ConsumerContext for CommitOnRevoke {
         }
     }
 }
+
+/// Marks `records` done so the next (background or final) commit covers them. A record whose partition was
+/// revoked while it was being handled is skipped, not an error: its new owner receives it again, and every
+/// handler is idempotent. (librdkafka refuses to store an offset for a partition it no longer owns.)
+pub fn store_handled(consumer: &SettleConsumer, records: &[rdkafka::message::OwnedMessage]) -> Result<(), KafkaError> {
+    use rdkafka::Message;
+    for record in records {
+        match consumer.store_offset(record.topic(), record.partition(), record.offset()) {
+            Ok(()) => {}
+            Err(KafkaError::StoreOffset(RDKafkaErrorCode::State)) => {
+                tracing::info!(
+                    partition = record.partition(),
+                    offset = record.offset(),
+                    "partition revoked mid-batch; its new owner redoes the record"
+                );
+            }
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(())
+}

@@ -1,4 +1,4 @@
-use infra::kafka::{trace_id_from, with_trace_id, Kafka, SettleConsumer};
+use infra::kafka::{store_handled, trace_id_from, with_trace_id, Kafka, SettleConsumer};
 use rdkafka::{
     consumer::{CommitMode, Consumer},
     message::{Message, OwnedHeaders},
@@ -68,6 +68,35 @@ async fn a_consumer_group_resumes_after_its_committed_offset() {
         rest.push(next_payload(&second).await.0);
     }
     assert_eq!(rest, sent[3..].to_vec(), "the group resumes right after the committed offset");
+}
+
+/// A rebalance can take a partition away while its batch is being handled (a second worker process
+/// joining): storing that batch's offsets must not stop the worker, and the record goes to the next owner.
+#[tokio::test]
+async fn a_record_whose_partition_was_revoked_mid_batch_is_left_to_the_next_owner() {
+    let env = TestEnv::new().await;
+    let kafka = single_partition(&env, None);
+    let topic = format!("{}revoked", env.kafka.topic_prefix);
+    kafka.ensure_topic_names(std::slice::from_ref(&topic)).await.expect("creating the topic");
+    produce(&kafka.producer().expect("producer"), &topic, &["handled-late".to_owned()]).await;
+
+    let first = kafka.consumer("revoked").expect("consumer");
+    first.subscribe(&[&topic]).expect("subscribe");
+    let (payload, message) = next_payload(&first).await;
+    first.unsubscribe(); // the partition is taken away while its record is being handled
+    let revoked = tokio::time::timeout(WAIT, async {
+        while first.assignment().expect("assignment").count() > 0 {
+            let _ = tokio::time::timeout(Duration::from_millis(100), first.recv()).await;
+            // serves the rebalance
+        }
+    });
+    revoked.await.expect("the partition is revoked");
+    store_handled(&first, &[message]).expect("a revoked partition's record is skipped, not an error");
+    drop(first);
+
+    let second = kafka.consumer("revoked").expect("consumer");
+    second.subscribe(&[&topic]).expect("subscribe");
+    assert_eq!(next_payload(&second).await.0, payload, "the next owner receives the record again");
 }
 
 #[tokio::test]
