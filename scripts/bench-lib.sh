@@ -83,6 +83,19 @@ wait_idle() {
   done
   fail "the API kept answering $1 for 10 s after wrk stopped"
 }
+# wrk sends the issue requests of $out/SET.requests to /api/VERSION/coupons for SECONDS, one per user;
+# its output goes to $out/wrk-SET.txt and the API's /metrics before and after to $out/metrics-SET-*.txt.
+rush() { # set name, API version, seconds
+  local set=$1 version=$2 duration=$3
+  say "wrk: $version for ${duration}s, $CONNECTIONS connections"
+  curl -fsS "http://$API_LISTEN_ADDR/metrics" >"$out/metrics-$set-before.txt"
+  RUSH_REQUESTS="$out/$set.requests" RUSH_PATH="/api/$version/coupons" RUSH_THREADS=$THREADS \
+    wrk -t"$THREADS" -c"$CONNECTIONS" -d"${duration}s" --timeout 10s -s "$SETTLE_ROOT/bench/coupon_rush.lua" \
+    "http://$API_LISTEN_ADDR" >"$out/wrk-$set.txt"
+  # Requests still in flight when wrk stops are answered too: the API's counters include them.
+  wait_idle "/api/$version/coupons"
+  curl -fsS "http://$API_LISTEN_ADDR/metrics" >"$out/metrics-$set-after.txt"
+}
 wait_ready() {
   for _ in $(seq 300); do curl -fsS -o /dev/null "$1" 2>/dev/null && return 0; sleep 0.2; done
   fail "$1 never became ready"

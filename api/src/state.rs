@@ -38,6 +38,8 @@ pub struct Shared {
     pub orders: infra::config::OrderArgs,
     /// The payment provider (behind its own breaker).
     pub payments: infra::payments::TossPayments,
+    /// The consumer groups' lag, read for the console's Workers page.
+    pub consumer_lag: crate::console::ConsumerLag,
 }
 
 /// How long the tokens a login or refresh hands out live.

@@ -1,13 +1,13 @@
 // The console in Chromium, as scripts/console-browser runs it: every check that fails is listed, then the
 // process exits 1. Arguments: base URL, screenshot directory, admin e-mail, user e-mail, password, a
-// running execution, a parked outbox row, a settled day, an open coupon policy (changed through psql at
-// DATABASE_URL while the Now page watches).
-const { execFileSync } = require('child_process');
+// running execution, a parked outbox row, a settled day, the coupon policy of the rush that RUSH_COMMAND
+// starts while the Now page watches, a FAILED execution, the settled day's settlement line count.
+const { spawn } = require('child_process');
 const { chromium } = require('playwright-core');
 const fs = require('fs');
 const path = require('path');
 
-const [base, out, adminEmail, userEmail, password, running, parked, day, policy] = process.argv.slice(2);
+const [base, out, adminEmail, userEmail, password, running, parked, day, policy, failed, lines] = process.argv.slice(2);
 const failures = [];
 const check = (holds, what) => { if (!holds) failures.push(what); };
 
@@ -49,21 +49,46 @@ async function main() {
   await signIn(page, adminEmail);
   check(page.url() === `${base}/console/now`, `an admin lands on Now (at ${page.url()})`);
   const left = `tr[data-policy="${policy}"] td.left`;
-  check((await page.textContent(left)) === '100', 'the policy has all 100 left');
+  check((await page.textContent(left)) === '1500', 'the policy has all 1,500 left');
   await page.waitForSelector('#stock-chart canvas', { timeout: 5000 });
-  execFileSync('psql', ['-qc', `UPDATE coupon_policies SET issued_quantity = 40 WHERE id = ${policy}`, process.env.DATABASE_URL]);
-  const changed = Date.now();
+  // Every value the page shows while the rush drains the stock, as the live updates swap it in.
+  await page.evaluate((selector) => {
+    window.seenLeft = [];
+    document.addEventListener('htmx:afterSettle', () => {
+      const cell = document.querySelector(selector);
+      if (cell && window.seenLeft[window.seenLeft.length - 1] !== cell.textContent) window.seenLeft.push(cell.textContent);
+    });
+  }, left);
+  const [program, ...rushArgs] = process.env.RUSH_COMMAND.split(' ');
+  const rush = spawn(program, rushArgs, { stdio: 'ignore' });
+  const rushed = new Promise((resolve) => rush.on('exit', resolve));
   try {
-    await page.waitForFunction((selector) => document.querySelector(selector).textContent === '60', left, { timeout: 2000 });
+    await page.waitForFunction((selector) => document.querySelector(selector).textContent === '0', left, { timeout: 90000 });
   } catch (error) {
-    check(false, 'the stock left did not change on the page within 2 s');
+    check(false, `the rush did not drain the policy on the page (left ${await page.textContent(left)})`);
   }
-  check(Date.now() - changed <= 2000, `the change showed in ${Date.now() - changed} ms`);
-  await page.waitForFunction(() => Number(document.getElementById('stock-chart').dataset.points) >= 2, null, { timeout: 3000 });
+  check((await rushed) === 0, 'the rush ran');
+  const seen = await page.evaluate(() => window.seenLeft);
+  check(seen.length >= 3, `the page followed the stock down (${seen.join(' → ')})`);
+  check((await page.textContent('td[data-status-code="202"]')) !== '0', 'the V3 answers are counted');
+  const points = await page.evaluate(() => Number(document.getElementById('stock-chart').dataset.points));
+  check(points >= 3, `the chart drew the drain (${points} points)`);
   await shoot('now');
   await page.goto(`${base}/console/jobs`);
-  check(await page.isVisible('tr .status[data-status="FAILED"]'), 'the FAILED job is shown');
+  const failedStatus = `tr[data-execution="${failed}"] .status`;
+  check((await page.textContent(failedStatus)) === 'FAILED', 'the failed settlement run is shown FAILED');
   await shoot('jobs');
+  await page.click(`tr[data-execution="${failed}"] a.action`);
+  await shoot('confirm-restart');
+  await Promise.all([page.waitForLoadState('load'), page.click('form.confirm button')]);
+  check((await page.textContent('.outcome')).includes('Restart of execution'), 'the restart is queued');
+  await page.goto(`${base}/console/jobs`);
+  try {
+    await page.waitForFunction((selector) => document.querySelector(selector).textContent === 'COMPLETED', failedStatus, { timeout: 60000 });
+  } catch (error) {
+    check(false, `the restarted run did not complete on the page (${await page.textContent(failedStatus)})`);
+  }
+  await shoot('jobs-restarted');
 
   // A form posted without its token, with the admin's own cookie (as a forged cross-site post would be).
   const forged = await context.request.post(`${base}/console/jobs/${running}/stop`, { form: { csrf: 'forged' }, maxRedirects: 0 });
@@ -89,7 +114,8 @@ async function main() {
   await shoot('settlement-day');
   const [download] = await Promise.all([page.waitForEvent('download'), page.click('a.download')]);
   const csv = fs.readFileSync(await download.path(), 'utf8').trim().split('\n');
-  check(csv[0].startsWith('business_date,event,order_id') && csv.length === 3, `the day's CSV has its two lines (${csv.length - 1})`);
+  check(csv[0].startsWith('business_date,event,order_id') && csv.length === Number(lines) + 1,
+    `the day's CSV has its ${lines} lines (${csv.length - 1})`);
 
   await page.goto(`${base}/console/lookup`);
   await page.fill('input[name=q]', adminEmail);

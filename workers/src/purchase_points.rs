@@ -11,7 +11,7 @@ use crate::{
 };
 use anyhow::Context;
 use infra::{
-    kafka::{trace_id_from, Topic},
+    kafka::{trace_id_from, ConsumerGroup, Topic},
     outbox::Envelope,
     points::cache::BalanceCache,
     shop::purchase_points::{self, Awarded},
@@ -19,7 +19,7 @@ use infra::{
 use rdkafka::message::{Message, OwnedMessage};
 use tokio_util::sync::CancellationToken;
 
-pub const GROUP: &str = "purchase-points";
+pub const GROUP: &str = ConsumerGroup::PurchasePoints.name();
 const CONFIRMED: &str = "OrderConfirmed";
 
 pub struct PurchasePoints;
@@ -38,7 +38,7 @@ async fn run_member(context: WorkerContext, member: u16, shutdown: CancellationT
     let dead_letters =
         DeadLetters::new(context.kafka.producer()?, context.kafka.topic_name(Topic::OrdersEventsDeadLetter));
     let balances = BalanceCache::new(context.redis.clone());
-    receive::consume(&context, GROUP, Topic::OrdersEvents, member, &shutdown, |records| async {
+    receive::consume(&context, ConsumerGroup::PurchasePoints, member, &shutdown, |records| async {
         let done = award_batch(&context, &balances, &dead_letters, &records, &shutdown).await?;
         Ok((done, records))
     })

@@ -7,6 +7,7 @@
 mod actions;
 mod assets;
 mod jobs;
+mod lag;
 mod live;
 mod lookup;
 mod now;
@@ -24,6 +25,7 @@ use axum::{
     routing::{get, post},
     Router,
 };
+pub use lag::ConsumerLag;
 use session::ConsoleAdmin;
 
 /// Scripts, styles and images come from the console itself, never inline or from elsewhere; no page may
@@ -48,6 +50,7 @@ pub fn router(state: AppState) -> Router {
         .route("/console/workers/outbox/{id}/redrive", get(workers::confirm_redrive).post(workers::redrive))
         .route("/console/lookup", get(lookup::lookup_page))
         .route("/console/settlement", get(settlement::days_page))
+        .route("/console/settlement/stream", get(settlement::days_stream))
         .route("/console/settlement/{date}", get(settlement::day_page))
         .route("/console/settlement/{date}/lines.csv", get(settlement::lines_csv))
         .route("/console/assets/{name}", get(assets::asset))

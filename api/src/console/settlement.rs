@@ -1,9 +1,10 @@
 //! Settlement: the business days settle-sales reached, counters first (closed, failed gate, open), then
-//! the latest days; a day's page shows its totals by payment method and product option, its gates as the
+//! the latest days (live: a day that closes or fails shows within a tick); a day's page shows its totals by payment method and product option, its gates as the
 //! latest check found them, and the payment reconciliation's mismatches, with its lines as CSV.
 
 use super::{
-    page::{page, render, ConsoleError, Section},
+    live::every_tick,
+    page::{live_page, page, render, ConsoleError, Section},
     session::ConsoleAdmin,
 };
 use crate::AppState;
@@ -11,11 +12,16 @@ use axum::{
     body::Body,
     extract::{Path, State},
     http::{header, StatusCode},
-    response::{IntoResponse, Response},
+    response::{
+        sse::{Event, Sse},
+        IntoResponse, Response,
+    },
 };
 use chrono::NaiveDate;
+use futures::Stream;
 use infra::settlement::{self, Day, Totals};
 use maud::{html, Markup};
+use std::convert::Infallible;
 
 const DAYS_SHOWN: i64 = 60;
 const OPTIONS_SHOWN: i64 = 50;
@@ -23,8 +29,28 @@ const MISMATCHES_SHOWN: i64 = 100;
 const STATUSES: [&str; 3] = ["CLOSED", "FAILED", "OPEN"];
 
 pub async fn days_page(State(state): State<AppState>, admin: ConsoleAdmin) -> Result<Response, ConsoleError> {
-    let days = settlement::days(&state.pool, DAYS_SHOWN).await?;
+    let live = days_part(&state).await?;
     let body = html! {
+        div #settlement-live hx-ext="sse" sse-connect="/console/settlement/stream" sse-swap="settlement" { (live) }
+    };
+    Ok(render(live_page("Settlement", &admin, Section::Settlement, body)))
+}
+
+/// The days again every tick, for as long as the page stays open.
+pub async fn days_stream(
+    State(state): State<AppState>,
+    _admin: ConsoleAdmin,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    every_tick("settlement", move || {
+        let state = state.clone();
+        async move { days_part(&state).await }
+    })
+}
+
+/// The counters by status and the latest days as they are now.
+async fn days_part(state: &AppState) -> Result<Markup, ConsoleError> {
+    let days = settlement::days(&state.pool, DAYS_SHOWN).await?;
+    Ok(html! {
         section.counters aria-label={ "The latest " (DAYS_SHOWN) " days by status" } {
             @for status in STATUSES {
                 div.counter data-status=(status) {
@@ -44,8 +70,7 @@ pub async fn days_page(State(state): State<AppState>, admin: ConsoleAdmin) -> Re
                 tbody { @for day in &days { (day_row(day)) } }
             }
         }
-    };
-    Ok(render(page("Settlement", Some(&admin), Some(Section::Settlement), body)))
+    })
 }
 
 fn status_label(status: &str) -> &'static str {

@@ -1,11 +1,13 @@
-//! Workers: the outbox the relay drains, counters first (rows waiting, the oldest one's age, rows parked),
-//! the V3 requests the issuance worker dead-lettered by reason, then the parked rows (all of it live, on
+//! Workers: each consumer group's lag first (its total, a chart of it while the page is open, then each
+//! partition's committed position against its end), then the outbox the relay drains (rows waiting, the
+//! oldest one's age, rows parked), the V3 requests the issuance worker dead-lettered by reason, then the parked rows (all of it live, on
 //! one SSE stream per open page), each re-driven through the function `settle-batch outbox retry` uses, and the
 //! latest re-drives with who did them.
 
 use super::{
     actions::{confirm, ConfirmedAction},
-    live::every_tick,
+    lag::LagReading,
+    live::{chart_data, every_tick, ChartPoint},
     page::{live_page, render, ConsoleError, Section},
     session::ConsoleAdmin,
 };
@@ -22,6 +24,7 @@ use futures::Stream;
 use infra::{
     accounts::console::{recent_actions, ActionOutcome, ConsoleAction},
     coupons::repo::dead_letter_counts,
+    kafka::ConsumerGroup,
     outbox::parked,
 };
 use maud::{html, Markup};
@@ -34,6 +37,9 @@ pub async fn workers_page(State(state): State<AppState>, admin: ConsoleAdmin) ->
     let live = live_part(&state).await?;
     let body = html! {
         div #workers-live hx-ext="sse" sse-connect="/console/workers/stream" sse-swap="workers" { (live) }
+        h2 { "Consumer lag over time" }
+        div #lag-chart .live-chart data-chart-from="lag-data"
+            aria-label="Records each consumer group has yet to commit, over the time this page is open" {}
     };
     Ok(render(live_page("Workers", &admin, Section::Workers, body)))
 }
@@ -49,9 +55,49 @@ pub async fn workers_stream(
     })
 }
 
-/// The outbox, the dead letters, the parked rows and the latest re-drives as they are now.
+/// The lag, the outbox, the dead letters, the parked rows and the latest re-drives as they are now.
 async fn live_part(state: &AppState) -> Result<Markup, ConsoleError> {
     let pool = &state.pool;
+    let (lag, outbox) = tokio::join!(state.consumer_lag.reading(), outbox_part(pool));
+    Ok(html! { (lag_part(&lag)) (outbox?) })
+}
+
+/// Each group's total lag as counters and chart numbers, then every partition's position.
+fn lag_part(reading: &LagReading) -> Markup {
+    let lags = match reading {
+        Ok(lags) => lags,
+        Err(why) => return html! { p.error data-lag="unknown" { "Consumer lag unknown: " (why) } },
+    };
+    let totals: Vec<(ConsumerGroup, i64)> = ConsumerGroup::ALL
+        .into_iter()
+        .map(|group| (group, lags.iter().filter(|lag| lag.group == group).map(|lag| lag.lag).sum()))
+        .collect();
+    let series: Vec<ChartPoint> =
+        totals.iter().map(|(group, lag)| ChartPoint { key: group.name(), label: group.name(), value: *lag }).collect();
+    html! {
+        section.counters aria-label="Consumer lag now" {
+            @for (group, lag) in &totals {
+                div.counter data-counter={ "lag-" (group.name()) } { span.count { (lag) } span.label { (group.name()) " lag" } }
+            }
+        }
+        (chart_data("lag-data", &series))
+        @if lags.is_empty() { p.empty { "No consumer group's topic exists yet." } } @else {
+            table.lag {
+                thead { tr { th { "group" } th.num { "partition" } th.num { "committed" } th.num { "end" } th.num { "lag" } } }
+                tbody { @for lag in lags.iter() {
+                    tr data-lag-group=(lag.group.name()) data-partition=(lag.partition) {
+                        td { (lag.group.name()) } td.num { (lag.partition) }
+                        td.num { @match lag.committed { Some(offset) => (offset), None => "none" } }
+                        td.num { (lag.end) } td.num.lag { (lag.lag) }
+                    }
+                } }
+            }
+        }
+    }
+}
+
+/// The outbox, its parked rows and their re-drives, and the dead-lettered issue requests.
+async fn outbox_part(pool: &sqlx::PgPool) -> Result<Markup, ConsoleError> {
     let ((waiting, oldest), parked_count, rows, actions, dead_letters) = tokio::try_join!(
         parked::backlog(pool),
         parked::count(pool),
@@ -60,7 +106,7 @@ async fn live_part(state: &AppState) -> Result<Markup, ConsoleError> {
         dead_letter_counts(pool),
     )?;
     let oldest_secs = oldest.map_or(0, |oldest| (Utc::now() - oldest).num_seconds().max(0));
-    let body = html! {
+    Ok(html! {
         section.counters aria-label="The outbox now" {
             div.counter data-counter="outbox-waiting" { span.count { (waiting) } span.label { "outbox rows waiting" } }
             div.counter data-counter="outbox-oldest" { span.count { (oldest_secs) " s" } span.label { "oldest waiting" } }
@@ -102,8 +148,7 @@ async fn live_part(state: &AppState) -> Result<Markup, ConsoleError> {
                 } }
             }
         }
-    };
-    Ok(body)
+    })
 }
 
 /// Asks before re-driving parked row `id`.

@@ -265,6 +265,16 @@ async fn the_settlement_pages_show_each_day_its_totals_and_gates_and_download_it
     assert!(rows[0].starts_with("business_date,event,order_id,option_id"));
     assert!(rows[1].starts_with("2026-12-01,SALE,41,5,3,1,10000,10000,0,0,10000,CARD,sbx_41,330,330,9670"));
 
+    let mut stream = operator.get("/console/settlement/stream").await;
+    sqlx::query("UPDATE settlement_days SET status = 'CLOSED', closed_at = now() WHERE business_date = '2026-12-02'")
+        .execute(&app.env.pool)
+        .await
+        .expect("the day closes after a rerun");
+    let closed_now = r#"<tr data-day="2026-12-02"><td><a href="/console/settlement/2026-12-02">2026-12-02</a></td><td><span class="status" data-status="CLOSED">"#;
+    let shown =
+        live_event(&mut stream, "settlement", std::time::Duration::from_secs(2), |data| data.contains(closed_now));
+    assert!(shown.await.is_some(), "the stream shows the day closed within 2 s");
+
     for (path, status) in [
         ("/console/settlement/2026-13-01", StatusCode::BAD_REQUEST),
         ("/console/settlement/2026-11-30", StatusCode::NOT_FOUND),
@@ -275,7 +285,7 @@ async fn the_settlement_pages_show_each_day_its_totals_and_gates_and_download_it
 }
 
 /// Every console route, as the router has them (a new route gets a row here).
-const ROUTES: [(&str, &str); 22] = [
+const ROUTES: [(&str, &str); 23] = [
     ("GET", "/console"),
     ("GET", "/console/workers/stream"),
     ("GET", "/console/jobs/stream"),
@@ -295,6 +305,7 @@ const ROUTES: [(&str, &str); 22] = [
     ("GET", "/console/jobs/1/stop"),
     ("POST", "/console/jobs/1/stop"),
     ("GET", "/console/settlement"),
+    ("GET", "/console/settlement/stream"),
     ("GET", "/console/settlement/2026-12-01"),
     ("GET", "/console/settlement/2026-12-01/lines.csv"),
     ("POST", "/console/logout"),
@@ -629,4 +640,55 @@ async fn the_jobs_pages_stream_shows_an_execution_that_failed_since_within_two_s
     let shown = format!(r#"data-execution="{failed}""#);
     let event = live_event(&mut stream, "jobs", two_seconds, |data| data.contains(&shown)).await.expect("within 2 s");
     assert!(!event.contains(&format!(r#"data-execution="{running}""#)), "the filter holds on the stream");
+}
+
+#[tokio::test]
+async fn the_workers_page_shows_each_groups_lag_by_partition_and_its_stream_follows_a_commit() {
+    use infra::kafka::{Kafka, Topic};
+    use rdkafka::{
+        consumer::{CommitMode, Consumer},
+        producer::FutureRecord,
+        Offset, TopicPartitionList,
+    };
+    let app = spawn_app().await;
+    let (_, admin) = account(&app, "operator", ADMIN_PASSWORD, Role::Admin).await;
+    let kafka = Kafka::new(app.env.kafka.clone());
+    let topic = kafka.topic_name(Topic::CouponIssueRequested);
+    kafka.ensure_topics(&[Topic::CouponIssueRequested]).await.expect("the topic");
+    let producer = kafka.producer().expect("producer");
+    let mut ends = HashMap::new();
+    for user in 0..7 {
+        let key = format!("user-{user}");
+        let record = FutureRecord::to(&topic).key(&key).payload("{}");
+        let delivery = producer.send(record, std::time::Duration::from_secs(10)).await.expect("produced");
+        ends.insert(delivery.partition, delivery.offset + 1);
+    }
+    let mut operator = Browser::new(&app);
+    operator.sign_in(&admin, ADMIN_PASSWORD).await;
+
+    let page = operator.get("/console/workers").await.text().await.expect("page");
+    let counter = page.split(r#"data-counter="lag-coupon-issuance""#).nth(1).expect("the group's counter");
+    assert!(counter.starts_with(r#"><span class="count">7</span>"#), "7 records not yet committed: {counter}");
+    for (partition, end) in &ends {
+        let row = format!(r#"data-lag-group="coupon-issuance" data-partition="{partition}">"#);
+        let row = page.split(&row).nth(1).expect("the partition's row");
+        assert!(row.contains(&format!(r#"<td class="num">none</td><td class="num">{end}</td>"#)), "{row}");
+    }
+    assert!(
+        page.contains(r#"data-chart-from="lag-data""#) && page.contains(r#"id="lag-data""#),
+        "the chart and its numbers"
+    );
+
+    // The group commits everything, as its workers would after handling the records.
+    let group = kafka.consumer(infra::kafka::ConsumerGroup::CouponIssuance.name()).expect("the group");
+    let mut done = TopicPartitionList::new();
+    for (partition, end) in &ends {
+        done.add_partition_offset(&topic, *partition, Offset::Offset(*end)).expect("offset");
+    }
+    group.assign(&done).expect("assigned");
+    group.commit(&done, CommitMode::Sync).expect("committed");
+    let mut stream = operator.get("/console/workers/stream").await;
+    let caught_up = r#"data-counter="lag-coupon-issuance"><span class="count">0</span>"#;
+    let shown = live_event(&mut stream, "workers", std::time::Duration::from_secs(2), |data| data.contains(caught_up));
+    assert!(shown.await.is_some(), "the stream shows the group caught up within 2 s");
 }

@@ -3,12 +3,14 @@
 
 mod admin;
 mod context;
+mod groups;
 mod headers;
 mod outcome;
 mod renewable;
 mod topics;
 
-pub use context::{CommitOnRevoke, SettleConsumer};
+pub use context::{store_handled, CommitOnRevoke, SettleConsumer};
+pub use groups::{ConsumerGroup, LagReader, PartitionLag};
 pub use headers::{trace_id_from, with_trace_id, TRACE_ID_HEADER};
 pub use outcome::never_stored;
 pub use topics::Topic;

@@ -1,6 +1,9 @@
-use super::{batch, GROUP};
+use super::batch;
 use crate::{dead_letter::DeadLetters, receive, WorkerContext};
-use infra::{coupons::CouponStock, kafka::Topic};
+use infra::{
+    coupons::CouponStock,
+    kafka::{ConsumerGroup, Topic},
+};
 use tokio_util::sync::CancellationToken;
 
 /// One consumer-group member: batch, persist, then store the batch's offsets; commit on the way out.
@@ -14,7 +17,7 @@ pub async fn run_member(context: WorkerContext, member: u16, shutdown: Cancellat
         ),
         max_attempts: context.settings.max_attempts,
     };
-    receive::consume(&context, GROUP, Topic::CouponIssueRequested, member, &shutdown, |records| async {
+    receive::consume(&context, ConsumerGroup::CouponIssuance, member, &shutdown, |records| async {
         let done = handler.handle(&records, &shutdown).await?;
         Ok((done, records))
     })

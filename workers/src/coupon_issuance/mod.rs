@@ -8,8 +8,6 @@ mod consume;
 use crate::{Worker, WorkerContext, WorkerFuture};
 use tokio_util::sync::CancellationToken;
 
-pub const GROUP: &str = "coupon-issuance";
-
 pub struct CouponIssuance;
 
 impl Worker for CouponIssuance {

@@ -13,11 +13,11 @@ use crate::{
     Worker, WorkerContext, WorkerFuture,
 };
 use anyhow::Context;
-use infra::kafka::{trace_id_from, Topic};
+use infra::kafka::{trace_id_from, ConsumerGroup, Topic};
 use rdkafka::message::{Message, OwnedMessage};
 use tokio_util::sync::CancellationToken;
 
-pub const GROUP: &str = "point-activity";
+pub const GROUP: &str = ConsumerGroup::PointActivity.name();
 
 pub struct PointActivity;
 
@@ -34,7 +34,7 @@ impl Worker for PointActivity {
 async fn run_member(context: WorkerContext, member: u16, shutdown: CancellationToken) -> anyhow::Result<()> {
     let dead_letters =
         DeadLetters::new(context.kafka.producer()?, context.kafka.topic_name(Topic::PointsEventsDeadLetter));
-    receive::consume(&context, GROUP, Topic::PointsEvents, member, &shutdown, |records| async {
+    receive::consume(&context, ConsumerGroup::PointActivity, member, &shutdown, |records| async {
         let done = apply_batch(&context, &dead_letters, &records, &shutdown).await?;
         Ok((done, records))
     })

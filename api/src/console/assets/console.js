@@ -1,17 +1,16 @@
-// The console's own script: the Now page's chart of the coupons each open policy has left, fed by the
-// numbers every live update carries (#stock-data, swapped in by htmx). Every page works without it.
+// The console's own script: its live charts (the Now page's stock left per policy, the Workers page's lag
+// per consumer group). Each chart element names, in data-chart-from, the JSON block every live update
+// carries ([{key, label, value}], swapped in by htmx); the chart appends one point per update. Every page
+// works without it.
 (function () {
   'use strict';
   // Ten minutes at one reading a second: a page left open for hours keeps the same memory.
   const MAX_POINTS = 600;
   const COLOURS = ['#0b63ce', '#cf222e', '#1a7f37', '#9a6700', '#8250df', '#bf3989', '#0a7ea4', '#57606a'];
-  let chart = null;
-  let shown = '';
-  let times = [];
-  let lefts = [];
+  const charts = new Map();
 
-  function readings() {
-    const node = document.getElementById('stock-data');
+  function reading(sourceId) {
+    const node = document.getElementById(sourceId);
     if (!node) return null;
     try {
       return JSON.parse(node.textContent);
@@ -20,39 +19,41 @@
     }
   }
 
-  function start(target, policies) {
-    if (chart) chart.destroy();
+  function start(target, points) {
+    const previous = charts.get(target.id);
+    if (previous) previous.plot.destroy();
     target.textContent = '';
-    times = [];
-    lefts = policies.map(() => []);
-    const series = [{}].concat(policies.map((policy, index) => ({
-      label: policy.name,
+    const state = { keys: points.map((point) => point.key).join(','), times: [], columns: points.map(() => []) };
+    const series = [{}].concat(points.map((point, index) => ({
+      label: point.label,
       stroke: COLOURS[index % COLOURS.length],
       width: 2,
     })));
-    chart = new uPlot({ width: Math.max(target.clientWidth, 320), height: 260, series: series, scales: { x: { time: true } } },
-      [times].concat(lefts), target);
+    state.plot = new uPlot({ width: Math.max(target.clientWidth, 320), height: 260, series: series, scales: { x: { time: true } } },
+      [state.times].concat(state.columns), target);
+    charts.set(target.id, state);
+    return state;
   }
 
-  function update() {
-    const policies = readings();
-    const target = document.getElementById('stock-chart');
-    if (!policies || !target || typeof uPlot === 'undefined') return;
-    const ids = policies.map((policy) => policy.id).join(',');
-    if (!chart || ids !== shown) {
-      shown = ids;
-      start(target, policies);
+  function update(target) {
+    const points = reading(target.dataset.chartFrom);
+    if (!points || typeof uPlot === 'undefined') return;
+    let state = charts.get(target.id);
+    if (!state || state.keys !== points.map((point) => point.key).join(',')) state = start(target, points);
+    state.times.push(Date.now() / 1000);
+    points.forEach((point, index) => state.columns[index].push(point.value));
+    if (state.times.length > MAX_POINTS) {
+      state.times.shift();
+      state.columns.forEach((column) => column.shift());
     }
-    times.push(Date.now() / 1000);
-    policies.forEach((policy, index) => lefts[index].push(policy.total - policy.issued));
-    if (times.length > MAX_POINTS) {
-      times.shift();
-      lefts.forEach((column) => column.shift());
-    }
-    chart.setData([times].concat(lefts));
-    target.dataset.points = String(times.length);
+    state.plot.setData([state.times].concat(state.columns));
+    target.dataset.points = String(state.times.length);
   }
 
-  document.addEventListener('DOMContentLoaded', update);
-  document.addEventListener('htmx:afterSettle', update);
+  function updateAll() {
+    document.querySelectorAll('.live-chart[data-chart-from]').forEach(update);
+  }
+
+  document.addEventListener('DOMContentLoaded', updateAll);
+  document.addEventListener('htmx:afterSettle', updateAll);
 })();
