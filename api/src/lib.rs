@@ -44,7 +44,7 @@ pub async fn build_state(config: &ApiConfig) -> anyhow::Result<AppState> {
         tracing::warn!(error = ?error, "could not make sure the issue-request topic exists");
     }
     let producer = infra::kafka::RenewableProducer::new(kafka.clone())?;
-    let consumer_lag = console::ConsumerLag::new(&kafka)?;
+    let console = console::ConsoleState::new(&kafka)?;
     let coupons = CouponStock::new(redis.clone());
     let balances = infra::points::cache::BalanceCache::new(redis.clone());
     let stock_gate = infra::shop::StockGate::new(redis.clone(), pool.clone());
@@ -81,7 +81,7 @@ pub async fn build_state(config: &ApiConfig) -> anyhow::Result<AppState> {
         protection,
         orders: config.orders.clone(),
         payments,
-        consumer_lag,
+        console,
     }))
 }
 

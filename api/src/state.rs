@@ -38,8 +38,8 @@ pub struct Shared {
     pub orders: infra::config::OrderArgs,
     /// The payment provider (behind its own breaker).
     pub payments: infra::payments::TossPayments,
-    /// The consumer groups' lag, read for the console's Workers page.
-    pub consumer_lag: crate::console::ConsumerLag,
+    /// The operations console's shared live readings.
+    pub console: crate::console::ConsoleState,
 }
 
 /// How long the tokens a login or refresh hands out live.

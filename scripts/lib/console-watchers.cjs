@@ -24,6 +24,9 @@ async function main() {
   const browser = await chromium.launch({
     executablePath: '/usr/bin/chromium',
     args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update'],
+    // SIGTERM is this script's signal to report: playwright would close the browser on it first.
+    handleSIGTERM: false,
+    handleSIGINT: false,
   });
   const pages = [];
   for (let n = 0; n < Number(count); n += 1) pages.push(await watch(browser));

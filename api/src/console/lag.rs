@@ -2,15 +2,9 @@
 //! however many pages are open (the readings are shared), and never for longer than `READ_LIMIT`, so a
 //! broker that does not answer costs a page one line, not its other parts.
 
+use super::live::SharedReading;
 use infra::kafka::{Kafka, LagReader, PartitionLag};
-use std::{
-    sync::Arc,
-    time::{Duration, Instant},
-};
-use tokio::sync::Mutex;
-
-/// A reading younger than this is shared instead of asking the broker again.
-const FRESH: Duration = Duration::from_millis(900);
+use std::{convert::Infallible, sync::Arc, time::Duration};
 /// How long a page waits for the broker's answers before it says the lag is unknown.
 const READ_LIMIT: Duration = Duration::from_secs(3);
 
@@ -20,31 +14,27 @@ pub type LagReading = Result<Arc<Vec<PartitionLag>>, String>;
 /// The process's one lag reader and its latest reading.
 pub struct ConsumerLag {
     reader: Arc<LagReader>,
-    latest: Mutex<Option<(Instant, LagReading)>>,
+    latest: SharedReading<LagReading>,
 }
 
 impl ConsumerLag {
     pub fn new(kafka: &Kafka) -> anyhow::Result<Self> {
-        Ok(Self { reader: Arc::new(kafka.lag_reader()?), latest: Mutex::new(None) })
+        Ok(Self { reader: Arc::new(kafka.lag_reader()?), latest: SharedReading::new() })
     }
 
-    /// The latest reading, made now when the last one is stale. Pages that ask at once wait for one read.
+    /// The latest reading, made now when the last one is stale; a failure to read is a reading too.
     pub async fn reading(&self) -> LagReading {
-        let mut latest = self.latest.lock().await;
-        if let Some((at, reading)) = latest.as_ref() {
-            if at.elapsed() < FRESH {
-                return reading.clone();
-            }
-        }
-        let reader = Arc::clone(&self.reader);
-        let read = tokio::task::spawn_blocking(move || reader.read());
-        let reading = match tokio::time::timeout(READ_LIMIT, read).await {
-            Ok(Ok(Ok(lags))) => Ok(Arc::new(lags)),
-            Ok(Ok(Err(error))) => Err(format!("{error:#}")),
-            Ok(Err(error)) => Err(format!("the lag reading failed: {error}")),
-            Err(_) => Err(format!("the broker did not answer within {} s", READ_LIMIT.as_secs())),
-        };
-        *latest = Some((Instant::now(), reading.clone()));
+        let read = self.latest.get(|_| async {
+            let reader = Arc::clone(&self.reader);
+            let read = tokio::task::spawn_blocking(move || reader.read());
+            Ok::<_, Infallible>(match tokio::time::timeout(READ_LIMIT, read).await {
+                Ok(Ok(Ok(lags))) => Ok(Arc::new(lags)),
+                Ok(Ok(Err(error))) => Err(format!("{error:#}")),
+                Ok(Err(error)) => Err(format!("the lag reading failed: {error}")),
+                Err(_) => Err(format!("the broker did not answer within {} s", READ_LIMIT.as_secs())),
+            })
+        });
+        let Ok(reading) = read.await;
         reading
     }
 }

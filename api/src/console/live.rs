@@ -7,10 +7,48 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use futures::{stream, Stream};
 use maud::{html, Markup, PreEscaped};
 use serde::Serialize;
-use std::{convert::Infallible, future::Future, time::Duration};
+use std::{
+    convert::Infallible,
+    future::Future,
+    time::{Duration, Instant},
+};
+use tokio::sync::Mutex;
 
 /// How often a live part is sent again: a page shows a change within this (the issue asks for 2 s).
 pub const TICK: Duration = Duration::from_secs(1);
+
+/// A reading younger than this is shared instead of read again: just under a tick, so every stream's
+/// tick still shows a reading of that second.
+const FRESH: Duration = Duration::from_millis(900);
+
+/// The latest reading of a live part, shared by every page that shows it, so what the console costs the
+/// database and the broker does not grow with the number of operators watching.
+pub struct SharedReading<T> {
+    latest: Mutex<Option<(Instant, T)>>,
+}
+
+impl<T: Clone> SharedReading<T> {
+    pub fn new() -> Self {
+        Self { latest: Mutex::new(None) }
+    }
+
+    /// The latest reading if it is fresh; else `read` makes one (given the previous, for rates). Pages
+    /// that ask at once wait for that one read. A failed read is not kept: the next page tries again.
+    pub async fn get<E, Fut>(&self, read: impl FnOnce(Option<T>) -> Fut) -> Result<T, E>
+    where
+        Fut: Future<Output = Result<T, E>>,
+    {
+        let mut latest = self.latest.lock().await;
+        if let Some((at, reading)) = latest.as_ref() {
+            if at.elapsed() < FRESH {
+                return Ok(reading.clone());
+            }
+        }
+        let reading = read(latest.as_ref().map(|(_, reading)| reading.clone())).await?;
+        *latest = Some((Instant::now(), reading.clone()));
+        Ok(reading)
+    }
+}
 
 pub fn every_tick<F, Fut>(event: &'static str, render: F) -> Sse<impl Stream<Item = Result<Event, Infallible>>>
 where

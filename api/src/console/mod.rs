@@ -25,8 +25,19 @@ use axum::{
     routing::{get, post},
     Router,
 };
-pub use lag::ConsumerLag;
 use session::ConsoleAdmin;
+
+/// What the console keeps between requests: the live readings that every open page shares.
+pub struct ConsoleState {
+    lag: lag::ConsumerLag,
+    now: live::SharedReading<std::sync::Arc<now::Reading>>,
+}
+
+impl ConsoleState {
+    pub fn new(kafka: &infra::kafka::Kafka) -> anyhow::Result<Self> {
+        Ok(Self { lag: lag::ConsumerLag::new(kafka)?, now: live::SharedReading::new() })
+    }
+}
 
 /// Scripts, styles and images come from the console itself, never inline or from elsewhere; no page may
 /// be framed, and forms post only back to it.

@@ -19,12 +19,7 @@ use axum::{
 };
 use futures::Stream;
 use maud::{html, Markup};
-use std::{
-    collections::BTreeMap,
-    convert::Infallible,
-    sync::{Arc, Mutex},
-    time::Instant,
-};
+use std::{collections::BTreeMap, convert::Infallible, sync::Arc, time::Instant};
 
 /// The policies shown: those open for issuance, latest window first.
 const POLICIES_SHOWN: i64 = 8;
@@ -38,14 +33,15 @@ struct PolicyStock {
     issued: i64,
 }
 
-/// One reading of everything the live part shows.
-struct Reading {
+/// One reading of everything the live part shows, shared by every open Now page.
+pub struct Reading {
+    at: Instant,
     orders_last_minute: i64,
     coupons_last_minute: i64,
     policies: Vec<PolicyStock>,
     /// V3 issue requests this process answered since it started, by status.
     v3_answers: BTreeMap<u16, u64>,
-    /// And per second since the previous reading of the stream (none on the page as loaded).
+    /// And per second since the previous reading (none for the first one).
     v3_per_second: Option<u64>,
 }
 
@@ -73,7 +69,12 @@ fn v3_answers() -> BTreeMap<u16, u64> {
     answers
 }
 
-async fn read(state: &AppState) -> sqlx::Result<Reading> {
+/// The shared reading: made now if the last one is stale, with the V3 rate since the one before.
+async fn reading(state: &AppState) -> sqlx::Result<Arc<Reading>> {
+    state.console.now.get(|previous| async move { read(state, previous.as_deref()).await.map(Arc::new) }).await
+}
+
+async fn read(state: &AppState, previous: Option<&Reading>) -> sqlx::Result<Reading> {
     let pool = &state.pool;
     let counts = sqlx::query!(
         r#"SELECT (SELECT count(*) FROM orders WHERE created_at > now() - interval '1 minute') AS "orders!",
@@ -89,12 +90,19 @@ async fn read(state: &AppState) -> sqlx::Result<Reading> {
     )
     .fetch_all(pool);
     let (counts, policies) = tokio::try_join!(counts, policies)?;
+    let (at, v3_answers) = (Instant::now(), v3_answers());
+    let v3_per_second = previous.map(|previous| {
+        let answered = |reading: &BTreeMap<u16, u64>| reading.values().sum::<u64>();
+        let millis = at.duration_since(previous.at).as_millis().max(1) as u64;
+        answered(&v3_answers).saturating_sub(answered(&previous.v3_answers)) * 1_000 / millis
+    });
     Ok(Reading {
+        at,
         orders_last_minute: counts.orders,
         coupons_last_minute: counts.coupons,
         policies,
-        v3_answers: v3_answers(),
-        v3_per_second: None,
+        v3_answers,
+        v3_per_second,
     })
 }
 
@@ -156,7 +164,7 @@ fn live(state: &AppState, reading: &Reading) -> Markup {
 }
 
 pub async fn now_page(State(state): State<AppState>, admin: ConsoleAdmin) -> Result<Response, ConsoleError> {
-    let reading = read(&state).await?;
+    let reading = reading(&state).await?;
     let body = html! {
         div #now-live hx-ext="sse" sse-connect="/console/now/stream" sse-swap="now" { (live(&state, &reading)) }
         h2 { "Stock left" }
@@ -165,23 +173,13 @@ pub async fn now_page(State(state): State<AppState>, admin: ConsoleAdmin) -> Res
     Ok(render(live_page("Now", &admin, Section::Now, body)))
 }
 
-/// The live part again every tick, with the V3 requests per second since the previous one.
+/// The live part again every tick.
 pub async fn now_stream(
     State(state): State<AppState>,
     _admin: ConsoleAdmin,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    let previous = Arc::new(Mutex::new(None::<(Instant, u64)>));
     every_tick("now", move || {
-        let (state, previous) = (state.clone(), Arc::clone(&previous));
-        async move {
-            let mut reading = read(&state).await?;
-            let seen = (Instant::now(), reading.v3_answers.values().sum::<u64>());
-            let before = previous.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).replace(seen);
-            reading.v3_per_second = before.map(|(at, total)| {
-                let millis = seen.0.duration_since(at).as_millis().max(1) as u64;
-                seen.1.saturating_sub(total) * 1_000 / millis
-            });
-            Ok(live(&state, &reading))
-        }
+        let state = state.clone();
+        async move { Ok(live(&state, &*reading(&state).await?)) }
     })
 }

@@ -58,7 +58,7 @@ pub async fn workers_stream(
 /// The lag, the outbox, the dead letters, the parked rows and the latest re-drives as they are now.
 async fn live_part(state: &AppState) -> Result<Markup, ConsoleError> {
     let pool = &state.pool;
-    let (lag, outbox) = tokio::join!(state.consumer_lag.reading(), outbox_part(pool));
+    let (lag, outbox) = tokio::join!(state.console.lag.reading(), outbox_part(pool));
     Ok(html! { (lag_part(&lag)) (outbox?) })
 }
 
