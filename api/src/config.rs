@@ -15,6 +15,16 @@ pub struct ApiConfig {
     /// Longest a request may take before it is answered 503, in milliseconds.
     #[arg(long, env = "API_REQUEST_TIMEOUT_MS", default_value_t = 10_000)]
     pub request_timeout_ms: u64,
+    /// The route groups this process serves, comma-separated: so issuance replicas can run apart from
+    /// accounts and the shop behind one load balancer that routes by path. Health, metrics and the API
+    /// document are always served; a route of another group answers 404 ROUTE_NOT_FOUND.
+    #[arg(
+        long,
+        env = "API_ROUTE_GROUPS",
+        value_delimiter = ',',
+        default_value = "accounts,issuance,points,shop,console"
+    )]
+    pub route_groups: Vec<RouteGroup>,
     #[command(flatten)]
     pub jwt: JwtArgs,
     #[command(flatten)]
@@ -35,6 +45,26 @@ pub struct ApiConfig {
     pub kafka: KafkaArgs,
     #[command(flatten)]
     pub telemetry: TelemetryArgs,
+}
+
+/// A set of routes a process can serve on its own (each but the console behind its own bulkhead).
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteGroup {
+    /// `/api/v1/users/...`: sign-up, login, refresh, the user's own data.
+    Accounts,
+    /// Coupon policies and coupon issuance, V1 to V3.
+    Issuance,
+    /// `/api/v2/points/...`: balances, earn, use, cancel, history, expiring points.
+    Points,
+    /// Catalogue, carts, orders and their payment.
+    Shop,
+    /// The operations console under `/console`.
+    Console,
+}
+
+impl RouteGroup {
+    pub const ALL: [RouteGroup; 5] =
+        [RouteGroup::Accounts, RouteGroup::Issuance, RouteGroup::Points, RouteGroup::Shop, RouteGroup::Console];
 }
 
 /// Sessions and the password hashing pool.

@@ -18,7 +18,7 @@ use axum::{
     middleware::{from_fn, from_fn_with_state},
     Router,
 };
-use config::{ApiConfig, HttpLimits};
+use config::{ApiConfig, HttpLimits, RouteGroup};
 use http::{middleware, ApiError};
 use infra::{
     accounts::{hashing::Hasher, throttle::Throttle},
@@ -82,6 +82,7 @@ pub async fn build_state(config: &ApiConfig) -> anyhow::Result<AppState> {
         orders: config.orders.clone(),
         payments,
         console,
+        route_groups: config.route_groups.clone(),
     }))
 }
 
@@ -94,8 +95,9 @@ pub fn router(state: AppState, limits: HttpLimits) -> anyhow::Result<Router> {
         .with_breakers(vec![state.redis.breaker().clone(), state.broker.clone()]);
     let ops = infra::ops::ops_router(readiness, infra::metrics::install()?);
     let anonymous_limit = from_fn_with_state(state.clone(), http::protect::limit_anonymous);
-    let (routes, document) = openapi::split(routes::router(&state.protection));
-    let console = console::router(state.clone());
+    let (routes, document) = openapi::split(routes::router(&state.protection, &state.route_groups));
+    let console =
+        if state.route_groups.contains(&RouteGroup::Console) { console::router(state.clone()) } else { Router::new() };
     Ok(routes
         .with_state(state)
         .merge(console)

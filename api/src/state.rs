@@ -38,6 +38,8 @@ pub struct Shared {
     pub orders: infra::config::OrderArgs,
     /// The payment provider (behind its own breaker).
     pub payments: infra::payments::TossPayments,
+    /// The route groups this process serves (`API_ROUTE_GROUPS`).
+    pub route_groups: Vec<crate::config::RouteGroup>,
     /// The operations console's shared live readings.
     pub console: crate::console::ConsoleState,
 }

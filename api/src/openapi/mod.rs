@@ -122,7 +122,7 @@ fn spell_link_fields(document: &mut utoipa::openapi::OpenApi) {
 
 /// The document as settle-api serves it (the routes do not depend on the protection's settings).
 pub fn document() -> utoipa::openapi::OpenApi {
-    split(crate::routes::router(&Protection::new(&ResilienceArgs::default()))).1
+    split(crate::routes::router(&Protection::new(&ResilienceArgs::default()), &crate::config::RouteGroup::ALL)).1
 }
 
 /// `/api-docs/openapi.json` and Swagger UI at `/docs`.

@@ -87,6 +87,7 @@ pub async fn spawn_app_on(env: TestEnv, limits: HttpLimits, adjust: impl FnOnce(
         breakers: Default::default(),
         body_limit_bytes: limits.body_limit_bytes,
         request_timeout_ms: limits.request_timeout.as_millis() as u64,
+        route_groups: settle_api::config::RouteGroup::ALL.to_vec(),
         postgres: env.postgres.clone(),
         redis: env.redis.clone(),
         kafka: env.kafka.clone(),

@@ -14,6 +14,7 @@ mod openapi;
 mod points;
 mod resilience;
 mod restarts;
+mod route_groups;
 mod shop;
 mod shutdown;
 mod trace_logs;
