@@ -1,12 +1,13 @@
 // Operators watching the console's Now page during a benchmark: N browser contexts of one headless
 // Chromium (each its own cookies, so its own session and SSE stream), each signed in with the admin's
 // account. When every page's chart has drawn two live updates, READY_FILE is written; on SIGTERM each
-// page's live update count is printed ("page N updates U") and the browser closes.
-// Arguments: base URL, page count, admin e-mail, password, ready file.
+// page's live update count is printed ("page N updates U") and the browser closes. The first page's
+// session cookie goes to COOKIE_FILE (a Cookie header), for streams without a browser.
+// Arguments: base URL, page count, admin e-mail, password, ready file, cookie file.
 const { chromium } = require('playwright-core');
 const fs = require('fs');
 
-const [base, count, email, password, readyFile] = process.argv.slice(2);
+const [base, count, email, password, readyFile, cookieFile] = process.argv.slice(2);
 
 async function watch(browser) {
   const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
@@ -30,6 +31,8 @@ async function main() {
   });
   const pages = [];
   for (let n = 0; n < Number(count); n += 1) pages.push(await watch(browser));
+  const cookies = await pages[0].context().cookies();
+  fs.writeFileSync(cookieFile, `Cookie: ${cookies.map((cookie) => `${cookie.name}=${cookie.value}`).join('; ')}\n`);
   fs.writeFileSync(readyFile, 'ready\n');
   await new Promise((resolve) => process.on('SIGTERM', resolve));
   for (const [n, page] of pages.entries()) {

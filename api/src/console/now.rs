@@ -19,7 +19,12 @@ use axum::{
 };
 use futures::Stream;
 use maud::{html, Markup};
-use std::{collections::BTreeMap, convert::Infallible, sync::Arc, time::Instant};
+use std::{
+    collections::{BTreeMap, VecDeque},
+    convert::Infallible,
+    sync::Arc,
+    time::Instant,
+};
 
 /// The policies shown: those open for issuance, latest window first.
 const POLICIES_SHOWN: i64 = 8;
@@ -37,12 +42,37 @@ struct PolicyStock {
 pub struct Reading {
     at: Instant,
     orders_last_minute: i64,
-    coupons_last_minute: i64,
+    /// Coupons the policies counted as issued, in all, at the readings of the last minute (this one
+    /// last): a count of the coupons table's last minute cost a query proportional to a rush.
+    issued_totals: VecDeque<(Instant, i64)>,
     policies: Vec<PolicyStock>,
     /// V3 issue requests this process answered since it started, by status.
     v3_answers: BTreeMap<u16, u64>,
     /// And per second since the previous reading (none for the first one).
     v3_per_second: Option<u64>,
+}
+
+/// The window of the coupons-per-minute rate.
+const MINUTE: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The previous readings' issued totals still within a minute, then this one's.
+fn issued_totals(previous: Option<&Reading>, at: Instant, issued: i64) -> VecDeque<(Instant, i64)> {
+    let mut totals = previous.map(|previous| previous.issued_totals.clone()).unwrap_or_default();
+    while totals.front().is_some_and(|(then, _)| at.duration_since(*then) > MINUTE) {
+        totals.pop_front();
+    }
+    totals.push_back((at, issued));
+    totals
+}
+
+impl Reading {
+    /// Coupons issued per minute over the readings of the last minute (exact once the console has been
+    /// watched for a minute; until then the rate of the time it has); none before a second reading.
+    fn coupons_per_minute(&self) -> Option<i64> {
+        let ((first, from), (last, to)) = (self.issued_totals.front()?, self.issued_totals.back()?);
+        let millis = last.duration_since(*first).as_millis() as i64;
+        (millis > 0).then(|| (to - from).max(0) * MINUTE.as_millis() as i64 / millis)
+    }
 }
 
 /// The V3 issue route as the request metrics label it.
@@ -78,7 +108,7 @@ async fn read(state: &AppState, previous: Option<&Reading>) -> sqlx::Result<Read
     let pool = &state.pool;
     let counts = sqlx::query!(
         r#"SELECT (SELECT count(*) FROM orders WHERE created_at > now() - interval '1 minute') AS "orders!",
-                  (SELECT count(*) FROM coupons WHERE issued_at > now() - interval '1 minute') AS "coupons!""#
+                  (SELECT coalesce(sum(issued_quantity), 0) FROM coupon_policies)::bigint AS "issued!""#
     )
     .fetch_one(pool);
     let policies = sqlx::query_as!(
@@ -99,7 +129,7 @@ async fn read(state: &AppState, previous: Option<&Reading>) -> sqlx::Result<Read
     Ok(Reading {
         at,
         orders_last_minute: counts.orders,
-        coupons_last_minute: counts.coupons,
+        issued_totals: issued_totals(previous, at, counts.issued),
         policies,
         v3_answers,
         v3_per_second,
@@ -118,7 +148,10 @@ fn live(state: &AppState, reading: &Reading) -> Markup {
     html! {
         section.counters aria-label="The last minute" {
             div.counter data-counter="orders-per-minute" { span.count { (reading.orders_last_minute) } span.label { "orders / min" } }
-            div.counter data-counter="coupons-per-minute" { span.count { (reading.coupons_last_minute) } span.label { "coupons issued / min" } }
+            div.counter data-counter="coupons-per-minute" {
+                span.count { @match reading.coupons_per_minute() { Some(rate) => (rate), None => "–" } }
+                span.label { "coupons issued / min" }
+            }
             div.counter data-counter="v3-per-second" {
                 span.count { @match reading.v3_per_second { Some(rate) => (rate), None => "–" } }
                 span.label { "V3 issue requests / s" }
