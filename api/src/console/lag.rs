@@ -5,6 +5,7 @@
 use super::live::SharedReading;
 use infra::kafka::{Kafka, LagReader, PartitionLag};
 use std::{convert::Infallible, sync::Arc, time::Duration};
+
 /// How long a page waits for the broker's answers before it says the lag is unknown.
 const READ_LIMIT: Duration = Duration::from_secs(3);
 

@@ -57,7 +57,7 @@ where
 {
     let ticks = stream::unfold((render, tokio::time::interval(TICK)), move |(mut render, mut interval)| async move {
         interval.tick().await;
-        let started = std::time::Instant::now();
+        let started = Instant::now();
         let rendered = render().await;
         // What a live page costs the server per tick (the benchmark holds the Now page's p99 under 50 ms).
         metrics::histogram!("console_live_render_duration_seconds", "page" => event)

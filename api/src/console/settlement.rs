@@ -1,6 +1,7 @@
 //! Settlement: the business days settle-sales reached, counters first (closed, failed gate, open), then
-//! the latest days (live: a day that closes or fails shows within a tick); a day's page shows its totals by payment method and product option, its gates as the
-//! latest check found them, and the payment reconciliation's mismatches, with its lines as CSV.
+//! the latest days (live: a day that closes or fails shows within a tick); a day's page shows its totals
+//! by payment method and product option, its gates as the latest check found them, and the payment
+//! reconciliation's mismatches, with its lines as CSV.
 
 use super::{
     live::every_tick,

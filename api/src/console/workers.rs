@@ -1,8 +1,8 @@
 //! Workers: each consumer group's lag first (its total, a chart of it while the page is open, then each
 //! partition's committed position against its end), then the outbox the relay drains (rows waiting, the
-//! oldest one's age, rows parked), the V3 requests the issuance worker dead-lettered by reason, then the parked rows (all of it live, on
-//! one SSE stream per open page), each re-driven through the function `settle-batch outbox retry` uses, and the
-//! latest re-drives with who did them.
+//! oldest one's age, rows parked), the V3 requests the issuance worker dead-lettered by reason, then the
+//! parked rows, each re-driven through the function `settle-batch outbox retry` uses, and the latest
+//! re-drives with who did them; all of it live, on one SSE stream per open page.
 
 use super::{
     actions::{confirm, ConfirmedAction},
